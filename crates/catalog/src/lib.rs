@@ -1,0 +1,1 @@
+//! Extractors: one per package format, fed by the image walk

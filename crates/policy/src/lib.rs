@@ -1,0 +1,1 @@
+//! ContainerAdmissionPolicy types, the selector language and evaluation (no IO)

@@ -1,0 +1,1 @@
+//! CycloneDX and SPDX encoding and decoding of an inventory

@@ -1,0 +1,1 @@
+//! The pipeline put together: image, catalog, match, report, with a result cache

@@ -1,0 +1,1 @@
+//! Version ordering per ecosystem, each by that ecosystem's own rules

@@ -1,0 +1,1 @@
+//! Vulnerability database: ingest of OSV, distro trackers, npm, NVD; embedded storage

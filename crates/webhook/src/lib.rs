@@ -1,0 +1,1 @@
+//! Admission webhook: router(), TLS serve(), decisions from policies and scan results
