@@ -1,1 +1,31 @@
-//! ContainerAdmissionPolicy types, the selector language and evaluation (no IO)
+//! ContainerAdmissionPolicy types, Calico's selector language and pure evaluation.
+//!
+//! This crate does no IO beyond reading policy files in [`load_dir`]: the webhook and the
+//! CLI hand it labels and scan facts, and it hands back a [`Decision`]. The flow is
+//! text → [`ContainerAdmissionPolicy`] (wire shape) → [`Policy`] (checked, compiled) →
+//! [`PolicySet`] (ordered) → [`decide`].
+
+mod crd;
+mod evaluate;
+mod load;
+mod policy;
+mod selector;
+
+pub use crd::{
+    API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy,
+    ContainerVulnerabilityException, EXCEPTION_KIND, ExceptionScopeName, ExceptionSpec, GROUP,
+    KIND, Mode, ObjectMeta, PolicySpec, Rule, ScanAge, ScoreMatch, ScoreOperator, SetOperator,
+    StatusMatch, StringMatch, TimeMatch, TimeOperator, crd_yaml, exception_crd_yaml,
+};
+pub use evaluate::{
+    Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, TopVuln, Workload, decide,
+    evaluate_image,
+};
+pub use load::{
+    Loaded, exception_from_value, load_dir, load_dir_all, parse_text, policy_from_value,
+};
+pub use policy::{Policy, PolicyError};
+pub use selector::{Selector, SelectorError};
+
+/// Results of this crate's fallible operations.
+pub type Result<T, E = PolicyError> = std::result::Result<T, E>;

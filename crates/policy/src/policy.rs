@@ -1,0 +1,461 @@
+//! Checked policies: every regex compiled, every selector parsed, every number in range.
+//!
+//! A policy is checked whole before it is used, and one that fails any check is rejected
+//! whole, so a typo in rule 3 can never leave rules 1 and 2 applied without rule 3.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+
+use regex::Regex;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use portcullis_core::Status;
+
+use crate::crd::{
+    API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy, KIND, Mode, Rule, ScanAge,
+    ScoreOperator, SetOperator, StringMatch, TimeMatch, TimeOperator,
+};
+use crate::selector::Selector;
+
+/// Why a policy (or a file of policies) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A field of a rule holds a value that cannot be used (bad regex, negative duration,
+    /// score out of range ...). `rule` is the 0-based index in `spec.rules`, like the
+    /// indices of `values[i]`.
+    #[error("policy {policy:?} rule {rule} {field}: {message}")]
+    Rule {
+        /// Policy name.
+        policy: String,
+        /// Index in `spec.rules` (0-based).
+        rule: usize,
+        /// The field, as a path inside the rule (`imagePath.values[0]`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A field outside the rules (name, order, selectors, apiVersion) holds a value that
+    /// cannot be used; for a selector the message says the column.
+    #[error("policy {policy:?} {field}: {message}")]
+    Spec {
+        /// Policy name.
+        policy: String,
+        /// The field (`selector`, `namespaceSelector`, `order` ...).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The document does not have the shape of its kind: an unknown field, an unknown
+    /// operator, a value of the wrong type. `path` is where, from the document root
+    /// (`spec.rules[2].imagePath.operator`).
+    #[error("{} {}: {message}", kind_and_name(kind, name), if path.is_empty() { "." } else { path.as_str() })]
+    Shape {
+        /// The document's kind.
+        kind: String,
+        /// The document's name, when it has one.
+        name: Option<String>,
+        /// Path of the offending field.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The text is not valid YAML or JSON (the message says where).
+    #[error("{message}")]
+    Syntax {
+        /// Parser message, with line and column.
+        message: String,
+    },
+    /// A file or directory could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another policy of the same name was already loaded (names are unique in a cluster);
+    /// the first one is kept.
+    #[error("policy {name:?} is defined again (first in {first})")]
+    Duplicate {
+        /// The policy name.
+        name: String,
+        /// Where the kept definition came from.
+        first: String,
+    },
+    /// An error in one document of a file: where it was, and the error. The message of
+    /// `error` is part of this one's, so it is not also given as the source.
+    #[error("{origin}: {error}")]
+    InDocument {
+        /// File and document (`policies.yaml document 2`).
+        origin: String,
+        /// The error.
+        error: Box<PolicyError>,
+    },
+    /// Not an error but a note: a document of a kind this crate does not load was skipped.
+    #[error("skipped a document of kind {kind:?} (not a {KIND})")]
+    IgnoredKind {
+        /// The document's kind (empty when it had none).
+        kind: String,
+    },
+}
+
+fn kind_and_name(kind: &str, name: &Option<String>) -> String {
+    let kind = if kind == KIND { "policy" } else { kind };
+    match name {
+        Some(n) => format!("{kind} {n:?}"),
+        None => format!("{kind} (unnamed)"),
+    }
+}
+
+impl PolicyError {
+    /// True for notes (skipped documents of other kinds), which callers may log and go on.
+    pub fn is_note(&self) -> bool {
+        match self {
+            PolicyError::IgnoredKind { .. } => true,
+            PolicyError::InDocument { error, .. } => error.is_note(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn in_document(self, origin: &str) -> PolicyError {
+        PolicyError::InDocument {
+            origin: origin.to_string(),
+            error: Box::new(self),
+        }
+    }
+}
+
+/// A point in the past a last-scan time is compared with.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ScanPoint {
+    /// A calendar duration before now.
+    Ago { days: i64, months: i64, years: i64 },
+    /// A fixed time.
+    At(OffsetDateTime),
+}
+
+/// A rule with its criteria checked and compiled.
+#[derive(Clone, Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) action: Action,
+    pub(crate) image_path: Option<(SetOperator, Vec<Regex>)>,
+    pub(crate) scan_status: Option<(SetOperator, Vec<Status>)>,
+    pub(crate) last_scan: Option<(TimeOperator, ScanPoint)>,
+    pub(crate) max_cvss: Option<(ScoreOperator, f64)>,
+    /// Upper-cased ids, so comparison ignores case.
+    pub(crate) vulnerability_ids: Option<(SetOperator, BTreeSet<String>)>,
+}
+
+/// A checked policy, ready to evaluate. Built by [`ContainerAdmissionPolicy::validate`] or
+/// `Policy::try_from`.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) name: String,
+    pub(crate) order: Option<f64>,
+    pub(crate) mode: Mode,
+    pub(crate) selector: Selector,
+    pub(crate) namespace_selector: Selector,
+    pub(crate) rules: Vec<CompiledRule>,
+}
+
+impl Policy {
+    /// The policy name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The order, if set (lowest first; none sorts last).
+    pub fn order(&self) -> Option<f64> {
+        self.order
+    }
+
+    /// Enforce or audit.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The workload selector.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// The namespace selector.
+    pub fn namespace_selector(&self) -> &Selector {
+        &self.namespace_selector
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy {:?}", self.name)
+    }
+}
+
+impl ContainerAdmissionPolicy {
+    /// Checks the whole policy and compiles it. The first problem found is returned, naming
+    /// the policy, the rule index and the field.
+    pub fn validate(&self) -> Result<Policy, PolicyError> {
+        let name = self.metadata.name.clone();
+        let spec_err = |field: &str, message: String| PolicyError::Spec {
+            policy: name.clone(),
+            field: field.to_string(),
+            message,
+        };
+        if name.trim().is_empty() {
+            return Err(spec_err("metadata.name", "must not be empty".into()));
+        }
+        if self.kind != KIND {
+            return Err(spec_err(
+                "kind",
+                format!("must be {KIND}, not {:?}", self.kind),
+            ));
+        }
+        if self.api_version != API_VERSION && self.api_version != CALICO_API_VERSION {
+            return Err(spec_err(
+                "apiVersion",
+                format!(
+                    "must be {API_VERSION} (or Calico's {CALICO_API_VERSION}), not {:?}",
+                    self.api_version
+                ),
+            ));
+        }
+        let spec = &self.spec;
+        if let Some(order) = spec.order.filter(|o| !o.is_finite()) {
+            return Err(spec_err(
+                "order",
+                format!("must be a finite number, not {order}"),
+            ));
+        }
+        let selector =
+            Selector::parse(&spec.selector).map_err(|e| spec_err("selector", e.to_string()))?;
+        let namespace_selector = Selector::parse(&spec.namespace_selector)
+            .map_err(|e| spec_err("namespaceSelector", e.to_string()))?;
+        let rules = spec
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                compile_rule(r).map_err(|(field, message)| PolicyError::Rule {
+                    policy: name.clone(),
+                    rule: i,
+                    field,
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Policy {
+            name,
+            order: spec.order,
+            mode: spec.mode.unwrap_or_default(),
+            selector,
+            namespace_selector,
+            rules,
+        })
+    }
+}
+
+impl TryFrom<ContainerAdmissionPolicy> for Policy {
+    type Error = PolicyError;
+
+    fn try_from(p: ContainerAdmissionPolicy) -> Result<Self, Self::Error> {
+        p.validate()
+    }
+}
+
+impl TryFrom<&ContainerAdmissionPolicy> for Policy {
+    type Error = PolicyError;
+
+    fn try_from(p: &ContainerAdmissionPolicy) -> Result<Self, Self::Error> {
+        p.validate()
+    }
+}
+
+/// A field path and a message, for the caller to wrap with the policy name and rule index.
+type FieldError = (String, String);
+
+fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
+    let image_path = match &r.image_path {
+        None => None,
+        Some(m) => {
+            non_empty("imagePath", &m.values)?;
+            let regexes = m
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    Regex::new(v).map_err(|e| {
+                        (
+                            format!("imagePath.values[{i}]"),
+                            format!("invalid regex {v:?}: {}", regex_message(&e)),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some((m.operator, regexes))
+        }
+    };
+    let scan_status = match &r.image_scan_status {
+        None => None,
+        Some(m) => {
+            non_empty("imageScanStatus", &m.values)?;
+            Some((m.operator, m.values.clone()))
+        }
+    };
+    let last_scan = match &r.image_last_scan {
+        None => None,
+        Some(m) => Some((m.operator, scan_point(m)?)),
+    };
+    let max_cvss = match &r.max_cvss_score {
+        None => None,
+        Some(m) => {
+            if !(0.0..=10.0).contains(&m.value) {
+                return Err((
+                    "maxCVSSScore.value".into(),
+                    format!("must be between 0 and 10, not {}", m.value),
+                ));
+            }
+            Some((m.operator, m.value))
+        }
+    };
+    let vulnerability_ids = match &r.vulnerability_ids {
+        None => None,
+        Some(StringMatch { operator, values }) => {
+            non_empty("vulnerabilityIds", values)?;
+            if let Some(i) = values.iter().position(|v| v.trim().is_empty()) {
+                return Err((
+                    format!("vulnerabilityIds.values[{i}]"),
+                    "must not be empty".into(),
+                ));
+            }
+            Some((
+                *operator,
+                values
+                    .iter()
+                    .map(|v| v.trim().to_ascii_uppercase())
+                    .collect(),
+            ))
+        }
+    };
+    Ok(CompiledRule {
+        action: r.action,
+        image_path,
+        scan_status,
+        last_scan,
+        max_cvss,
+        vulnerability_ids,
+    })
+}
+
+/// An empty list is almost surely a mistake (`IsNoneOf: []` would match everything), so it
+/// is refused rather than guessed at.
+fn non_empty<T>(field: &str, values: &[T]) -> Result<(), FieldError> {
+    if values.is_empty() {
+        Err((
+            format!("{field}.values"),
+            "must list at least one value".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn scan_point(m: &TimeMatch) -> Result<ScanPoint, FieldError> {
+    match (&m.duration, &m.time) {
+        (Some(_), Some(_)) => Err((
+            "imageLastScan".into(),
+            "give either duration or time, not both".into(),
+        )),
+        (None, None) => Err(("imageLastScan".into(), "give a duration or a time".into())),
+        (
+            Some(ScanAge {
+                days,
+                months,
+                years,
+            }),
+            None,
+        ) => {
+            // Bounds keep the date arithmetic inside the representable range.
+            let check = |field: &str, v: Option<i64>, max: i64| match v {
+                Some(n) if n < 0 => Err((
+                    format!("imageLastScan.duration.{field}"),
+                    format!("must not be negative, not {n}"),
+                )),
+                Some(n) if n > max => Err((
+                    format!("imageLastScan.duration.{field}"),
+                    format!("must be at most {max}, not {n}"),
+                )),
+                _ => Ok(v.unwrap_or(0)),
+            };
+            Ok(ScanPoint::Ago {
+                days: check("days", *days, 365_000)?,
+                months: check("months", *months, 12_000)?,
+                years: check("years", *years, 1_000)?,
+            })
+        }
+        (None, Some(t)) => parse_time(t).map(ScanPoint::At).ok_or_else(|| {
+            (
+                "imageLastScan.time".into(),
+                format!("invalid RFC 3339 time {t:?}"),
+            )
+        }),
+    }
+}
+
+/// Parses an RFC 3339 time. Calico's own example writes a one-digit hour
+/// (`2022-01-02T0:00:00Z`), which Go accepts, so that form is accepted too.
+pub(crate) fn parse_time(t: &str) -> Option<OffsetDateTime> {
+    let t = t.trim();
+    if let Ok(v) = OffsetDateTime::parse(t, &Rfc3339) {
+        return Some(v);
+    }
+    let (date, rest) = t.split_once(['T', 't'])?;
+    if rest.as_bytes().get(1) == Some(&b':') {
+        return OffsetDateTime::parse(&format!("{date}T0{rest}"), &Rfc3339).ok();
+    }
+    None
+}
+
+/// The last line of a regex syntax error (`unclosed group`), without the diagram.
+fn regex_message(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(s.as_str())
+            .trim()
+            .to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_digit_hour_and_rfc3339() {
+        assert!(parse_time("2022-01-02T00:00:00Z").is_some());
+        assert_eq!(
+            parse_time("2022-01-02T0:00:00Z"),
+            parse_time("2022-01-02T00:00:00Z")
+        );
+        assert!(parse_time("2022-01-02").is_none());
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn regex_message_is_one_line() {
+        let pattern = String::from("(");
+        let e = Regex::new(&pattern).unwrap_err();
+        assert_eq!(regex_message(&e), "unclosed group");
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of portcullis-policy: loading, the CRD, evaluation.
+
+mod crd;
+mod evaluate;
+mod load;
