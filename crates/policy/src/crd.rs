@@ -32,6 +32,10 @@ fn default_kind() -> String {
     KIND.to_string()
 }
 
+fn default_exception_kind() -> String {
+    EXCEPTION_KIND.to_string()
+}
+
 fn default_selector() -> String {
     "all()".to_string()
 }
@@ -280,6 +284,7 @@ pub struct ContainerVulnerabilityException {
     #[serde(default = "default_api_version")]
     pub api_version: String,
     /// `ContainerVulnerabilityException`.
+    #[serde(default = "default_exception_kind")]
     pub kind: String,
     /// Object metadata; only the name is used.
     pub metadata: ObjectMeta,
