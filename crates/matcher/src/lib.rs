@@ -1,1 +1,310 @@
-//! Matching packages against advisories, with evidence; severity; exceptions
+//! Matching packages against advisories, with evidence; severity; exceptions.
+//!
+//! The pipeline stage between an [`Inventory`] and a [`ScanReport`]:
+//!
+//! 1. [`match_inventory`] asks one [`Matcher`] per package family (dpkg, apk, Go, the OSV
+//!    language ecosystems) which advisories affect each package, evaluating OSV ranges exactly
+//!    as the OSV schema's pseudo-code does, and records why in [`Match::matched_by`].
+//! 2. [`severity`] turns the CVSS vectors of a record (or of its aliases, i.e. NVD) into a
+//!    score and a qualitative [`Severity`].
+//! 3. [`exceptions`] silences matches that a person decided to accept (YAML, Calico CSV,
+//!    OpenVEX), keeping them in the report marked as ignored.
+//! 4. [`report`] assembles the [`ScanReport`] and its summary.
+//!
+//! Advisories come through the [`AdvisorySource`] seam so that matching can be tested with an
+//! in-memory source and does not depend on how the database stores records.
+
+mod cmp;
+mod dedupe;
+pub mod exceptions;
+mod matchers;
+mod range;
+pub mod severity;
+#[cfg(test)]
+mod test_support;
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use portcullis_core::{
+    Advisory, AdvisoryKind, DbInfo, Distro, Ecosystem, ImageInfo, Inventory, Match, MatchDetail,
+    MatchedPackage, Package, ScanReport, SeverityScore, Summary, Thresholds, TrackerState,
+};
+
+pub use exceptions::{
+    ExceptionError, ImageRefParts, VexProduct, VexStatement, VexStatus, apply_exceptions,
+    exceptions_from_csv, exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
+};
+pub use matchers::{ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, default_matchers};
+pub use severity::{SeverityError, assess_severity, score_vector};
+
+/// Errors of matching.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    /// The advisory source (normally the vulnerability database) failed to answer.
+    #[error("advisory source failed while {what}")]
+    Source {
+        /// What was being looked up, e.g. `looking up advisories for pypi django`.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A matcher panicked. Caught so that one bug names its matcher and package instead of
+    /// taking the whole scan down without saying where.
+    #[error("matcher '{matcher}' panicked on package {package}: {message}")]
+    MatcherPanicked {
+        /// Name of the matcher.
+        matcher: String,
+        /// Package URL of the package it was matching.
+        package: String,
+        /// The panic message, when it was a string.
+        message: String,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T, E = MatchError> = std::result::Result<T, E>;
+
+/// Where advisories come from. The seam between matching and storage: the vulnerability
+/// database implements it, and tests use an in-memory list.
+pub trait AdvisorySource {
+    /// Every non-withdrawn advisory with an affected entry for `package` in `eco` (any
+    /// release; PyPI names are PEP 503-normalised by the caller).
+    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Vec<Advisory>, MatchError>;
+
+    /// Severity scores stated for an alias of an advisory, typically the NVD record of a CVE
+    /// id. Empty when nothing is known.
+    fn alias_severity(&self, id: &str) -> Result<Vec<SeverityScore>, MatchError>;
+}
+
+/// Knobs of matching.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// Keep matches whose distro tracker state is not `fixed` (unfixed, no-DSA, unimportant,
+    /// end-of-life, postponed). Default `true`: the policy decides what they mean; `false`
+    /// drops them, for people who only want actionable findings.
+    pub include_unfixed_states: bool,
+}
+
+impl Default for MatchOptions {
+    fn default() -> Self {
+        MatchOptions {
+            include_unfixed_states: true,
+        }
+    }
+}
+
+/// What a matcher knows besides the package: the image's OS and the options.
+#[derive(Clone, Copy, Debug)]
+pub struct MatchContext<'a> {
+    /// The image's distribution, which OS advisories are scoped by.
+    pub distro: Option<&'a Distro>,
+    /// Options of this run.
+    pub options: &'a MatchOptions,
+}
+
+/// One advisory that affects one package, as a matcher found it (before severity,
+/// dedupe and exceptions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The advisory.
+    pub advisory: Advisory,
+    /// What was searched for, e.g. `Debian:bookworm openssl 3.0.9-1 (source of libssl3)`.
+    pub searched: String,
+    /// Readable text of every affected entry and range that matched.
+    pub ranges: Vec<String>,
+    /// Versions that fix it, from the `fixed` events of the matched ranges.
+    pub fixed_versions: Vec<String>,
+    /// Distro tracker state of the matched entry (`fixed` for non-distro feeds).
+    pub state: TrackerState,
+}
+
+/// A matcher for one package family. Each decides which advisories apply to a package of its
+/// ecosystems, and how (source package indirection, release scoping, name normalisation).
+pub trait Matcher: Send + Sync {
+    /// Stable name, recorded as evidence in [`MatchDetail::matcher`].
+    fn name(&self) -> &'static str;
+    /// Bumped whenever the matcher's logic changes, so cached results can be invalidated.
+    fn version(&self) -> u32;
+    /// Whether this matcher is responsible for packages of `eco`.
+    fn handles(&self, eco: Ecosystem) -> bool;
+    /// The advisories that affect `pkg`.
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>>;
+}
+
+/// Matches every package of an inventory with the [`default_matchers`], scores severities,
+/// and merges duplicates (one match per advisory, package and location; aliases merged).
+pub fn match_inventory(
+    src: &dyn AdvisorySource,
+    inv: &Inventory,
+    opts: &MatchOptions,
+) -> Result<Vec<Match>> {
+    match_inventory_with(&default_matchers(), src, inv, opts)
+}
+
+/// [`match_inventory`] with an explicit list of matchers.
+pub fn match_inventory_with(
+    matchers: &[Box<dyn Matcher>],
+    src: &dyn AdvisorySource,
+    inv: &Inventory,
+    opts: &MatchOptions,
+) -> Result<Vec<Match>> {
+    let ctx = MatchContext {
+        distro: inv.image.os.as_ref(),
+        options: opts,
+    };
+    if ctx.distro.is_none() && inv.packages.iter().any(|p| p.ecosystem.is_os()) {
+        tracing::warn!(
+            image = %inv.image.reference,
+            "image has OS packages but no known distribution: only advisories without a release apply"
+        );
+    }
+    let mut severities = severity::SeverityCache::new(src);
+    let mut out = Vec::new();
+    for pkg in &inv.packages {
+        let mut handled = false;
+        for m in matchers.iter().filter(|m| m.handles(pkg.ecosystem)) {
+            handled = true;
+            let findings = catch_unwind(AssertUnwindSafe(|| m.find(src, &ctx, pkg))).map_err(
+                |payload| {
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    MatchError::MatcherPanicked {
+                        matcher: m.name().to_string(),
+                        package: pkg.purl.clone(),
+                        message,
+                    }
+                },
+            )??;
+            for f in findings {
+                out.push(to_match(m.name(), pkg, f, &mut severities)?);
+            }
+        }
+        if !handled {
+            tracing::debug!(purl = %pkg.purl, "no matcher handles ecosystem {}", pkg.ecosystem);
+        }
+    }
+    let mut merged = dedupe::dedupe(out);
+    merged.sort_by(|a, b| {
+        (&a.package.purl, &a.matched_by.location, &a.id).cmp(&(
+            &b.package.purl,
+            &b.matched_by.location,
+            &b.id,
+        ))
+    });
+    Ok(merged)
+}
+
+/// Turns a finding into a match with severity and evidence.
+fn to_match(
+    matcher: &str,
+    pkg: &Package,
+    f: Finding,
+    severities: &mut severity::SeverityCache<'_>,
+) -> Result<Match> {
+    let (severity, cvss) = severities.assess(&f.advisory)?;
+    let informational = match &f.advisory.kind {
+        AdvisoryKind::Informational(kind) => Some(kind.clone()),
+        AdvisoryKind::Vulnerability => None,
+    };
+    let location = pkg
+        .locations
+        .first()
+        .map(|l| l.path.clone())
+        .unwrap_or_default();
+    Ok(Match {
+        id: f.advisory.id.clone(),
+        aliases: f.advisory.aliases.clone(),
+        package: MatchedPackage::from(pkg),
+        fixed_versions: f.fixed_versions,
+        severity,
+        cvss,
+        state: f.state,
+        matched_by: MatchDetail {
+            matcher: matcher.to_string(),
+            searched: f.searched,
+            range: f.ranges.join("; "),
+            source: f.advisory.source.clone(),
+            location,
+        },
+        ignored: None,
+        summary: f.advisory.summary.clone(),
+        informational,
+    })
+}
+
+/// Assembles the scan report: the summary is computed from `matches` (after exceptions) under
+/// `thresholds`.
+pub fn report(
+    target: &str,
+    image: ImageInfo,
+    packages: Vec<Package>,
+    matches: Vec<Match>,
+    db: DbInfo,
+    thresholds: &Thresholds,
+) -> ScanReport {
+    let summary = Summary::compute(&matches, thresholds);
+    ScanReport {
+        target: target.to_string(),
+        image,
+        packages,
+        vulnerabilities: matches,
+        summary,
+        db,
+        warnings: Vec::new(),
+    }
+}
+
+/// An [`AdvisorySource`] over advisories held in memory, for tests and for callers that load
+/// a handful of records themselves (e.g. from an SBOM attachment).
+#[derive(Clone, Debug, Default)]
+pub struct MemorySource {
+    advisories: Vec<Advisory>,
+    alias_scores: HashMap<String, Vec<SeverityScore>>,
+}
+
+impl MemorySource {
+    /// A source over these advisories (withdrawn ones are never returned).
+    pub fn new(advisories: Vec<Advisory>) -> Self {
+        MemorySource {
+            advisories,
+            alias_scores: HashMap::new(),
+        }
+    }
+
+    /// Adds the severity scores known for an alias id (what NVD says of a CVE).
+    pub fn with_alias_severity(mut self, id: &str, scores: Vec<SeverityScore>) -> Self {
+        self.alias_scores.insert(id.to_string(), scores);
+        self
+    }
+}
+
+impl AdvisorySource for MemorySource {
+    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Vec<Advisory>> {
+        Ok(self
+            .advisories
+            .iter()
+            .filter(|a| a.withdrawn.is_none())
+            .filter(|a| {
+                a.affected.iter().any(|aff| {
+                    matches!(Ecosystem::parse_osv(&aff.ecosystem), Ok((e, _)) if e == eco)
+                        && matchers::same_name(eco, &aff.package, package)
+                })
+            })
+            .cloned()
+            .collect())
+    }
+
+    fn alias_severity(&self, id: &str) -> Result<Vec<SeverityScore>> {
+        Ok(self.alias_scores.get(id).cloned().unwrap_or_default())
+    }
+}

@@ -1,0 +1,510 @@
+//! One matcher per package family. They differ in what they look up (source package or the
+//! package itself), how names compare, and how OS releases scope the advisories; the range
+//! evaluation itself is shared ([`crate::range`]).
+
+use portcullis_core::{Advisory, Affected, Distro, Ecosystem, Package, TrackerState};
+
+use crate::range::{self, Hit};
+use crate::{AdvisorySource, Finding, MatchContext, Matcher, Result};
+
+/// The matchers [`crate::match_inventory`] uses, one per package family.
+pub fn default_matchers() -> Vec<Box<dyn Matcher>> {
+    vec![
+        Box::new(DpkgMatcher),
+        Box::new(ApkMatcher),
+        Box::new(GoMatcher),
+        Box::new(LanguageMatcher),
+    ]
+}
+
+/// Debian and Ubuntu packages, matched through their source package and scoped to the image's
+/// release (`Debian:bookworm` or `Debian:12`; `Ubuntu:22.04:LTS`), compared with dpkg rules
+/// against the installed *source* version (which differs from the binary one for binNMUs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DpkgMatcher;
+
+/// Alpine packages, matched through their origin package and scoped to the image's branch
+/// (`Alpine:v3.18` for `VERSION_ID=3.18.4`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApkMatcher;
+
+/// Go modules by module path; the `stdlib` package's version is the toolchain's
+/// (`go1.21.3` → `1.21.3`, `go1.22rc1` → `1.22.0-rc.1`, as the Go vulnerability database spells it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GoMatcher;
+
+/// Language ecosystems that need nothing beyond OSV: PyPI (PEP 503 names), npm (including the
+/// npm WG `npm-range:` convention), crates.io, Maven, RubyGems, Packagist and NuGet
+/// (case-insensitive names).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LanguageMatcher;
+
+impl Matcher for DpkgMatcher {
+    fn name(&self) -> &'static str {
+        "dpkg-source"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn handles(&self, eco: Ecosystem) -> bool {
+        matches!(eco, Ecosystem::Debian | Ecosystem::Ubuntu)
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let family = dpkg_family(pkg.ecosystem, ctx.distro);
+        let releases = match ctx.distro {
+            Some(d) if family == Ecosystem::Debian => debian_releases(d),
+            Some(d) => ubuntu_releases(d),
+            None => Vec::new(),
+        };
+        let (name, version) = pkg.source_or_self();
+        let searched = format!(
+            "{} {name} {version}{}",
+            scope_label(family, &releases),
+            source_note(pkg)
+        );
+        let advisories = src.advisories_for(family, name)?;
+        let accept = |aff: &Affected| -> bool {
+            aff.package == name
+                && match Ecosystem::parse_osv(&aff.ecosystem) {
+                    Ok((e, release)) if e == family => match release {
+                        None => true,
+                        Some(r) if family == Ecosystem::Debian => releases.iter().any(|x| x == r),
+                        // `Ubuntu:22.04:LTS`, `Ubuntu:Pro:16.04:LTS`: the release number is one part.
+                        Some(r) => r.split(':').any(|part| releases.iter().any(|x| x == part)),
+                    },
+                    _ => false,
+                }
+        };
+        Ok(findings(
+            advisories, accept, family, version, true, &searched, ctx,
+        ))
+    }
+}
+
+impl Matcher for ApkMatcher {
+    fn name(&self) -> &'static str {
+        "apk-origin"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn handles(&self, eco: Ecosystem) -> bool {
+        eco == Ecosystem::Alpine
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let branch = ctx
+            .distro
+            .and_then(|d| d.version_id.as_deref())
+            .and_then(alpine_branch);
+        let releases: Vec<String> = branch.into_iter().collect();
+        let (name, version) = pkg.source_or_self();
+        let searched = format!(
+            "{} {name} {version}{}",
+            scope_label(Ecosystem::Alpine, &releases),
+            source_note(pkg)
+        );
+        let advisories = src.advisories_for(Ecosystem::Alpine, name)?;
+        let accept = |aff: &Affected| -> bool {
+            aff.package == name
+                && match Ecosystem::parse_osv(&aff.ecosystem) {
+                    Ok((Ecosystem::Alpine, None)) => true,
+                    Ok((Ecosystem::Alpine, Some(r))) => releases.iter().any(|x| x == r),
+                    _ => false,
+                }
+        };
+        Ok(findings(
+            advisories,
+            accept,
+            Ecosystem::Alpine,
+            version,
+            true,
+            &searched,
+            ctx,
+        ))
+    }
+}
+
+impl Matcher for GoMatcher {
+    fn name(&self) -> &'static str {
+        "go-module"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn handles(&self, eco: Ecosystem) -> bool {
+        eco == Ecosystem::Go
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let Some(version) = go_version(&pkg.name, &pkg.version) else {
+            tracing::debug!(purl = %pkg.purl, "Go package without a usable version '{}'", pkg.version);
+            return Ok(Vec::new());
+        };
+        let searched = format!("Go {} {version}", pkg.name);
+        let advisories = src.advisories_for(Ecosystem::Go, &pkg.name)?;
+        let accept = |aff: &Affected| {
+            aff.package == pkg.name
+                && matches!(Ecosystem::parse_osv(&aff.ecosystem), Ok((Ecosystem::Go, _)))
+        };
+        Ok(findings(
+            advisories,
+            accept,
+            Ecosystem::Go,
+            &version,
+            false,
+            &searched,
+            ctx,
+        ))
+    }
+}
+
+impl Matcher for LanguageMatcher {
+    fn name(&self) -> &'static str {
+        "osv-ecosystem"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn handles(&self, eco: Ecosystem) -> bool {
+        matches!(
+            eco,
+            Ecosystem::PyPI
+                | Ecosystem::Npm
+                | Ecosystem::Cargo
+                | Ecosystem::Maven
+                | Ecosystem::RubyGems
+                | Ecosystem::Packagist
+                | Ecosystem::NuGet
+        )
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let eco = pkg.ecosystem;
+        let query = match eco {
+            Ecosystem::PyPI => pep503(&pkg.name),
+            _ => pkg.name.clone(),
+        };
+        let searched = format!("{} {} {}", eco.osv_name(), query, pkg.version);
+        let advisories = src.advisories_for(eco, &query)?;
+        // A `:<repository>` suffix (Maven, Packagist) names where the package is published,
+        // which an installed package does not record: any suffix is accepted.
+        let accept = |aff: &Affected| {
+            same_name(eco, &aff.package, &pkg.name)
+                && matches!(Ecosystem::parse_osv(&aff.ecosystem), Ok((e, _)) if e == eco)
+        };
+        Ok(findings(
+            advisories,
+            accept,
+            eco,
+            &pkg.version,
+            false,
+            &searched,
+            ctx,
+        ))
+    }
+}
+
+/// Evaluates every accepted affected entry of every advisory and keeps those that hit.
+fn findings(
+    advisories: Vec<Advisory>,
+    accept: impl Fn(&Affected) -> bool,
+    eco: Ecosystem,
+    version: &str,
+    tracked: bool,
+    searched: &str,
+    ctx: &MatchContext<'_>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for adv in advisories {
+        if adv.withdrawn.is_some() {
+            continue;
+        }
+        let mut hits: Vec<(Hit, TrackerState)> = Vec::new();
+        for aff in adv.affected.iter().filter(|a| accept(a)) {
+            let hit = if tracked {
+                range::evaluate_tracked(&adv.id, eco, aff, version)
+            } else {
+                range::evaluate(&adv.id, eco, aff, version)
+            };
+            if let Some(h) = hit {
+                hits.push((h, aff.state));
+            }
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        // If any matched entry says a fix exists, that is the actionable state.
+        let state = if hits.iter().any(|(_, s)| *s == TrackerState::Fixed) {
+            TrackerState::Fixed
+        } else {
+            hits[0].1
+        };
+        if state != TrackerState::Fixed && !ctx.options.include_unfixed_states {
+            tracing::debug!(advisory = %adv.id, "dropped: tracker state {}", range::state_name(state));
+            continue;
+        }
+        let mut ranges = Vec::new();
+        let mut fixed: Vec<String> = Vec::new();
+        for (h, _) in hits {
+            ranges.push(h.text);
+            for f in h.fixed {
+                if !fixed.contains(&f) {
+                    fixed.push(f);
+                }
+            }
+        }
+        out.push(Finding {
+            advisory: adv,
+            searched: searched.to_string(),
+            ranges,
+            fixed_versions: fixed,
+            state,
+        });
+    }
+    out
+}
+
+/// Which advisory feed a dpkg package belongs to: the image's distribution decides when it is
+/// Debian or Ubuntu (a cataloguer may label every dpkg package `debian`).
+fn dpkg_family(eco: Ecosystem, distro: Option<&Distro>) -> Ecosystem {
+    match distro.map(|d| d.id.to_ascii_lowercase()) {
+        Some(id) if id == "ubuntu" => Ecosystem::Ubuntu,
+        Some(id) if id == "debian" => Ecosystem::Debian,
+        _ => eco,
+    }
+}
+
+/// Debian release numbers and code names (distro-info-data), so that `Debian:12` and
+/// `Debian:bookworm` both scope to a bookworm image.
+const DEBIAN_RELEASES: [(&str, &str); 9] = [
+    ("7", "wheezy"),
+    ("8", "jessie"),
+    ("9", "stretch"),
+    ("10", "buster"),
+    ("11", "bullseye"),
+    ("12", "bookworm"),
+    ("13", "trixie"),
+    ("14", "forky"),
+    ("15", "duke"),
+];
+
+/// Every spelling of the image's Debian release that an advisory may use.
+fn debian_releases(d: &Distro) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |s: &str| {
+        if !s.is_empty() && !out.iter().any(|x| x == s) {
+            out.push(s.to_string());
+        }
+    };
+    if let Some(c) = d.codename.as_deref() {
+        push(c);
+        if let Some((n, _)) = DEBIAN_RELEASES.iter().find(|(_, name)| *name == c) {
+            push(n);
+        }
+    }
+    if let Some(v) = d.version_id.as_deref() {
+        let major = v.split('.').next().unwrap_or(v);
+        push(major);
+        if let Some((_, name)) = DEBIAN_RELEASES.iter().find(|(n, _)| *n == major) {
+            push(name);
+        }
+    }
+    out
+}
+
+/// The image's Ubuntu release as advisories spell it (`22.04`, or the code name).
+fn ubuntu_releases(d: &Distro) -> Vec<String> {
+    d.version_id
+        .iter()
+        .chain(d.codename.iter())
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect()
+}
+
+/// `3.18.4` → `v3.18`; `None` when the version has no two numeric parts.
+fn alpine_branch(version_id: &str) -> Option<String> {
+    let mut parts = version_id.split('.');
+    let (major, minor) = (parts.next()?, parts.next()?);
+    let minor: String = minor.chars().take_while(char::is_ascii_digit).collect();
+    if major.is_empty() || !major.chars().all(|c| c.is_ascii_digit()) || minor.is_empty() {
+        return None;
+    }
+    Some(format!("v{major}.{minor}"))
+}
+
+/// `Debian:bookworm` (first release spelling), or the bare ecosystem when the release is unknown.
+fn scope_label(eco: Ecosystem, releases: &[String]) -> String {
+    match releases.first() {
+        Some(r) => format!("{}:{r}", eco.osv_name()),
+        None => eco.osv_name().to_string(),
+    }
+}
+
+/// ` (source of libssl3 3.0.9-1+b1)` when the source package differs from the binary one.
+fn source_note(pkg: &Package) -> String {
+    match &pkg.source {
+        Some(s) if s.name != pkg.name || s.version != pkg.version => {
+            if s.version == pkg.version {
+                format!(" (source of {})", pkg.name)
+            } else {
+                format!(" (source of {} {})", pkg.name, pkg.version)
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// The version a Go package is matched with: module versions without the `v` OSV omits; the
+/// `stdlib`/`toolchain` version as the Go vulnerability database writes toolchains. `None`
+/// for versions that say nothing (`(devel)`, empty).
+pub(crate) fn go_version(name: &str, version: &str) -> Option<String> {
+    let v = version.split_whitespace().next()?.trim();
+    if v.is_empty() || v.starts_with('(') {
+        return None;
+    }
+    if name != "stdlib" && name != "toolchain" {
+        return Some(v.strip_prefix('v').unwrap_or(v).to_string());
+    }
+    let v = v
+        .strip_prefix("go")
+        .or_else(|| v.strip_prefix('v'))
+        .unwrap_or(v);
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, pre) = v.split_at(split);
+    let mut parts: Vec<&str> = num.split('.').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    while parts.len() < 3 {
+        parts.push("0");
+    }
+    let pre = if pre.is_empty() || pre.starts_with('-') || pre.starts_with('+') {
+        pre.to_string()
+    } else {
+        // `rc1` → `-rc.1`, `beta2` → `-beta.2`
+        let digits = pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len());
+        let (word, n) = pre.split_at(digits);
+        if n.is_empty() {
+            format!("-{word}")
+        } else {
+            format!("-{word}.{n}")
+        }
+    };
+    Some(format!("{}{pre}", parts.join(".")))
+}
+
+/// PEP 503 normalised name: lowercase, runs of `-`, `_`, `.` become one `-`.
+pub(crate) fn pep503(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether two package names denote the same package in `eco`.
+pub(crate) fn same_name(eco: Ecosystem, a: &str, b: &str) -> bool {
+    match eco {
+        Ecosystem::PyPI => pep503(a) == pep503(b),
+        Ecosystem::NuGet | Ecosystem::Packagist => a.eq_ignore_ascii_case(b),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pep503_normalises_runs() {
+        assert_eq!(pep503("Django"), "django");
+        assert_eq!(pep503("zope.interface"), "zope-interface");
+        assert_eq!(pep503("Foo__Bar-.baz"), "foo-bar-baz");
+    }
+
+    #[test]
+    fn go_toolchain_versions() {
+        assert_eq!(go_version("stdlib", "go1.21.3").as_deref(), Some("1.21.3"));
+        assert_eq!(go_version("stdlib", "go1.20").as_deref(), Some("1.20.0"));
+        assert_eq!(
+            go_version("stdlib", "go1.22rc1").as_deref(),
+            Some("1.22.0-rc.1")
+        );
+        assert_eq!(go_version("stdlib", "1.21.3").as_deref(), Some("1.21.3"));
+        assert_eq!(
+            go_version("golang.org/x/net", "v0.17.0").as_deref(),
+            Some("0.17.0")
+        );
+        assert_eq!(go_version("example.com/m", "(devel)"), None);
+    }
+
+    #[test]
+    fn alpine_branches() {
+        assert_eq!(alpine_branch("3.18.4").as_deref(), Some("v3.18"));
+        assert_eq!(
+            alpine_branch("3.19_alpha20230901").as_deref(),
+            Some("v3.19")
+        );
+        assert_eq!(alpine_branch("edge"), None);
+    }
+
+    #[test]
+    fn debian_release_spellings() {
+        let d = Distro {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            codename: None,
+            pretty_name: None,
+        };
+        assert_eq!(debian_releases(&d), vec!["12", "bookworm"]);
+        let d = Distro {
+            id: "debian".into(),
+            version_id: None,
+            codename: Some("bullseye".into()),
+            pretty_name: None,
+        };
+        assert_eq!(debian_releases(&d), vec!["bullseye", "11"]);
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of portcullis-matcher (one test binary).
+
+mod matching;
+mod severity_oracles;
+mod support;
