@@ -1,0 +1,5 @@
+//! Integration tests of the vulnerability database, on the real feeds in `shared/testdata`.
+
+mod common;
+mod import;
+mod update;

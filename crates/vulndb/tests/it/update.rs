@@ -1,0 +1,225 @@
+//! `db update` against a real local HTTP server serving real feed files.
+
+use std::path::Path;
+
+use portcullis_core::Ecosystem;
+use portcullis_vulndb::{
+    Db, SourceFormat, UpdateConfig, UpdateError, UpdateSource, cache_dir, update,
+};
+
+use crate::common::{advisories, dir_names, ext_is, files, serve, sha256_file, write_zip};
+
+/// Serves a Go OSV zip, the DSA list and one Alpine secdb file under upstream-like paths.
+fn server_root(adv: &Path, root: &Path) {
+    let go = files(&adv.join("go/data/osv"), &ext_is("json"))
+        .into_iter()
+        .take(60)
+        .collect::<Vec<_>>();
+    std::fs::create_dir_all(root.join("osv/Go")).unwrap();
+    write_zip(&root.join("osv/Go/all.zip"), "", &go);
+    std::fs::create_dir_all(root.join("debian/DSA")).unwrap();
+    std::fs::copy(
+        adv.join("debian-security-tracker/data/DSA/list"),
+        root.join("debian/DSA/list"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("alpine/v3.9")).unwrap();
+    std::fs::copy(
+        adv.join("alpine-secdb/v3.9/main.yaml"),
+        root.join("alpine/v3.9/main.yaml"),
+    )
+    .unwrap();
+}
+
+fn source(name: &str, path: &str, format: SourceFormat) -> UpdateSource {
+    // The host is never contacted: the mirror replaces it with the local server.
+    UpdateSource {
+        name: name.into(),
+        url: format!("https://upstream.invalid{path}"),
+        format,
+        sha256_url: None,
+    }
+}
+
+fn config(base: &str) -> UpdateConfig {
+    UpdateConfig {
+        sources: vec![
+            source("osv-go", "/osv/Go/all.zip", SourceFormat::Osv),
+            source(
+                "debian-dsa",
+                "/debian/DSA/list",
+                SourceFormat::DebianTracker,
+            ),
+            source(
+                "alpine-v3.9-main",
+                "/alpine/v3.9/main.yaml",
+                SourceFormat::AlpineSecdb,
+            ),
+        ],
+        mirror: Some(base.to_string()),
+    }
+}
+
+fn statuses(log: &crate::common::Log) -> Vec<(String, u16)> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_downloads_then_reuses_unchanged_feeds() {
+    let Some(adv) = advisories() else { return };
+    let site = tempfile::tempdir().unwrap();
+    server_root(&adv, site.path());
+    let server = serve(site.path().to_path_buf());
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("vuln.db");
+    let cfg = config(&server.base);
+
+    let first = update(&db_path, &cfg).await.unwrap();
+    assert_eq!(first.sources.len(), 3);
+    assert!(first.sources.iter().all(|(_, n)| *n > 0), "{first:?}");
+    assert!(statuses(&server.log).iter().all(|(_, s)| *s == 200));
+    let db = Db::open(&db_path).unwrap();
+    let v1 = db.status().unwrap();
+    assert!(
+        v1.sources
+            .iter()
+            .all(|s| s.etag.is_some() && s.location.starts_with(&server.base)),
+        "{v1:?}"
+    );
+    assert!(
+        !db.advisories_for(Ecosystem::Debian, "xorg-server")
+            .unwrap()
+            .is_empty()
+    );
+    drop(db);
+
+    // Nothing changed upstream: every request is answered 304 and the database is kept.
+    let second = update(&db_path, &cfg).await.unwrap();
+    assert_eq!(second.sources, first.sources);
+    let log = statuses(&server.log);
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|(_, s)| *s == 304), "{log:?}");
+    assert_eq!(
+        Db::open(&db_path).unwrap().info().version,
+        v1.content_version
+    );
+
+    // One feed changes: it is downloaded, the others come from the cache.
+    let list = site.path().join("debian/DSA/list");
+    let text = std::fs::read_to_string(&list).unwrap();
+    let cut = text.split_inclusive('\n').take(300).collect::<String>();
+    std::fs::write(&list, cut).unwrap();
+    let third = update(&db_path, &cfg).await.unwrap();
+    let log = statuses(&server.log);
+    assert_eq!(log.iter().filter(|(_, s)| *s == 304).count(), 2, "{log:?}");
+    assert_eq!(
+        log.iter()
+            .filter(|(p, s)| *s == 200 && p.ends_with("DSA/list"))
+            .count(),
+        1,
+        "{log:?}"
+    );
+    let dsa = |r: &portcullis_vulndb::ImportReport| {
+        r.sources.iter().find(|(n, _)| n == "debian-dsa").unwrap().1
+    };
+    assert!(dsa(&third) < dsa(&first));
+    let go = |r: &portcullis_vulndb::ImportReport| {
+        r.sources.iter().find(|(n, _)| n == "osv-go").unwrap().1
+    };
+    assert_eq!(
+        go(&third),
+        go(&first),
+        "the cached Go archive was imported again"
+    );
+    let db = Db::open(&db_path).unwrap();
+    assert_ne!(db.info().version, v1.content_version);
+    let cache = cache_dir(&db_path);
+    assert_eq!(dir_names(&cache.join("debian-dsa")), ["list"]);
+    assert_eq!(
+        std::fs::read_to_string(cache.join("debian-dsa/list"))
+            .unwrap()
+            .lines()
+            .count(),
+        300
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_download_leaves_the_database_intact() {
+    let Some(adv) = advisories() else { return };
+    let site = tempfile::tempdir().unwrap();
+    server_root(&adv, site.path());
+    let server = serve(site.path().to_path_buf());
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("vuln.db");
+    let mut cfg = config(&server.base);
+    update(&db_path, &cfg).await.unwrap();
+    let before = sha256_file(&db_path);
+
+    // The DSA list changed (so it is downloaded and staged), then a feed is missing.
+    let list = site.path().join("debian/DSA/list");
+    let text = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(
+        &list,
+        text.split_inclusive('\n').take(100).collect::<String>(),
+    )
+    .unwrap();
+    cfg.sources
+        .push(source("missing", "/osv/npm/all.zip", SourceFormat::Osv));
+    let err = update(&db_path, &cfg).await.unwrap_err();
+    assert!(
+        matches!(err, UpdateError::Status { status: 404, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("/osv/npm/all.zip"), "{err}");
+    assert_eq!(sha256_file(&db_path), before);
+    let cache = cache_dir(&db_path);
+    assert_eq!(
+        dir_names(&cache.join("debian-dsa")),
+        ["list"],
+        "the staged download was removed"
+    );
+    assert!(
+        std::fs::read_to_string(cache.join("debian-dsa/list"))
+            .unwrap()
+            .lines()
+            .count()
+            > 100
+    );
+    assert_eq!(dir_names(tmp.path()), ["vuln.db", "vuln.db.cache"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_sha256_is_checked() {
+    let Some(adv) = advisories() else { return };
+    let site = tempfile::tempdir().unwrap();
+    server_root(&adv, site.path());
+    let zip = site.path().join("osv/Go/all.zip");
+    std::fs::write(
+        site.path().join("osv/Go/all.zip.sha256"),
+        format!("{}  all.zip\n", sha256_file(&zip)),
+    )
+    .unwrap();
+    std::fs::write(
+        site.path().join("osv/Go/wrong.sha256"),
+        format!("{}  all.zip\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let server = serve(site.path().to_path_buf());
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("vuln.db");
+
+    let mut src = source("osv-go", "/osv/Go/all.zip", SourceFormat::Osv);
+    src.sha256_url = Some("https://upstream.invalid/osv/Go/wrong.sha256".into());
+    let mut cfg = UpdateConfig {
+        sources: vec![src],
+        mirror: Some(server.base.clone()),
+    };
+    let err = update(&db_path, &cfg).await.unwrap_err();
+    assert!(matches!(err, UpdateError::Checksum { .. }), "{err}");
+    assert!(!db_path.exists());
+
+    cfg.sources[0].sha256_url = Some("https://upstream.invalid/osv/Go/all.zip.sha256".into());
+    let report = update(&db_path, &cfg).await.unwrap();
+    assert!(report.sources[0].1 > 0);
+}
