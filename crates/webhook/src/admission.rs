@@ -1,0 +1,318 @@
+//! From an admission request to an answer: the steps `/validate`, `/mutate` and the
+//! offline `policy test` share.
+//!
+//! [`prepare`] answers what needs no evaluation (deletes, exempt namespaces, owned
+//! objects, unchanged updates) and lists the images otherwise; the caller then finds an
+//! [`ImageOutcome`] for each image (the server from the scanner, `policy test` from files);
+//! [`evaluate`] turns those into a response with the policies. Only the middle step differs
+//! between the server and the offline path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use portcullis_core::ScanReport;
+use portcullis_policy::{Decision, ImageDecision, ImageFacts, Mode, PolicySet, Workload};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::{FailureAction, WebhookConfig};
+use crate::namespaces::{self, NamespaceLabels};
+use crate::review::{AdmissionRequest, AdmissionResponse, Operation, PatchOp};
+use crate::scan::ScanFailure;
+use crate::workload::{self, ContainerImage};
+
+/// A request that needs evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub(crate) uid: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    /// False for cluster-scoped objects (decides `global()` in selectors).
+    pub(crate) namespaced: bool,
+    pub(crate) operation: Operation,
+    pub(crate) user: String,
+    pub(crate) dry_run: bool,
+    pub(crate) containers: Vec<ContainerImage>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) namespace_labels: BTreeMap<String, String>,
+    pub(crate) pull_secret_names: Vec<String>,
+}
+
+impl Pending {
+    /// The distinct images, in spec order.
+    pub(crate) fn distinct_images(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for c in &self.containers {
+            if !seen.contains(&c.image) {
+                seen.push(c.image.clone());
+            }
+        }
+        seen
+    }
+}
+
+/// The first step's result.
+#[derive(Clone, Debug)]
+pub(crate) enum Prepared {
+    /// Answered without evaluation, with the reason for logs and metrics.
+    Done(AdmissionResponse, &'static str),
+    /// Needs the images' scan results.
+    Evaluate(Box<Pending>),
+}
+
+/// Decides what needs no evaluation, and gathers what evaluation needs.
+pub(crate) fn prepare(
+    req: &AdmissionRequest,
+    cfg: &WebhookConfig,
+    ns_provider: &dyn NamespaceLabels,
+) -> Prepared {
+    let uid = req.uid.clone();
+    if matches!(req.operation, Operation::Delete | Operation::Connect) {
+        return Prepared::Done(AdmissionResponse::allow(uid), "operation");
+    }
+    let Some(object) = req.object.as_ref().filter(|o| o.is_object()) else {
+        return Prepared::Done(
+            AdmissionResponse::invalid(
+                uid,
+                format!("{} request has no object", req.operation.as_str()),
+            ),
+            "invalid",
+        );
+    };
+    let kind = req.kind.kind.clone();
+    let containers = workload::images(&kind, object);
+    if containers.is_empty() {
+        return Prepared::Done(AdmissionResponse::allow(uid), "no_images");
+    }
+    let namespace = req
+        .namespace
+        .clone()
+        .or_else(|| {
+            object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    if !namespace.is_empty() && cfg.is_exempt_namespace(&namespace) {
+        return Prepared::Done(AdmissionResponse::allow(uid), "exempt_namespace");
+    }
+    let namespace_labels = if namespace.is_empty() {
+        BTreeMap::new()
+    } else {
+        namespaces::resolve(ns_provider, &namespace)
+    };
+    if namespaces::is_ignored(&namespace_labels) {
+        return Prepared::Done(AdmissionResponse::allow(uid), "ignored_namespace");
+    }
+    if !cfg.evaluate_owned && workload::has_controller(object) {
+        return Prepared::Done(AdmissionResponse::allow(uid), "owned");
+    }
+    if req.operation == Operation::Update
+        && let Some(old) = req.old_object.as_ref().filter(|o| o.is_object())
+        && workload::image_set(&kind, old) == workload::image_set(&kind, object)
+    {
+        return Prepared::Done(AdmissionResponse::allow(uid), "images_unchanged");
+    }
+    Prepared::Evaluate(Box::new(Pending {
+        uid,
+        name: req
+            .name
+            .clone()
+            .or_else(|| {
+                object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or_default(),
+        labels: workload::labels(&kind, object),
+        pull_secret_names: workload::pull_secret_names(&kind, object),
+        namespaced: !namespace.is_empty() || workload::is_namespaced_kind(&kind),
+        kind,
+        namespace,
+        operation: req.operation,
+        user: req.user_info.username.clone(),
+        dry_run: req.dry_run.unwrap_or(false),
+        containers,
+        namespace_labels,
+    }))
+}
+
+/// What is known of one image's scan when evaluation starts.
+#[derive(Clone, Debug)]
+pub(crate) enum ImageOutcome {
+    /// A report, with the time it was made and an optional note for the user (a stale
+    /// report used because the fresh scan failed).
+    Report {
+        report: Arc<ScanReport>,
+        scanned_at: OffsetDateTime,
+        note: Option<String>,
+    },
+    /// The scan was still running when the budget ran out.
+    TimedOut,
+    /// The scan failed.
+    Failed(ScanFailure),
+}
+
+/// The result of evaluation, with what metrics and the audit record need.
+#[derive(Clone, Debug)]
+pub(crate) struct Verdict {
+    pub(crate) response: AdmissionResponse,
+    /// `allowed`, `rejected` or `audit_rejected`.
+    pub(crate) result: &'static str,
+    /// The deciding policy and rule, empty when none decided.
+    pub(crate) policy: String,
+    pub(crate) rule: String,
+    /// What would have been rejected in enforce mode (audit mode).
+    pub(crate) audit_rejections: Vec<String>,
+}
+
+/// Decides a pending request from the images' outcomes and the policies.
+pub(crate) fn evaluate(
+    p: &Pending,
+    outcomes: &HashMap<String, ImageOutcome>,
+    policies: &PolicySet,
+    cfg: &WebhookConfig,
+    now: OffsetDateTime,
+    mutate: bool,
+) -> Verdict {
+    let audit = cfg.mode == Mode::Audit;
+    let mut facts = Vec::new();
+    let mut scan_rejections = Vec::new();
+    let mut warnings = Vec::new();
+    for image in p.distinct_images() {
+        let problem = match outcomes.get(&image) {
+            Some(ImageOutcome::Report {
+                report,
+                scanned_at,
+                note,
+            }) => {
+                if let Some(n) = note {
+                    warnings.push(n.clone());
+                }
+                facts.push(ImageFacts::from_report(
+                    image.clone(),
+                    report,
+                    Some(*scanned_at),
+                ));
+                continue;
+            }
+            Some(ImageOutcome::TimedOut) => (
+                cfg.on_scan_timeout,
+                format!(
+                    "image {image}: the scan is still running (scan budget of {:.1}s spent); it continues in the \
+                     background and a retry will be decided from its result",
+                    cfg.scan_budget.as_secs_f64()
+                ),
+            ),
+            Some(ImageOutcome::Failed(e)) => (
+                cfg.on_scan_error,
+                format!("image {image} could not be scanned: {e}"),
+            ),
+            None => (
+                cfg.on_scan_error,
+                format!("image {image} could not be scanned: no result"),
+            ),
+        };
+        match problem {
+            (FailureAction::Reject, msg) if !audit => scan_rejections.push(msg),
+            (_, msg) => warnings.push(msg),
+        }
+    }
+    let workload = Workload {
+        labels: &p.labels,
+        namespace_labels: &p.namespace_labels,
+        namespaced: p.namespaced,
+    };
+    let decision = portcullis_policy::decide(
+        policies,
+        &workload,
+        &facts,
+        now,
+        cfg.mode,
+        cfg.default_allow,
+    );
+    let (policy, rule) = deciding_rule(&decision);
+    warnings.extend(decision.warnings.iter().cloned());
+    let audit_rejections = decision.audit_rejections.clone();
+    let mut messages: Vec<String> = scan_rejections;
+    if !decision.allowed {
+        messages.push(
+            decision
+                .message
+                .clone()
+                .unwrap_or_else(|| "rejected by policy".to_string()),
+        );
+    }
+    if !messages.is_empty() {
+        let mut response = AdmissionResponse::deny(&p.uid, messages.join("; "));
+        response.warnings = warnings;
+        return Verdict {
+            response,
+            result: "rejected",
+            policy,
+            rule,
+            audit_rejections,
+        };
+    }
+    let mut response = AdmissionResponse::allow(&p.uid);
+    response.warnings = warnings;
+    if mutate {
+        response = response.with_patch(&pin_patches(p, outcomes));
+    }
+    let result = if audit_rejections.is_empty() {
+        "allowed"
+    } else {
+        "audit_rejected"
+    };
+    Verdict {
+        response,
+        result,
+        policy,
+        rule,
+        audit_rejections,
+    }
+}
+
+/// The policy and rule that decided, for metrics.
+/// The first rejecting rule if any, else the first allowing one.
+fn deciding_rule(d: &Decision) -> (String, String) {
+    let rejected = d.images.iter().find_map(|(_, i)| match i {
+        ImageDecision::Rejected { by } => Some(by),
+        _ => None,
+    });
+    let allowed = || {
+        d.images.iter().find_map(|(_, i)| match i {
+            ImageDecision::Allowed { by } => by.as_ref(),
+            _ => None,
+        })
+    };
+    rejected
+        .or_else(allowed)
+        .map(|r| (r.policy.clone(), r.rule.to_string()))
+        .unwrap_or_default()
+}
+
+/// `replace` operations pinning every image whose report has a digest to `repo@digest`.
+fn pin_patches(p: &Pending, outcomes: &HashMap<String, ImageOutcome>) -> Vec<PatchOp> {
+    let mut ops = Vec::new();
+    for c in &p.containers {
+        let Some(ImageOutcome::Report { report, .. }) = outcomes.get(&c.image) else {
+            continue;
+        };
+        let Some(digest) = report.image.digest.as_deref().filter(|d| d.contains(':')) else {
+            continue;
+        };
+        let pinned = format!("{}@{digest}", workload::repository_of(&c.image));
+        if pinned != c.image {
+            ops.push(PatchOp {
+                op: "replace".into(),
+                path: c.pointer.clone(),
+                value: Value::String(pinned),
+            });
+        }
+    }
+    ops
+}

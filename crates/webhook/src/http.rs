@@ -1,0 +1,132 @@
+//! The axum router: admission endpoints, health, readiness and metrics.
+//!
+//! Kept apart from the TLS server so tests can drive it with `oneshot`, without sockets.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::LengthLimitError;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::review::{API_V1, AdmissionResponse, AdmissionReview};
+use crate::state::{AppState, Endpoint};
+
+/// The largest review body read (the API server's own request limit is 3 MiB; objects
+/// with huge annotations stay well below this).
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// The webhook's routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`,
+/// `GET /metrics`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    admit(&state, &headers, body, Endpoint::Validate).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    admit(&state, &headers, body, Endpoint::Mutate).await
+}
+
+async fn admit(state: &AppState, headers: &HeaderMap, body: Body, endpoint: Endpoint) -> Response {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) if is_length_limit(&e) => return too_large(),
+        Err(e) => {
+            let r = AdmissionResponse::invalid("", format!("cannot read the request body: {e}"));
+            return review_response(StatusCode::BAD_REQUEST, r.into_review(API_V1));
+        }
+    };
+    let (status, review) = state.admit(&bytes, endpoint).await;
+    review_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        review,
+    )
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn too_large() -> Response {
+    let r = AdmissionResponse::refuse(
+        "",
+        413,
+        "RequestEntityTooLarge",
+        format!(
+            "the AdmissionReview is larger than the {} MiB this webhook reads",
+            MAX_BODY / (1024 * 1024)
+        ),
+    );
+    review_response(StatusCode::PAYLOAD_TOO_LARGE, r.into_review(API_V1))
+}
+
+fn review_response(status: StatusCode, review: AdmissionReview) -> Response {
+    (status, axum::Json(review)).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let r = state.readiness();
+    let status = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(r)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics_text(),
+    )
+        .into_response()
+}
+
+/// The last resort: a panic outside evaluation (which catches its own) still gets an
+/// AdmissionReview, never a bare 500 page. The uid is unknown here.
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("panic while handling a request");
+    let r = AdmissionResponse::refuse(
+        "",
+        500,
+        "InternalError",
+        "the image admission webhook failed internally",
+    );
+    review_response(StatusCode::INTERNAL_SERVER_ERROR, r.into_review(API_V1))
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics of the webhook, served on `/metrics` in the text format.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of one admission decision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DecisionLabels {
+    /// `validate` or `mutate`.
+    pub(crate) endpoint: String,
+    /// `allowed`, `rejected`, `audit_rejected`, `skipped` or `invalid`.
+    pub(crate) result: String,
+    /// The deciding policy, empty when none decided.
+    pub(crate) policy: String,
+    /// The deciding rule, empty when none decided.
+    pub(crate) rule: String,
+    /// Kind of the admitted object.
+    pub(crate) kind: String,
+    /// Namespace of the admitted object.
+    pub(crate) namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn scan_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.05, 2.0, 14))
+}
+
+/// Every metric of the webhook, in one registry.
+pub(crate) struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    inline_scans: Counter,
+    scans_finished: Family<OutcomeLabels, Counter>,
+    scan_duration: Histogram,
+    scan_timeouts: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis_webhook");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Admission decisions by result, deciding policy and rule, kind and namespace",
+            decisions.clone(),
+        );
+        let latency = Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer an admission request",
+            latency.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "scan_cache_hits",
+            "Images whose report was cached",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "scan_cache_misses",
+            "Images with no cached report",
+            cache_misses.clone(),
+        );
+        let inline_scans = Counter::default();
+        registry.register(
+            "inline_scans",
+            "Scans started by an admission request",
+            inline_scans.clone(),
+        );
+        let scans_finished = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "scans_finished",
+            "Scans finished, by outcome (ok, error)",
+            scans_finished.clone(),
+        );
+        let scan_duration = scan_histogram();
+        registry.register(
+            "scan_duration_seconds",
+            "Duration of scans started by admission requests",
+            scan_duration.clone(),
+        );
+        let scan_timeouts = Counter::default();
+        registry.register(
+            "scan_timeouts",
+            "Images whose scan outlasted the scan budget",
+            scan_timeouts.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            cache_hits,
+            cache_misses,
+            inline_scans,
+            scans_finished,
+            scan_duration,
+            scan_timeouts,
+        }
+    }
+
+    pub(crate) fn decision(&self, labels: DecisionLabels) {
+        self.decisions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn latency(&self, endpoint: &str, d: Duration) {
+        self.latency
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.into(),
+            })
+            .observe(d.as_secs_f64());
+    }
+
+    pub(crate) fn cache(&self, hit: bool) {
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
+    }
+
+    pub(crate) fn inline_scan_started(&self) {
+        self.inline_scans.inc();
+    }
+
+    pub(crate) fn scan_finished(&self, d: Duration, ok: bool) {
+        self.scan_duration.observe(d.as_secs_f64());
+        let outcome = if ok { "ok" } else { "error" };
+        self.scans_finished
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn scan_timeout(&self) {
+        self.scan_timeouts.inc();
+    }
+
+    /// The registry in the Prometheus text format.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

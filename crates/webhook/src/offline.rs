@@ -1,0 +1,90 @@
+//! Reviews decided without a network: `portcullis policy test`.
+//!
+//! Same preparation and evaluation as `/validate`; only the scan results come from the
+//! caller (report files) instead of the scanner, and an image without a report is treated
+//! as a failed scan (so `on_scan_error` decides it, as it would in the cluster).
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use portcullis_core::ScanReport;
+use portcullis_policy::PolicySet;
+use time::OffsetDateTime;
+
+use crate::admission::{self, ImageOutcome, Prepared};
+use crate::config::WebhookConfig;
+use crate::namespaces::StaticNamespaceLabels;
+use crate::review::{self, AdmissionResponse, AdmissionReview};
+use crate::scan::ScanFailure;
+
+/// Settings of an offline review.
+#[derive(Clone, Debug, Default)]
+pub struct OfflineOptions {
+    /// Decision settings (mode, failure actions, exemptions ...).
+    pub config: WebhookConfig,
+    /// Namespace labels by namespace (the name label is always added).
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// The time decisions are made at (scan ages are measured from it); now when `None`.
+    pub now: Option<OffsetDateTime>,
+    /// When reports carry no scan time, the scan time to assume; `now` when `None`.
+    pub scanned_at: Option<OffsetDateTime>,
+    /// Answer as `/mutate` would (with digest-pinning patches).
+    pub mutate: bool,
+}
+
+/// Decides one AdmissionReview as `/validate` (or `/mutate`) would, reading scan reports
+/// through `reports` (image as written in the pod spec → report). Always returns a review
+/// carrying the request's uid; an unreadable review gets a refusal with code 400.
+pub fn review_offline(
+    policies: &PolicySet,
+    review_json: &[u8],
+    reports: &dyn Fn(&str) -> Option<Arc<ScanReport>>,
+    opts: &OfflineOptions,
+) -> AdmissionReview {
+    let (api_version, request) = match review::parse_review(review_json) {
+        Ok(x) => x,
+        Err(bad) => {
+            return AdmissionResponse::invalid(bad.uid, bad.message).into_review(&bad.api_version);
+        }
+    };
+    let now = opts.now.unwrap_or_else(OffsetDateTime::now_utc);
+    let labels = StaticNamespaceLabels {
+        namespaces: opts.namespace_labels.clone(),
+    };
+    let decided = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        match admission::prepare(&request, &opts.config, &labels) {
+            Prepared::Done(response, _) => response,
+            Prepared::Evaluate(p) => {
+                let outcomes: HashMap<String, ImageOutcome> = p
+                    .distinct_images()
+                    .into_iter()
+                    .map(|image| {
+                        let outcome = match reports(&image) {
+                            Some(report) => ImageOutcome::Report {
+                                report,
+                                scanned_at: opts.scanned_at.unwrap_or(now),
+                                note: None,
+                            },
+                            None => ImageOutcome::Failed(ScanFailure::NoReport {
+                                image: image.clone(),
+                            }),
+                        };
+                        (image, outcome)
+                    })
+                    .collect();
+                admission::evaluate(&p, &outcomes, policies, &opts.config, now, opts.mutate)
+                    .response
+            }
+        }
+    }));
+    let response = decided.unwrap_or_else(|_| {
+        AdmissionResponse::refuse(
+            &request.uid,
+            500,
+            "InternalError",
+            "internal error while deciding (a bug: please report it)",
+        )
+    });
+    response.into_review(&api_version)
+}

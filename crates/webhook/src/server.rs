@@ -1,0 +1,212 @@
+//! The HTTPS server: TLS with rustls (aws-lc-rs), HTTP/1.1 and HTTP/2 through hyper-util's
+//! auto builder, certificate reloading, policy watching and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ServeConfig;
+use crate::state::AppState;
+use crate::tls::{self, ReloadingCert};
+use crate::{Error, Result};
+
+/// How long open connections get to finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Installs aws-lc-rs as the process's rustls provider. Harmless when one is installed
+/// already (the other crates of the binary use the same provider).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    cert: PathBuf,
+    key: PathBuf,
+    ca: Option<PathBuf>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    handshake_timeout: Duration,
+}
+
+/// Binds the listener, loads or generates the certificate, starts the certificate and
+/// policy watchers. Policies are loaded from `cfg.policies_dir` once before returning.
+pub async fn bind(cfg: ServeConfig, state: Arc<AppState>) -> Result<Server> {
+    install_crypto_provider();
+    let (cert, key, ca) = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone(), None),
+        (None, None) => {
+            let g = tls::ensure_generated(&cfg.generated_cert_dir, &cfg.service_names)?;
+            (g.cert, g.key, Some(g.ca))
+        }
+        _ => {
+            return Err(Error::Config(
+                "--tls-cert and --tls-key must be given together".into(),
+            ));
+        }
+    };
+    let resolver = Arc::new(ReloadingCert::new(tls::load_certified_key(&cert, &key)?));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS configuration: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
+    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+
+    let mut background = vec![tls::spawn_reloader(
+        resolver,
+        cert.clone(),
+        key.clone(),
+        cfg.cert_poll_interval,
+    )];
+    if let Some(dir) = &cfg.policies_dir {
+        state.reload_policies_from_dir(dir);
+        background.push(state.spawn_policy_watcher(dir.clone(), cfg.policy_poll_interval));
+    }
+    tracing::info!(addr = %local_addr, cert = %cert.display(), "admission webhook listening (HTTPS)");
+    Ok(Server {
+        listener,
+        local_addr,
+        acceptor: TlsAcceptor::from(Arc::new(tls_config)),
+        app: crate::router(state),
+        cert,
+        key,
+        ca,
+        background,
+        handshake_timeout: cfg.handshake_timeout,
+    })
+}
+
+/// Serves until SIGTERM or ctrl-c, then drains open connections.
+pub async fn serve(cfg: ServeConfig, state: Arc<AppState>) -> Result<()> {
+    bind(cfg, state).await?.run_until(shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM (how Kubernetes stops a pod) or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+impl Server {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The certificate and key files in use (watched for changes).
+    pub fn cert_files(&self) -> (&std::path::Path, &std::path::Path) {
+        (&self.cert, &self.key)
+    }
+
+    /// The generated CA certificate to trust, when the certificate was generated.
+    pub fn generated_ca(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and gives open connections
+    /// a grace period to finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let Server {
+            listener,
+            acceptor,
+            app,
+            background,
+            handshake_timeout,
+            ..
+        } = self;
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let acceptor = acceptor.clone();
+            let service = TowerToHyperService::new(app.clone());
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        for task in background {
+            task.abort();
+        }
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("connections still open after the grace period"),
+        }
+        Ok(())
+    }
+}

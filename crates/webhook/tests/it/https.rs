@@ -1,0 +1,187 @@
+//! The real HTTPS server: generated certificate, HTTP/1.1 and HTTP/2, certificate reload.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_webhook::{API_V1, AdmissionReview, ServeConfig, WebhookConfig};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
+
+use crate::support::*;
+
+fn client(cas: &[&Path], http2: bool) -> reqwest::Client {
+    portcullis_webhook::install_crypto_provider();
+    let certs: Vec<reqwest::Certificate> = cas
+        .iter()
+        .map(|p| reqwest::Certificate::from_pem(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    let b = reqwest::Client::builder()
+        .tls_certs_only(certs)
+        .tls_info(true)
+        .pool_max_idle_per_host(0);
+    let b = if http2 {
+        b.http2_prior_knowledge()
+    } else {
+        b.http1_only()
+    };
+    b.build().unwrap()
+}
+
+fn leaf_der(cert_pem: &Path) -> Vec<u8> {
+    CertificateDer::pem_file_iter(cert_pem)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+async fn start(
+    cfg: ServeConfig,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let scanner = Arc::new(MapScanner::with_cached(&[
+        clean("nginx:1.25"),
+        clean("evil.example/x:1"),
+    ]));
+    let st = state(WebhookConfig::default(), scanner, TRUSTED);
+    let server = portcullis_webhook::bind(cfg, st).await.unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run_until(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    (addr, tx, task)
+}
+
+#[tokio::test]
+async fn serves_reviews_over_https_with_a_generated_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    cfg.service_names = vec!["portcullis.portcullis.svc".into()];
+    let (addr, stop, task) = start(cfg).await;
+    assert_ne!(addr.port(), 0);
+    let ca = dir
+        .path()
+        .join("certs")
+        .join(portcullis_webhook::GENERATED_CA);
+    assert!(ca.exists());
+    for http2 in [false, true] {
+        let c = client(&[&ca], http2);
+        for (uid, image, allowed) in [
+            ("h-ok", "nginx:1.25", true),
+            ("h-no", "evil.example/x:1", false),
+        ] {
+            let body = wrap(API_V1, pod_request(uid, "default", &[image]));
+            let resp = c
+                .post(format!("https://localhost:{}/validate", addr.port()))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let want = if http2 {
+                reqwest::Version::HTTP_2
+            } else {
+                reqwest::Version::HTTP_11
+            };
+            assert_eq!(resp.version(), want);
+            let review: AdmissionReview = resp.json().await.unwrap();
+            let r = review.response.unwrap();
+            assert_eq!((r.uid.as_str(), r.allowed), (uid, allowed));
+        }
+        let resp = c
+            .get(format!("https://127.0.0.1:{}/healthz", addr.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = client(&[&ca], false)
+        .post(format!("https://localhost:{}/validate", addr.port()))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let review: AdmissionReview = resp.json().await.unwrap();
+    assert!(!review.response.unwrap().allowed);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn new_connections_see_a_rewritten_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = portcullis_webhook::ensure_generated(&dir.path().join("a"), &[]).unwrap();
+    let b = portcullis_webhook::ensure_generated(&dir.path().join("b"), &[]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::copy(&a.cert, &cert).unwrap();
+    std::fs::copy(&a.key, &key).unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("unused"));
+    cfg.tls_cert = Some(cert.clone());
+    cfg.tls_key = Some(key.clone());
+    cfg.cert_poll_interval = Duration::from_millis(20);
+    let (addr, stop, task) = start(cfg).await;
+    assert!(
+        !dir.path().join("unused").exists(),
+        "no certificate is generated when one is given"
+    );
+    // A new client for every attempt: a client's TLS session cache would resume the old
+    // session (no certificate is sent on resumption).
+    let c = || client(&[&a.ca, &b.ca], false);
+    let url = format!("https://localhost:{}/healthz", addr.port());
+    let peer = |resp: &reqwest::Response| {
+        resp.extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|t| t.peer_certificate())
+            .map(<[u8]>::to_vec)
+    };
+    let resp = c().get(&url).send().await.unwrap();
+    assert_eq!(peer(&resp), Some(leaf_der(&a.cert)));
+    // The key first, then the certificate, as a rotation might write them.
+    std::fs::copy(&b.key, &key).unwrap();
+    std::fs::copy(&b.cert, &cert).unwrap();
+    let mut seen_b = false;
+    for _ in 0..500 {
+        let resp = c().get(&url).send().await.unwrap();
+        if peer(&resp) == Some(leaf_der(&b.cert)) {
+            seen_b = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_b, "the rewritten certificate was never served");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn mismatched_cert_and_key_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = portcullis_webhook::ensure_generated(&dir.path().join("a"), &[]).unwrap();
+    let b = portcullis_webhook::ensure_generated(&dir.path().join("b"), &[]).unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("unused"));
+    cfg.tls_cert = Some(a.cert.clone());
+    cfg.tls_key = Some(b.key.clone());
+    let st = state(
+        WebhookConfig::default(),
+        Arc::new(MapScanner::default()),
+        TRUSTED,
+    );
+    let err = portcullis_webhook::bind(cfg, st)
+        .await
+        .err()
+        .expect("mismatched pair must fail");
+    assert!(err.to_string().contains("tls.crt"), "{err}");
+}
