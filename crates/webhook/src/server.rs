@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -159,7 +159,11 @@ impl Server {
             ..
         } = self;
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A timer lets hyper enforce its header read timeout (slow clients cannot hold
+        // connections open forever) and HTTP/2 keep-alive pings.
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {

@@ -543,7 +543,9 @@ fn dir_fingerprint(dir: &Path) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
         return out;
     };
     for e in entries.flatten() {
-        if let Ok(m) = e.metadata() {
+        // Follows symlinks: a mounted ConfigMap's files are symlinks through `..data`,
+        // which is swapped on update while the links themselves stay the same.
+        if let Ok(m) = std::fs::metadata(e.path()) {
             out.insert(e.path(), (m.len(), m.modified().ok()));
         }
     }

@@ -134,3 +134,40 @@ async fn policy_that_becomes_invalid_keeps_its_last_good_version() {
     let (_, body) = get(&st, "/readyz").await;
     assert!(body.contains("last good version"), "{body}");
 }
+
+/// A mounted ConfigMap: the file names are symlinks through `..data`, and an update swaps
+/// only `..data`.
+#[cfg(unix)]
+#[tokio::test]
+async fn watcher_follows_configmap_style_symlink_swaps() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("..2024_v1"), dir.path().join("..2024_v2"));
+    std::fs::create_dir(&v1).unwrap();
+    std::fs::create_dir(&v2).unwrap();
+    std::fs::write(v1.join("p.yaml"), reject_path("block", "^other/.*")).unwrap();
+    std::fs::write(
+        v2.join("p.yaml"),
+        reject_path("block", "^registry\\.local/.*"),
+    )
+    .unwrap();
+    symlink("..2024_v1", dir.path().join("..data")).unwrap();
+    symlink("..data/p.yaml", dir.path().join("p.yaml")).unwrap();
+    let st = empty_state();
+    st.reload_policies_from_dir(dir.path());
+    assert!(decide(&st).await);
+    let watcher = st.spawn_policy_watcher(dir.path().to_path_buf(), Duration::from_millis(20));
+    // Swap `..data` atomically, as the kubelet does.
+    symlink("..2024_v2", dir.path().join("..data_tmp")).unwrap();
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();
+    let mut picked_up = false;
+    for _ in 0..500 {
+        if !decide(&st).await {
+            picked_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    watcher.abort();
+    assert!(picked_up, "the swapped ConfigMap content was never loaded");
+}
