@@ -22,6 +22,7 @@ mod range;
 pub mod severity;
 #[cfg(test)]
 mod test_support;
+mod vulndb_source;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

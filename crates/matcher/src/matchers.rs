@@ -71,17 +71,34 @@ impl Matcher for DpkgMatcher {
             source_note(pkg)
         );
         let advisories = src.advisories_for(family, name)?;
-        let accept = |aff: &Affected| -> bool {
-            aff.package == name
-                && match Ecosystem::parse_osv(&aff.ecosystem) {
-                    Ok((e, release)) if e == family => match release {
-                        None => true,
-                        Some(r) if family == Ecosystem::Debian => releases.iter().any(|x| x == r),
-                        // `Ubuntu:22.04:LTS`, `Ubuntu:Pro:16.04:LTS`: the release number is one part.
-                        Some(r) => r.split(':').any(|part| releases.iter().any(|x| x == part)),
-                    },
-                    _ => false,
+        // Some(release) for an entry of this package in this family (None: no release).
+        let entry_release = |aff: &Affected| -> Option<Option<String>> {
+            match Ecosystem::parse_osv(&aff.ecosystem) {
+                Ok((e, release)) if e == family && aff.package == name => {
+                    Some(release.map(str::to_string))
                 }
+                _ => None,
+            }
+        };
+        let release_is_ours = |r: &str| {
+            if family == Ecosystem::Debian {
+                releases.iter().any(|x| x == r)
+            } else {
+                // `Ubuntu:22.04:LTS`, `Ubuntu:Pro:16.04:LTS`: the release number is one part.
+                r.split(':').any(|part| releases.iter().any(|x| x == part))
+            }
+        };
+        // A bare `Debian` entry (the tracker's unstable line) speaks for every release that
+        // has no entry of its own for the package in the same advisory.
+        let accept = |adv: &Advisory, aff: &Affected| -> bool {
+            match entry_release(aff) {
+                Some(Some(r)) => release_is_ours(&r),
+                Some(None) => !adv
+                    .affected
+                    .iter()
+                    .any(|o| matches!(entry_release(o), Some(Some(r)) if release_is_ours(&r))),
+                None => false,
+            }
         };
         Ok(findings(
             advisories, accept, family, version, true, &searched, ctx,
@@ -120,7 +137,7 @@ impl Matcher for ApkMatcher {
             source_note(pkg)
         );
         let advisories = src.advisories_for(Ecosystem::Alpine, name)?;
-        let accept = |aff: &Affected| -> bool {
+        let accept = |_: &Advisory, aff: &Affected| -> bool {
             aff.package == name
                 && match Ecosystem::parse_osv(&aff.ecosystem) {
                     Ok((Ecosystem::Alpine, None)) => true,
@@ -165,7 +182,7 @@ impl Matcher for GoMatcher {
         };
         let searched = format!("Go {} {version}", pkg.name);
         let advisories = src.advisories_for(Ecosystem::Go, &pkg.name)?;
-        let accept = |aff: &Affected| {
+        let accept = |_: &Advisory, aff: &Affected| {
             aff.package == pkg.name
                 && matches!(Ecosystem::parse_osv(&aff.ecosystem), Ok((Ecosystem::Go, _)))
         };
@@ -218,7 +235,7 @@ impl Matcher for LanguageMatcher {
         let advisories = src.advisories_for(eco, &query)?;
         // A `:<repository>` suffix (Maven, Packagist) names where the package is published,
         // which an installed package does not record: any suffix is accepted.
-        let accept = |aff: &Affected| {
+        let accept = |_: &Advisory, aff: &Affected| {
             same_name(eco, &aff.package, &pkg.name)
                 && matches!(Ecosystem::parse_osv(&aff.ecosystem), Ok((e, _)) if e == eco)
         };
@@ -237,7 +254,7 @@ impl Matcher for LanguageMatcher {
 /// Evaluates every accepted affected entry of every advisory and keeps those that hit.
 fn findings(
     advisories: Vec<Advisory>,
-    accept: impl Fn(&Affected) -> bool,
+    accept: impl Fn(&Advisory, &Affected) -> bool,
     eco: Ecosystem,
     version: &str,
     tracked: bool,
@@ -250,7 +267,7 @@ fn findings(
             continue;
         }
         let mut hits: Vec<(Hit, TrackerState)> = Vec::new();
-        for aff in adv.affected.iter().filter(|a| accept(a)) {
+        for aff in adv.affected.iter().filter(|a| accept(&adv, a)) {
             let hit = if tracked {
                 range::evaluate_tracked(&adv.id, eco, aff, version)
             } else {

@@ -19,7 +19,7 @@ use crate::cmp::{Order, npm_satisfies};
 /// `introduced: "npm-range:<node-semver range>"` means "affected iff the version satisfies
 /// that range" (the WG's legacy records carry node-semver ranges that OSV events cannot
 /// express).
-pub(crate) const NPM_RANGE_PREFIX: &str = "npm-range:";
+pub(crate) const NPM_RANGE_PREFIX: &str = portcullis_vulndb::NPM_RANGE_PREFIX;
 
 /// Why an affected entry matched.
 #[derive(Clone, Debug, PartialEq, Eq)]

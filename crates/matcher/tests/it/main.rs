@@ -1,5 +1,6 @@
 //! Integration tests of portcullis-matcher (one test binary).
 
+mod db;
 mod matching;
 mod severity_oracles;
 mod support;

@@ -626,3 +626,64 @@ fn panicking_matcher_is_named() {
         other => panic!("unexpected {other}"),
     }
 }
+
+/// A bare `Debian` entry (the tracker's unstable line) applies only to releases without an
+/// entry of their own in the same advisory.
+#[test]
+fn bare_debian_entry_fills_in_for_other_releases() {
+    let src = MemorySource::new(vec![advisory(
+        "CVE-2023-7",
+        &[],
+        vec![
+            affected(
+                "Debian:bullseye",
+                "zlib",
+                RangeKind::Ecosystem,
+                "i=0 f=1:1.2.11.dfsg-2+deb11u2",
+            ),
+            affected(
+                "Debian",
+                "zlib",
+                RangeKind::Ecosystem,
+                "i=0 f=1:1.2.13.dfsg-1",
+            ),
+        ],
+    )]);
+    let zlib = |v: &str| with_source(pkg(Ecosystem::Debian, "zlib1g", v), "zlib", v);
+    let bullseye = || Some(distro("debian", "11", Some("bullseye")));
+    // 1.2.11.dfsg-2+deb11u2 is fixed per the bullseye line, though below the unstable fix.
+    let ms = match_inventory(
+        &src,
+        &inventory(bullseye(), vec![zlib("1:1.2.11.dfsg-2+deb11u2")]),
+        &MatchOptions::default(),
+    );
+    assert!(ms.unwrap().is_empty());
+    let ms = match_inventory(
+        &src,
+        &inventory(bullseye(), vec![zlib("1:1.2.11.dfsg-2+deb11u1")]),
+        &MatchOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        ms[0].matched_by.range,
+        "Debian:bullseye zlib: introduced 0, fixed 1:1.2.11.dfsg-2+deb11u2"
+    );
+    // bookworm has no line of its own: the bare entry decides.
+    let ms = match_inventory(
+        &src,
+        &inventory(bookworm(), vec![zlib("1:1.2.13.dfsg-0")]),
+        &MatchOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].fixed_versions, vec!["1:1.2.13.dfsg-1"]);
+    assert!(
+        match_inventory(
+            &src,
+            &inventory(bookworm(), vec![zlib("1:1.2.13.dfsg-1")]),
+            &MatchOptions::default()
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
