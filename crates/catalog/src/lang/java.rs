@@ -238,8 +238,11 @@ fn from_manifest(
         .or(split.map(|s| s.1))?;
     let artifact = match split {
         Some((a, _)) if !a.is_empty() => a,
-        _ => get("Implementation-Title")
-            .or_else(|| get("Bundle-SymbolicName").map(|s| s.split(';').next().unwrap_or(s).trim()))
+        // Titles are often prose ("Java Runtime Environment"); only a one-word title is an
+        // artifact name.
+        _ => get("Bundle-SymbolicName")
+            .map(|s| s.split(';').next().unwrap_or(s).trim())
+            .or_else(|| get("Implementation-Title").filter(|t| !t.contains(char::is_whitespace)))
             .unwrap_or(stem),
     };
     if artifact.is_empty() {
@@ -270,5 +273,10 @@ mod tests {
         let (_, a, v) = from_manifest(&[], "commons-lang3-3.12.0.jar").unwrap();
         assert_eq!((a.as_str(), v.as_str()), ("commons-lang3", "3.12.0"));
         assert!(from_manifest(&[], "app.jar").is_none());
+        let m = manifest_main(
+            "Implementation-Title: Java Runtime Environment\nImplementation-Version: 17.0.15\n",
+        );
+        let (_, a, v) = from_manifest(&m, "jrt-fs.jar").unwrap();
+        assert_eq!((a.as_str(), v.as_str()), ("jrt-fs", "17.0.15"));
     }
 }

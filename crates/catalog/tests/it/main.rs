@@ -6,3 +6,4 @@ mod common;
 mod driver;
 mod lang;
 mod os;
+mod walk;
