@@ -525,6 +525,7 @@ fn walk_blob(
             layer,
             &label,
             ctx.limits,
+            &shared,
             f,
             &mut warnings,
             &mut last_path,
@@ -546,7 +547,32 @@ fn walk_blob(
     }
     match walked {
         Ok(()) => {}
-        Err(TarFailure::Walk(e)) => return Err(e),
+        // A consumer that failed because the layer stream failed under it (a read error
+        // inside a file) gets the layer's error, which names the real cause.
+        Err(TarFailure::Walk(e))
+            if !matches!(e, WalkError::Consumer(_))
+                || !(shared.limit_hit.get() || shared.source_error.borrow().is_some()) =>
+        {
+            return Err(e);
+        }
+        Err(TarFailure::Walk(_)) | Err(TarFailure::Io(_)) if shared.limit_hit.get() => {
+            return Err(WalkError::TooLarge {
+                layer: label,
+                limit: shared.limit,
+            });
+        }
+        Err(TarFailure::Walk(_)) => {
+            let source = shared
+                .source_error
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| io::Error::other("read failed"));
+            return Err(WalkError::Corrupt {
+                layer: label,
+                last_path,
+                source,
+            });
+        }
         Err(TarFailure::Io(tar_err)) => {
             if shared.limit_hit.get() {
                 return Err(WalkError::TooLarge {
@@ -596,6 +622,37 @@ fn walk_blob(
     }
 }
 
+/// A file's content that ends early is an error, not a short file: the tar crate's entry
+/// reader reports a layer cut inside a file as a clean end.
+struct Exact<'a, R> {
+    inner: R,
+    path: &'a str,
+    size: u64,
+    remaining: u64,
+    shared: &'a Shared,
+}
+
+impl<R: Read> Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.remaining > 0 && !buf.is_empty() {
+            let msg = format!(
+                "layer ends inside `{}` ({} of {} bytes)",
+                self.path,
+                self.size - self.remaining,
+                self.size
+            );
+            let mut slot = self.shared.source_error.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(io::Error::new(io::ErrorKind::UnexpectedEof, msg.clone()));
+            }
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
+        }
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
 enum TarFailure {
     /// The consumer or a limit stopped the walk.
     Walk(WalkError),
@@ -610,6 +667,7 @@ fn read_tar(
     layer: &Layer,
     label: &str,
     limits: Limits,
+    shared: &Shared,
     f: &mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,
     warnings: &mut Vec<String>,
     last_path: &mut Option<String>,
@@ -699,8 +757,15 @@ fn read_tar(
         } else {
             0
         };
+        let mut exact = Exact {
+            inner: &mut entry,
+            path: &path,
+            size,
+            remaining: size,
+            shared,
+        };
         let reader: &mut dyn Read = if kind == EntryKind::File {
-            &mut entry
+            &mut exact
         } else {
             &mut empty
         };
