@@ -4,6 +4,13 @@
 //! layers that [`walk`] reads once, bottom to top, applying whiteouts, handing each entry to one
 //! callback. Consumers never traverse a filesystem themselves.
 //!
+//! - Warnings (entries skipped because they climb out of the root, unreadable files of a `dir:`
+//!   source) are logged with `tracing::warn!` and returned by [`walk_with_warnings`]; [`walk`]
+//!   only logs them.
+//! - A download progress bar is drawn on stderr when [`Options::progress`] is true (indicatif
+//!   hides it when stderr is not a terminal).
+//! - Walk limits ([`Limits`]) come from [`Options::limits`] into [`ResolvedImage::limits`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use portcullis_image::{Event, Options, Target, resolve, walk_with_warnings};
@@ -341,5 +348,24 @@ pub fn resolve_local(target: &Target, opts: &Options) -> Result<ResolvedImage> {
             image: r.to_string(),
             what: "a registry image needs the async `resolve`".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    /// The webhook spawns resolution on a multi-threaded runtime and walks on a blocking
+    /// thread: both need `Send` futures and `Send + Sync` images.
+    #[test]
+    fn resolve_future_is_send_and_images_are_shareable() {
+        let target: Target = "dir:/nonexistent".parse().expect("target");
+        let opts = Options::default();
+        send(resolve(&target, &opts));
+        let img = ResolvedImage::from_dir(Path::new("/"), &opts).expect("root is a directory");
+        send_sync(&img);
     }
 }

@@ -98,7 +98,8 @@ impl FromStr for Platform {
 pub struct Limits {
     /// Most tar entries one layer may hold.
     pub max_entries_per_layer: u64,
-    /// Most uncompressed bytes the whole walk may read, summed over all layers.
+    /// Most uncompressed bytes the whole walk may read, summed over all layers (for a `dir:`
+    /// source: the bytes the callback read).
     pub max_total_bytes: u64,
 }
 

@@ -171,8 +171,11 @@ impl Client {
                 image: self.image.clone(),
                 what: format!("config {} is not JSON: {e}", config.digest),
             })?;
-        let paths: Vec<PathBuf> = futures_util::stream::iter(layers.iter())
-            .map(|l| self.fetch_blob(l, "layer"))
+        let paths: Vec<PathBuf> = futures_util::stream::iter(layers.clone())
+            .map(|l| {
+                let client = &self;
+                async move { client.fetch_blob(&l, "layer").await }
+            })
             .buffered(PARALLEL_BLOBS)
             .try_collect()
             .await?;
