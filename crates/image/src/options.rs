@@ -128,7 +128,8 @@ pub struct Options {
     /// A Docker `config.json`; `None` means `$DOCKER_CONFIG/config.json`, else
     /// `~/.docker/config.json`, each only if it exists.
     pub docker_config: Option<PathBuf>,
-    /// Where pulled blobs are cached (`<cache_dir>/blobs/sha256/<hex>`).
+    /// Where pulled blobs are cached (`<cache_dir>/blobs/sha256/<hex>`; default
+    /// [`default_cache_dir`]). Decompressed `docker save | gzip` archives go to `<cache_dir>/tmp`.
     pub cache_dir: PathBuf,
     /// Draw a download progress bar on stderr.
     pub progress: bool,
@@ -151,12 +152,16 @@ impl Default for Options {
     }
 }
 
-/// `~/.cache/portcullis` (`$HOME` unset: a relative `.cache/portcullis`).
+/// `$XDG_CACHE_HOME/portcullis`, else `~/.cache/portcullis` (`$HOME` unset: a relative
+/// `.cache/portcullis`).
 pub fn default_cache_dir() -> PathBuf {
-    home_dir()
-        .unwrap_or_default()
-        .join(".cache")
-        .join("portcullis")
+    match std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        Some(x) => PathBuf::from(x).join("portcullis"),
+        None => home_dir()
+            .unwrap_or_default()
+            .join(".cache")
+            .join("portcullis"),
+    }
 }
 
 pub(crate) fn home_dir() -> Option<PathBuf> {
