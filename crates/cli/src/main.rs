@@ -1,2 +1,63 @@
 //! The `portcullis` command.
-fn main() {}
+//!
+//! Flags are parsed here (clap derive; every flag also readable from a `PORTCULLIS_*` variable) and turned into
+//! the library crates' configuration; each subcommand lives in `cmd/`, each report format in `output/`.
+
+mod args;
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    // Exactly one rustls provider (aws-lc-rs) for the whole process; a second one would panic.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Scan(a) => cmd::scan::run(a).await,
+            Command::Sbom(a) => cmd::sbom::run(a).await,
+            Command::Db(a) => cmd::db::run(a).await,
+            Command::Serve(a) => cmd::serve::run(*a).await,
+            Command::Policy(a) => cmd::policy::run(a).await,
+            Command::Version(a) => cmd::version::run(a),
+            Command::Certs(a) => cmd::certs::run(a),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,portcullis=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -28,7 +28,9 @@ pub struct SeverityScore {
 }
 
 /// The state a distro tracker gives a package for a vulnerability.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum TrackerState {
     /// A fix exists (the `fixed` event says which version).

@@ -37,7 +37,9 @@ pub enum Ecosystem {
 
 /// The error for an ecosystem name that is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown ecosystem '{0}' (known: debian, ubuntu, alpine, rpm, pypi, npm, go, cargo, maven, rubygems, packagist, nuget)")]
+#[error(
+    "unknown ecosystem '{0}' (known: debian, ubuntu, alpine, rpm, pypi, npm, go, cargo, maven, rubygems, packagist, nuget)"
+)]
 pub struct UnknownEcosystem(pub String);
 
 impl Ecosystem {
@@ -113,7 +115,10 @@ impl Ecosystem {
     /// True for operating-system package managers, whose advisories are per distro release
     /// and matched through the source package.
     pub fn is_os(self) -> bool {
-        matches!(self, Ecosystem::Debian | Ecosystem::Ubuntu | Ecosystem::Alpine | Ecosystem::Rpm)
+        matches!(
+            self,
+            Ecosystem::Debian | Ecosystem::Ubuntu | Ecosystem::Alpine | Ecosystem::Rpm
+        )
     }
 
     /// Parses an OSV ecosystem string such as `Debian:12` or `Alpine:v3.18`, returning the
@@ -184,8 +189,14 @@ mod tests {
 
     #[test]
     fn osv_release_suffix() {
-        assert_eq!(Ecosystem::parse_osv("Debian:12").unwrap(), (Ecosystem::Debian, Some("12")));
-        assert_eq!(Ecosystem::parse_osv("crates.io").unwrap(), (Ecosystem::Cargo, None));
+        assert_eq!(
+            Ecosystem::parse_osv("Debian:12").unwrap(),
+            (Ecosystem::Debian, Some("12"))
+        );
+        assert_eq!(
+            Ecosystem::parse_osv("crates.io").unwrap(),
+            (Ecosystem::Cargo, None)
+        );
         assert!(Ecosystem::parse_osv("Hackage").is_err());
     }
 }

@@ -4,15 +4,17 @@
 //! image → layers → packages → matches → report → decision is described here as data, so
 //! that each stage can be tested and cached without the others (the habit of kube-core).
 
+mod advisory;
 mod ecosystem;
 mod package;
-mod advisory;
 mod report;
 
-pub use advisory::{Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState};
+pub use advisory::{
+    Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
+};
 pub use ecosystem::{Ecosystem, UnknownEcosystem};
 pub use package::{Distro, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode};
 pub use report::{
-    Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail, MatchedPackage, ScanReport, Severity, Status,
-    Summary, Thresholds,
+    Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail, MatchedPackage,
+    ScanReport, Severity, Status, Summary, Thresholds,
 };

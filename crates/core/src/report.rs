@@ -154,7 +154,12 @@ pub struct MatchedPackage {
 
 impl From<&Package> for MatchedPackage {
     fn from(p: &Package) -> Self {
-        MatchedPackage { name: p.name.clone(), version: p.version.clone(), ecosystem: p.ecosystem, purl: p.purl.clone() }
+        MatchedPackage {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            ecosystem: p.ecosystem,
+            purl: p.purl.clone(),
+        }
     }
 }
 
@@ -199,7 +204,11 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { warn: 4.0, fail: 7.0, unknown: Status::Warn }
+        Thresholds {
+            warn: 4.0,
+            fail: 7.0,
+            unknown: Status::Warn,
+        }
     }
 }
 
@@ -319,14 +328,22 @@ impl Summary {
                     Severity::Unknown => t.unknown,
                     Severity::Critical | Severity::High if t.fail <= 7.0 => Status::Fail,
                     Severity::Critical if t.fail <= 9.0 => Status::Fail,
-                    Severity::Critical | Severity::High | Severity::Medium if t.warn <= 4.0 => Status::Warn,
+                    Severity::Critical | Severity::High | Severity::Medium if t.warn <= 4.0 => {
+                        Status::Warn
+                    }
                     Severity::Critical | Severity::High => Status::Warn,
                     _ => Status::Pass,
                 },
             };
             status = status.max(s);
         }
-        Summary { status, max_cvss: max, counts, ignored, informational }
+        Summary {
+            status,
+            max_cvss: max,
+            counts,
+            ignored,
+            informational,
+        }
     }
 }
 
@@ -339,12 +356,28 @@ mod tests {
         Match {
             id: "X".into(),
             aliases: vec![],
-            package: MatchedPackage { name: "p".into(), version: "1".into(), ecosystem: Ecosystem::PyPI, purl: "pkg:pypi/p@1".into() },
+            package: MatchedPackage {
+                name: "p".into(),
+                version: "1".into(),
+                ecosystem: Ecosystem::PyPI,
+                purl: "pkg:pypi/p@1".into(),
+            },
             fixed_versions: vec![],
             severity: sev,
-            cvss: score.map(|s| Cvss { version: "3.1".into(), vector: String::new(), score: s, source: None }),
+            cvss: score.map(|s| Cvss {
+                version: "3.1".into(),
+                vector: String::new(),
+                score: s,
+                source: None,
+            }),
             state: TrackerState::Fixed,
-            matched_by: MatchDetail { matcher: String::new(), searched: String::new(), range: String::new(), source: String::new(), location: String::new() },
+            matched_by: MatchDetail {
+                matcher: String::new(),
+                searched: String::new(),
+                range: String::new(),
+                source: String::new(),
+                location: String::new(),
+            },
             ignored: None,
             summary: None,
             informational: None,
@@ -355,18 +388,36 @@ mod tests {
     fn status_by_thresholds() {
         let t = Thresholds::default();
         assert_eq!(Summary::compute(&[], &t).status, Status::Pass);
-        assert_eq!(Summary::compute(&[m(Some(3.9), Severity::Low)], &t).status, Status::Pass);
-        assert_eq!(Summary::compute(&[m(Some(4.0), Severity::Medium)], &t).status, Status::Warn);
-        let s = Summary::compute(&[m(Some(4.0), Severity::Medium), m(Some(9.8), Severity::Critical)], &t);
+        assert_eq!(
+            Summary::compute(&[m(Some(3.9), Severity::Low)], &t).status,
+            Status::Pass
+        );
+        assert_eq!(
+            Summary::compute(&[m(Some(4.0), Severity::Medium)], &t).status,
+            Status::Warn
+        );
+        let s = Summary::compute(
+            &[
+                m(Some(4.0), Severity::Medium),
+                m(Some(9.8), Severity::Critical),
+            ],
+            &t,
+        );
         assert_eq!(s.status, Status::Fail);
         assert_eq!(s.max_cvss, Some(9.8));
-        assert_eq!(Summary::compute(&[m(None, Severity::Unknown)], &t).status, Status::Warn);
+        assert_eq!(
+            Summary::compute(&[m(None, Severity::Unknown)], &t).status,
+            Status::Warn
+        );
     }
 
     #[test]
     fn ignored_does_not_count() {
         let mut x = m(Some(9.8), Severity::Critical);
-        x.ignored = Some(IgnoredBy { exception: "e".into(), justification: None });
+        x.ignored = Some(IgnoredBy {
+            exception: "e".into(),
+            justification: None,
+        });
         let s = Summary::compute(&[x], &Thresholds::default());
         assert_eq!(s.status, Status::Pass);
         assert_eq!(s.ignored, 1);

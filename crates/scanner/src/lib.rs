@@ -1,1 +1,284 @@
-//! The pipeline put together: image, catalog, match, report, with a result cache
+//! The pipeline put together: image → catalog → match → report, with a result cache.
+//!
+//! This is the one place the stages meet. The webhook and the CLI depend on [`Scanner`], never on the stages'
+//! wiring, so the order (resolve, walk once, match, apply exceptions, summarise) is decided here only.
+
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use portcullis_catalog::Cataloger;
+use portcullis_core::{DbInfo, Exception, Inventory, ScanReport, Thresholds};
+use portcullis_image::{Options as ImageOptions, Target};
+use portcullis_matcher::{MatchOptions, VexStatement};
+use portcullis_vulndb::Db;
+
+pub use store::{Store, StoreError};
+
+/// Errors of the pipeline, each naming the stage that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The target could not be understood.
+    #[error("target {target:?}: {source}")]
+    Target {
+        /// The target as given.
+        target: String,
+        /// Why.
+        #[source]
+        source: portcullis_image::TargetError,
+    },
+    /// The image could not be resolved or pulled.
+    #[error(transparent)]
+    Image(#[from] portcullis_image::ImageError),
+    /// Walking the layers failed.
+    #[error("{target}: {source}")]
+    Walk {
+        /// The target.
+        target: String,
+        /// Why.
+        #[source]
+        source: portcullis_image::WalkError,
+    },
+    /// An SBOM given as input could not be read.
+    #[error(transparent)]
+    Sbom(#[from] portcullis_sbom::SbomError),
+    /// Reading an input file failed.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No vulnerability database was configured or it could not be opened.
+    #[error(transparent)]
+    Db(#[from] portcullis_vulndb::Error),
+    /// Matching failed.
+    #[error(transparent)]
+    Match(#[from] portcullis_matcher::MatchError),
+    /// The result store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No vulnerability database is configured.
+    #[error(
+        "no vulnerability database configured (--db PATH; build one with `portcullis db import`)"
+    )]
+    NoDb,
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to scan.
+#[derive(Clone, Debug, Default)]
+pub struct ScannerConfig {
+    /// How to reach images.
+    pub image: ImageOptions,
+    /// The vulnerability database; without one, only inventories can be produced.
+    pub db: Option<PathBuf>,
+    /// The result store (SQLite file); without one, nothing is cached between runs.
+    pub store: Option<PathBuf>,
+    /// Pass/Warn/Fail thresholds.
+    pub thresholds: Thresholds,
+    /// Exceptions applied to every report.
+    pub exceptions: Vec<Exception>,
+    /// OpenVEX statements applied to every report.
+    pub vex: Vec<VexStatement>,
+    /// Matching options.
+    pub matching: MatchOptions,
+}
+
+/// Scans images. Cheap to share (`Arc`); the database is opened once and reopened when its file changes.
+pub struct Scanner {
+    cfg: ScannerConfig,
+    db: Mutex<Option<(std::time::SystemTime, Arc<Db>)>>,
+    store: Option<Store>,
+}
+
+impl Scanner {
+    /// Builds a scanner; opens the store (creating it) but not the database, which is opened on first use.
+    pub fn new(cfg: ScannerConfig) -> Result<Scanner> {
+        let store = match &cfg.store {
+            Some(p) => Some(Store::open(p)?),
+            None => None,
+        };
+        Ok(Scanner {
+            cfg,
+            db: Mutex::new(None),
+            store,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ScannerConfig {
+        &self.cfg
+    }
+
+    /// The result store, if any.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// The database, reopened when its file has been replaced since last opened (updates are atomic renames).
+    pub fn db(&self) -> Result<Arc<Db>> {
+        let path = self.cfg.db.clone().ok_or(Error::NoDb)?;
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some((t, db)), Some(m)) = (guard.as_ref(), mtime)
+            && *t == m
+        {
+            return Ok(db.clone());
+        }
+        let db = Arc::new(Db::open(&path)?);
+        *guard = Some((mtime.unwrap_or(std::time::UNIX_EPOCH), db.clone()));
+        Ok(db)
+    }
+
+    /// Lists the packages of a target: walks the image once (or reads the SBOM).
+    pub async fn inventory(&self, target: &str) -> Result<Inventory> {
+        let parsed: Target = target.parse().map_err(|e| Error::Target {
+            target: target.to_string(),
+            source: e,
+        })?;
+        if let Target::Sbom(path) = &parsed {
+            let bytes = tokio::fs::read(path).await.map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            let mut inv = portcullis_sbom::decode(&bytes, &path.display().to_string())?;
+            inv.image.reference = target.to_string();
+            return Ok(inv);
+        }
+        let img = portcullis_image::resolve(&parsed, &self.cfg.image).await?;
+        if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
+            && let Some(mut inv) = store.inventory(digest)?
+        {
+            inv.image.reference = target.to_string();
+            return Ok(inv);
+        }
+        let target_owned = target.to_string();
+        let inv = tokio::task::spawn_blocking(move || catalog(&img, &target_owned))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
+        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref()) {
+            store.put_inventory(digest, &inv)?;
+        }
+        Ok(inv)
+    }
+
+    /// Scans a target: inventory, then matches under the current database.
+    pub async fn scan(&self, target: &str) -> Result<ScanReport> {
+        let inv = self.inventory(target).await?;
+        let db = self.db()?;
+        let info = db.info();
+        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref())
+            && let Some(mut r) = store.report(digest, &info.version)?
+        {
+            r.target = target.to_string();
+            r.image.reference = target.to_string();
+            return Ok(r);
+        }
+        let report = tokio::task::spawn_blocking({
+            let inv = inv.clone();
+            let this = self.match_parts();
+            move || this.report(&db, inv)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_deref()) {
+            store.put_report(digest, &info.version, &report)?;
+        }
+        let mut report = report;
+        report.target = target.to_string();
+        Ok(report)
+    }
+
+    /// Matches an inventory under the current database (no image IO): used for rematches after a DB update.
+    pub fn rematch(&self, inv: Inventory) -> Result<ScanReport> {
+        let db = self.db()?;
+        self.match_parts().report(&db, inv)
+    }
+
+    fn match_parts(&self) -> MatchParts {
+        MatchParts {
+            thresholds: self.cfg.thresholds.clone(),
+            exceptions: self.cfg.exceptions.clone(),
+            vex: self.cfg.vex.clone(),
+            matching: self.cfg.matching.clone(),
+        }
+    }
+}
+
+/// What matching needs, cloned out of the scanner so it can run on a blocking thread.
+struct MatchParts {
+    thresholds: Thresholds,
+    exceptions: Vec<Exception>,
+    vex: Vec<VexStatement>,
+    matching: MatchOptions,
+}
+
+impl MatchParts {
+    fn report(&self, db: &Db, inv: Inventory) -> Result<ScanReport> {
+        let mut matches = portcullis_matcher::match_inventory(db, &inv, &self.matching)?;
+        let parts = portcullis_matcher::ImageRefParts::parse(&inv.image.reference);
+        portcullis_matcher::apply_exceptions(
+            &mut matches,
+            &self.exceptions,
+            &self.vex,
+            &parts,
+            time::OffsetDateTime::now_utc(),
+        );
+        let info: DbInfo = db.info();
+        let Inventory {
+            image,
+            packages,
+            warnings,
+        } = inv;
+        let mut r = portcullis_matcher::report(
+            &image.reference.clone(),
+            image,
+            packages,
+            matches,
+            info,
+            &self.thresholds,
+        );
+        r.warnings = warnings;
+        Ok(r)
+    }
+}
+
+/// Walks a resolved image once through every extractor.
+pub fn catalog(img: &portcullis_image::ResolvedImage, target: &str) -> Result<Inventory> {
+    let mut cat = Cataloger::default();
+    let walk_warnings = portcullis_image::walk_with_warnings(img, &mut |ev| cat.on_event(ev))
+        .map_err(|e| Error::Walk {
+            target: target.to_string(),
+            source: e,
+        })?;
+    let (os, packages, mut warnings) = cat.finish();
+    warnings.extend(walk_warnings);
+    let mut image = img.info.clone();
+    image.reference = target.to_string();
+    image.os = os;
+    Ok(Inventory {
+        image,
+        packages,
+        warnings,
+    })
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/portcullis` or `~/.cache/portcullis`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return Path::new(&x).join("portcullis");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("portcullis")
+}

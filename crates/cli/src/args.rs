@@ -1,0 +1,337 @@
+//! Raw command-line flags (validation only; construction of components happens in `cmd/`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Image assurance for Kubernetes: scan images, produce SBOMs, and admit only what passes policy.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v info, -vv debug). `PORTCULLIS_LOG` overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Scan an image (or SBOM) for known vulnerabilities.
+    Scan(ScanArgs),
+    /// List the packages in an image as an SBOM.
+    Sbom(SbomArgs),
+    /// Manage the vulnerability database.
+    Db(DbArgs),
+    /// Run the admission webhook.
+    Serve(Box<ServeArgs>),
+    /// Evaluate policies offline.
+    Policy(PolicyArgs),
+    /// Version utilities.
+    Version(VersionArgs),
+    /// Generate a CA and a serving certificate for the webhook Service.
+    Certs(CertsArgs),
+}
+
+/// How to reach images: shared by every command that reads one.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ImageArgs {
+    /// Registry HOST:PORT that may be reached over plain HTTP (repeatable).
+    #[arg(
+        long = "insecure-registry",
+        env = "PORTCULLIS_INSECURE_REGISTRY",
+        value_delimiter = ','
+    )]
+    pub(crate) insecure_registry: Vec<String>,
+    /// Platform to pick from an image index.
+    #[arg(long, env = "PORTCULLIS_PLATFORM", default_value = "linux/amd64")]
+    pub(crate) platform: String,
+    /// Registry credentials USER:PASS.
+    #[arg(long, env = "PORTCULLIS_CREDS", hide_env_values = true)]
+    pub(crate) creds: Option<String>,
+    /// A kubernetes.io/dockerconfigjson Secret (or a raw config.json) with registry credentials.
+    #[arg(long = "registry-auth", env = "PORTCULLIS_REGISTRY_AUTH")]
+    pub(crate) registry_auth: Option<PathBuf>,
+    /// Blob and result cache directory (default ~/.cache/portcullis).
+    #[arg(long = "cache-dir", env = "PORTCULLIS_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+}
+
+/// Scan thresholds and exceptions.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct VerdictArgs {
+    /// CVSS score at or above which the image warns.
+    #[arg(
+        long = "warn-threshold",
+        env = "PORTCULLIS_WARN_THRESHOLD",
+        default_value_t = 4.0
+    )]
+    pub(crate) warn_threshold: f64,
+    /// CVSS score at or above which the image fails.
+    #[arg(
+        long = "fail-threshold",
+        env = "PORTCULLIS_FAIL_THRESHOLD",
+        default_value_t = 7.0
+    )]
+    pub(crate) fail_threshold: f64,
+    /// Status for a vulnerability with no score and no severity.
+    #[arg(long = "unknown-as", env = "PORTCULLIS_UNKNOWN_AS", value_enum, default_value_t = StatusArg::Warn)]
+    pub(crate) unknown_as: StatusArg,
+    /// Exceptions: YAML list, Calico CSV (.csv) or OpenVEX JSON (.json); repeatable.
+    #[arg(
+        long = "exceptions",
+        env = "PORTCULLIS_EXCEPTIONS",
+        value_delimiter = ','
+    )]
+    pub(crate) exceptions: Vec<PathBuf>,
+    /// Leave out distro tracker states that have no fix (unfixed, no-dsa, unimportant, postponed, end-of-life).
+    #[arg(long = "only-fixed", env = "PORTCULLIS_ONLY_FIXED")]
+    pub(crate) only_fixed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusArg {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Image or SBOM: HOST/REPO[:TAG|@DIGEST], oci:DIR[:TAG], docker-archive:FILE, dir:PATH, sbom:FILE.
+    pub(crate) target: String,
+    /// Vulnerability database file.
+    #[arg(long, env = "PORTCULLIS_DB")]
+    pub(crate) db: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, short = 'f', env = "PORTCULLIS_FORMAT", value_enum, default_value_t = ScanFormat::Table)]
+    pub(crate) format: ScanFormat,
+    /// Write the report here instead of stdout.
+    #[arg(long, short = 'o')]
+    pub(crate) output: Option<PathBuf>,
+    /// Exit with code 1 when the status is at least this.
+    #[arg(long = "fail-on", env = "PORTCULLIS_FAIL_ON", value_enum)]
+    pub(crate) fail_on: Option<FailOn>,
+    /// Result cache: `sqlite:PATH` (default: the cache directory's results.db). `none` disables it.
+    #[arg(long, env = "PORTCULLIS_STORE")]
+    pub(crate) store: Option<String>,
+    #[command(flatten)]
+    pub(crate) image: ImageArgs,
+    #[command(flatten)]
+    pub(crate) verdict: VerdictArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScanFormat {
+    Table,
+    Json,
+    Sarif,
+    Csv,
+    CyclonedxJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SbomArgs {
+    /// Image: HOST/REPO[:TAG|@DIGEST], oci:DIR[:TAG], docker-archive:FILE, dir:PATH, sbom:FILE.
+    pub(crate) target: String,
+    /// Output format.
+    #[arg(long, short = 'f', env = "PORTCULLIS_SBOM_FORMAT", value_enum, default_value_t = SbomFormat::CyclonedxJson)]
+    pub(crate) format: SbomFormat,
+    /// Write the SBOM here (atomically) instead of stdout.
+    #[arg(long, short = 'o')]
+    pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) image: ImageArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SbomFormat {
+    CyclonedxJson,
+    SpdxJson,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    #[command(subcommand)]
+    pub(crate) command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DbCommand {
+    /// Import advisory sources (directories, files or zips; format detected) into the database.
+    Import {
+        /// Database file (created when absent).
+        #[arg(long, env = "PORTCULLIS_DB")]
+        db: Option<PathBuf>,
+        /// Force a source format: osv, debian-tracker, alpine-secdb, npm-wg, nvd.
+        #[arg(long)]
+        format: Option<String>,
+        /// Sources.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+    },
+    /// Download the configured sources and rebuild the database atomically.
+    Update {
+        /// Database file.
+        #[arg(long, env = "PORTCULLIS_DB")]
+        db: Option<PathBuf>,
+        /// Source list (YAML); defaults to the public upstreams.
+        #[arg(long, env = "PORTCULLIS_DB_CONFIG")]
+        config: Option<PathBuf>,
+        /// Mirror base URL replacing every upstream's scheme and host (air-gapped sites).
+        #[arg(long, env = "PORTCULLIS_DB_MIRROR")]
+        mirror: Option<String>,
+    },
+    /// Schema version, sources with record counts and times, build time.
+    Status {
+        /// Database file.
+        #[arg(long, env = "PORTCULLIS_DB")]
+        db: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address of the HTTPS admission endpoint.
+    #[arg(
+        long = "webhook-listen",
+        env = "PORTCULLIS_WEBHOOK_LISTEN",
+        default_value = "127.0.0.1:8443"
+    )]
+    pub(crate) webhook_listen: String,
+    /// Serving certificate (PEM); reloaded when the file changes.
+    #[arg(long = "tls-cert", env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); reloaded when the file changes.
+    #[arg(long = "tls-key", env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Directory of ContainerAdmissionPolicy YAML files (outside a cluster); re-read on change.
+    #[arg(long, env = "PORTCULLIS_POLICIES")]
+    pub(crate) policies: Option<PathBuf>,
+    /// Vulnerability database file.
+    #[arg(long, env = "PORTCULLIS_DB")]
+    pub(crate) db: Option<PathBuf>,
+    /// Result store: `sqlite:PATH`.
+    #[arg(long, env = "PORTCULLIS_STORE")]
+    pub(crate) store: Option<String>,
+    /// `enforce` rejects; `audit` allows and records what enforce would have rejected.
+    #[arg(long, env = "PORTCULLIS_MODE", value_enum, default_value_t = ModeArg::Enforce)]
+    pub(crate) mode: ModeArg,
+    /// Re-evaluate objects that have a controller owner (off: a new CVE never stalls a running rollout).
+    #[arg(long = "evaluate-owned", env = "PORTCULLIS_EVALUATE_OWNED")]
+    pub(crate) evaluate_owned: bool,
+    /// The API server's webhook timeout, in seconds.
+    #[arg(
+        long = "webhook-timeout",
+        env = "PORTCULLIS_WEBHOOK_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    pub(crate) webhook_timeout: f64,
+    /// Time allowed for an inline scan, in seconds (default 2/3 of the webhook timeout).
+    #[arg(long = "scan-budget", env = "PORTCULLIS_SCAN_BUDGET")]
+    pub(crate) scan_budget: Option<f64>,
+    /// What to answer when the inline scan does not finish within the budget.
+    #[arg(long = "on-scan-timeout", env = "PORTCULLIS_ON_SCAN_TIMEOUT", value_enum, default_value_t = OnFailure::Reject)]
+    pub(crate) on_scan_timeout: OnFailure,
+    /// What to answer when the scan fails.
+    #[arg(long = "on-scan-error", env = "PORTCULLIS_ON_SCAN_ERROR", value_enum, default_value_t = OnFailure::Reject)]
+    pub(crate) on_scan_error: OnFailure,
+    /// The webhook's own namespace (always exempt).
+    #[arg(long, env = "PORTCULLIS_NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    #[command(flatten)]
+    pub(crate) image: ImageArgs,
+    #[command(flatten)]
+    pub(crate) verdict: VerdictArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModeArg {
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OnFailure {
+    Reject,
+    Allow,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    #[command(subcommand)]
+    pub(crate) command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Decide an AdmissionReview or a manifest offline and print the AdmissionReview response.
+    Test {
+        /// Directory of ContainerAdmissionPolicy YAML files.
+        #[arg(long, env = "PORTCULLIS_POLICIES")]
+        policies: PathBuf,
+        /// An AdmissionReview (or a bare AdmissionRequest) JSON file.
+        #[arg(
+            long,
+            conflicts_with = "manifest",
+            required_unless_present = "manifest"
+        )]
+        review: Option<PathBuf>,
+        /// A Kubernetes manifest (YAML or JSON; several documents allowed).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Scan reports (JSON, one report or an array) to decide from, instead of scanning.
+        #[arg(long, conflicts_with = "db")]
+        results: Option<PathBuf>,
+        /// Vulnerability database: images are scanned to decide.
+        #[arg(long, env = "PORTCULLIS_DB")]
+        db: Option<PathBuf>,
+        /// Namespace labels as k=v (repeatable) for namespaceSelector.
+        #[arg(long = "namespace-label", value_delimiter = ',')]
+        namespace_labels: Vec<String>,
+        #[command(flatten)]
+        image: Box<ImageArgs>,
+        #[command(flatten)]
+        verdict: Box<VerdictArgs>,
+    },
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VersionArgs {
+    #[command(subcommand)]
+    pub(crate) command: VersionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VersionCommand {
+    /// Read lines `A B` on stdin; print `<`, `=`, `>` or `invalid: REASON` for each.
+    Compare {
+        /// debian, alpine, rpm, pypi, npm, semver, maven, go, cargo, rubygems, nuget, packagist (OSV names too).
+        ecosystem: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CertsArgs {
+    /// Service name.
+    #[arg(long, default_value = "portcullis")]
+    pub(crate) service: String,
+    /// Namespace of the Service.
+    #[arg(long, default_value = "portcullis")]
+    pub(crate) namespace: String,
+    /// Output directory (ca.crt, tls.crt, tls.key).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}

@@ -1,0 +1,76 @@
+//! `portcullis db import|update|status`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use portcullis_vulndb::{Db, SourceFormat, UpdateConfig};
+
+use crate::args::{DbArgs, DbCommand};
+
+pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        DbCommand::Import {
+            db,
+            format,
+            sources,
+        } => {
+            let path = super::db_path(db);
+            let format: Option<SourceFormat> = format
+                .map(|f| f.parse().with_context(|| format!("--format {f}")))
+                .transpose()?;
+            let report = tokio::task::spawn_blocking(move || {
+                Db::import(&path, &sources, format).map(|r| (r, path))
+            })
+            .await??;
+            let (report, path) = report;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            for (name, n) in &report.sources {
+                eprintln!("imported {n} records from {name}");
+            }
+            eprintln!("database {} ready", path.display());
+        }
+        DbCommand::Update { db, config, mirror } => {
+            let path = super::db_path(db);
+            let mut cfg = match config {
+                Some(p) => {
+                    UpdateConfig::load(&p).with_context(|| format!("reading {}", p.display()))?
+                }
+                None => UpdateConfig::default(),
+            };
+            if mirror.is_some() {
+                cfg.mirror = mirror;
+            }
+            let report = portcullis_vulndb::update(&path, &cfg).await?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            for (name, n) in &report.sources {
+                eprintln!("{name}: {n} records");
+            }
+        }
+        DbCommand::Status { db, json } => {
+            let path = super::db_path(db);
+            let db = Db::open(&path)?;
+            let st = db.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                println!("database      {}", path.display());
+                println!("schema        {}", st.schema_version);
+                println!("built         {}", st.built);
+                println!("content       {}", st.content_version);
+                println!("age           {} h", db.age().as_secs() / 3600);
+                println!("advisories    {}", st.advisories);
+                for s in &st.sources {
+                    println!(
+                        "source        {:<32} {:>7} records  {:<22} imported {}",
+                        s.name, s.records, s.kind, s.imported_at
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! One module per subcommand.
+
+pub(crate) mod certs;
+pub(crate) mod db;
+pub(crate) mod policy;
+pub(crate) mod sbom;
+pub(crate) mod scan;
+pub(crate) mod serve;
+pub(crate) mod version;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use portcullis_core::{Exception, Status, Thresholds};
+use portcullis_matcher::VexStatement;
+
+use crate::args::{ImageArgs, StatusArg, VerdictArgs};
+
+/// Image options from flags.
+pub(crate) fn image_options(a: &ImageArgs) -> anyhow::Result<portcullis_image::Options> {
+    let creds = match &a.creds {
+        Some(c) => {
+            let Some((u, p)) = c.split_once(':') else {
+                bail!("--creds must be USER:PASS")
+            };
+            Some((u.to_string(), p.to_string()))
+        }
+        None => None,
+    };
+    let o = portcullis_image::Options {
+        platform: a
+            .platform
+            .parse()
+            .with_context(|| format!("--platform {}", a.platform))?,
+        insecure_registries: a.insecure_registry.clone(),
+        creds,
+        registry_auth: a.registry_auth.clone(),
+        cache_dir: cache_dir(a),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..Default::default()
+    };
+    Ok(o)
+}
+
+/// The cache directory from flags or the default.
+pub(crate) fn cache_dir(a: &ImageArgs) -> PathBuf {
+    a.cache_dir
+        .clone()
+        .unwrap_or_else(portcullis_scanner::default_cache_dir)
+}
+
+/// The database path from flags or the default under the cache directory.
+pub(crate) fn db_path(db: Option<PathBuf>) -> PathBuf {
+    db.unwrap_or_else(|| portcullis_scanner::default_cache_dir().join("vuln.db"))
+}
+
+/// Parses `sqlite:PATH` (or a bare path); `none` disables the store.
+pub(crate) fn store_path(store: Option<&str>, cache: &Path) -> anyhow::Result<Option<PathBuf>> {
+    match store {
+        None => Ok(Some(cache.join("results.db"))),
+        Some("none") => Ok(None),
+        Some(s) if s.starts_with("postgres") => {
+            bail!("--store {s}: PostgreSQL is not supported yet; use sqlite:PATH")
+        }
+        Some(s) => Ok(Some(PathBuf::from(s.strip_prefix("sqlite:").unwrap_or(s)))),
+    }
+}
+
+fn status(s: StatusArg) -> Status {
+    match s {
+        StatusArg::Pass => Status::Pass,
+        StatusArg::Warn => Status::Warn,
+        StatusArg::Fail => Status::Fail,
+    }
+}
+
+/// Thresholds, exceptions and VEX from flags.
+pub(crate) fn verdict(
+    a: &VerdictArgs,
+) -> anyhow::Result<(Thresholds, Vec<Exception>, Vec<VexStatement>)> {
+    if !(0.0..=10.0).contains(&a.warn_threshold) || !(0.0..=10.0).contains(&a.fail_threshold) {
+        bail!("thresholds must be between 0 and 10");
+    }
+    if a.warn_threshold > a.fail_threshold {
+        bail!(
+            "--warn-threshold {} is above --fail-threshold {}",
+            a.warn_threshold,
+            a.fail_threshold
+        );
+    }
+    let t = Thresholds {
+        warn: a.warn_threshold,
+        fail: a.fail_threshold,
+        unknown: status(a.unknown_as),
+    };
+    let mut exceptions = Vec::new();
+    let mut vex = Vec::new();
+    for p in &a.exceptions {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading exceptions {}", p.display()))?;
+        match p.extension().and_then(|e| e.to_str()).unwrap_or("") {
+            "csv" => exceptions.extend(
+                portcullis_matcher::exceptions_from_csv(&text)
+                    .with_context(|| format!("{}", p.display()))?,
+            ),
+            "json" => vex.extend(
+                portcullis_matcher::vex_from_json(&text)
+                    .with_context(|| format!("{}", p.display()))?,
+            ),
+            _ => exceptions.extend(portcullis_matcher::load_exceptions(p)?),
+        }
+    }
+    Ok((t, exceptions, vex))
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename), or to stdout.
+pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()?;
+        }
+        Some(p) => {
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("creating a file in {}", dir.display()))?;
+            tmp.write_all(bytes)?;
+            tmp.persist(p)
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! `portcullis policy test|crd`: the webhook's decision offline (as `kyverno apply`), and the CRDs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use portcullis_core::ScanReport;
+use portcullis_scanner::{Scanner, ScannerConfig};
+use serde_json::{Value, json};
+
+use crate::args::{PolicyArgs, PolicyCommand};
+
+pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        PolicyCommand::Crd => {
+            print!(
+                "{}---\n{}",
+                portcullis_policy::crd_yaml(),
+                portcullis_policy::exception_crd_yaml()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Test {
+            policies,
+            review,
+            manifest,
+            results,
+            db,
+            namespace_labels,
+            image,
+            verdict,
+        } => {
+            let (list, errors) = portcullis_policy::load_dir(&policies);
+            let mut bad = false;
+            for e in &errors {
+                if e.is_note() {
+                    eprintln!("note: {e}");
+                } else {
+                    bad = true;
+                    eprintln!("error: {e}");
+                }
+            }
+            let (set, errs) = portcullis_policy::PolicySet::new(list);
+            for e in &errs {
+                bad = true;
+                eprintln!("error: {e}");
+            }
+            let reviews = match (&review, &manifest) {
+                (Some(p), _) => {
+                    vec![std::fs::read(p).with_context(|| format!("reading {}", p.display()))?]
+                }
+                (None, Some(p)) => manifest_reviews(
+                    &std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                )
+                .with_context(|| format!("{}", p.display()))?,
+                (None, None) => bail!("give --review FILE or --manifest FILE"),
+            };
+            // Reports: given, or made now by scanning every image the reviews name.
+            let mut reports: HashMap<String, Arc<ScanReport>> = HashMap::new();
+            if let Some(p) = &results {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                let v: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", p.display()))?;
+                let list = if v.is_array() {
+                    v
+                } else {
+                    Value::Array(vec![v])
+                };
+                let list: Vec<ScanReport> = serde_json::from_value(list)
+                    .with_context(|| format!("{}: not scan reports", p.display()))?;
+                for r in list {
+                    let r = Arc::new(r);
+                    reports.insert(r.target.clone(), r.clone());
+                    reports.insert(r.image.reference.clone(), r);
+                }
+            } else if db.is_some() {
+                let (thresholds, exceptions, vex) = super::verdict(&verdict)?;
+                let cfg = ScannerConfig {
+                    image: super::image_options(&image)?,
+                    db: Some(super::db_path(db.clone())),
+                    store: None,
+                    thresholds,
+                    exceptions,
+                    vex,
+                    matching: Default::default(),
+                };
+                let scanner = Scanner::new(cfg)?;
+                for body in &reviews {
+                    for img in review_images(body) {
+                        if reports.contains_key(&img) {
+                            continue;
+                        }
+                        match scanner.scan(&img).await {
+                            Ok(r) => {
+                                reports.insert(img, Arc::new(r));
+                            }
+                            Err(e) => eprintln!("warning: scanning {img}: {e}"),
+                        }
+                    }
+                }
+            }
+            let mut labels = BTreeMap::new();
+            for kv in &namespace_labels {
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--namespace-label {kv}: expected KEY=VALUE")
+                };
+                labels.insert(k.to_string(), v.to_string());
+            }
+            let mut opts = portcullis_webhook::OfflineOptions::default();
+            let mut any_denied = false;
+            for body in &reviews {
+                let ns = serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/request/namespace")
+                            .and_then(|n| n.as_str())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "default".into());
+                opts.namespace_labels.insert(ns, labels.clone());
+                let lookup = |img: &str| reports.get(img).cloned();
+                let answer = portcullis_webhook::review_offline(&set, body, &lookup, &opts);
+                let v = serde_json::to_value(&answer)?;
+                any_denied |= v.pointer("/response/allowed") == Some(&Value::Bool(false));
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            Ok(if bad {
+                ExitCode::from(2)
+            } else if any_denied {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// The images a review's object names (any kind with a pod spec).
+fn review_images(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return vec![];
+    };
+    let req = v.get("request").unwrap_or(&v);
+    let kind = req
+        .pointer("/kind/kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("");
+    let Some(obj) = req.get("object") else {
+        return vec![];
+    };
+    portcullis_webhook::images(kind, obj)
+        .into_iter()
+        .map(|c| c.image)
+        .collect()
+}
+
+/// Wraps every object of a (multi-document) manifest into a CREATE AdmissionReview.
+fn manifest_reviews(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).context("not YAML")?;
+    let mut out = Vec::new();
+    for (i, obj) in docs.into_iter().filter(|d| !d.is_null()).enumerate() {
+        let kind = obj
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let api = obj
+            .get("apiVersion")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
+        if kind.is_empty() || api.is_empty() {
+            bail!("document {}: no kind/apiVersion", i + 1);
+        }
+        let (group, version) = api.split_once('/').unwrap_or(("", api.as_str()));
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(|n| n.as_str())
+            .unwrap_or("default")
+            .to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": format!("policy-test-{}", i + 1),
+                "kind": {"group": group, "version": version, "kind": kind},
+                "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+                "namespace": ns,
+                "name": name,
+                "operation": "CREATE",
+                "userInfo": {"username": "portcullis-policy-test"},
+                "object": obj,
+                "dryRun": true,
+            }
+        });
+        out.push(serde_json::to_vec(&review)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,183 @@
+//! `portcullis serve`: the admission webhook over the real scanner.
+//!
+//! The webhook crate knows scans only through its `ImageScanner` seam; this module is where that seam meets the
+//! pipeline, with an in-memory map of finished reports so that the admission hot path does no IO.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use portcullis_core::ScanReport;
+use portcullis_scanner::{Scanner, ScannerConfig};
+use portcullis_webhook::{
+    AppState, FailureAction, ImageScanner, PullSecret, ScanFailure, ServeConfig, WebhookConfig,
+};
+use time::OffsetDateTime;
+
+use crate::args::{ModeArg, OnFailure, ServeArgs};
+
+/// The real scanner behind the webhook's seam.
+pub(crate) struct PipelineScanner {
+    scanner: Arc<Scanner>,
+    /// Finished reports by image as written in pod specs, with when they were made.
+    cache: RwLock<HashMap<String, (Arc<ScanReport>, OffsetDateTime)>>,
+}
+
+impl PipelineScanner {
+    pub(crate) fn new(scanner: Scanner) -> Self {
+        PipelineScanner {
+            scanner: Arc::new(scanner),
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Scans an image and remembers the report.
+    pub(crate) async fn scan_image(
+        &self,
+        image: &str,
+    ) -> Result<Arc<ScanReport>, portcullis_scanner::Error> {
+        let report = Arc::new(self.scanner.scan(image).await?);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                image.to_string(),
+                (report.clone(), OffsetDateTime::now_utc()),
+            );
+        Ok(report)
+    }
+}
+
+impl ImageScanner for PipelineScanner {
+    fn scan(
+        &self,
+        image: &str,
+        _pull_secrets: &[PullSecret],
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            self.scan_image(&image).await.map_err(|e| match e {
+                portcullis_scanner::Error::Image(_) | portcullis_scanner::Error::Target { .. } => {
+                    ScanFailure::Pull {
+                        image: image.clone(),
+                        reason: e.to_string(),
+                    }
+                }
+                portcullis_scanner::Error::NoDb | portcullis_scanner::Error::Db(_) => {
+                    ScanFailure::Unavailable(e.to_string())
+                }
+                other => ScanFailure::Scan {
+                    image: image.clone(),
+                    reason: other.to_string(),
+                },
+            })
+        })
+    }
+
+    fn cached(&self, image: &str) -> Option<Arc<ScanReport>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn scanned_at(&self, image: &str, _report: &ScanReport) -> Option<OffsetDateTime> {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .map(|(_, t)| *t)
+    }
+
+    fn unavailable(&self) -> Vec<String> {
+        match &self.scanner.config().db {
+            Some(p) if !p.is_file() => vec![format!(
+                "vulnerability database {} is missing: run `portcullis db import --db {} SOURCE...` or `portcullis db update`",
+                p.display(),
+                p.display()
+            )],
+            _ => vec![],
+        }
+    }
+}
+
+fn action(a: OnFailure) -> FailureAction {
+    match a {
+        OnFailure::Reject => FailureAction::Reject,
+        OnFailure::Allow => FailureAction::Allow,
+    }
+}
+
+pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (thresholds, exceptions, vex) = super::verdict(&a.verdict)?;
+    let cache = super::cache_dir(&a.image);
+    let cfg = ScannerConfig {
+        image: {
+            let mut o = super::image_options(&a.image)?;
+            o.progress = false;
+            o
+        },
+        db: Some(super::db_path(a.db.clone())),
+        store: super::store_path(a.store.as_deref(), &cache)?,
+        thresholds,
+        exceptions,
+        vex,
+        matching: portcullis_matcher::MatchOptions {
+            include_unfixed_states: !a.verdict.only_fixed,
+        },
+    };
+    let scanner = Arc::new(PipelineScanner::new(Scanner::new(cfg)?));
+    if !(0.5..=30.0).contains(&a.webhook_timeout) {
+        anyhow::bail!(
+            "--webhook-timeout must be between 0.5 and 30 seconds (Kubernetes allows 1-30)"
+        );
+    }
+    let mut wh =
+        WebhookConfig::default().with_webhook_timeout(Duration::from_secs_f64(a.webhook_timeout));
+    if let Some(b) = a.scan_budget {
+        anyhow::ensure!(
+            b > 0.0 && b <= a.webhook_timeout,
+            "--scan-budget must be positive and within --webhook-timeout"
+        );
+        wh.scan_budget = Duration::from_secs_f64(b);
+    }
+    wh.mode = match a.mode {
+        ModeArg::Enforce => portcullis_policy::Mode::Enforce,
+        ModeArg::Audit => portcullis_policy::Mode::Audit,
+    };
+    wh.evaluate_owned = a.evaluate_owned;
+    wh.on_scan_timeout = action(a.on_scan_timeout);
+    wh.on_scan_error = action(a.on_scan_error);
+    wh.own_namespace = a.namespace.clone();
+    let listen = a
+        .webhook_listen
+        .parse()
+        .with_context(|| format!("--webhook-listen {}", a.webhook_listen))?;
+    let mut sc = ServeConfig::new(listen, cache.join("tls"));
+    sc.tls_cert = a.tls_cert.clone();
+    sc.tls_key = a.tls_key.clone();
+    sc.policies_dir = a.policies.clone();
+    sc.policy_poll_interval = Duration::from_secs(2);
+    if let Some(ns) = &a.namespace {
+        sc.service_names = vec![
+            format!("portcullis.{ns}.svc"),
+            format!("portcullis.{ns}.svc.cluster.local"),
+        ];
+    }
+    if a.policies.is_none() {
+        tracing::warn!(
+            "no --policies given: every image is admitted (default allow) until policies are configured"
+        );
+    }
+    let state = Arc::new(AppState::new(wh, scanner, Vec::new()));
+    eprintln!(
+        "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
+    );
+    portcullis_webhook::serve(sc, state).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,399 @@
+//! `portcullis scan`, `db`, `version compare` and `policy test` end to end on the real images and advisories.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::*;
+
+/// Imports `sources` into a fresh DB in `dir`.
+fn import(dir: &Path, sources: &[&Path]) -> String {
+    let db = dir.join("vuln.db");
+    let mut args = vec![
+        "db".to_string(),
+        "import".into(),
+        "--db".into(),
+        db.display().to_string(),
+    ];
+    args.extend(sources.iter().map(|p| p.display().to_string()));
+    let out = bin().args(&args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db.display().to_string()
+}
+
+fn pep503(n: &str) -> String {
+    let mut out = String::new();
+    let mut sep = false;
+    for c in n.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+#[test]
+fn pypa_versions_lists_are_an_oracle_for_the_lang_image() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/pypi")]);
+    let installed: BTreeMap<&str, &str> = [
+        ("django", "3.2"),
+        ("requests", "2.19.0"),
+        ("urllib3", "1.24.1"),
+        ("jinja2", "2.10"),
+        ("flask", "0.12"),
+        ("werkzeug", "0.15.0"),
+        ("sqlparse", "0.4.1"),
+        ("pygments", "2.5.1"),
+    ]
+    .into();
+    // The oracle, from the advisories themselves: every advisory whose explicit `versions` list holds the
+    // installed version applies.
+    let mut want: Vec<BTreeSet<String>> = Vec::new();
+    for entry in std::fs::read_dir(td.join("advisories/pypi/vulns")).expect("vulns") {
+        let entry = entry.expect("entry");
+        let pkg = pep503(&entry.file_name().to_string_lossy());
+        let Some(version) = installed.get(pkg.as_str()) else {
+            continue;
+        };
+        for f in std::fs::read_dir(entry.path()).expect("pkg dir") {
+            let text = std::fs::read_to_string(f.expect("file").path()).expect("read");
+            let a: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+            if a.get("withdrawn").is_some_and(|w| !w.is_null()) {
+                continue;
+            }
+            let hit = a["affected"].as_array().into_iter().flatten().any(|af| {
+                pep503(af["package"]["name"].as_str().unwrap_or("")) == pkg
+                    && af["versions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|v| v.as_str() == Some(version))
+            });
+            if hit {
+                let mut ids: BTreeSet<String> = [a["id"].as_str().expect("id").to_string()].into();
+                ids.extend(
+                    a["aliases"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str().map(String::from)),
+                );
+                want.push(ids);
+            }
+        }
+    }
+    assert!(
+        want.len() > 20,
+        "the oracle finds the known advisories ({})",
+        want.len()
+    );
+    let out = run(&[
+        "scan",
+        &format!("{reg}/portcullis/debian:lang"),
+        "--insecure-registry",
+        &reg,
+        "--db",
+        &db,
+        "--format",
+        "json",
+        "--store",
+        "none",
+        "--cache-dir",
+        dir.path().join("cache").to_str().expect("utf8"),
+    ]);
+    let report = json(&out);
+    for field in ["target", "image", "packages", "vulnerabilities", "summary"] {
+        assert!(report.get(field).is_some(), "report has {field}");
+    }
+    assert!(
+        report["image"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(report["image"]["os"]["codename"], "bookworm");
+    assert_eq!(report["summary"]["status"], "Fail");
+    let got: Vec<BTreeSet<String>> = report["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .filter(|v| {
+            v["package"]["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:pypi/"))
+        })
+        .map(|v| {
+            let mut ids: BTreeSet<String> = [v["id"].as_str().expect("id").to_string()].into();
+            ids.extend(
+                v["aliases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(String::from)),
+            );
+            ids
+        })
+        .collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|w| !got.iter().any(|g| !g.is_disjoint(w)))
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|g| !want.iter().any(|w| !w.is_disjoint(g)))
+        .collect();
+    assert!(missing.is_empty(), "advisories not reported: {missing:?}");
+    assert!(
+        extra.is_empty(),
+        "advisories reported outside the listed versions: {extra:?}"
+    );
+    for v in report["vulnerabilities"].as_array().expect("v") {
+        for k in [
+            "id",
+            "aliases",
+            "package",
+            "fixed_versions",
+            "severity",
+            "state",
+            "matched_by",
+        ] {
+            assert!(v.get(k).is_some(), "vulnerability has {k}: {v}");
+        }
+    }
+}
+
+#[test]
+fn exceptions_fail_on_and_formats() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(
+        dir.path(),
+        &[&td.join("advisories/pypi"), &td.join("advisories/nvd")],
+    );
+    let target = format!("oci:{}:lang", fx.join("oci").display());
+    let base = [
+        "scan",
+        target.as_str(),
+        "--db",
+        db.as_str(),
+        "--store",
+        "none",
+    ];
+    let out = bin()
+        .args(base)
+        .args(["--format", "json", "--fail-on", "fail"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--fail-on fail exits 1 on a failing image"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let first = report["vulnerabilities"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let counted = |r: &serde_json::Value| {
+        r["summary"]["counts"]
+            .as_object()
+            .map(|c| c.values().filter_map(|v| v.as_u64()).sum::<u64>())
+            .unwrap_or(0)
+    };
+
+    // An exception for one id marks it ignored and takes it out of the counts.
+    let exc = dir.path().join("exceptions.yaml");
+    std::fs::write(
+        &exc,
+        format!("- id: {first}\n  scope: any\n  justification: not reachable\n"),
+    )
+    .expect("write");
+    let out = bin()
+        .args(base)
+        .args([
+            "--format",
+            "json",
+            "--exceptions",
+            exc.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    let r2: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ignored: Vec<_> = r2["vulnerabilities"]
+        .as_array()
+        .expect("v")
+        .iter()
+        .filter(|v| v["ignored"].is_object())
+        .collect();
+    assert!(
+        !ignored.is_empty() && ignored.iter().all(|v| v["id"] == first.as_str()),
+        "{ignored:?}"
+    );
+    assert_eq!(counted(&r2) + ignored.len() as u64, counted(&report));
+
+    // SARIF 2.1.0: one result per match, rules for every id.
+    let out = bin()
+        .args(base)
+        .args(["--format", "sarif"])
+        .output()
+        .expect("run");
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sarif json");
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().map(|r| r.len()),
+        report["vulnerabilities"].as_array().map(|v| v.len())
+    );
+    // CSV: a header and one row per match.
+    let out = bin()
+        .args(base)
+        .args(["--format", "csv"])
+        .output()
+        .expect("run");
+    let csv = String::from_utf8(out.stdout).expect("utf8");
+    assert_eq!(
+        csv.lines().count() - 1,
+        report["vulnerabilities"]
+            .as_array()
+            .map(|v| v.len())
+            .unwrap_or(0)
+    );
+    // CycloneDX with vulnerabilities.
+    let out = bin()
+        .args(base)
+        .args(["--format", "cyclonedx-json"])
+        .output()
+        .expect("run");
+    let cdx: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cdx");
+    assert_eq!(cdx["specVersion"], "1.6");
+    assert!(
+        cdx["vulnerabilities"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+    );
+}
+
+#[test]
+fn db_status_and_bad_inputs() {
+    let Some(td) = testdata() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/rustsec")]);
+    let out = run(&["db", "status", "--db", &db, "--json"]);
+    let st = json(&out);
+    assert_eq!(st["sources"][0]["name"], "rustsec");
+    assert!(st["sources"][0]["records"].as_u64().unwrap_or(0) > 1000);
+    // A DB that is not there is a clear error, not a panic.
+    let out = run(&[
+        "scan",
+        "sbom:/nonexistent.json",
+        "--db",
+        "/nonexistent/vuln.db",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nonexistent") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_compare_filter() {
+    let out = bin()
+        .args(["version", "compare", "debian"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"1.0~rc1 1.0\n1:1.0 2.0\n1.0 1.0\n")?;
+            c.wait_with_output()
+        })
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "<\n>\n=\n");
+    let out = bin()
+        .args(["version", "compare", "PyPI"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"1.0.dev1 1.0a1\nnot-a-version 1.0\n")?;
+            c.wait_with_output()
+        })
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "<");
+    assert!(lines[1].starts_with("invalid: "), "{text}");
+}
+
+#[test]
+fn policy_test_decides_a_manifest_offline() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/pypi")]);
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("p.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: no-fail}\nspec:\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n",
+    )
+    .expect("write");
+    let image = format!("oci:{}:lang", fx.join("oci").display());
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app, namespace: default}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"),
+    )
+    .expect("write");
+    let out = run(&[
+        "policy",
+        "test",
+        "--policies",
+        pol.to_str().expect("utf8"),
+        "--manifest",
+        manifest.to_str().expect("utf8"),
+        "--db",
+        &db,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejection exits 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("review");
+    assert_eq!(review["kind"], "AdmissionReview");
+    assert_eq!(review["response"]["allowed"], false);
+    let msg = review["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        msg.contains("no-fail") && msg.contains("PYSEC-") && msg.contains("fixed in"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,191 @@
+//! `portcullis serve` over real HTTPS with the real scanner: decisions on the fixture images from the registry.
+
+mod common;
+
+use std::process::{Child, Stdio};
+
+use common::*;
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn post(port: u16, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-ks",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(body.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (json, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn deployment(uid: &str, image: &str, owner: bool) -> String {
+    let owner = if owner {
+        r#","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"x","uid":"u","controller":true}]"#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"{uid}",
+        "kind":{{"group":"apps","version":"v1","kind":"Deployment"}},"resource":{{"group":"apps","version":"v1","resource":"deployments"}},
+        "namespace":"default","operation":"CREATE","userInfo":{{"username":"t"}},
+        "object":{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"a","namespace":"default"{owner}}},
+        "spec":{{"template":{{"metadata":{{"labels":{{"app":"a"}}}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}}}}}}}}}"#
+    )
+}
+
+#[test]
+fn webhook_decides_real_images_over_https() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    let out = run(&[
+        "db",
+        "import",
+        "--db",
+        db.to_str().expect("utf8"),
+        td.join("advisories/pypi").to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success());
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("p.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: gate}\nspec:\n  order: 10\n  rules:\n  - action: Reject\n    imagePath: {operator: IsNoneOf, values: ['^127\\.0\\.0\\.1:[0-9]+/']}\n  - action: Allow\n    imageScanStatus: {operator: IsOneOf, values: [Pass, Warn]}\n  - action: Reject\n",
+    )
+    .expect("write");
+    let port = free_port();
+    let _server = Server(
+        bin()
+            .args([
+                "serve",
+                "--webhook-listen",
+                &format!("127.0.0.1:{port}"),
+                "--policies",
+            ])
+            .arg(&pol)
+            .args([
+                "--db",
+                db.to_str().expect("utf8"),
+                "--insecure-registry",
+                &reg,
+                "--webhook-timeout",
+                "30",
+            ])
+            .arg("--store")
+            .arg(format!(
+                "sqlite:{}",
+                dir.path().join("results.db").display()
+            ))
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let mut up = false;
+    for _ in 0..100 {
+        if std::process::Command::new("curl")
+            .args(["-ksf", &format!("https://127.0.0.1:{port}/healthz")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(up, "server answers /healthz");
+    let cases = [
+        (
+            "vulnerable",
+            format!("{reg}/portcullis/debian:lang"),
+            false,
+            false,
+        ),
+        (
+            "clean",
+            format!("{reg}/portcullis/debian:bookworm"),
+            false,
+            true,
+        ),
+        (
+            "untrusted",
+            "docker.io/library/nginx:1.0.0".to_string(),
+            false,
+            false,
+        ),
+        ("owned", format!("{reg}/portcullis/debian:lang"), true, true),
+    ];
+    for (uid, image, owned, allowed) in cases {
+        let (code, review) = post(port, "/validate", &deployment(uid, &image, owned));
+        assert_eq!(code, 200, "{uid}");
+        assert_eq!(review["response"]["uid"], uid);
+        assert_eq!(review["response"]["allowed"], allowed, "{uid}: {review}");
+        if !allowed {
+            let msg = review["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                msg.contains("gate"),
+                "{uid}: message names the policy: {msg}"
+            );
+        }
+        if uid == "vulnerable" {
+            let msg = review["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                msg.contains("CVE-") || msg.contains("PYSEC-") || msg.contains("GHSA-"),
+                "{msg}"
+            );
+        }
+    }
+    let (code, review) = post(port, "/validate", "{not json");
+    assert_eq!(code, 400);
+    assert_eq!(review["kind"], "AdmissionReview");
+    assert_eq!(review["response"]["allowed"], false);
+    // Digest pinning: /mutate patches the image to the digest that was scanned.
+    let (_, review) = post(
+        port,
+        "/mutate",
+        &deployment("m", &format!("{reg}/portcullis/debian:bookworm"), false),
+    );
+    assert_eq!(review["response"]["patchType"], "JSONPatch", "{review}");
+}
