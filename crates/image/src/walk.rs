@@ -425,6 +425,8 @@ struct Shared {
     limit: u64,
     limit_hit: Cell<bool>,
     source_error: RefCell<Option<io::Error>>,
+    /// Set when the tar stream ended inside a file's content (the decoder itself was fine).
+    short_entry: RefCell<Option<String>>,
 }
 
 /// The walker's end of the queue: a `Read` over the decoded chunks.
@@ -503,6 +505,7 @@ fn walk_blob(
         limit: ctx.limits.max_total_bytes,
         limit_hit: Cell::new(false),
         source_error: RefCell::new(None),
+        short_entry: RefCell::new(None),
     };
     let mut last_path: Option<String> = None;
     let verify = blob.verify;
@@ -530,6 +533,30 @@ fn walk_blob(
             &mut warnings,
             &mut last_path,
         )
+        .or_else(|e| match e {
+            // The tar ended inside an entry while the (compressed) stream itself was read
+            // cleanly: the blob may still be exactly what its digest says, as when a packer
+            // wrote a short archive. Runtimes cannot unpack it, but what was read is real, so
+            // it becomes a warning once the rest of the blob verifies (below); a stream that
+            // fails to decode stays an error.
+            TarFailure::Io(_) | TarFailure::Walk(WalkError::Consumer(_))
+                if !shared.limit_hit.get()
+                    && shared.source_error.borrow().is_none()
+                    && (matches!(e, TarFailure::Io(_)) || shared.short_entry.borrow().is_some()) =>
+            {
+                let why = match (&e, shared.short_entry.borrow().as_ref()) {
+                    (_, Some(m)) => m.clone(),
+                    (TarFailure::Io(io_err), None) => io_err.to_string(),
+                    _ => String::from("short read"),
+                };
+                warnings.push(format!(
+                    "{label}: tar archive ends early after `{}` ({why}); entries after it are missing",
+                    last_path.as_deref().unwrap_or("-")
+                ));
+                Ok(())
+            }
+            other => Err(other),
+        })
         .and_then(|()| {
             // Read to the end so the decoder sees (and hashes) the whole blob.
             io::copy(&mut reader, &mut io::sink())
@@ -642,9 +669,9 @@ impl<R: Read> Read for Exact<'_, R> {
                 self.size - self.remaining,
                 self.size
             );
-            let mut slot = self.shared.source_error.borrow_mut();
+            let mut slot = self.shared.short_entry.borrow_mut();
             if slot.is_none() {
-                *slot = Some(io::Error::new(io::ErrorKind::UnexpectedEof, msg.clone()));
+                *slot = Some(msg.clone());
             }
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
         }

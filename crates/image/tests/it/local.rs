@@ -156,7 +156,9 @@ fn truncated_layers_fail_with_the_last_path() {
         E::File("./big", vec![7u8; 300_000]),
         file("./c", "never"),
     ]);
-    // Cut inside the content of `./big`.
+    // Cut inside the content of `./big`, in a blob whose digest is that of the cut bytes: the
+    // stream decodes cleanly, so what was read stands and the walk warns, naming the layer and
+    // the last path; `./c` is missing.
     let cut = tar[..200_000].to_vec();
     for (name, bytes) in [("plain", cut.clone()), ("gzip", gzip(&cut))] {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -171,14 +173,20 @@ fn truncated_layers_fail_with_the_last_path() {
             uncompressed: cut.clone(),
         };
         let (_, resolved) = layout_image(dir.path(), vec![layer]);
-        let err = walk_all(&resolved).expect_err(name);
-        match &err {
-            WalkError::Corrupt { last_path, .. } => {
-                assert_eq!(last_path.as_deref(), Some("big"), "{name}: {err}")
-            }
-            other => panic!("{name}: expected Corrupt, got {other}"),
-        }
-        assert!(err.to_string().contains("last entry read: big"), "{err}");
+        let walked = walk_all(&resolved).expect(name);
+        assert!(
+            walked
+                .warnings
+                .iter()
+                .any(|w| w.contains("ends early after `big`")),
+            "{name}: {:?}",
+            walked.warnings
+        );
+        assert!(
+            !walked.events.iter().any(|e| e.contains("/c")),
+            "{name}: {:?}",
+            walked.events
+        );
     }
     // A gzip stream cut short (no trailer) is corrupt too, even when the tar inside ended.
     let whole = gzip(&tar);
