@@ -91,8 +91,13 @@ impl ImageFacts {
                 m.package.name.clone(),
                 m.package.version.clone(),
             )) {
+                // People and tickets know vulnerabilities by CVE: show it beside a feed's own id.
+                let id = match m.aliases.iter().find(|a| a.starts_with("CVE-")) {
+                    Some(cve) if !m.id.starts_with("CVE-") => format!("{} ({cve})", m.id),
+                    _ => m.id.clone(),
+                };
                 top.push(TopVuln {
-                    id: m.id.clone(),
+                    id,
                     cvss: m.cvss.as_ref().map(|c| c.score),
                     package: m.package.name.clone(),
                     version: m.package.version.clone(),

@@ -316,3 +316,85 @@ fn pin_patches(p: &Pending, outcomes: &HashMap<String, ImageOutcome>) -> Vec<Pat
     }
     ops
 }
+
+/// A rejection that no scan result could change: each image is evaluated as unscanned and as
+/// scanned with the best and the worst results; an image rejected by the same rule in every case
+/// is rejected without pulling it (an untrusted registry needs no scan, and may not be reachable).
+/// Only in enforce mode: audit mode records what scans say.
+pub(crate) fn scan_independent_rejection(
+    p: &Pending,
+    policies: &PolicySet,
+    cfg: &WebhookConfig,
+    now: OffsetDateTime,
+) -> Option<Verdict> {
+    if cfg.mode == Mode::Audit {
+        return None;
+    }
+    let workload = Workload {
+        labels: &p.labels,
+        namespace_labels: &p.namespace_labels,
+        namespaced: p.namespaced,
+    };
+    let variants = |image: &str| {
+        let mut best = ImageFacts::unscanned(image);
+        best.status = Some(portcullis_core::Status::Pass);
+        best.max_cvss = Some(0.0);
+        best.last_scan = Some(now);
+        let mut worst = best.clone();
+        worst.status = Some(portcullis_core::Status::Fail);
+        worst.max_cvss = Some(10.0);
+        worst.last_scan = Some(OffsetDateTime::UNIX_EPOCH);
+        worst.vulnerability_ids = vec!["*".into()];
+        let mut warn = best.clone();
+        warn.status = Some(portcullis_core::Status::Warn);
+        warn.max_cvss = Some(5.0);
+        [ImageFacts::unscanned(image), best, warn, worst]
+    };
+    let mut rejected = Vec::new();
+    for image in p.distinct_images() {
+        let mut by = None;
+        let all_rejected =
+            variants(&image).iter().all(|f| {
+                match portcullis_policy::evaluate_image(policies, &workload, f, now) {
+                    ImageDecision::Rejected { by: r } if !r.audit => {
+                        let key = (r.policy.clone(), r.rule);
+                        by.get_or_insert(key.clone()) == &key
+                    }
+                    _ => false,
+                }
+            });
+        if all_rejected {
+            rejected.push(ImageFacts::unscanned(image));
+        }
+    }
+    if rejected.is_empty() {
+        return None;
+    }
+    let decision = portcullis_policy::decide(
+        policies,
+        &workload,
+        &rejected,
+        now,
+        cfg.mode,
+        cfg.default_allow,
+    );
+    if decision.allowed {
+        return None;
+    }
+    let (policy, rule) = deciding_rule(&decision);
+    let mut response = AdmissionResponse::deny(
+        &p.uid,
+        decision
+            .message
+            .clone()
+            .unwrap_or_else(|| "rejected by policy".to_string()),
+    );
+    response.warnings = decision.warnings.clone();
+    Some(Verdict {
+        response,
+        result: "rejected",
+        policy,
+        rule,
+        audit_rejections: vec![],
+    })
+}

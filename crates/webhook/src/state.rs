@@ -390,8 +390,16 @@ impl AppState {
     }
 
     async fn evaluate(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
-        let outcomes = self.outcomes(p).await;
         let policies = self.policies();
+        if let Some(v) = admission::scan_independent_rejection(
+            p,
+            &policies,
+            &self.config,
+            OffsetDateTime::now_utc(),
+        ) {
+            return v;
+        }
+        let outcomes = self.outcomes(p).await;
         admission::evaluate(
             p,
             &outcomes,

@@ -784,7 +784,8 @@ fn facts_from_a_report() {
         ["CVE-2024-1", "CVE-2024-2", "DSA-1", "GHSA-2"]
     );
     let top: Vec<&str> = facts.top.iter().map(|t| t.id.as_str()).collect();
-    assert_eq!(top, ["CVE-2024-2", "DSA-1"]);
+    // A feed id is shown with its CVE alias.
+    assert_eq!(top, ["CVE-2024-2", "DSA-1 (CVE-2024-1)"]);
     assert!(criterion_matches(
         "vulnerabilityIds: {operator: IsOneOf, values: [CVE-2024-1]}",
         &facts
