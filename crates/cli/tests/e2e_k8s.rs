@@ -4,7 +4,9 @@
 //! ReplicaSets and Pods), policy changes apply live, exempt namespaces pass and failurePolicy holds when the
 //! webhook is down. Set PORTCULLIS_SKIP_E2E=1 to skip it outside CI (the first build of the peers is slow).
 
-use std::process::Command;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn kube_apiserver_end_to_end() {
@@ -18,14 +20,41 @@ fn kube_apiserver_end_to_end() {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/e2e-k8s");
-    let out = Command::new("bash")
+    // Output goes to files, not pipes: a stray grandchild holding a pipe open would block reading it. The script
+    // runs in its own process group so the watchdog can stop all of it (the first build of the peers takes
+    // about 20 minutes on 2 cores; the checks themselves take under a minute).
+    let dir = std::env::temp_dir().join(format!("portcullis-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = Command::new("bash")
         .arg(script)
         .env("PORTCULLIS_BIN", env!("CARGO_BIN_EXE_portcullis"))
-        .output()
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .process_group(0)
+        .spawn()
         .expect("run scripts/e2e-k8s");
-    let text = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "end-to-end checks failed:\n{text}");
+    let deadline = Instant::now() + Duration::from_secs(45 * 60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for scripts/e2e-k8s") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{text}\n{err}");
+    let status = status.expect("scripts/e2e-k8s did not finish within 45 minutes and was killed");
+    assert!(status.success(), "end-to-end checks failed:\n{text}");
     assert!(text.contains("e2e: all checks passed"));
     assert!(!text.contains("FAIL"));
 }
