@@ -97,10 +97,28 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Element> {
                 }
             }
             Event::Text(t) => {
-                let s = t.unescape().map_err(|e| err(pos, e.to_string()))?;
+                let s = t.xml10_content().map_err(|e| err(pos, e.to_string()))?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
                     None if s.trim().is_empty() => {}
+                    None => return Err(err(pos, "text outside the root element".into())),
+                }
+            }
+            // `&amp;`, `&#x30;` and friends arrive apart from the text around them. Only the
+            // predefined entities and character references exist without a DTD, which SBOMs
+            // do not carry; anything else is an error rather than silently dropped text.
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(|e| err(pos, e.to_string()))? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().map_err(|e| err(pos, e.to_string()))?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| err(pos, format!("unknown entity `&{name};`")))?
+                            .to_owned()
+                    }
+                };
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&resolved),
                     None => return Err(err(pos, "text outside the root element".into())),
                 }
             }
@@ -134,7 +152,7 @@ fn element(
         let a = a.map_err(|e| err(pos, e.to_string()))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
         let value = a
-            .unescape_value()
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| err(pos, e.to_string()))?
             .into_owned();
         attrs.push((key, value));
@@ -161,6 +179,11 @@ mod tests {
         assert_eq!(root.child_text("x").as_deref(), Some("one & two"));
         let y = root.child("y").unwrap();
         assert_eq!((y.attr("k"), y.line), (Some("<"), 4));
+
+        let root = parse("<bom><x>a&#x30;&#49;&apos;b</x></bom>", "t.xml").unwrap();
+        assert_eq!(root.child_text("x").as_deref(), Some("a01'b"));
+        let err = parse("<bom><x>a&nope;b</x></bom>", "t.xml").unwrap_err();
+        assert!(err.to_string().contains("unknown entity `&nope;`"), "{err}");
     }
 
     #[test]
