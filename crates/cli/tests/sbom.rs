@@ -97,6 +97,8 @@ fn language_packages_found_with_exact_versions() {
         "pkg:npm/lodash@4.17.4",
         "pkg:npm/minimist@0.0.8",
         "pkg:golang/golang.org/x/text@v0.3.6",
+        // From the `cargo auditable` section of /usr/local/bin/fixture-rust.
+        "pkg:cargo/smallvec@1.6.0",
     ] {
         assert!(purls.contains(want), "{want} missing from {purls:?}");
     }

@@ -397,3 +397,55 @@ fn policy_test_decides_a_manifest_offline() {
         "{msg}"
     );
 }
+
+#[test]
+fn binaries_in_the_lang_image_match_with_their_location() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(
+        dir.path(),
+        &[&td.join("advisories/rustsec"), &td.join("advisories/go")],
+    );
+    let target = format!("oci:{}:lang", fx.join("oci").display());
+    let out = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let found: BTreeMap<String, (String, String)> = report["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or_default().to_owned(),
+                (
+                    v["package"]["name"].as_str().unwrap_or_default().to_owned(),
+                    v["matched_by"]["location"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            )
+        })
+        .collect();
+    // smallvec 1.6.0 comes from the `cargo auditable` section of a Rust binary built by
+    // scripts/fixtures; golang.org/x/text v0.3.6 from a Go binary's build info.
+    assert_eq!(
+        found.get("RUSTSEC-2021-0003"),
+        Some(&(
+            "smallvec".to_owned(),
+            "/usr/local/bin/fixture-rust".to_owned()
+        )),
+        "{found:?}"
+    );
+    assert_eq!(
+        found.get("GO-2021-0113"),
+        Some(&(
+            "golang.org/x/text".to_owned(),
+            "/usr/local/bin/fixture-go".to_owned()
+        )),
+        "{found:?}"
+    );
+}
