@@ -135,6 +135,18 @@ impl Cataloger {
             ..
         } = self;
         let distro = detect_distro(&files);
+        for p in os_release::OS_RELEASE_PATHS {
+            if let Some(slot) = files.get(p)
+                && let Some(target) = &slot.symlink
+                && resolve(&files, p).is_none()
+            {
+                warnings.push(format!(
+                    "{}{p}: symlink to `{target}` does not lead to a file inside the image \
+                     (dangling, a loop, or more than {MAX_SYMLINK_HOPS} hops); not used",
+                    layer_prefix(slot.layer.as_deref()),
+                ));
+            }
+        }
         let mut packages = Vec::new();
         for (path, slot) in files {
             packages.extend(slot.packages);
@@ -399,6 +411,8 @@ fn detect_distro(files: &BTreeMap<String, Slot>) -> Option<Distro> {
     })
 }
 
+/// Follows symlinks through the image's own files only: absolute targets start at the image
+/// root, `..` stops at it, and the hop limit ends loops. The host filesystem is never looked at.
 fn resolve<'a>(files: &'a BTreeMap<String, Slot>, path: &str) -> Option<&'a [u8]> {
     let mut cur = path.to_owned();
     for _ in 0..MAX_SYMLINK_HOPS {

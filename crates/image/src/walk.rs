@@ -164,14 +164,23 @@ pub enum WalkError {
     },
     /// The image decompresses to more than [`Limits::max_total_bytes`].
     #[error(
-        "{layer}: the image decompresses to more than {limit} bytes (limit; a decompression bomb?)"
+        "{layer}: the image decompresses to more than {limit} bytes{} (limit; a decompression bomb?)",
+        at_path(.path)
     )]
     TooLarge {
         /// The layer where the limit was crossed.
         layer: String,
+        /// The file being read when it was crossed (`None` before the first entry).
+        path: Option<String>,
         /// The limit.
         limit: u64,
     },
+}
+
+fn at_path(path: &Option<String>) -> String {
+    path.as_ref()
+        .map(|p| format!(" while reading `{p}`"))
+        .unwrap_or_default()
 }
 
 /// Walks every layer of `img` once, bottom first; see the module docs for the event order and
@@ -585,6 +594,7 @@ fn walk_blob(
         Err(TarFailure::Walk(_)) | Err(TarFailure::Io(_)) if shared.limit_hit.get() => {
             return Err(WalkError::TooLarge {
                 layer: label,
+                path: last_path,
                 limit: shared.limit,
             });
         }
@@ -604,6 +614,7 @@ fn walk_blob(
             if shared.limit_hit.get() {
                 return Err(WalkError::TooLarge {
                     layer: label,
+                    path: last_path,
                     limit: shared.limit,
                 });
             }
@@ -893,6 +904,7 @@ fn walk_dir(
             if total > ctx.limits.max_total_bytes {
                 return Err(WalkError::TooLarge {
                     layer: label,
+                    path: Some(path),
                     limit: ctx.limits.max_total_bytes,
                 });
             }

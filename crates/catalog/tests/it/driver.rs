@@ -258,6 +258,50 @@ fn distro_from_symlinked_os_release_reaches_dpkg() {
 }
 
 #[test]
+fn symlink_loops_and_links_out_of_the_root_stay_inside_the_image() {
+    // A loop between the two os-release paths: no distro, a warning naming the layer and
+    // path, and the other packages are still found.
+    let mut w = Walk::new(Cataloger::default());
+    w.layer(0)
+        .file(DJANGO, b"Name: x\nVersion: 1\n")
+        .symlink("/etc/os-release", "/usr/lib/os-release")
+        .symlink("/usr/lib/os-release", "../../etc/os-release");
+    let (distro, pkgs, warnings) = w.finish();
+    assert!(distro.is_none(), "{distro:?}");
+    assert_eq!(nv(&pkgs), ["x 1"]);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .starts_with("layer sha256:l0: /etc/os-release: symlink to `/usr/lib/os-release`")
+            && warnings[0].contains("a loop"),
+        "{warnings:?}"
+    );
+
+    // Links that climb out of the root, absolute or relative, resolve inside the image (as in
+    // a chroot): the image's own /usr/lib/os-release, never the host's files.
+    for target in [
+        "/../../../../usr/lib/os-release",
+        "../../../../../../usr/lib/os-release",
+    ] {
+        let mut w = Walk::new(Cataloger::default());
+        w.layer(0)
+            .symlink("/etc/os-release", target)
+            .file("/usr/lib/os-release", b"ID=wolfi\nVERSION_ID=20230201\n");
+        let (distro, _, warnings) = w.finish();
+        assert_eq!(distro.map(|d| d.id), Some("wolfi".to_owned()), "{target}");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    // A link to a file the image does not have: the host's /etc/hostname exists, but it is
+    // not the image's, so there is no distro and the dangling link is reported.
+    let mut w = Walk::new(Cataloger::default());
+    w.layer(0).symlink("/etc/os-release", "/etc/hostname");
+    let (distro, _, warnings) = w.finish();
+    assert!(distro.is_none());
+    assert!(warnings[0].contains("dangling"), "{warnings:?}");
+}
+
+#[test]
 fn etc_os_release_wins_and_whiteouts_apply_to_it() {
     let mut w = Walk::new(Cataloger::default());
     w.layer(0)
