@@ -449,3 +449,141 @@ fn binaries_in_the_lang_image_match_with_their_location() {
         "{found:?}"
     );
 }
+
+/// Status code of an HTTP request to the test registry (curl; no client of ours in the way).
+fn http(method: &str, url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            method,
+            url,
+        ])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_stored_image_is_rematched_under_a_new_db_without_pulling_it() {
+    let (Some(td), Some(fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = format!("portcullis/rematch-{}", std::process::id());
+    let image = format!("{reg}/{repo}:t");
+    let pushed = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:lang", fx.join("oci").display()))
+        .arg(format!("docker://{image}"))
+        .status()
+        .expect("skopeo");
+    assert!(pushed.success(), "skopeo copy to {image}");
+    let store = format!("sqlite:{}", dir.path().join("results.db").display());
+    let scan = |db: &str, cache: &str| {
+        let out = run(&[
+            "scan",
+            &image,
+            "--insecure-registry",
+            &reg,
+            "--db",
+            db,
+            "--store",
+            &store,
+            "--cache-dir",
+            cache,
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "scan: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let db1 = import(&dir.path().join("a"), &[&td.join("advisories/pypi")]);
+    let first = scan(&db1, &dir.path().join("cache1").display().to_string());
+    let digest = first["image"]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+
+    // Take the layers and config out of the repository: from now on, a pull fails.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(format!("http://{reg}/v2/{repo}/manifests/{digest}"))
+            .output()
+            .expect("curl")
+            .stdout,
+    )
+    .expect("manifest");
+    let mut blobs = vec![
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config")
+            .to_owned(),
+    ];
+    for l in manifest["layers"].as_array().expect("layers") {
+        blobs.push(l["digest"].as_str().expect("layer").to_owned());
+    }
+    for b in &blobs {
+        assert_eq!(
+            http("DELETE", &format!("http://{reg}/v2/{repo}/blobs/{b}")),
+            "202"
+        );
+    }
+    let cold = run(&[
+        "scan",
+        &image,
+        "--insecure-registry",
+        &reg,
+        "--db",
+        &db1,
+        "--store",
+        "none",
+        "--cache-dir",
+        &dir.path().join("cache2").display().to_string(),
+    ]);
+    assert!(
+        !cold.status.success(),
+        "without the store the pull must fail now"
+    );
+
+    // A new DB (NVD added: a new version, CVSS from aliases) and an empty blob cache: the
+    // stored package list is matched again; only the manifest is fetched.
+    let db2 = import(
+        &dir.path().join("b"),
+        &[&td.join("advisories/pypi"), &td.join("advisories/nvd")],
+    );
+    let second = scan(&db2, &dir.path().join("cache3").display().to_string());
+    assert_eq!(second["image"]["digest"], first["image"]["digest"]);
+    assert_ne!(second["db"], first["db"], "matched under the new database");
+    assert_eq!(second["packages"], first["packages"]);
+    let ids = |r: &serde_json::Value| -> BTreeSet<String> {
+        r["vulnerabilities"]
+            .as_array()
+            .expect("v")
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(!ids(&second).is_empty());
+    assert_eq!(ids(&second), ids(&first), "same records, same matches");
+    assert!(
+        !std::fs::exists(dir.path().join("cache3/blobs")).unwrap_or(false)
+            || std::fs::read_dir(dir.path().join("cache3/blobs/sha256"))
+                .map(|d| d.count() == 0)
+                .unwrap_or(true),
+        "nothing was downloaded"
+    );
+}

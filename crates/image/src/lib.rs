@@ -336,6 +336,25 @@ pub async fn resolve(target: &Target, opts: &Options) -> Result<ResolvedImage> {
     }
 }
 
+/// The digest of the image manifest a registry target resolves to (through an index to
+/// `opts.platform`), and the index's digest when there is one, without pulling config or
+/// layers: a result cache keyed by digest asks this first, so a known image is never pulled
+/// again. `None` for local targets, whose resolve reads no network and is cheap anyway.
+pub async fn resolve_digest(
+    target: &Target,
+    opts: &Options,
+) -> Result<Option<(String, Option<String>)>> {
+    match target {
+        Target::Registry(reference) => {
+            let creds = Credentials::from_options(opts)?;
+            registry::resolve_digest(reference, opts, &creds)
+                .await
+                .map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// [`resolve`] for local targets, synchronously (no runtime needed). A registry target is an
 /// [`ImageError::Invalid`] here.
 pub fn resolve_local(target: &Target, opts: &Options) -> Result<ResolvedImage> {

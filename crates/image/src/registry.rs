@@ -53,6 +53,39 @@ pub(crate) async fn resolve(
     opts: &Options,
     creds: &Credentials,
 ) -> Result<ResolvedImage> {
+    let (client, m) = manifest_of(reference, opts, creds).await?;
+    client
+        .pull_image(m.digest, m.index_digest, m.config, m.layers, opts)
+        .await
+}
+
+/// The platform manifest's digest and the index's (when the reference named an index),
+/// fetching manifests only: no config, no layer. What a result cache keyed by digest needs
+/// to decide whether the image must be pulled at all.
+pub(crate) async fn resolve_digest(
+    reference: &Reference,
+    opts: &Options,
+    creds: &Credentials,
+) -> Result<(String, Option<String>)> {
+    let (_, m) = manifest_of(reference, opts, creds).await?;
+    Ok((m.digest, m.index_digest))
+}
+
+/// An image manifest reached from a reference.
+struct ImageManifest {
+    digest: String,
+    index_digest: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+/// Fetches the manifest a reference names, through indexes to `opts.platform`, each verified
+/// against the digest that led to it.
+async fn manifest_of(
+    reference: &Reference,
+    opts: &Options,
+    creds: &Credentials,
+) -> Result<(Client, ImageManifest)> {
     let image = reference.to_string();
     let https = !opts
         .insecure_registries
@@ -125,9 +158,13 @@ pub(crate) async fn resolve(
                 expected_digest = Some(chosen.digest.clone());
             }
             Parsed::Image { config, layers } => {
-                return client
-                    .pull_image(digest, index_digest, config, layers, opts)
-                    .await;
+                let m = ImageManifest {
+                    digest,
+                    index_digest,
+                    config,
+                    layers,
+                };
+                return Ok((client, m));
             }
         }
     }
