@@ -26,6 +26,7 @@ mod vulndb_source;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use portcullis_core::{
     Advisory, AdvisoryKind, DbInfo, Distro, Ecosystem, ImageInfo, Inventory, Match, MatchDetail,
@@ -72,11 +73,11 @@ pub type Result<T, E = MatchError> = std::result::Result<T, E>;
 pub trait AdvisorySource {
     /// Every non-withdrawn advisory with an affected entry for `package` in `eco` (any
     /// release; PyPI names are PEP 503-normalised by the caller).
-    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Vec<Advisory>, MatchError>;
+    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>, MatchError>;
 
     /// Severity scores stated for an alias of an advisory, typically the NVD record of a CVE
     /// id. Empty when nothing is known.
-    fn alias_severity(&self, id: &str) -> Result<Vec<SeverityScore>, MatchError>;
+    fn alias_severity(&self, id: &str) -> Result<Arc<[SeverityScore]>, MatchError>;
 }
 
 /// Knobs of matching.
@@ -290,7 +291,7 @@ impl MemorySource {
 }
 
 impl AdvisorySource for MemorySource {
-    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Vec<Advisory>> {
+    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>> {
         Ok(self
             .advisories
             .iter()
@@ -305,7 +306,12 @@ impl AdvisorySource for MemorySource {
             .collect())
     }
 
-    fn alias_severity(&self, id: &str) -> Result<Vec<SeverityScore>> {
-        Ok(self.alias_scores.get(id).cloned().unwrap_or_default())
+    fn alias_severity(&self, id: &str) -> Result<Arc<[SeverityScore]>> {
+        Ok(self
+            .alias_scores
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+            .into())
     }
 }

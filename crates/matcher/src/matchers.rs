@@ -253,7 +253,7 @@ impl Matcher for LanguageMatcher {
 
 /// Evaluates every accepted affected entry of every advisory and keeps those that hit.
 fn findings(
-    advisories: Vec<Advisory>,
+    advisories: std::sync::Arc<[Advisory]>,
     accept: impl Fn(&Advisory, &Affected) -> bool,
     eco: Ecosystem,
     version: &str,
@@ -262,12 +262,12 @@ fn findings(
     ctx: &MatchContext<'_>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for adv in advisories {
+    for adv in advisories.iter() {
         if adv.withdrawn.is_some() {
             continue;
         }
         let mut hits: Vec<(Hit, TrackerState)> = Vec::new();
-        for aff in adv.affected.iter().filter(|a| accept(&adv, a)) {
+        for aff in adv.affected.iter().filter(|a| accept(adv, a)) {
             let hit = if tracked {
                 range::evaluate_tracked(&adv.id, eco, aff, version)
             } else {
@@ -301,7 +301,7 @@ fn findings(
             }
         }
         out.push(Finding {
-            advisory: adv,
+            advisory: adv.clone(),
             searched: searched.to_string(),
             ranges,
             fixed_versions: fixed,

@@ -140,7 +140,7 @@ pub fn assess_severity(
 pub(crate) struct SeverityCache<'a> {
     src: &'a dyn AdvisorySource,
     advisories: HashMap<String, (Severity, Option<Cvss>)>,
-    aliases: HashMap<String, Vec<SeverityScore>>,
+    aliases: HashMap<String, std::sync::Arc<[SeverityScore]>>,
 }
 
 impl<'a> SeverityCache<'a> {
@@ -169,11 +169,7 @@ impl<'a> SeverityCache<'a> {
             let scores = self.src.alias_severity(alias)?;
             self.aliases.insert(alias.to_string(), scores);
         }
-        Ok(self
-            .aliases
-            .get(alias)
-            .map(Vec::as_slice)
-            .unwrap_or_default())
+        Ok(self.aliases.get(alias).map(|s| &**s).unwrap_or_default())
     }
 
     fn compute(&mut self, adv: &Advisory) -> Result<(Severity, Option<Cvss>), MatchError> {

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_core::{Advisory, AdvisoryKind, DbInfo, Ecosystem, SeverityScore};
@@ -168,7 +168,22 @@ pub struct Db {
     path: PathBuf,
     info: DbInfo,
     built: Option<OffsetDateTime>,
+    memo: Mutex<Memo>,
 }
+
+/// Lookups already answered by this handle. The file under an open handle never changes (an
+/// update writes a new file and renames it over the old one; the scanner reopens on change),
+/// so answers stay true for the handle's life. This is what makes a rematch of many stored
+/// package lists cheap: images share most of their packages.
+#[derive(Default)]
+struct Memo {
+    packages: HashMap<(&'static str, String), Arc<[Advisory]>>,
+    alias_scores: HashMap<String, Arc<[SeverityScore]>>,
+}
+
+/// Entries kept per memo table before it is emptied (a bound on memory, not a tuning knob:
+/// the full test feeds have about 20,000 packages).
+const MEMO_MAX: usize = 200_000;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,6 +191,34 @@ impl std::fmt::Debug for Db {
             .field("path", &self.path)
             .field("info", &self.info)
             .finish_non_exhaustive()
+    }
+}
+
+/// Records longer than this are stored zstd-compressed: most advisories are a few hundred
+/// bytes of JSON, but the long ones (many affected versions or releases) are most of the
+/// bytes, and compressing them keeps the DB file smaller than the feeds it was built from.
+const PACK_OVER: usize = 512;
+
+/// A record as stored: its JSON, zstd-compressed when long. Readers tell the two apart by the
+/// first byte (`{` against zstd's magic), so files written before compression stay readable.
+fn pack(json: &[u8]) -> Vec<u8> {
+    if json.len() > PACK_OVER
+        && let Ok(z) = zstd::bulk::compress(json, 9)
+        && z.len() < json.len()
+    {
+        return z;
+    }
+    json.to_vec()
+}
+
+/// The advisory of a stored record (see [`pack`]).
+fn unpack(stored: &[u8]) -> std::result::Result<Advisory, BoxError> {
+    if stored.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        let mut json = Vec::new();
+        zstd::stream::copy_decode(stored, &mut json)?;
+        Ok(serde_json::from_slice(&json)?)
+    } else {
+        Ok(serde_json::from_slice(stored)?)
     }
 }
 
@@ -318,6 +361,7 @@ impl Db {
                 built: meta.built,
             },
             built,
+            memo: Mutex::new(Memo::default()),
         })
     }
 
@@ -365,10 +409,10 @@ impl Db {
         let mut out: Vec<Advisory> = Vec::with_capacity(rows.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (id, json) in rows {
-            let adv: Advisory = serde_json::from_slice(&json).map_err(|e| Error::Corrupt {
+            let adv: Advisory = unpack(&json).map_err(|e| Error::Corrupt {
                 path: self.path.clone(),
                 id: id.clone(),
-                source: Box::new(e),
+                source: e,
             })?;
             match seen.get(&id) {
                 None => {
@@ -379,6 +423,49 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// [`Db::advisories_for`], remembered for the life of this handle and shared.
+    pub fn advisories_shared(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>> {
+        let key = (eco.osv_name(), normalise_package(eco, package));
+        if let Some(hit) = self.memo().packages.get(&key) {
+            return Ok(hit.clone());
+        }
+        let found: Arc<[Advisory]> = self.advisories_for(eco, package)?.into();
+        let mut memo = self.memo();
+        if memo.packages.len() >= MEMO_MAX {
+            memo.packages.clear();
+        }
+        memo.packages.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Severity scores known for an alias id, remembered for the life of this handle: the
+    /// alias's own record first, when the database has one under that id (a GHSA record that
+    /// a PYSEC record names), then what NVD says of it, so that of two vectors of one CVSS
+    /// version the advisory's wins over NVD's.
+    pub fn alias_scores(&self, id: &str) -> Result<Arc<[SeverityScore]>> {
+        if let Some(hit) = self.memo().alias_scores.get(id) {
+            return Ok(hit.clone());
+        }
+        let mut scores: Vec<SeverityScore> = self
+            .advisories_by_id(id)?
+            .into_iter()
+            .filter(|a| a.id == id)
+            .flat_map(|a| a.severity)
+            .collect();
+        scores.extend(self.nvd_severity(id)?);
+        let scores: Arc<[SeverityScore]> = scores.into();
+        let mut memo = self.memo();
+        if memo.alias_scores.len() >= MEMO_MAX {
+            memo.alias_scores.clear();
+        }
+        memo.alias_scores.insert(id.to_owned(), scores.clone());
+        Ok(scores)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Advisories whose id or alias is `id` (withdrawn ones included), for showing one
@@ -397,10 +484,10 @@ impl Db {
             .map_err(sql(&self.path, "query advisories by id"))?;
         rows.into_iter()
             .map(|(id, json)| {
-                serde_json::from_slice(&json).map_err(|e| Error::Corrupt {
+                unpack(&json).map_err(|e| Error::Corrupt {
                     path: self.path.clone(),
                     id,
-                    source: Box::new(e),
+                    source: e,
                 })
             })
             .collect()
@@ -729,6 +816,7 @@ fn store_source(
             source: Box::new(e),
         })?;
         hasher.update(&json);
+        let json = pack(&json);
         let kind = match adv.kind {
             AdvisoryKind::Vulnerability => "vulnerability",
             AdvisoryKind::Informational(_) => "informational",

@@ -490,11 +490,11 @@ fn withdrawn_is_skipped_by_matchers() {
             &self,
             _: Ecosystem,
             _: &str,
-        ) -> Result<Vec<portcullis_core::Advisory>, MatchError> {
-            Ok(self.0.clone())
+        ) -> Result<std::sync::Arc<[portcullis_core::Advisory]>, MatchError> {
+            Ok(self.0.clone().into())
         }
-        fn alias_severity(&self, _: &str) -> Result<Vec<SeverityScore>, MatchError> {
-            Ok(vec![])
+        fn alias_severity(&self, _: &str) -> Result<std::sync::Arc<[SeverityScore]>, MatchError> {
+            Ok(Vec::new().into())
         }
     }
     let mut w = advisory(

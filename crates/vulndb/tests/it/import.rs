@@ -383,6 +383,7 @@ fn nvd_enrichment() {
     assert_eq!(report.sources, [("nvd".to_string(), json.len())]);
     let db = Db::open(&db_path).unwrap();
     let (mut with, mut without) = (0, 0);
+    let mut some_with = None;
     for p in &json {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
         let id = v["id"].as_str().unwrap();
@@ -393,6 +394,7 @@ fn nvd_enrichment() {
         {
             Some(list) => {
                 with += 1;
+                some_with.get_or_insert(id.to_owned());
                 let primary = list
                     .iter()
                     .find(|m| m["type"] == "Primary")
@@ -421,6 +423,15 @@ fn nvd_enrichment() {
             .is_empty(),
         "NVD adds no advisories"
     );
+    // The remembered lookups give what the queries give, and the second time the same data.
+    let id = some_with.expect("a record with CVSS 3.1");
+    let scores = db.alias_scores(&id).unwrap();
+    assert!(!scores.is_empty());
+    assert_eq!(&scores[..], &db.nvd_severity(&id).unwrap()[..]);
+    assert!(std::sync::Arc::ptr_eq(
+        &scores,
+        &db.alias_scores(&id).unwrap()
+    ));
 }
 
 #[test]
