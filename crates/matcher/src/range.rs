@@ -101,9 +101,37 @@ pub(crate) fn evaluate(
 /// OSV compares listed versions as strings; PEP 440 also has equal spellings (`1.0` and
 /// `1.0.0`), so PyPI additionally compares by version.
 fn listed_equal(eco: Ecosystem, listed: &str, version: &str) -> bool {
-    listed == version
-        || (eco == Ecosystem::PyPI
-            && Order::Ecosystem(eco).compare(listed, version) == Ok(Ordering::Equal))
+    if listed == version {
+        return true;
+    }
+    if eco != Ecosystem::PyPI {
+        return false;
+    }
+    // PyPA records list hundreds of versions; most differ in their first release number,
+    // which settles inequality without parsing either side.
+    if let (Some(a), Some(b)) = (pep440_major(listed), pep440_major(version))
+        && a != b
+    {
+        return false;
+    }
+    Order::Ecosystem(eco).compare(listed, version) == Ok(Ordering::Equal)
+}
+
+/// The first release number of a PEP 440 version without an epoch, leading zeros removed
+/// (`v03.1` → `3`); `None` when there is an epoch or no leading number, which leaves the
+/// question to the full comparison.
+fn pep440_major(v: &str) -> Option<&str> {
+    let v = v.trim();
+    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    if v.contains('!') {
+        return None;
+    }
+    let end = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    if end == 0 {
+        return None;
+    }
+    let digits = v[..end].trim_start_matches('0');
+    Some(if digits.is_empty() { "0" } else { digits })
 }
 
 /// The matched range's evidence text and fixed versions, or `None` when the version is
@@ -395,6 +423,25 @@ mod tests {
             kind,
             events: ev(events),
         }
+    }
+
+    #[test]
+    fn pep440_major_prefilter_never_hides_equal_spellings() {
+        for (a, b) in [
+            ("3.2", "3.2.0"),
+            ("v3.2", "03.2"),
+            ("0!1.0", "1.0"),
+            ("1.0", "1.0.0.0"),
+            (" 2.0 ", "2.0"),
+            ("0.0.1", "00.0.1"),
+        ] {
+            assert!(listed_equal(Ecosystem::PyPI, a, b), "{a} == {b}");
+        }
+        assert!(!listed_equal(Ecosystem::PyPI, "3.2", "4.2"));
+        assert!(!listed_equal(Ecosystem::PyPI, "1!3.2", "3.2"));
+        assert_eq!(pep440_major("v012.1"), Some("12"));
+        assert_eq!(pep440_major("1!2"), None);
+        assert_eq!(pep440_major("dev"), None);
     }
 
     #[test]

@@ -158,19 +158,8 @@ fn main() {
     let db2 = tmp.path().join("vuln2.db");
     Db::import(&db2, &sources, None).unwrap_or_else(|e| fail("import", e));
     let s2 = scanner(&many, &db2);
-    let version = Db::open(&db2)
-        .unwrap_or_else(|e| fail("open", e))
-        .info()
-        .version;
     let t = Instant::now();
-    let lists = store.inventories().unwrap_or_else(|e| fail("list", e));
-    let count = lists.len();
-    for (digest, inv) in lists {
-        let r = s2.rematch(inv).unwrap_or_else(|e| fail("rematch", e));
-        store
-            .put_report(&digest, &version, &r)
-            .unwrap_or_else(|e| fail("put", e));
-    }
+    let count = s2.rematch_stored().unwrap_or_else(|e| fail("rematch", e));
     let rematch_time = t.elapsed();
     println!(
         "rematch     {count} stored lists of {} packages: {:.2} s ({:.2} ms each)",

@@ -214,6 +214,41 @@ impl Scanner {
         self.match_parts().report(&db, inv)
     }
 
+    /// Rematches every package list in the store under the current database and stores the
+    /// reports: what a DB update triggers, with no image IO. Lists are spread over the CPUs
+    /// (matching is CPU work on shared, remembered DB lookups). Returns how many were done.
+    pub fn rematch_stored(&self) -> Result<usize> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let db = self.db()?;
+        let version = db.info().version;
+        let lists = store.inventories()?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = lists.len().div_ceil(threads).max(1);
+        let parts = self.match_parts();
+        std::thread::scope(|s| {
+            let workers: Vec<_> = lists
+                .chunks(chunk)
+                .map(|part| {
+                    let (db, parts, version) = (&db, &parts, &version);
+                    s.spawn(move || -> Result<()> {
+                        for (digest, inv) in part {
+                            let report = parts.report(db, inv.clone())?;
+                            store.put_report(digest, version, &report)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .map_err(|_| Error::Task("a rematch thread panicked".into()))?
+            })
+        })?;
+        Ok(lists.len())
+    }
+
     fn match_parts(&self) -> MatchParts {
         MatchParts {
             thresholds: self.cfg.thresholds.clone(),

@@ -1,0 +1,92 @@
+//! `Scanner::rematch_stored`: every stored package list is matched again under a new database
+//! and its report stored under the new version, without touching the image.
+
+use std::path::PathBuf;
+
+use portcullis_scanner::{Scanner, ScannerConfig, Store};
+use portcullis_vulndb::Db;
+
+fn need(p: PathBuf, what: &str) -> Option<PathBuf> {
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{what} missing at {}",
+        p.display()
+    );
+    eprintln!("skipping: {what} missing at {}", p.display());
+    None
+}
+
+#[test]
+fn stored_lists_are_rematched_under_a_new_database() {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let td = std::env::var_os("PORTCULLIS_TESTDATA").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/testdata"
+            ))
+        },
+        PathBuf::from,
+    );
+    let fx = std::env::var_os("PORTCULLIS_FIXTURES")
+        .map_or_else(|| home.join(".cache/portcullis/fixtures"), PathBuf::from);
+    let (Some(pypi), Some(oci)) = (
+        need(td.join("advisories/pypi"), "PyPI advisories"),
+        need(fx.join("oci"), "fixture OCI layout"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    Db::import(&db1, std::slice::from_ref(&pypi), None).expect("import");
+    Db::import(&db2, &[pypi, td.join("advisories/nvd")], None).expect("import");
+    let store_path = dir.path().join("results.db");
+    let scanner = |db: &PathBuf| {
+        Scanner::new(ScannerConfig {
+            image: portcullis_image::Options {
+                cache_dir: dir.path().join("cache"),
+                ..Default::default()
+            },
+            db: Some(db.clone()),
+            store: Some(store_path.clone()),
+            ..Default::default()
+        })
+        .expect("scanner")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let first = scanner(&db1);
+    let inv = rt
+        .block_on(first.inventory(&format!("oci:{}:lang", oci.display())))
+        .expect("inventory");
+    // Three more lists under other digests, as if three more images had been scanned.
+    let store = Store::open(&store_path).expect("store");
+    for i in 0..3 {
+        let mut other = inv.clone();
+        other.image.digest = Some(format!("sha256:{i:064x}"));
+        store
+            .put_inventory(other.image.digest.as_deref().expect("digest"), &other)
+            .expect("put");
+    }
+
+    let second = scanner(&db2);
+    assert_eq!(second.rematch_stored().expect("rematch"), 4);
+    let v2 = Db::open(&db2).expect("open").info().version;
+    let digests = store.inventories().expect("list");
+    assert_eq!(digests.len(), 4);
+    for (digest, _) in digests {
+        let r = store
+            .report(&digest, &v2)
+            .expect("read")
+            .unwrap_or_else(|| panic!("no report for {digest} under the new DB"));
+        assert_eq!(r.db.version, v2);
+        assert!(!r.vulnerabilities.is_empty(), "{digest}");
+        // NVD came with the new DB: CVSS now comes from the aliases' NVD records.
+        assert!(r.summary.max_cvss.is_some(), "{digest}");
+    }
+}
