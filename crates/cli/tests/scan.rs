@@ -255,6 +255,7 @@ fn exceptions_fail_on_and_formats() {
         .expect("run");
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sarif json");
     assert_eq!(sarif["version"], "2.1.0");
+    validate_sarif(&out.stdout);
     assert_eq!(
         sarif["runs"][0]["results"].as_array().map(|r| r.len()),
         report["vulnerabilities"].as_array().map(|v| v.len())
@@ -585,5 +586,53 @@ fn a_stored_image_is_rematched_under_a_new_db_without_pulling_it() {
                 .map(|d| d.count() == 0)
                 .unwrap_or(true),
         "nothing was downloaded"
+    );
+}
+
+/// Validates a SARIF document against the official SARIF 2.1.0 JSON schema
+/// (`$PORTCULLIS_SARIF_SCHEMA`, fetched by scripts/test) with Python's jsonschema.
+fn validate_sarif(doc: &[u8]) {
+    let schema = std::env::var_os("PORTCULLIS_SARIF_SCHEMA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/portcullis/schemas/sarif-schema-2.1.0.json")
+        });
+    let has_jsonschema = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !schema.is_file() || !has_jsonschema {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "SARIF schema {} or python3 jsonschema missing (scripts/test fetches them)",
+            schema.display()
+        );
+        eprintln!("skipping SARIF schema validation: run scripts/test to fetch the schema");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("out.sarif");
+    std::fs::write(&path, doc).expect("write");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             doc = json.load(open(sys.argv[2]))\n\
+             errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=str)\n\
+             [print(list(e.absolute_path), e.message) for e in errors[:10]]\n\
+             sys.exit(1 if errors else 0)",
+        ])
+        .arg(&schema)
+        .arg(&path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "SARIF output is not valid against {}:\n{}{}",
+        schema.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
