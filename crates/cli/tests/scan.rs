@@ -636,3 +636,99 @@ fn validate_sarif(doc: &[u8]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Kills the child on drop, so a failing test leaves no server behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn db_update_downloads_from_a_local_http_server_and_keeps_the_db_when_it_fails() {
+    let Some(td) = testdata() else { return };
+    let adv = td.join("advisories");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let _server = KillOnDrop(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(&adv)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db").display().to_string();
+    let config = dir.path().join("sources.yaml");
+    let write_config = |dsa: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "sources:\n\
+                 - {{name: debian-dsa, url: '{base}/{dsa}', format: debian-tracker}}\n\
+                 - {{name: alpine-v3.9, url: '{base}/alpine-secdb/v3.9/main.yaml', format: alpine-secdb}}\n"
+            ),
+        )
+        .expect("write config");
+    };
+    write_config("debian-security-tracker/data/DSA/list");
+    let update = || {
+        run(&[
+            "db",
+            "update",
+            "--db",
+            &db,
+            "--config",
+            config.to_str().expect("utf8"),
+        ])
+    };
+    let out = update();
+    assert!(
+        out.status.success(),
+        "update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = |db: &str| {
+        let out = run(&["db", "status", "--db", db]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = status(&db);
+    assert!(
+        before.contains("debian-dsa") && before.contains("alpine-v3.9"),
+        "{before}"
+    );
+
+    // A source that is gone (404): the update fails, names the URL, and the DB is unchanged.
+    write_config("debian-security-tracker/data/DSA/nope");
+    let out = update();
+    assert!(!out.status.success(), "a 404 must fail the update");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DSA/nope") && err.contains("404"), "{err}");
+    assert_eq!(
+        status(&db),
+        before,
+        "a failed update leaves the DB as it was"
+    );
+}
