@@ -157,6 +157,62 @@ pub fn match_inventory_with(
     inv: &Inventory,
     opts: &MatchOptions,
 ) -> Result<Vec<Match>> {
+    match_with(matchers, src, inv, opts, None)
+}
+
+/// Findings remembered across inventories matched against one advisory source, keyed by
+/// matcher, package (without its locations), distribution and options. A rematch of many
+/// stored package lists after a DB update evaluates each distinct package once: images of
+/// one cluster share most of their packages (base images, common libraries). Only valid
+/// for one source: make a new memo for a new database.
+#[derive(Default)]
+pub struct FindingsMemo {
+    map: std::sync::Mutex<HashMap<MemoKey, Arc<[Finding]>>>,
+}
+
+type MemoKey = (&'static str, Package, String, bool);
+
+impl FindingsMemo {
+    fn get(&self, key: &MemoKey) -> Option<Arc<[Finding]>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: MemoKey, findings: Arc<[Finding]>) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, findings);
+    }
+}
+
+/// [`match_inventory`] sharing a [`FindingsMemo`] with other inventories matched against the
+/// same source.
+pub fn match_inventory_memo(
+    src: &dyn AdvisorySource,
+    inv: &Inventory,
+    opts: &MatchOptions,
+    memo: &FindingsMemo,
+) -> Result<Vec<Match>> {
+    match_with(&default_matchers(), src, inv, opts, Some(memo))
+}
+
+fn match_with(
+    matchers: &[Box<dyn Matcher>],
+    src: &dyn AdvisorySource,
+    inv: &Inventory,
+    opts: &MatchOptions,
+    memo: Option<&FindingsMemo>,
+) -> Result<Vec<Match>> {
+    let distro_key = inv
+        .image
+        .os
+        .as_ref()
+        .map(|d| serde_json::to_string(d).unwrap_or_default())
+        .unwrap_or_default();
     let ctx = MatchContext {
         distro: inv.image.os.as_ref(),
         options: opts,
@@ -173,6 +229,24 @@ pub fn match_inventory_with(
         let mut handled = false;
         for m in matchers.iter().filter(|m| m.handles(pkg.ecosystem)) {
             handled = true;
+            let key = memo.map(|_| {
+                let mut bare = pkg.clone();
+                bare.locations.clear();
+                (
+                    m.name(),
+                    bare,
+                    distro_key.clone(),
+                    opts.include_unfixed_states,
+                )
+            });
+            if let (Some(memo), Some(key)) = (memo, &key)
+                && let Some(hit) = memo.get(key)
+            {
+                for f in hit.iter() {
+                    out.push(to_match(m.name(), pkg, f.clone(), &mut severities)?);
+                }
+                continue;
+            }
             let findings = catch_unwind(AssertUnwindSafe(|| m.find(src, &ctx, pkg))).map_err(
                 |payload| {
                     let message = payload
@@ -187,6 +261,9 @@ pub fn match_inventory_with(
                     }
                 },
             )??;
+            if let (Some(memo), Some(key)) = (memo, key) {
+                memo.put(key, findings.clone().into());
+            }
             for f in findings {
                 out.push(to_match(m.name(), pkg, f, &mut severities)?);
             }

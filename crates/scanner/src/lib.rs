@@ -227,14 +227,16 @@ impl Scanner {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = lists.len().div_ceil(threads).max(1);
         let parts = self.match_parts();
+        // Stored lists share most packages; each distinct one is evaluated once per rematch.
+        let memo = portcullis_matcher::FindingsMemo::default();
         std::thread::scope(|s| {
             let workers: Vec<_> = lists
                 .chunks(chunk)
                 .map(|part| {
-                    let (db, parts, version) = (&db, &parts, &version);
+                    let (db, parts, version, memo) = (&db, &parts, &version, &memo);
                     s.spawn(move || -> Result<()> {
                         for (digest, inv) in part {
-                            let report = parts.report(db, inv.clone())?;
+                            let report = parts.report_memo(db, inv.clone(), Some(memo))?;
                             store.put_report(digest, version, &report)?;
                         }
                         Ok(())
@@ -269,7 +271,20 @@ struct MatchParts {
 
 impl MatchParts {
     fn report(&self, db: &Db, inv: Inventory) -> Result<ScanReport> {
-        let mut matches = portcullis_matcher::match_inventory(db, &inv, &self.matching)?;
+        self.report_memo(db, inv, None)
+    }
+
+    /// [`MatchParts::report`], sharing findings with other lists matched under `db`.
+    fn report_memo(
+        &self,
+        db: &Db,
+        inv: Inventory,
+        memo: Option<&portcullis_matcher::FindingsMemo>,
+    ) -> Result<ScanReport> {
+        let mut matches = match memo {
+            Some(m) => portcullis_matcher::match_inventory_memo(db, &inv, &self.matching, m)?,
+            None => portcullis_matcher::match_inventory(db, &inv, &self.matching)?,
+        };
         let parts = portcullis_matcher::ImageRefParts::parse(&inv.image.reference);
         portcullis_matcher::apply_exceptions(
             &mut matches,

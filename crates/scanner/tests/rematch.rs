@@ -79,6 +79,8 @@ fn stored_lists_are_rematched_under_a_new_database() {
     let v2 = Db::open(&db2).expect("open").info().version;
     let digests = store.inventories().expect("list");
     assert_eq!(digests.len(), 4);
+    // The same list matched alone (no memo) gives the same vulnerabilities as the shared rematch.
+    let alone = second.rematch(inv.clone()).expect("rematch one");
     for (digest, _) in digests {
         let r = store
             .report(&digest, &v2)
@@ -88,5 +90,10 @@ fn stored_lists_are_rematched_under_a_new_database() {
         assert!(!r.vulnerabilities.is_empty(), "{digest}");
         // NVD came with the new DB: CVSS now comes from the aliases' NVD records.
         assert!(r.summary.max_cvss.is_some(), "{digest}");
+        assert_eq!(
+            serde_json::to_value(&r.vulnerabilities).expect("json"),
+            serde_json::to_value(&alone.vulnerabilities).expect("json"),
+            "{digest}"
+        );
     }
 }
