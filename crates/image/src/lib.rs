@@ -47,6 +47,7 @@ pub use manifest::{
 };
 pub use options::{BadPlatform, Limits, Options, Platform, default_cache_dir};
 pub use portcullis_core::ImageInfo;
+pub use registry::PendingImage;
 pub use target::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, Target, TargetError};
 pub use walk::{Entry, EntryKind, Event, WalkError, walk, walk_with_warnings};
 
@@ -336,18 +337,15 @@ pub async fn resolve(target: &Target, opts: &Options) -> Result<ResolvedImage> {
     }
 }
 
-/// The digest of the image manifest a registry target resolves to (through an index to
-/// `opts.platform`), and the index's digest when there is one, without pulling config or
-/// layers: a result cache keyed by digest asks this first, so a known image is never pulled
-/// again. `None` for local targets, whose resolve reads no network and is cheap anyway.
-pub async fn resolve_digest(
-    target: &Target,
-    opts: &Options,
-) -> Result<Option<(String, Option<String>)>> {
+/// The manifest of a registry target (through an index to `opts.platform`), fetched and
+/// verified without pulling config or layers; pull them with [`PendingImage::pull`]. A result
+/// cache keyed by digest asks this first, so a known image is never pulled again. `None` for
+/// local targets, whose [`resolve`] reads no network and is cheap anyway.
+pub async fn resolve_manifest(target: &Target, opts: &Options) -> Result<Option<PendingImage>> {
     match target {
         Target::Registry(reference) => {
             let creds = Credentials::from_options(opts)?;
-            registry::resolve_digest(reference, opts, &creds)
+            registry::manifest_of(reference, opts, &creds)
                 .await
                 .map(Some)
         }

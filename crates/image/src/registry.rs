@@ -53,22 +53,31 @@ pub(crate) async fn resolve(
     opts: &Options,
     creds: &Credentials,
 ) -> Result<ResolvedImage> {
-    let (client, m) = manifest_of(reference, opts, creds).await?;
-    client
-        .pull_image(m.digest, m.index_digest, m.config, m.layers, opts)
-        .await
+    manifest_of(reference, opts, creds).await?.pull(opts).await
 }
 
-/// The platform manifest's digest and the index's (when the reference named an index),
-/// fetching manifests only: no config, no layer. What a result cache keyed by digest needs
-/// to decide whether the image must be pulled at all.
-pub(crate) async fn resolve_digest(
-    reference: &Reference,
-    opts: &Options,
-    creds: &Credentials,
-) -> Result<(String, Option<String>)> {
-    let (_, m) = manifest_of(reference, opts, creds).await?;
-    Ok((m.digest, m.index_digest))
+/// A registry image whose manifest is fetched and verified, its config and layers not yet:
+/// a result cache keyed by digest can decide from [`PendingImage::digest`] whether the image
+/// must be pulled at all, and [`PendingImage::pull`] goes on with the same connection and
+/// token instead of asking for the manifest again.
+pub struct PendingImage {
+    client: Client,
+    manifest: ImageManifest,
+}
+
+impl PendingImage {
+    /// The platform manifest's digest (what [`crate::ImageInfo::digest`] will say).
+    pub fn digest(&self) -> &str {
+        &self.manifest.digest
+    }
+
+    /// Pulls config and layers into the blob cache.
+    pub async fn pull(self, opts: &Options) -> Result<ResolvedImage> {
+        let m = self.manifest;
+        self.client
+            .pull_image(m.digest, m.index_digest, m.config, m.layers, opts)
+            .await
+    }
 }
 
 /// An image manifest reached from a reference.
@@ -81,11 +90,11 @@ struct ImageManifest {
 
 /// Fetches the manifest a reference names, through indexes to `opts.platform`, each verified
 /// against the digest that led to it.
-async fn manifest_of(
+pub(crate) async fn manifest_of(
     reference: &Reference,
     opts: &Options,
     creds: &Credentials,
-) -> Result<(Client, ImageManifest)> {
+) -> Result<PendingImage> {
     let image = reference.to_string();
     let https = !opts
         .insecure_registries
@@ -158,13 +167,13 @@ async fn manifest_of(
                 expected_digest = Some(chosen.digest.clone());
             }
             Parsed::Image { config, layers } => {
-                let m = ImageManifest {
+                let manifest = ImageManifest {
                     digest,
                     index_digest,
                     config,
                     layers,
                 };
-                return Ok((client, m));
+                return Ok(PendingImage { client, manifest });
             }
         }
     }

@@ -154,17 +154,20 @@ impl Scanner {
             inv.image.reference = target.to_string();
             return Ok(inv);
         }
-        // A registry image already catalogued is known by its manifest digest: ask for the
-        // manifest only, so a rescan or a rematch after a DB update pulls no layer.
-        if let Some(store) = &self.store
-            && let Some((digest, _)) =
-                portcullis_image::resolve_digest(&parsed, &self.cfg.image).await?
-            && let Some(mut inv) = store.inventory(&digest)?
-        {
-            inv.image.reference = target.to_string();
-            return Ok(inv);
-        }
-        let img = portcullis_image::resolve(&parsed, &self.cfg.image).await?;
+        // A registry image already catalogued is known by its manifest digest: fetch the
+        // manifest first, so a rescan or a rematch after a DB update pulls no layer.
+        let img = match portcullis_image::resolve_manifest(&parsed, &self.cfg.image).await? {
+            Some(pending) => {
+                if let Some(store) = &self.store
+                    && let Some(mut inv) = store.inventory(pending.digest())?
+                {
+                    inv.image.reference = target.to_string();
+                    return Ok(inv);
+                }
+                pending.pull(&self.cfg.image).await?
+            }
+            None => portcullis_image::resolve(&parsed, &self.cfg.image).await?,
+        };
         if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
             && let Some(mut inv) = store.inventory(digest)?
         {
