@@ -160,20 +160,20 @@ pub fn match_inventory_with(
     match_with(matchers, src, inv, opts, None)
 }
 
-/// Findings remembered across inventories matched against one advisory source, keyed by
+/// Matches (severity scored) remembered across inventories matched against one advisory source, keyed by
 /// matcher, package (without its locations), distribution and options. A rematch of many
 /// stored package lists after a DB update evaluates each distinct package once: images of
 /// one cluster share most of their packages (base images, common libraries). Only valid
 /// for one source: make a new memo for a new database.
 #[derive(Default)]
-pub struct FindingsMemo {
-    map: std::sync::Mutex<HashMap<MemoKey, Arc<[Finding]>>>,
+pub struct MatchMemo {
+    map: std::sync::Mutex<HashMap<MemoKey, Arc<[Match]>>>,
 }
 
 type MemoKey = (&'static str, Package, String, bool);
 
-impl FindingsMemo {
-    fn get(&self, key: &MemoKey) -> Option<Arc<[Finding]>> {
+impl MatchMemo {
+    fn get(&self, key: &MemoKey) -> Option<Arc<[Match]>> {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -181,21 +181,21 @@ impl FindingsMemo {
             .cloned()
     }
 
-    fn put(&self, key: MemoKey, findings: Arc<[Finding]>) {
+    fn put(&self, key: MemoKey, matches: Arc<[Match]>) {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, findings);
+            .insert(key, matches);
     }
 }
 
-/// [`match_inventory`] sharing a [`FindingsMemo`] with other inventories matched against the
+/// [`match_inventory`] sharing a [`MatchMemo`] with other inventories matched against the
 /// same source.
 pub fn match_inventory_memo(
     src: &dyn AdvisorySource,
     inv: &Inventory,
     opts: &MatchOptions,
-    memo: &FindingsMemo,
+    memo: &MatchMemo,
 ) -> Result<Vec<Match>> {
     match_with(&default_matchers(), src, inv, opts, Some(memo))
 }
@@ -205,7 +205,7 @@ fn match_with(
     src: &dyn AdvisorySource,
     inv: &Inventory,
     opts: &MatchOptions,
-    memo: Option<&FindingsMemo>,
+    memo: Option<&MatchMemo>,
 ) -> Result<Vec<Match>> {
     let distro_key = inv
         .image
@@ -242,9 +242,13 @@ fn match_with(
             if let (Some(memo), Some(key)) = (memo, &key)
                 && let Some(hit) = memo.get(key)
             {
-                for f in hit.iter() {
-                    out.push(to_match(m.name(), pkg, f.clone(), &mut severities)?);
-                }
+                // Remembered matches differ from this package's only by where it was found.
+                let location = first_location(pkg);
+                out.extend(hit.iter().map(|m| {
+                    let mut m = m.clone();
+                    m.matched_by.location.clone_from(&location);
+                    m
+                }));
                 continue;
             }
             let findings = catch_unwind(AssertUnwindSafe(|| m.find(src, &ctx, pkg))).map_err(
@@ -261,12 +265,14 @@ fn match_with(
                     }
                 },
             )??;
+            let matches = findings
+                .into_iter()
+                .map(|f| to_match(m.name(), pkg, f, &mut severities))
+                .collect::<Result<Vec<_>>>()?;
             if let (Some(memo), Some(key)) = (memo, key) {
-                memo.put(key, findings.clone().into());
+                memo.put(key, matches.clone().into());
             }
-            for f in findings {
-                out.push(to_match(m.name(), pkg, f, &mut severities)?);
-            }
+            out.extend(matches);
         }
         if !handled {
             tracing::debug!(purl = %pkg.purl, "no matcher handles ecosystem {}", pkg.ecosystem);
@@ -283,6 +289,14 @@ fn match_with(
     Ok(merged)
 }
 
+/// Where a package's matches say it was found: its first location.
+fn first_location(pkg: &Package) -> String {
+    pkg.locations
+        .first()
+        .map(|l| l.path.clone())
+        .unwrap_or_default()
+}
+
 /// Turns a finding into a match with severity and evidence.
 fn to_match(
     matcher: &str,
@@ -295,11 +309,7 @@ fn to_match(
         AdvisoryKind::Informational(kind) => Some(kind.clone()),
         AdvisoryKind::Vulnerability => None,
     };
-    let location = pkg
-        .locations
-        .first()
-        .map(|l| l.path.clone())
-        .unwrap_or_default();
+    let location = first_location(pkg);
     Ok(Match {
         id: f.advisory.id.clone(),
         aliases: f.advisory.aliases.clone(),

@@ -14,7 +14,7 @@ use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
 use portcullis_vulndb::Db;
 
-pub use store::{Store, StoreError};
+pub use store::{EncodedReport, Store, StoreError, StoredInventory};
 
 /// Errors of the pipeline, each naming the stage that failed.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +190,7 @@ impl Scanner {
         let db = self.db()?;
         let info = db.info();
         if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref())
-            && let Some(mut r) = store.report(digest, &info.version)?
+            && let Some(mut r) = store.report_for(digest, &info.version, &inv)?
         {
             r.target = target.to_string();
             r.image.reference = target.to_string();
@@ -226,31 +226,40 @@ impl Scanner {
         };
         let db = self.db()?;
         let version = db.info().version;
-        let lists = store.inventories()?;
+        let lists = store.stored_inventories()?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = lists.len().div_ceil(threads).max(1);
         let parts = self.match_parts();
         // Stored lists share most packages; each distinct one is evaluated once per rematch.
-        let memo = portcullis_matcher::FindingsMemo::default();
-        std::thread::scope(|s| {
+        let memo = portcullis_matcher::MatchMemo::default();
+        // Threads decode, match and encode; the reports are then written in one transaction,
+        // so a failure anywhere leaves the store as it was.
+        let encoded = std::thread::scope(|s| {
             let workers: Vec<_> = lists
                 .chunks(chunk)
                 .map(|part| {
-                    let (db, parts, version, memo) = (&db, &parts, &version, &memo);
-                    s.spawn(move || -> Result<()> {
-                        for (digest, inv) in part {
-                            let report = parts.report_memo(db, inv.clone(), Some(memo))?;
-                            store.put_report(digest, version, &report)?;
-                        }
-                        Ok(())
+                    let (db, parts, memo) = (&db, &parts, &memo);
+                    s.spawn(move || -> Result<Vec<EncodedReport>> {
+                        part.iter()
+                            .map(|stored| {
+                                let inv = store.decode_inventory(stored)?;
+                                let mut report = parts.report_memo(db, inv, Some(memo))?;
+                                Ok(store.encode_report(&stored.digest, &mut report)?)
+                            })
+                            .collect()
                     })
                 })
                 .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join()
-                    .map_err(|_| Error::Task("a rematch thread panicked".into()))?
-            })
+            let mut all = Vec::with_capacity(lists.len());
+            for w in workers {
+                all.extend(
+                    w.join()
+                        .map_err(|_| Error::Task("a rematch thread panicked".into()))??,
+                );
+            }
+            Ok::<_, Error>(all)
         })?;
+        store.put_encoded_reports(&version, &encoded)?;
         Ok(lists.len())
     }
 
@@ -282,7 +291,7 @@ impl MatchParts {
         &self,
         db: &Db,
         inv: Inventory,
-        memo: Option<&portcullis_matcher::FindingsMemo>,
+        memo: Option<&portcullis_matcher::MatchMemo>,
     ) -> Result<ScanReport> {
         let mut matches = match memo {
             Some(m) => portcullis_matcher::match_inventory_memo(db, &inv, &self.matching, m)?,

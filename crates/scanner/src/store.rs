@@ -2,6 +2,10 @@
 //!
 //! An inventory depends only on the image, so it is kept for as long as the image is; a report also depends on
 //! the database, so a DB change rematches the stored inventory without pulling the image again.
+//!
+//! Reports are stored without their package list (the inventory row holds it) and zstd-compressed: a report
+//! is mostly repeated keys and package metadata, and a rematch rewrites one report per stored image, so the
+//! bytes written are what a rematch costs. Reports written as plain JSON text by older versions stay readable.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,6 +24,17 @@ pub enum StoreError {
         /// Why.
         #[source]
         source: rusqlite::Error,
+    },
+    /// A stored report could not be compressed or decompressed.
+    #[error("result store {path}: stored report for {key} could not be (de)compressed: {source}")]
+    Compression {
+        /// The store file.
+        path: PathBuf,
+        /// The digest it was stored under.
+        key: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A stored document could not be (de)serialised.
     #[error("result store {path}: stored document for {key} is unreadable: {source}")]
@@ -121,17 +136,68 @@ impl Store {
 
     /// The stored report of an image digest under a DB version.
     pub fn report(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
+        let Some(mut report) = self.report_row(digest, db_version)? else {
+            return Ok(None);
+        };
+        if report.packages.is_empty() {
+            // Compact rows leave the packages to the inventory; no inventory, no complete report.
+            match self.inventory(digest)? {
+                Some(inv) => report.packages = inv.packages,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(report))
+    }
+
+    /// [`Store::report`] for a digest whose inventory the caller already holds: its packages
+    /// complete the report without reading the inventory row again.
+    pub fn report_for(
+        &self,
+        digest: &str,
+        db_version: &str,
+        inv: &Inventory,
+    ) -> Result<Option<ScanReport>, StoreError> {
+        let report = self.report_row(digest, db_version)?;
+        Ok(report.map(|mut r| {
+            if r.packages.is_empty() {
+                r.packages = inv.packages.clone();
+            }
+            r
+        }))
+    }
+
+    fn report_row(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let text: Option<String> = conn
+        // (compressed, bytes): blobs are compact rows, text is the older plain JSON.
+        let row: Option<(bool, Vec<u8>)> = conn
             .query_row(
                 "SELECT report FROM reports WHERE digest = ?1 AND db_version = ?2",
                 params![digest, db_version],
-                |r| r.get(0),
+                |r| {
+                    Ok(match r.get_ref(0)? {
+                        rusqlite::types::ValueRef::Blob(b) => (true, b.to_vec()),
+                        other => (false, other.as_bytes()?.to_vec()),
+                    })
+                },
             )
             .optional()
             .map_err(|e| self.sql(e))?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.json(digest, e)))
-            .transpose()
+        drop(conn);
+        let Some((compressed, bytes)) = row else {
+            return Ok(None);
+        };
+        let json = if compressed {
+            zstd::stream::decode_all(&bytes[..]).map_err(|source| StoreError::Compression {
+                path: self.path.clone(),
+                key: digest.to_string(),
+                source,
+            })?
+        } else {
+            bytes
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| self.json(digest, e))
     }
 
     /// Stores a report, dropping reports of the same digest made under older DB versions.
@@ -141,37 +207,249 @@ impl Store {
         db_version: &str,
         report: &ScanReport,
     ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(report).map_err(|e| self.json(digest, e))?;
+        let encoded = self.encode_report(digest, &mut report.clone())?;
+        self.put_encoded_reports(db_version, std::slice::from_ref(&encoded))
+    }
+
+    /// Serialises and compresses a report for [`Store::put_encoded_reports`], leaving its
+    /// packages out (the inventory holds them; they are put back before this returns). Apart
+    /// from the write so many threads can encode while one writes.
+    pub fn encode_report(
+        &self,
+        digest: &str,
+        report: &mut ScanReport,
+    ) -> Result<EncodedReport, StoreError> {
+        let packages = std::mem::take(&mut report.packages);
+        let json = serde_json::to_vec(&*report);
+        report.packages = packages;
+        let json = json.map_err(|e| self.json(digest, e))?;
+        let bytes = compress(&json).map_err(|source| StoreError::Compression {
+            path: self.path.clone(),
+            key: digest.to_string(),
+            source,
+        })?;
+        Ok(EncodedReport {
+            digest: digest.to_string(),
+            bytes,
+        })
+    }
+
+    /// Stores many reports in one transaction (all or none), each replacing the reports of
+    /// its digest made under older DB versions. One commit for a whole rematch instead of
+    /// one per image: the commit, not the insert, is what costs.
+    pub fn put_encoded_reports(
+        &self,
+        db_version: &str,
+        reports: &[EncodedReport],
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
-        tx.execute(
-            "DELETE FROM reports WHERE digest = ?1 AND db_version <> ?2",
-            params![digest, db_version],
-        )
-        .map_err(|e| self.sql(e))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO reports (digest, db_version, report) VALUES (?1, ?2, ?3)",
-            params![digest, db_version, text],
-        )
-        .map_err(|e| self.sql(e))?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM reports WHERE digest = ?1 AND db_version <> ?2")
+                .map_err(|e| self.sql(e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO reports (digest, db_version, report) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(|e| self.sql(e))?;
+            for r in reports {
+                delete
+                    .execute(params![r.digest, db_version])
+                    .map_err(|e| self.sql(e))?;
+                insert
+                    .execute(params![r.digest, db_version, r.bytes])
+                    .map_err(|e| self.sql(e))?;
+            }
+        }
         tx.commit().map_err(|e| self.sql(e))
     }
 
     /// Every stored (digest, inventory), for rematching after a DB change.
     pub fn inventories(&self) -> Result<Vec<(String, Inventory)>, StoreError> {
+        self.stored_inventories()?
+            .into_iter()
+            .map(|s| Ok((s.digest.clone(), self.decode_inventory(&s)?)))
+            .collect()
+    }
+
+    /// Every stored inventory, still serialised: decoding is left to the caller's threads.
+    pub fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn
             .prepare("SELECT digest, inventory FROM inventories ORDER BY digest")
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([], |r| {
+                Ok(StoredInventory {
+                    digest: r.get(0)?,
+                    text: r.get(1)?,
+                })
+            })
             .map_err(|e| self.sql(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (d, t) = row.map_err(|e| self.sql(e))?;
-            let inv = serde_json::from_str(&t).map_err(|e| self.json(&d, e))?;
-            out.push((d, inv));
+        rows.map(|row| row.map_err(|e| self.sql(e))).collect()
+    }
+
+    /// Decodes a [`StoredInventory`]; a row that does not parse is an error naming its digest.
+    pub fn decode_inventory(&self, stored: &StoredInventory) -> Result<Inventory, StoreError> {
+        serde_json::from_str(&stored.text).map_err(|e| self.json(&stored.digest, e))
+    }
+}
+
+/// A stored inventory row not yet decoded.
+pub struct StoredInventory {
+    /// Image digest.
+    pub digest: String,
+    text: String,
+}
+
+/// A report serialised for storage by [`Store::encode_report`].
+pub struct EncodedReport {
+    digest: String,
+    bytes: Vec<u8>,
+}
+
+thread_local! {
+    /// One compression context per thread: making one costs more than compressing a report.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// zstd level 1: reports compress about tenfold even at the fastest level.
+fn compress(json: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(1)?);
         }
-        Ok(out)
+        match c.as_mut() {
+            Some(c) => c.compress(json),
+            None => zstd::bulk::compress(json, 1),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::{DbInfo, Ecosystem, ImageInfo, Location, Package, Thresholds};
+
+    fn inventory(digest: &str) -> Inventory {
+        let package = Package {
+            name: "jinja2".into(),
+            version: "2.10".into(),
+            ecosystem: Ecosystem::PyPI,
+            purl: "pkg:pypi/jinja2@2.10".into(),
+            source: None,
+            found_by: "python/dist-info".into(),
+            locations: vec![Location {
+                layer: None,
+                path: "/usr/lib/python3/dist-packages/Jinja2-2.10.dist-info/METADATA".into(),
+            }],
+            arch: None,
+            licenses: vec!["BSD-3-Clause".into()],
+        };
+        Inventory {
+            image: ImageInfo {
+                digest: Some(digest.into()),
+                ..Default::default()
+            },
+            packages: vec![package],
+            warnings: Vec::new(),
+        }
+    }
+
+    fn report_of(inv: &Inventory) -> ScanReport {
+        portcullis_matcher::report(
+            "oci:x",
+            inv.image.clone(),
+            inv.packages.clone(),
+            Vec::new(),
+            DbInfo {
+                version: "v2".into(),
+                ..Default::default()
+            },
+            &Thresholds::default(),
+        )
+    }
+
+    #[test]
+    fn compact_reports_come_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r.db")).expect("open");
+        let inv = inventory("sha256:aa");
+        let report = report_of(&inv);
+        store.put_inventory("sha256:aa", &inv).expect("inv");
+        store.put_report("sha256:aa", "v2", &report).expect("put");
+        // The row holds no package list; reading puts the inventory's back.
+        assert_eq!(
+            store.report("sha256:aa", "v2").expect("read"),
+            Some(report.clone())
+        );
+        assert_eq!(
+            store.report_for("sha256:aa", "v2", &inv).expect("read"),
+            Some(report)
+        );
+        assert_eq!(store.report("sha256:aa", "v1").expect("read"), None);
+    }
+
+    #[test]
+    fn a_compact_report_without_its_inventory_is_a_miss() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r.db")).expect("open");
+        let inv = inventory("sha256:bb");
+        store
+            .put_report("sha256:bb", "v2", &report_of(&inv))
+            .expect("put");
+        assert_eq!(store.report("sha256:bb", "v2").expect("read"), None);
+    }
+
+    #[test]
+    fn plain_json_reports_of_older_versions_stay_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let store = Store::open(&path).expect("open");
+        let report = report_of(&inventory("sha256:cc"));
+        let conn = Connection::open(&path).expect("conn");
+        conn.execute(
+            "INSERT INTO reports (digest, db_version, report) VALUES ('sha256:cc', 'v2', ?1)",
+            [serde_json::to_string(&report).expect("json")],
+        )
+        .expect("insert");
+        assert_eq!(store.report("sha256:cc", "v2").expect("read"), Some(report));
+    }
+
+    #[test]
+    fn a_corrupt_compact_report_is_an_error_naming_its_digest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let store = Store::open(&path).expect("open");
+        let conn = Connection::open(&path).expect("conn");
+        conn.execute(
+            "INSERT INTO reports (digest, db_version, report) VALUES ('sha256:dd', 'v2', ?1)",
+            [b"\x28\xb5\x2f\xfd garbage".to_vec()],
+        )
+        .expect("insert");
+        let err = store.report("sha256:dd", "v2").expect_err("corrupt");
+        assert!(matches!(err, StoreError::Compression { .. }), "{err}");
+        assert!(err.to_string().contains("sha256:dd"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_replaces_older_versions_of_each_digest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r.db")).expect("open");
+        let mut encoded = Vec::new();
+        for d in ["sha256:01", "sha256:02"] {
+            let inv = inventory(d);
+            store.put_inventory(d, &inv).expect("inv");
+            store.put_report(d, "v1", &report_of(&inv)).expect("v1");
+            encoded.push(store.encode_report(d, &mut report_of(&inv)).expect("enc"));
+        }
+        store.put_encoded_reports("v2", &encoded).expect("batch");
+        for d in ["sha256:01", "sha256:02"] {
+            assert!(store.report(d, "v2").expect("read").is_some(), "{d}");
+            assert_eq!(store.report(d, "v1").expect("read"), None, "{d}");
+        }
     }
 }

@@ -66,9 +66,18 @@ fn stored_lists_are_rematched_under_a_new_database() {
         .expect("inventory");
     // Three more lists under other digests, as if three more images had been scanned.
     let store = Store::open(&store_path).expect("store");
+    // The last one has its packages elsewhere: its matches must say so, not repeat the
+    // locations of the list that was matched first.
     for i in 0..3 {
         let mut other = inv.clone();
         other.image.digest = Some(format!("sha256:{i:064x}"));
+        if i == 2 {
+            for p in &mut other.packages {
+                for l in &mut p.locations {
+                    l.path = format!("/elsewhere{}", l.path);
+                }
+            }
+        }
         store
             .put_inventory(other.image.digest.as_deref().expect("digest"), &other)
             .expect("put");
@@ -81,7 +90,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
     assert_eq!(digests.len(), 4);
     // The same list matched alone (no memo) gives the same vulnerabilities as the shared rematch.
     let alone = second.rematch(inv.clone()).expect("rematch one");
-    for (digest, _) in digests {
+    for (digest, stored) in digests {
         let r = store
             .report(&digest, &v2)
             .expect("read")
@@ -90,9 +99,28 @@ fn stored_lists_are_rematched_under_a_new_database() {
         assert!(!r.vulnerabilities.is_empty(), "{digest}");
         // NVD came with the new DB: CVSS now comes from the aliases' NVD records.
         assert!(r.summary.max_cvss.is_some(), "{digest}");
+        // Reports are stored without packages; reading gives back the inventory's.
+        assert_eq!(r.packages, stored.packages, "{digest}");
+        let moved = stored.packages.first().is_some_and(|p| {
+            p.locations
+                .first()
+                .is_some_and(|l| l.path.starts_with("/elsewhere"))
+        });
+        let mut expected = alone.vulnerabilities.clone();
+        if moved {
+            for m in &mut expected {
+                m.matched_by.location = format!("/elsewhere{}", m.matched_by.location);
+            }
+            assert!(
+                r.vulnerabilities
+                    .iter()
+                    .all(|m| m.matched_by.location.starts_with("/elsewhere")),
+                "{digest}"
+            );
+        }
         assert_eq!(
             serde_json::to_value(&r.vulnerabilities).expect("json"),
-            serde_json::to_value(&alone.vulnerabilities).expect("json"),
+            serde_json::to_value(&expected).expect("json"),
             "{digest}"
         );
     }
