@@ -16,3 +16,219 @@ fn chart_crds_match_the_generated_ones() {
         "deploy/helm/portcullis/crds/portcullis-crds.yaml is stale: regenerate it with `portcullis policy crd`"
     );
 }
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/helm/portcullis");
+
+/// Helm as built by scripts/tool-peers (`PORTCULLIS_HELM`), or None (skip) outside CI.
+fn helm() -> Option<PathBuf> {
+    let p = std::env::var_os("PORTCULLIS_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/portcullis/tools/bin/helm")
+        });
+    if p.is_file() {
+        return Some(p);
+    }
+    common::required(&format!(
+        "helm at {} (scripts/tool-peers helm)",
+        p.display()
+    ))
+    .map(|_| p)
+}
+
+fn helm_out(helm: &PathBuf, args: &[&str]) -> String {
+    let out = Command::new(helm).args(args).output().expect("run helm");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Renders the chart as release `rel` in namespace `guard` and returns the documents.
+fn render(helm: &PathBuf, set: &[&str]) -> Vec<Value> {
+    let mut args = vec!["template", "rel", CHART, "--namespace", "guard"];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let text = helm_out(helm, &args);
+    serde_saphyr::from_multiple::<Value>(&text)
+        .expect("rendered chart is YAML")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<_> = docs.iter().filter(|d| d["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "expected one {kind}, got {}", found.len());
+    found[0]
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn chart_lints_and_renders_a_hardened_deployment() {
+    let Some(helm) = helm() else { return };
+    helm_out(&helm, &["lint", CHART]);
+    let docs = render(&helm, &[]);
+    let dep = one(&docs, "Deployment");
+    assert_eq!(dep["spec"]["replicas"], 2);
+    let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    // The PDB keeps one replica through node drains, and selects the Deployment's pods.
+    let pdb = one(&docs, "PodDisruptionBudget");
+    let labels = &dep["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in pdb["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("PDB selector")
+    {
+        assert_eq!(&labels[k], v, "PDB selects {k}");
+    }
+    // The pod runs as the chart's service account, bound to the chart's role.
+    let sa = one(&docs, "ServiceAccount");
+    assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
+    let binding = one(&docs, "ClusterRoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], sa["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["namespace"], "guard");
+    // The Service reaches the container's HTTPS port.
+    let svc = one(&docs, "Service");
+    let target = &svc["spec"]["ports"][0]["targetPort"];
+    assert!(
+        *target == c["ports"][0]["name"] || *target == c["ports"][0]["containerPort"],
+        "service targets {target}"
+    );
+}
+
+#[test]
+fn chart_rbac_is_least_privilege() {
+    let Some(helm) = helm() else { return };
+    let docs = render(&helm, &[]);
+    let role = one(&docs, "ClusterRole");
+    for rule in role["rules"].as_array().expect("rules") {
+        let verbs = strings(&rule["verbs"]);
+        let resources = strings(&rule["resources"]);
+        assert!(
+            !verbs.contains(&"*") && !resources.contains(&"*"),
+            "wildcard in {rule}"
+        );
+        // Writes only Events; reads Secrets one by one (get), never lists them.
+        if verbs
+            .iter()
+            .any(|v| ["create", "update", "patch", "delete"].contains(v))
+        {
+            assert_eq!(resources, vec!["events"], "writes {rule}");
+        }
+        if resources.contains(&"secrets") {
+            assert_eq!(verbs, vec!["get"], "secrets {rule}");
+        }
+    }
+}
+
+#[test]
+fn chart_webhooks_never_see_kube_system_or_their_own_namespace() {
+    let Some(helm) = helm() else { return };
+    let docs = render(&helm, &[]);
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "MutatingWebhookConfiguration"),
+        "mutation is opt-in"
+    );
+    let vwc = one(&docs, "ValidatingWebhookConfiguration");
+    let hook = &vwc["webhooks"][0];
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert_eq!(hook["timeoutSeconds"], 10);
+    assert_eq!(hook["clientConfig"]["service"]["namespace"], "guard");
+    assert_eq!(hook["clientConfig"]["service"]["path"], "/validate");
+    let excluded: Vec<&str> = hook["namespaceSelector"]["matchExpressions"]
+        .as_array()
+        .expect("expressions")
+        .iter()
+        .filter(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
+        .flat_map(|e| strings(&e["values"]))
+        .collect();
+    assert!(excluded.contains(&"kube-system") && excluded.contains(&"guard"));
+
+    // Calico's IN_NAMESPACE_SELECTOR_KEY / _VALUES, and the mutating webhook when enabled.
+    let docs = render(
+        &helm,
+        &[
+            "webhook.namespaceSelectorKey=portcullis.dev/enforce",
+            "webhook.namespaceSelectorValues={true}",
+            "webhook.failurePolicy=Ignore",
+            "webhook.timeoutSeconds=5",
+            "mutate.enabled=true",
+        ],
+    );
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        let hook = &one(&docs, kind)["webhooks"][0];
+        assert_eq!(hook["failurePolicy"], "Ignore", "{kind}");
+        assert_eq!(hook["timeoutSeconds"], 5, "{kind}");
+        let exprs = hook["namespaceSelector"]["matchExpressions"]
+            .as_array()
+            .expect("expressions");
+        assert!(
+            exprs.iter().any(|e| e["key"] == "portcullis.dev/enforce"
+                && e["operator"] == "In"
+                && strings(&e["values"]) == vec!["true"]),
+            "{kind}: {exprs:?}"
+        );
+        assert!(
+            exprs
+                .iter()
+                .any(|e| strings(&e["values"]).contains(&"kube-system")),
+            "{kind} still excludes kube-system"
+        );
+    }
+    assert_eq!(
+        one(&docs, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["service"]["path"],
+        "/mutate"
+    );
+}
+
+#[test]
+fn plain_manifests_are_the_chart_rendered() {
+    let Some(helm) = helm() else { return };
+    let fresh = helm_out(
+        &helm,
+        &[
+            "template",
+            "portcullis",
+            CHART,
+            "--namespace",
+            "portcullis",
+            "--include-crds",
+        ],
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/manifests/portcullis.yaml"
+    );
+    let committed = std::fs::read_to_string(path).expect("deploy/manifests/portcullis.yaml");
+    assert!(
+        committed == fresh,
+        "deploy/manifests/portcullis.yaml is stale: run scripts/render-manifests"
+    );
+}

@@ -14,7 +14,8 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("start portcullis")
 }
 
-fn required(what: &str) -> Option<()> {
+/// Skips (None) outside CI, fails under `CI=true`: what a missing test prerequisite does.
+pub fn required(what: &str) -> Option<()> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{what} is missing (required under CI=true); run scripts/test");
     }

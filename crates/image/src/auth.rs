@@ -83,6 +83,12 @@ impl Credentials {
             let text = read(path)?;
             creds.by_host.extend(parse_pull_secret(&text, path)?);
         }
+        // A pod's own pull secrets win over the server's configuration.
+        creds.by_host.extend(
+            opts.logins
+                .iter()
+                .map(|(host, login)| (normalize_host(host), login.clone())),
+        );
         Ok(creds)
     }
 
@@ -516,5 +522,36 @@ mod tests {
         };
         let c = Credentials::from_options(&opts).expect("loads");
         assert_eq!(c.lookup("h").map(|l| l.username.as_str()), Some("x"));
+    }
+
+    #[test]
+    fn a_pods_logins_win_over_the_servers_configuration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"reg.example:5000":{"username":"server","password":"s"},"other.example":{"username":"o","password":"o"}}}"#,
+        )
+        .expect("write");
+        let login = |u: &str| Login {
+            username: u.into(),
+            password: "p".into(),
+        };
+        let opts = Options {
+            docker_config: Some(path),
+            logins: [("https://reg.example:5000/v1/".to_string(), login("pod"))].into(),
+            ..Options::default()
+        };
+        let c = Credentials::from_options(&opts).expect("loads");
+        assert_eq!(
+            c.lookup("reg.example:5000").map(|l| l.username.as_str()),
+            Some("pod")
+        );
+        assert_eq!(
+            c.lookup("other.example").map(|l| l.username.as_str()),
+            Some("o")
+        );
+        // Never printed.
+        assert!(!format!("{opts:?}").contains("\"p\""));
     }
 }

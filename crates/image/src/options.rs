@@ -125,6 +125,10 @@ pub struct Options {
     /// A `kubernetes.io/dockerconfigjson` Secret (JSON or YAML manifest, `data[.dockerconfigjson]`
     /// base64) or a raw `.dockerconfigjson`; wins over `docker_config`.
     pub registry_auth: Option<PathBuf>,
+    /// Logins for this pull only, by registry host (a pod's pull secrets, parsed with
+    /// [`crate::parse_pull_secret`]); they win over `registry_auth` and the Docker config,
+    /// and lose to `creds`. The webhook scans as the pod would pull.
+    pub logins: std::collections::BTreeMap<String, crate::Login>,
     /// A Docker `config.json`; `None` means `$DOCKER_CONFIG/config.json`, else
     /// `~/.docker/config.json`, each only if it exists.
     pub docker_config: Option<PathBuf>,
@@ -144,6 +148,7 @@ impl Default for Options {
             insecure_registries: Vec::new(),
             creds: None,
             registry_auth: None,
+            logins: std::collections::BTreeMap::new(),
             docker_config: None,
             cache_dir: default_cache_dir(),
             progress: false,

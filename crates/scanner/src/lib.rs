@@ -141,6 +141,10 @@ impl Scanner {
 
     /// Lists the packages of a target: walks the image once (or reads the SBOM).
     pub async fn inventory(&self, target: &str) -> Result<Inventory> {
+        self.inventory_with(target, &self.cfg.image).await
+    }
+
+    async fn inventory_with(&self, target: &str, opts: &ImageOptions) -> Result<Inventory> {
         let parsed: Target = target.parse().map_err(|e| Error::Target {
             target: target.to_string(),
             source: e,
@@ -156,7 +160,7 @@ impl Scanner {
         }
         // A registry image already catalogued is known by its manifest digest: fetch the
         // manifest first, so a rescan or a rematch after a DB update pulls no layer.
-        let img = match portcullis_image::resolve_manifest(&parsed, &self.cfg.image).await? {
+        let img = match portcullis_image::resolve_manifest(&parsed, opts).await? {
             Some(pending) => {
                 if let Some(store) = &self.store
                     && let Some(mut inv) = store.inventory(pending.digest())?
@@ -164,9 +168,9 @@ impl Scanner {
                     inv.image.reference = target.to_string();
                     return Ok(inv);
                 }
-                pending.pull(&self.cfg.image).await?
+                pending.pull(opts).await?
             }
-            None => portcullis_image::resolve(&parsed, &self.cfg.image).await?,
+            None => portcullis_image::resolve(&parsed, opts).await?,
         };
         if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
             && let Some(mut inv) = store.inventory(digest)?
@@ -186,7 +190,27 @@ impl Scanner {
 
     /// Scans a target: inventory, then matches under the current database.
     pub async fn scan(&self, target: &str) -> Result<ScanReport> {
-        let inv = self.inventory(target).await?;
+        self.scan_with(target, &self.cfg.image).await
+    }
+
+    /// [`Scanner::scan`] with extra registry logins for this scan only (a pod's pull secrets,
+    /// by registry host): the admission webhook resolves and pulls as the pod would.
+    pub async fn scan_as(
+        &self,
+        target: &str,
+        logins: &std::collections::BTreeMap<String, portcullis_image::Login>,
+    ) -> Result<ScanReport> {
+        if logins.is_empty() {
+            return self.scan(target).await;
+        }
+        let mut opts = self.cfg.image.clone();
+        opts.logins
+            .extend(logins.iter().map(|(h, l)| (h.clone(), l.clone())));
+        self.scan_with(target, &opts).await
+    }
+
+    async fn scan_with(&self, target: &str, opts: &ImageOptions) -> Result<ScanReport> {
+        let inv = self.inventory_with(target, opts).await?;
         let db = self.db()?;
         let info = db.info();
         if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref())

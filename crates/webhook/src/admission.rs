@@ -37,6 +37,8 @@ pub(crate) struct Pending {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) namespace_labels: BTreeMap<String, String>,
     pub(crate) pull_secret_names: Vec<String>,
+    /// The pod's service account (`default` when unset): its pull secrets count too.
+    pub(crate) service_account: String,
 }
 
 impl Pending {
@@ -129,6 +131,7 @@ pub(crate) fn prepare(
             .unwrap_or_default(),
         labels: workload::labels(&kind, object),
         pull_secret_names: workload::pull_secret_names(&kind, object),
+        service_account: workload::service_account(&kind, object),
         namespaced: !namespace.is_empty() || workload::is_namespaced_kind(&kind),
         kind,
         namespace,

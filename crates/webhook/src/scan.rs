@@ -101,10 +101,17 @@ pub trait ImageScanner: Send + Sync + 'static {
     }
 }
 
-/// Looks up the pull secrets a pod names (in a cluster, from a Secret watch).
+/// Looks up the pull secrets a pod would pull with (in a cluster, from the API server): the
+/// ones it names and its service account's. Asked only when an image must be scanned, so a
+/// slow lookup never touches the cached path.
 pub trait PullSecretSource: Send + Sync + 'static {
-    /// The secrets among `names` that exist in `namespace`.
-    fn pull_secrets(&self, namespace: &str, names: &[String]) -> Vec<PullSecret>;
+    /// The secrets among `names`, plus those of `service_account`, that exist in `namespace`.
+    fn pull_secrets<'a>(
+        &'a self,
+        namespace: &'a str,
+        service_account: &'a str,
+        names: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Vec<PullSecret>> + Send + 'a>>;
 }
 
 type ScanResult = Result<Arc<ScanReport>, ScanFailure>;

@@ -459,13 +459,24 @@ impl AppState {
     /// scan budget is spent (all images share one deadline).
     async fn outcomes(&self, p: &Pending) -> HashMap<String, ImageOutcome> {
         let deadline = tokio::time::Instant::now() + self.config.scan_budget;
+        let images = p.distinct_images();
+        // Pull secrets are looked up only when an image has to be scanned, and within the
+        // same budget: the cached path never waits on the API server.
         let secrets: Vec<PullSecret> = match &self.pull_secrets {
-            Some(src) if !p.pull_secret_names.is_empty() => {
-                src.pull_secrets(&p.namespace, &p.pull_secret_names)
+            Some(src) if images.iter().any(|i| self.scanner.cached(i).is_none()) => {
+                let lookup =
+                    src.pull_secrets(&p.namespace, &p.service_account, &p.pull_secret_names);
+                match tokio::time::timeout_at(deadline, lookup).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        tracing::warn!(namespace = %p.namespace, "pull secret lookup ran out of the scan budget");
+                        Vec::new()
+                    }
+                }
             }
             _ => Vec::new(),
         };
-        let futures = p.distinct_images().into_iter().map(|image| {
+        let futures = images.into_iter().map(|image| {
             let secrets = secrets.clone();
             async move {
                 let outcome = self.outcome(&image, secrets, deadline).await;

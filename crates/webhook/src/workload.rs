@@ -164,6 +164,16 @@ pub(crate) fn pull_secret_names(kind: &str, object: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The pod spec's `serviceAccountName`, `default` when unset (as the API server fills it in).
+pub(crate) fn service_account(kind: &str, object: &Value) -> String {
+    pod_spec_pointer(kind, object)
+        .and_then(|p| object.pointer(&format!("{p}/serviceAccountName")))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
@@ -235,6 +245,7 @@ mod tests {
         assert_eq!(l.get("a").map(String::as_str), Some("1"));
         assert_eq!(l.get("b").map(String::as_str), Some("2"));
         assert_eq!(pull_secret_names("Deployment", &obj), vec!["s".to_string()]);
+        assert_eq!(service_account("Deployment", &obj), "default");
         assert!(images("ConfigMap", &json!({"data": {}})).is_empty());
     }
 

@@ -3,8 +3,9 @@
 //! The webhook crate knows scans only through its `ImageScanner` seam; this module is where that seam meets the
 //! pipeline, with an in-memory map of finished reports so that the admission hot path does no IO.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
@@ -35,12 +36,14 @@ impl PipelineScanner {
         }
     }
 
-    /// Scans an image and remembers the report.
+    /// Scans an image (with the pod's pull secrets, if any) and remembers the report.
     pub(crate) async fn scan_image(
         &self,
         image: &str,
+        pull_secrets: &[PullSecret],
     ) -> Result<Arc<ScanReport>, portcullis_scanner::Error> {
-        let report = Arc::new(self.scanner.scan(image).await?);
+        let logins = logins_of(pull_secrets);
+        let report = Arc::new(self.scanner.scan_as(image, &logins).await?);
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -56,25 +59,27 @@ impl ImageScanner for PipelineScanner {
     fn scan(
         &self,
         image: &str,
-        _pull_secrets: &[PullSecret],
+        pull_secrets: &[PullSecret],
     ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
         let image = image.to_string();
+        let pull_secrets = pull_secrets.to_vec();
         Box::pin(async move {
-            self.scan_image(&image).await.map_err(|e| match e {
-                portcullis_scanner::Error::Image(_) | portcullis_scanner::Error::Target { .. } => {
-                    ScanFailure::Pull {
+            self.scan_image(&image, &pull_secrets)
+                .await
+                .map_err(|e| match e {
+                    portcullis_scanner::Error::Image(_)
+                    | portcullis_scanner::Error::Target { .. } => ScanFailure::Pull {
                         image: image.clone(),
                         reason: e.to_string(),
+                    },
+                    portcullis_scanner::Error::NoDb | portcullis_scanner::Error::Db(_) => {
+                        ScanFailure::Unavailable(e.to_string())
                     }
-                }
-                portcullis_scanner::Error::NoDb | portcullis_scanner::Error::Db(_) => {
-                    ScanFailure::Unavailable(e.to_string())
-                }
-                other => ScanFailure::Scan {
-                    image: image.clone(),
-                    reason: other.to_string(),
-                },
-            })
+                    other => ScanFailure::Scan {
+                        image: image.clone(),
+                        reason: other.to_string(),
+                    },
+                })
         })
     }
 
@@ -104,6 +109,22 @@ impl ImageScanner for PipelineScanner {
             _ => vec![],
         }
     }
+}
+
+/// The registry logins in a pod's pull secrets; for a host named by several, the first secret
+/// wins (the pod's own before its service account's, in list order). A secret that does not
+/// parse is skipped with a warning: the pull may still work anonymously, and the scan error
+/// then says what failed.
+fn logins_of(secrets: &[PullSecret]) -> BTreeMap<String, portcullis_image::Login> {
+    let mut logins = BTreeMap::new();
+    for s in secrets.iter().rev() {
+        let text = String::from_utf8_lossy(&s.dockerconfigjson);
+        match portcullis_image::parse_pull_secret(&text, Path::new(&format!("secret/{}", s.name))) {
+            Ok(found) => logins.extend(found),
+            Err(e) => tracing::warn!(secret = %s.name, "pull secret ignored: {e}"),
+        }
+    }
+    logins
 }
 
 fn action(a: OnFailure) -> FailureAction {

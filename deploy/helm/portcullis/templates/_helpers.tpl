@@ -21,6 +21,7 @@ namespaceSelector:
   {{- if .Values.webhook.namespaceSelectorKey }}
   - key: {{ .Values.webhook.namespaceSelectorKey | quote }}
     operator: In
-    values: {{ toJson .Values.webhook.namespaceSelectorValues }}
+    {{- /* Label values are strings: `--set ...={true}` must not render a YAML boolean. */}}
+    values: [{{ range $i, $v := .Values.webhook.namespaceSelectorValues }}{{ if $i }}, {{ end }}{{ $v | toString | quote }}{{ end }}]
   {{- end }}
 {{- end -}}
