@@ -249,6 +249,14 @@ pub(crate) struct ServeArgs {
     /// The webhook's own namespace (always exempt).
     #[arg(long, env = "PORTCULLIS_NAMESPACE")]
     pub(crate) namespace: Option<String>,
+    /// Read policies, exceptions, namespace labels and pull secrets from the Kubernetes API
+    /// (watches; KUBECONFIG or the in-cluster service account) and record Events on rejections.
+    #[arg(
+        long = "watch-cluster",
+        env = "PORTCULLIS_WATCH_CLUSTER",
+        conflicts_with = "policies"
+    )]
+    pub(crate) watch_cluster: bool,
     #[command(flatten)]
     pub(crate) image: ImageArgs,
     #[command(flatten)]

@@ -93,6 +93,14 @@ fn chart_lints_and_renders_a_hardened_deployment() {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert!(c["resources"]["limits"]["memory"].is_string());
+    // In a cluster it follows the API (policies, exceptions, namespaces, pull secrets).
+    assert!(
+        c["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .any(|e| e["name"] == "PORTCULLIS_WATCH_CLUSTER" && e["value"] == "true")
+    );
     // The PDB keeps one replica through node drains, and selects the Deployment's pods.
     let pdb = one(&docs, "PodDisruptionBudget");
     let labels = &dep["spec"]["template"]["metadata"]["labels"];
@@ -108,6 +116,15 @@ fn chart_lints_and_renders_a_hardened_deployment() {
     let binding = one(&docs, "ClusterRoleBinding");
     assert_eq!(binding["subjects"][0]["name"], sa["metadata"]["name"]);
     assert_eq!(binding["subjects"][0]["namespace"], "guard");
+    // Namespaced objects carry the release namespace, so the plain manifests land there too.
+    for kind in [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+    ] {
+        assert_eq!(one(&docs, kind)["metadata"]["namespace"], "guard", "{kind}");
+    }
     // The Service reaches the container's HTTPS port.
     let svc = one(&docs, "Service");
     let target = &svc["spec"]["ports"][0]["targetPort"];

@@ -98,6 +98,9 @@ pub struct Scanner {
     cfg: ScannerConfig,
     db: Mutex<Option<(std::time::SystemTime, Arc<Db>)>>,
     store: Option<Store>,
+    /// The exceptions in force: `cfg.exceptions` until [`Scanner::set_exceptions`] replaces them
+    /// (in a cluster, from a watch).
+    exceptions: std::sync::RwLock<Arc<Vec<Exception>>>,
 }
 
 impl Scanner {
@@ -108,10 +111,25 @@ impl Scanner {
             None => None,
         };
         Ok(Scanner {
+            exceptions: std::sync::RwLock::new(Arc::new(cfg.exceptions.clone())),
             cfg,
             db: Mutex::new(None),
             store,
         })
+    }
+
+    /// Replaces the exceptions in force. Reports made from now on use them, cached ones
+    /// included (stored reports get them applied again when read); see
+    /// [`Scanner::apply_exceptions`] for reports the caller holds.
+    pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
+        *self.exceptions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exceptions);
+    }
+
+    /// Applies the exceptions in force to a report made earlier: marks and unmarks its matches
+    /// and recomputes its summary. Cheap (no matching), so a changed exception never needs a
+    /// rescan.
+    pub fn apply_exceptions(&self, report: &mut ScanReport) {
+        self.match_parts().reapply(report);
     }
 
     /// The configuration.
@@ -218,6 +236,8 @@ impl Scanner {
         {
             r.target = target.to_string();
             r.image.reference = target.to_string();
+            // Stored under the exceptions of its time; these may have changed since.
+            self.match_parts().reapply(&mut r);
             return Ok(r);
         }
         let report = tokio::task::spawn_blocking({
@@ -290,7 +310,11 @@ impl Scanner {
     fn match_parts(&self) -> MatchParts {
         MatchParts {
             thresholds: self.cfg.thresholds.clone(),
-            exceptions: self.cfg.exceptions.clone(),
+            exceptions: self
+                .exceptions
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             vex: self.cfg.vex.clone(),
             matching: self.cfg.matching.clone(),
         }
@@ -300,12 +324,30 @@ impl Scanner {
 /// What matching needs, cloned out of the scanner so it can run on a blocking thread.
 struct MatchParts {
     thresholds: Thresholds,
-    exceptions: Vec<Exception>,
+    exceptions: Arc<Vec<Exception>>,
     vex: Vec<VexStatement>,
     matching: MatchOptions,
 }
 
 impl MatchParts {
+    /// Applies these exceptions (and VEX) afresh to a finished report: what an earlier
+    /// exception silenced is counted again unless one still applies.
+    fn reapply(&self, report: &mut ScanReport) {
+        for m in &mut report.vulnerabilities {
+            m.ignored = None;
+        }
+        let parts = portcullis_matcher::ImageRefParts::parse(&report.image.reference);
+        portcullis_matcher::apply_exceptions(
+            &mut report.vulnerabilities,
+            &self.exceptions,
+            &self.vex,
+            &parts,
+            time::OffsetDateTime::now_utc(),
+        );
+        report.summary =
+            portcullis_core::Summary::compute(&report.vulnerabilities, &self.thresholds);
+    }
+
     fn report(&self, db: &Db, inv: Inventory) -> Result<ScanReport> {
         self.report_memo(db, inv, None)
     }

@@ -19,8 +19,8 @@ fn need(p: PathBuf, what: &str) -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn stored_lists_are_rematched_under_a_new_database() {
+/// The PyPI advisories and the fixture OCI layout, or None (skip) outside CI.
+fn inputs() -> Option<(PathBuf, PathBuf)> {
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
     let td = std::env::var_os("PORTCULLIS_TESTDATA").map_or_else(
         || {
@@ -33,12 +33,16 @@ fn stored_lists_are_rematched_under_a_new_database() {
     );
     let fx = std::env::var_os("PORTCULLIS_FIXTURES")
         .map_or_else(|| home.join(".cache/portcullis/fixtures"), PathBuf::from);
-    let (Some(pypi), Some(oci)) = (
-        need(td.join("advisories/pypi"), "PyPI advisories"),
-        need(fx.join("oci"), "fixture OCI layout"),
-    ) else {
-        return;
-    };
+    Some((
+        need(td.join("advisories/pypi"), "PyPI advisories")?,
+        need(fx.join("oci"), "fixture OCI layout")?,
+    ))
+}
+
+#[test]
+fn stored_lists_are_rematched_under_a_new_database() {
+    let Some((pypi, oci)) = inputs() else { return };
+    let td = pypi.join("../..");
     let dir = tempfile::tempdir().expect("tempdir");
     let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
     Db::import(&db1, std::slice::from_ref(&pypi), None).expect("import");
@@ -124,4 +128,54 @@ fn stored_lists_are_rematched_under_a_new_database() {
             "{digest}"
         );
     }
+}
+
+/// Exceptions changed after a scan (in a cluster, by a watch) apply to the report the store
+/// already holds, without a rescan; taking them away counts the matches again.
+#[tokio::test]
+async fn changed_exceptions_apply_to_stored_reports() {
+    let Some((pypi, oci)) = inputs() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    Db::import(&db, &[pypi], None).expect("import");
+    let scanner = Scanner::new(ScannerConfig {
+        image: portcullis_image::Options {
+            cache_dir: dir.path().join("cache"),
+            ..Default::default()
+        },
+        db: Some(db),
+        store: Some(dir.path().join("results.db")),
+        ..Default::default()
+    })
+    .expect("scanner");
+    let target = format!("oci:{}:lang", oci.display());
+    let first = scanner.scan(&target).await.expect("scan");
+    assert_eq!(first.summary.status, portcullis_core::Status::Fail);
+    let ids: std::collections::BTreeSet<String> =
+        first.vulnerabilities.iter().map(|m| m.id.clone()).collect();
+    let except = |id: &String| portcullis_core::Exception {
+        id: id.clone(),
+        scope: portcullis_core::ExceptionScope::Any,
+        registry: None,
+        repository: None,
+        tags: Vec::new(),
+        justification: Some("accepted in test".into()),
+        expires: None,
+    };
+
+    scanner.set_exceptions(ids.iter().map(except).collect());
+    let excepted = scanner.scan(&target).await.expect("cached scan");
+    assert!(excepted.vulnerabilities.iter().all(|m| m.ignored.is_some()));
+    assert_eq!(excepted.summary.status, portcullis_core::Status::Pass);
+    assert_eq!(excepted.vulnerabilities.len(), first.vulnerabilities.len());
+
+    // A report held in memory gets the same treatment.
+    let mut held = first.clone();
+    scanner.apply_exceptions(&mut held);
+    assert_eq!(held.summary, excepted.summary);
+
+    scanner.set_exceptions(Vec::new());
+    let again = scanner.scan(&target).await.expect("cached scan");
+    assert_eq!(again.summary, first.summary);
+    assert!(again.vulnerabilities.iter().all(|m| m.ignored.is_none()));
 }

@@ -198,6 +198,16 @@ impl AppState {
         self.install(policies, Vec::new(), Vec::new(), None)
     }
 
+    /// Installs the policies read from the cluster's custom resources; `errors` names those
+    /// that could not be read (they are skipped, and shown on `/readyz`).
+    pub fn set_cluster_policies(
+        &self,
+        policies: Vec<ContainerAdmissionPolicy>,
+        errors: Vec<String>,
+    ) -> PolicyReload {
+        self.install(policies, errors, Vec::new(), None)
+    }
+
     fn install(
         &self,
         policies: Vec<ContainerAdmissionPolicy>,

@@ -55,6 +55,19 @@ impl PipelineScanner {
     }
 }
 
+impl PipelineScanner {
+    /// Puts new exceptions in force, for the reports held in memory too (no rescan).
+    pub(crate) fn set_exceptions(&self, exceptions: Vec<portcullis_core::Exception>) {
+        self.scanner.set_exceptions(exceptions);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        for (report, _) in cache.values_mut() {
+            let mut r = ScanReport::clone(report);
+            self.scanner.apply_exceptions(&mut r);
+            *report = Arc::new(r);
+        }
+    }
+}
+
 impl ImageScanner for PipelineScanner {
     fn scan(
         &self,
@@ -190,12 +203,54 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             format!("portcullis.{ns}.svc.cluster.local"),
         ];
     }
-    if a.policies.is_none() {
+    if a.policies.is_none() && !a.watch_cluster {
         tracing::warn!(
             "no --policies given: every image is admitted (default allow) until policies are configured"
         );
     }
-    let state = Arc::new(AppState::new(wh, scanner, Vec::new()));
+    let mut state = AppState::new(wh, scanner.clone(), Vec::new());
+    let client = if a.watch_cluster {
+        Some(
+            portcullis_cluster::client()
+                .await
+                .context("--watch-cluster")?,
+        )
+    } else {
+        None
+    };
+    let mut namespaces = None;
+    if let Some(client) = &client {
+        let ns = portcullis_cluster::NamespaceWatch::start(client.clone());
+        namespaces = Some(ns.clone());
+        // This replica, as Events name it: the pod name in a cluster.
+        let instance = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "portcullis".into());
+        state = state
+            .with_namespace_labels(ns)
+            .with_pull_secrets(Arc::new(portcullis_cluster::ApiPullSecrets::new(
+                client.clone(),
+            )))
+            .with_decision_sink(Arc::new(portcullis_cluster::EventRecorder::start(
+                client.clone(),
+                instance,
+            )));
+    }
+    let state = Arc::new(state);
+    if let (Some(client), Some(ns)) = (client, namespaces) {
+        // Serve only once the cluster's policies, exceptions and namespaces are known: before,
+        // every image would meet no policy (default allow).
+        let within = Duration::from_secs(60);
+        let policies = portcullis_cluster::watch_policies(client.clone(), state.clone());
+        let exceptions = portcullis_cluster::watch_exceptions(client, {
+            let scanner = scanner.clone();
+            move |ex| scanner.set_exceptions(ex)
+        });
+        policies.wait(within).await?;
+        exceptions.wait(within).await?;
+        ns.ready(within).await?;
+        eprintln!("portcullis: following policies, exceptions and namespaces in the cluster");
+    }
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );

@@ -1,0 +1,53 @@
+//! Inside a cluster, through kube-rs: what the webhook reads from files outside one.
+//!
+//! - [`watch_policies`] and [`watch_exceptions`] follow the `ContainerAdmissionPolicy` and
+//!   `ContainerVulnerabilityException` custom resources, and hand the whole current set to the
+//!   webhook on every change, so a `kubectl apply` takes effect without a restart.
+//! - [`NamespaceWatch`] mirrors namespace labels in memory: `namespaceSelector`s and the ignore
+//!   label are answered without an API call on the admission path.
+//! - [`ApiPullSecrets`] reads the pod's `imagePullSecrets` and its service account's, so an
+//!   inline scan resolves and pulls the image as the kubelet would.
+//! - [`EventRecorder`] turns rejections (and audit-mode would-be rejections) into Kubernetes
+//!   Events on the object, so `kubectl describe` and `kubectl get events` explain them.
+//!
+//! Watches retry with kube-rs' default backoff and keep the last state they saw: if the API
+//! server goes away, decisions continue from the last good policies, exceptions and labels.
+
+mod events;
+mod pull_secrets;
+mod watch;
+
+pub use events::EventRecorder;
+pub use pull_secrets::ApiPullSecrets;
+pub use watch::{NamespaceWatch, Synced, watch_exceptions, watch_policies};
+
+/// Errors of the cluster integration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Neither a kubeconfig nor the in-cluster service account was found or usable.
+    #[error(
+        "cannot find the Kubernetes API (no KUBECONFIG, ~/.kube/config or in-cluster service account): {0}"
+    )]
+    Config(#[source] kube::config::InferConfigError),
+    /// The client could not be built from the configuration (TLS, proxy, auth).
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    /// The initial list of a watched resource did not arrive in time.
+    #[error("the {what} watch did not finish its initial list within {seconds} s")]
+    NotReady {
+        /// The resource watched.
+        what: &'static str,
+        /// How long was waited.
+        seconds: u64,
+    },
+}
+
+/// Result of this crate.
+pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+
+/// A client from the environment: `KUBECONFIG` or `~/.kube/config` when present, else the
+/// in-cluster service account (what a Deployment of the chart uses).
+pub async fn client() -> Result<kube::Client> {
+    let config = kube::Config::infer().await.map_err(ClusterError::Config)?;
+    kube::Client::try_from(config).map_err(ClusterError::Client)
+}

@@ -1,0 +1,256 @@
+//! Watches that mirror cluster state into the webhook.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, GroupVersionKind};
+use kube::discovery::ApiResource;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt as _, reflector::store::Writer};
+use portcullis_core::Exception;
+use portcullis_policy::{EXCEPTION_KIND, GROUP, KIND, PolicyError};
+use portcullis_webhook::{AppState, NamespaceLabels};
+use tokio::sync::oneshot;
+
+use crate::{ClusterError, Result};
+
+/// Namespace labels mirrored by a watch.
+pub struct NamespaceWatch {
+    store: Store<Namespace>,
+}
+
+impl NamespaceWatch {
+    /// Starts the watch on the current runtime; the returned value answers from memory.
+    pub fn start(client: kube::Client) -> Arc<NamespaceWatch> {
+        let writer: Writer<Namespace> = Writer::default();
+        let store = writer.as_reader();
+        let stream = reflector::reflector(
+            writer,
+            watcher::watcher(Api::<Namespace>::all(client), watcher::Config::default())
+                .default_backoff(),
+        );
+        tokio::spawn(drive("namespaces", stream));
+        Arc::new(NamespaceWatch { store })
+    }
+
+    /// Waits for the initial list, so no request is decided on missing labels at startup.
+    pub async fn ready(&self, within: Duration) -> Result<()> {
+        match tokio::time::timeout(within, self.store.wait_until_ready()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ClusterError::NotReady {
+                what: "namespace",
+                seconds: within.as_secs(),
+            }),
+        }
+    }
+}
+
+impl NamespaceLabels for NamespaceWatch {
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.store
+            .get(&ObjectRef::new(namespace))
+            .map(|ns| ns.metadata.labels.clone().unwrap_or_default())
+    }
+}
+
+/// Runs a watch stream for ever, logging its errors (the stream itself backs off and retries).
+async fn drive<T, E: std::fmt::Display>(
+    what: &'static str,
+    stream: impl Stream<Item = Result<T, E>>,
+) {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            tracing::warn!(watch = what, "watch error (retrying): {e}");
+        }
+    }
+}
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1", kind), plural)
+}
+
+/// Follows every object of a cluster-scoped custom resource and calls `on_change` with the
+/// complete current set after the initial list and after every change. A restarted watch
+/// (after an outage) delivers its set only once the relist is complete, so a half-listed set
+/// never replaces a whole one.
+async fn follow(
+    client: kube::Client,
+    api_resource: ApiResource,
+    what: &'static str,
+    synced: oneshot::Sender<()>,
+    mut on_change: impl FnMut(Vec<DynamicObject>) + Send,
+) {
+    let mut synced = Some(synced);
+    let api = Api::<DynamicObject>::all_with(client, &api_resource);
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut current: BTreeMap<String, DynamicObject> = BTreeMap::new();
+    let mut relist: Option<BTreeMap<String, DynamicObject>> = None;
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(watch = what, "watch error (retrying): {e}");
+                continue;
+            }
+        };
+        let key = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
+        match event {
+            Event::Init => relist = Some(BTreeMap::new()),
+            Event::InitApply(o) => {
+                relist.get_or_insert_with(BTreeMap::new).insert(key(&o), o);
+            }
+            Event::InitDone => {
+                current = relist.take().unwrap_or_default();
+                on_change(current.values().cloned().collect());
+                if let Some(tx) = synced.take() {
+                    let _ = tx.send(());
+                }
+            }
+            Event::Apply(o) => {
+                current.insert(key(&o), o);
+                on_change(current.values().cloned().collect());
+            }
+            Event::Delete(o) => {
+                current.remove(&key(&o));
+                on_change(current.values().cloned().collect());
+            }
+        }
+    }
+}
+
+/// Decodes custom resources with `read` (the same checks as policy files get); one that fails
+/// is reported by kind, name and field, and left out.
+fn decode<T>(
+    kind: &str,
+    objects: Vec<DynamicObject>,
+    read: impl Fn(&serde_json::Value) -> Result<T, PolicyError>,
+) -> (Vec<T>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for o in objects {
+        let name = o.metadata.name.clone().unwrap_or_default();
+        match serde_json::to_value(&o) {
+            Ok(v) => match read(&v) {
+                Ok(t) => ok.push(t),
+                Err(e) => errors.push(format!("{kind} {name}: {e}")),
+            },
+            Err(e) => errors.push(format!("{kind} {name}: {e}")),
+        }
+    }
+    (ok, errors)
+}
+
+/// Fires once a watch has delivered its first complete list.
+pub struct Synced {
+    what: &'static str,
+    rx: oneshot::Receiver<()>,
+}
+
+impl Synced {
+    /// Waits for the first complete list: serving before it would decide with no policies
+    /// (default allow) or without the exceptions users rely on.
+    pub async fn wait(self, within: Duration) -> Result<()> {
+        match tokio::time::timeout(within, self.rx).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ClusterError::NotReady {
+                what: self.what,
+                seconds: within.as_secs(),
+            }),
+        }
+    }
+}
+
+/// Keeps the webhook's policies equal to the cluster's `ContainerAdmissionPolicy` objects, from
+/// a task on the current runtime.
+pub fn watch_policies(client: kube::Client, state: Arc<AppState>) -> Synced {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(follow(
+        client,
+        resource(KIND, "containeradmissionpolicies"),
+        "policies",
+        tx,
+        move |objects| {
+            let (policies, errors) = decode(KIND, objects, portcullis_policy::policy_from_value);
+            let reload = state.set_cluster_policies(policies, errors);
+            for e in &reload.errors {
+                tracing::warn!("policy skipped: {e}");
+            }
+            tracing::info!(loaded = reload.loaded, "policies updated from the cluster");
+        },
+    ));
+    Synced { what: "policy", rx }
+}
+
+/// Calls `apply` with the cluster's `ContainerVulnerabilityException` objects (as exceptions)
+/// whenever they change, from a task on the current runtime.
+pub fn watch_exceptions(
+    client: kube::Client,
+    mut apply: impl FnMut(Vec<Exception>) + Send + 'static,
+) -> Synced {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(follow(
+        client,
+        resource(EXCEPTION_KIND, "containervulnerabilityexceptions"),
+        "exceptions",
+        tx,
+        move |objects| {
+            let (named, errors) = decode(
+                EXCEPTION_KIND,
+                objects,
+                portcullis_policy::exception_from_value,
+            );
+            for e in &errors {
+                tracing::warn!("exception skipped: {e}");
+            }
+            let exceptions: Vec<Exception> = named.into_iter().map(|(_, e)| e).collect();
+            tracing::info!(
+                count = exceptions.len(),
+                "vulnerability exceptions updated from the cluster"
+            );
+            apply(exceptions);
+        },
+    ));
+    Synced {
+        what: "exception",
+        rx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(json: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json).expect("dynamic object")
+    }
+
+    #[test]
+    fn custom_resources_decode_and_bad_ones_are_named() {
+        let good = object(serde_json::json!({
+            "apiVersion": "containersecurity.portcullis.dev/v1",
+            "kind": "ContainerAdmissionPolicy",
+            "metadata": {"name": "good"},
+            "spec": {"order": 1, "rules": [{"action": "Reject"}]}
+        }));
+        let bad = object(serde_json::json!({
+            "apiVersion": "containersecurity.portcullis.dev/v1",
+            "kind": "ContainerAdmissionPolicy",
+            "metadata": {"name": "bad"},
+            "spec": {"rules": [{"action": "Maybe"}]}
+        }));
+        let (ok, errors) = decode(KIND, vec![good, bad], portcullis_policy::policy_from_value);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].metadata.name, "good");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("ContainerAdmissionPolicy bad"),
+            "{errors:?}"
+        );
+    }
+}
