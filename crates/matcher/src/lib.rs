@@ -349,6 +349,7 @@ pub fn report(
         vulnerabilities: matches,
         summary,
         db,
+        scanned_at: None,
         warnings: Vec::new(),
     }
 }

@@ -386,6 +386,9 @@ impl MatchParts {
             &self.thresholds,
         );
         r.warnings = warnings;
+        r.scanned_at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok();
         Ok(r)
     }
 }

@@ -151,6 +151,10 @@ async fn changed_exceptions_apply_to_stored_reports() {
     let target = format!("oci:{}:lang", oci.display());
     let first = scanner.scan(&target).await.expect("scan");
     assert_eq!(first.summary.status, portcullis_core::Status::Fail);
+    assert!(
+        first.scanned_at.is_some(),
+        "a report says when it was matched"
+    );
     let ids: std::collections::BTreeSet<String> =
         first.vulnerabilities.iter().map(|m| m.id.clone()).collect();
     let except = |id: &String| portcullis_core::Exception {
@@ -168,6 +172,8 @@ async fn changed_exceptions_apply_to_stored_reports() {
     assert!(excepted.vulnerabilities.iter().all(|m| m.ignored.is_some()));
     assert_eq!(excepted.summary.status, portcullis_core::Status::Pass);
     assert_eq!(excepted.vulnerabilities.len(), first.vulnerabilities.len());
+    // Served from the store: as old as the match that made it.
+    assert_eq!(excepted.scanned_at, first.scanned_at);
 
     // A report held in memory gets the same treatment.
     let mut held = first.clone();

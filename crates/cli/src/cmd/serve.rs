@@ -104,7 +104,13 @@ impl ImageScanner for PipelineScanner {
             .map(|(r, _)| r.clone())
     }
 
-    fn scanned_at(&self, image: &str, _report: &ScanReport) -> Option<OffsetDateTime> {
+    fn scanned_at(&self, image: &str, report: &ScanReport) -> Option<OffsetDateTime> {
+        // The report's own time first: one restored from the store is as old as its match.
+        if let Some(t) = report.scanned_at.as_deref().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) {
+            return Some(t);
+        }
         self.cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -256,4 +262,35 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     portcullis_webhook::serve(sc, state).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reports_own_scan_time_wins_over_when_it_was_cached() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scanner = PipelineScanner::new(
+            Scanner::new(ScannerConfig {
+                store: Some(dir.path().join("r.db")),
+                ..Default::default()
+            })
+            .expect("scanner"),
+        );
+        let mut report = portcullis_matcher::report(
+            "r/app:1",
+            portcullis_core::ImageInfo::default(),
+            Vec::new(),
+            Vec::new(),
+            portcullis_core::DbInfo::default(),
+            &portcullis_core::Thresholds::default(),
+        );
+        assert_eq!(scanner.scanned_at("r/app:1", &report), None);
+        report.scanned_at = Some("2020-01-02T03:04:05Z".into());
+        assert_eq!(
+            scanner.scanned_at("r/app:1", &report),
+            Some(time::macros::datetime!(2020-01-02 03:04:05 UTC))
+        );
+    }
 }

@@ -774,6 +774,7 @@ fn facts_from_a_report() {
         vulnerabilities: vulns,
         summary,
         db: DbInfo::default(),
+        scanned_at: None,
         warnings: vec![],
     };
     let facts = ImageFacts::from_report("app:1", &report, Some(NOW));

@@ -103,6 +103,7 @@ pub(crate) fn report(image: &str, vulns: &[(&str, f64)]) -> Arc<ScanReport> {
         summary: Summary::compute(&matches, &Thresholds::default()),
         vulnerabilities: matches,
         db: DbInfo::default(),
+        scanned_at: None,
         warnings: Vec::new(),
     })
 }
