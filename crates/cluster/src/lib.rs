@@ -19,7 +19,7 @@ mod watch;
 
 pub use events::EventRecorder;
 pub use pull_secrets::ApiPullSecrets;
-pub use watch::{NamespaceWatch, Synced, watch_exceptions, watch_policies};
+pub use watch::{NamespaceWatch, Synced, WatchHealth, watch_exceptions, watch_policies};
 
 /// Errors of the cluster integration.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! Watches that mirror cluster state into the webhook.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
@@ -13,10 +13,49 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, reflector::store::Writer};
 use portcullis_core::Exception;
 use portcullis_policy::{EXCEPTION_KIND, GROUP, KIND, PolicyError};
-use portcullis_webhook::{AppState, NamespaceLabels};
+use portcullis_webhook::{AppState, HealthSource, NamespaceLabels};
 use tokio::sync::oneshot;
 
 use crate::{ClusterError, Result};
+
+/// The state of every watch, for `/readyz`: a watch that cannot reach the API server is
+/// reported (with its error and since when) until it succeeds again. Decisions meanwhile use
+/// the last state the watch delivered.
+#[derive(Default)]
+pub struct WatchHealth {
+    failing: Mutex<BTreeMap<&'static str, (String, Instant)>>,
+}
+
+impl WatchHealth {
+    fn failed(&self, what: &'static str, error: String) {
+        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let since = f.get(what).map_or_else(Instant::now, |(_, t)| *t);
+        f.insert(what, (error, since));
+    }
+
+    fn succeeded(&self, what: &'static str) {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(what);
+    }
+}
+
+impl HealthSource for WatchHealth {
+    fn degraded(&self) -> Vec<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(what, (error, since))| {
+                format!(
+                    "{what} watch failing for {} s (decisions use its last state): {error}",
+                    since.elapsed().as_secs()
+                )
+            })
+            .collect()
+    }
+}
 
 /// Namespace labels mirrored by a watch.
 pub struct NamespaceWatch {
@@ -25,7 +64,7 @@ pub struct NamespaceWatch {
 
 impl NamespaceWatch {
     /// Starts the watch on the current runtime; the returned value answers from memory.
-    pub fn start(client: kube::Client) -> Arc<NamespaceWatch> {
+    pub fn start(client: kube::Client, health: Arc<WatchHealth>) -> Arc<NamespaceWatch> {
         let writer: Writer<Namespace> = Writer::default();
         let store = writer.as_reader();
         let stream = reflector::reflector(
@@ -33,7 +72,7 @@ impl NamespaceWatch {
             watcher::watcher(Api::<Namespace>::all(client), watcher::Config::default())
                 .default_backoff(),
         );
-        tokio::spawn(drive("namespaces", stream));
+        tokio::spawn(drive("namespace", stream, health));
         Arc::new(NamespaceWatch { store })
     }
 
@@ -61,11 +100,16 @@ impl NamespaceLabels for NamespaceWatch {
 async fn drive<T, E: std::fmt::Display>(
     what: &'static str,
     stream: impl Stream<Item = Result<T, E>>,
+    health: Arc<WatchHealth>,
 ) {
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
-        if let Err(e) = item {
-            tracing::warn!(watch = what, "watch error (retrying): {e}");
+        match item {
+            Ok(_) => health.succeeded(what),
+            Err(e) => {
+                tracing::warn!(watch = what, "watch error (retrying): {e}");
+                health.failed(what, e.to_string());
+            }
         }
     }
 }
@@ -83,6 +127,7 @@ async fn follow(
     api_resource: ApiResource,
     what: &'static str,
     synced: oneshot::Sender<()>,
+    health: Arc<WatchHealth>,
     mut on_change: impl FnMut(Vec<DynamicObject>) + Send,
 ) {
     let mut synced = Some(synced);
@@ -93,9 +138,13 @@ async fn follow(
     let mut relist: Option<BTreeMap<String, DynamicObject>> = None;
     while let Some(event) = stream.next().await {
         let event = match event {
-            Ok(e) => e,
+            Ok(e) => {
+                health.succeeded(what);
+                e
+            }
             Err(e) => {
                 tracing::warn!(watch = what, "watch error (retrying): {e}");
+                health.failed(what, e.to_string());
                 continue;
             }
         };
@@ -168,13 +217,18 @@ impl Synced {
 
 /// Keeps the webhook's policies equal to the cluster's `ContainerAdmissionPolicy` objects, from
 /// a task on the current runtime.
-pub fn watch_policies(client: kube::Client, state: Arc<AppState>) -> Synced {
+pub fn watch_policies(
+    client: kube::Client,
+    state: Arc<AppState>,
+    health: Arc<WatchHealth>,
+) -> Synced {
     let (tx, rx) = oneshot::channel();
     tokio::spawn(follow(
         client,
         resource(KIND, "containeradmissionpolicies"),
-        "policies",
+        "policy",
         tx,
+        health,
         move |objects| {
             let (policies, errors) = decode(KIND, objects, portcullis_policy::policy_from_value);
             let reload = state.set_cluster_policies(policies, errors);
@@ -191,14 +245,16 @@ pub fn watch_policies(client: kube::Client, state: Arc<AppState>) -> Synced {
 /// whenever they change, from a task on the current runtime.
 pub fn watch_exceptions(
     client: kube::Client,
+    health: Arc<WatchHealth>,
     mut apply: impl FnMut(Vec<Exception>) + Send + 'static,
 ) -> Synced {
     let (tx, rx) = oneshot::channel();
     tokio::spawn(follow(
         client,
         resource(EXCEPTION_KIND, "containervulnerabilityexceptions"),
-        "exceptions",
+        "exception",
         tx,
+        health,
         move |objects| {
             let (named, errors) = decode(
                 EXCEPTION_KIND,
@@ -225,6 +281,27 @@ pub fn watch_exceptions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_watches_are_reported_until_they_recover() {
+        let h = WatchHealth::default();
+        assert!(h.degraded().is_empty());
+        h.failed("policy", "connection refused".into());
+        h.failed("policy", "still refused".into());
+        h.failed("namespace", "403 Forbidden".into());
+        let d = h.degraded();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(
+            d[0].starts_with("namespace watch failing") && d[0].contains("403"),
+            "{d:?}"
+        );
+        assert!(
+            d[1].contains("still refused"),
+            "the latest error is shown: {d:?}"
+        );
+        h.succeeded("policy");
+        assert_eq!(h.degraded().len(), 1);
+    }
 
     fn object(json: serde_json::Value) -> DynamicObject {
         serde_json::from_value(json).expect("dynamic object")

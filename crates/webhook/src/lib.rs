@@ -35,7 +35,9 @@ pub use review::{
 };
 pub use scan::{ImageScanner, PullSecret, PullSecretSource, ScanFailure};
 pub use server::{Server, bind, install_crypto_provider, serve, shutdown_signal};
-pub use state::{AppState, DecisionEvent, DecisionSink, PolicyReload, PolicyStatus, Readiness};
+pub use state::{
+    AppState, DecisionEvent, DecisionSink, HealthSource, PolicyReload, PolicyStatus, Readiness,
+};
 pub use tls::{
     GENERATED_CA, GENERATED_CERT, GENERATED_KEY, GeneratedCert, ensure_generated,
     load_certified_key,

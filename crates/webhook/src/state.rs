@@ -59,6 +59,14 @@ pub trait DecisionSink: Send + Sync + 'static {
     fn record(&self, event: &DecisionEvent);
 }
 
+/// Something besides the scanner whose trouble `/readyz` reports (in a cluster: the API
+/// watches). Degraded sources do not make the webhook unready: decisions continue from the
+/// last good state they delivered.
+pub trait HealthSource: Send + Sync + 'static {
+    /// What is wrong now, one line each; empty when healthy.
+    fn degraded(&self) -> Vec<String>;
+}
+
 /// What the last policy load found, for `/readyz`.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyStatus {
@@ -121,6 +129,7 @@ pub struct AppState {
     namespaces: Arc<dyn NamespaceLabels>,
     pull_secrets: Option<Arc<dyn PullSecretSource>>,
     decisions: Option<Arc<dyn DecisionSink>>,
+    health: Vec<Arc<dyn HealthSource>>,
     policies: RwLock<Arc<PolicySet>>,
     policy_list: RwLock<Vec<ContainerAdmissionPolicy>>,
     policy_status: RwLock<PolicyStatus>,
@@ -150,6 +159,7 @@ impl AppState {
             namespaces: Arc::new(NameOnlyLabels),
             pull_secrets: None,
             decisions: None,
+            health: Vec::new(),
             policies: RwLock::new(Arc::new(PolicySet::default())),
             policy_list: RwLock::new(Vec::new()),
             policy_status: RwLock::new(PolicyStatus::default()),
@@ -169,6 +179,12 @@ impl AppState {
     /// Uses `source` to find the pull secrets pods name.
     pub fn with_pull_secrets(mut self, source: Arc<dyn PullSecretSource>) -> Self {
         self.pull_secrets = Some(source);
+        self
+    }
+
+    /// Adds a source of degradation reports for `/readyz`.
+    pub fn with_health_source(mut self, source: Arc<dyn HealthSource>) -> Self {
+        self.health.push(source);
         self
     }
 
@@ -319,6 +335,9 @@ impl AppState {
             degraded.push(format!(
                 "policy {k:?} no longer loads; its last good version is in use"
             ));
+        }
+        for h in &self.health {
+            degraded.extend(h.degraded());
         }
         Readiness {
             ready: scanner.is_empty(),

@@ -225,14 +225,16 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let mut namespaces = None;
+    let health = Arc::new(portcullis_cluster::WatchHealth::default());
     if let Some(client) = &client {
-        let ns = portcullis_cluster::NamespaceWatch::start(client.clone());
+        let ns = portcullis_cluster::NamespaceWatch::start(client.clone(), health.clone());
         namespaces = Some(ns.clone());
         // This replica, as Events name it: the pod name in a cluster.
         let instance = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| "portcullis".into());
         state = state
+            .with_health_source(health.clone())
             .with_namespace_labels(ns)
             .with_pull_secrets(Arc::new(portcullis_cluster::ApiPullSecrets::new(
                 client.clone(),
@@ -247,8 +249,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         // Serve only once the cluster's policies, exceptions and namespaces are known: before,
         // every image would meet no policy (default allow).
         let within = Duration::from_secs(60);
-        let policies = portcullis_cluster::watch_policies(client.clone(), state.clone());
-        let exceptions = portcullis_cluster::watch_exceptions(client, {
+        let policies =
+            portcullis_cluster::watch_policies(client.clone(), state.clone(), health.clone());
+        let exceptions = portcullis_cluster::watch_exceptions(client, health, {
             let scanner = scanner.clone();
             move |ex| scanner.set_exceptions(ex)
         });

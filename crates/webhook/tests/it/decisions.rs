@@ -393,6 +393,33 @@ async fn readyz_reports_scanner_trouble_and_missing_policies() {
     assert_eq!(v["policies"], 1);
 }
 
+#[tokio::test]
+async fn readyz_lists_degraded_sources_but_stays_ready() {
+    // A source that reports trouble (in a cluster: a watch that lost the API server).
+    struct Lost;
+    impl portcullis_webhook::HealthSource for Lost {
+        fn degraded(&self) -> Vec<String> {
+            vec!["policy watch failing: connection refused".into()]
+        }
+    }
+    let st = Arc::new(
+        AppState::new(
+            WebhookConfig::default(),
+            Arc::new(MapScanner::with_cached(&[clean(EVIL)])),
+            policies(TRUSTED),
+        )
+        .with_health_source(Arc::new(Lost)),
+    );
+    let (status, body) = get(&st, "/readyz").await;
+    // Decisions continue from the last good state: degraded, not unready.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["degraded"],
+        json!(["policy watch failing: connection refused"])
+    );
+}
+
 #[test]
 fn offline_review_matches_the_server_path() {
     let (set, errors) = PolicySet::new(policies(TRUSTED));
