@@ -91,8 +91,7 @@ pub(crate) fn prepare(
         .namespace
         .clone()
         .or_else(|| {
-            object
-                .pointer("/metadata/namespace")
+            workload::at(object, "/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(String::from)
         })
@@ -123,8 +122,7 @@ pub(crate) fn prepare(
             .name
             .clone()
             .or_else(|| {
-                object
-                    .pointer("/metadata/name")
+                workload::at(object, "/metadata/name")
                     .and_then(Value::as_str)
                     .map(String::from)
             })

@@ -287,6 +287,23 @@ pub(crate) struct BadReview {
 /// uid and version from the raw JSON when the typed parse fails so the answer can still
 /// name them.
 pub(crate) fn parse_review(body: &[u8]) -> Result<(String, AdmissionRequest), BadReview> {
+    // Well-formed reviews (nearly all) are read straight into their types; only a review
+    // that fails that is read again as a JSON tree, to answer with its uid and say exactly
+    // what is wrong. Going through the tree every time cost a sixth of the hot path.
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        kind: String,
+        request: AdmissionRequest,
+    }
+    if let Ok(e) = serde_json::from_slice::<Envelope>(body)
+        && (e.api_version == API_V1 || e.api_version == API_V1BETA1)
+        && e.kind == REVIEW_KIND
+        && !e.request.uid.is_empty()
+    {
+        return Ok((e.api_version, e.request));
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
