@@ -178,6 +178,10 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            // Answers are small and latency-bound: never hold one back waiting for an ACK.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let service = TowerToHyperService::new(app.clone());
             let builder = builder.clone();
