@@ -155,6 +155,8 @@ fn action(a: OnFailure) -> FailureAction {
 
 pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let (thresholds, exceptions, vex) = super::verdict(&a.verdict)?;
+    // Exceptions from --exceptions stay in force next to the cluster's.
+    let file_exceptions = exceptions.clone();
     let cache = super::cache_dir(&a.image);
     let cfg = ScannerConfig {
         image: {
@@ -253,7 +255,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             portcullis_cluster::watch_policies(client.clone(), state.clone(), health.clone());
         let exceptions = portcullis_cluster::watch_exceptions(client, health, {
             let scanner = scanner.clone();
-            move |ex| scanner.set_exceptions(ex)
+            move |ex| {
+                scanner.set_exceptions(file_exceptions.iter().cloned().chain(ex).collect());
+            }
         });
         policies.wait(within).await?;
         exceptions.wait(within).await?;
