@@ -25,6 +25,15 @@ impl Order {
         }
     }
 
+    /// Parses a version once under this ordering, for many comparisons.
+    pub(crate) fn parse(self, v: &str) -> Result<portcullis_version::Parsed, String> {
+        let r = match self {
+            Order::Semver => portcullis_version::Parsed::semver(v),
+            Order::Ecosystem(eco) => portcullis_version::Parsed::ecosystem(eco, v),
+        };
+        r.map_err(|e| e.to_string())
+    }
+
     /// Compares two versions, or says why they cannot be compared.
     pub(crate) fn compare(self, a: &str, b: &str) -> Result<Ordering, String> {
         let r = match self {

@@ -8,7 +8,6 @@
 //! A record with versions the comparator cannot read is a data problem, not a reason to stop
 //! a scan: that range is skipped with a warning that names the advisory.
 
-use std::cell::RefCell;
 use std::cmp::Ordering;
 
 use portcullis_core::{Affected, Ecosystem, Event, Range, TrackerState};
@@ -67,7 +66,12 @@ pub(crate) fn evaluate(
             fixed.append(&mut f);
         }
     }
-    let listed = aff.versions.iter().any(|v| listed_equal(eco, v, version));
+    // The installed version parsed once for the whole list (PyPA lists run to hundreds).
+    let mut installed = None;
+    let listed = aff
+        .versions
+        .iter()
+        .any(|v| listed_equal(eco, v, version, &mut installed));
     if listed {
         if texts.is_empty() {
             // Matched by the list only: the ranges' fixes above the installed version are
@@ -100,7 +104,12 @@ pub(crate) fn evaluate(
 
 /// OSV compares listed versions as strings; PEP 440 also has equal spellings (`1.0` and
 /// `1.0.0`), so PyPI additionally compares by version.
-fn listed_equal(eco: Ecosystem, listed: &str, version: &str) -> bool {
+fn listed_equal(
+    eco: Ecosystem,
+    listed: &str,
+    version: &str,
+    installed: &mut Option<Option<portcullis_version::Parsed>>,
+) -> bool {
     if listed == version {
         return true;
     }
@@ -114,7 +123,13 @@ fn listed_equal(eco: Ecosystem, listed: &str, version: &str) -> bool {
     {
         return false;
     }
-    Order::Ecosystem(eco).compare(listed, version) == Ok(Ordering::Equal)
+    let order = Order::Ecosystem(eco);
+    let Some(installed) = installed.get_or_insert_with(|| order.parse(version).ok()) else {
+        return false;
+    };
+    order
+        .parse(listed)
+        .is_ok_and(|l| l.cmp(installed) == Ordering::Equal)
 }
 
 /// The first release number of a PEP 440 version without an epoch, leading zeros removed
@@ -191,6 +206,18 @@ fn npm_convention(range: &Range) -> Option<&str> {
 /// The OSV `IncludedInRanges` step for one range: `BeforeLimits`, then the walk over sorted
 /// events.
 pub(crate) fn includes(order: Order, events: &[Event], version: &str) -> Result<bool, String> {
+    // Each version is parsed once (the installed one only if some event needs comparing, as
+    // `introduced: 0` alone affects every version, even one the comparator cannot read).
+    let needs_installed = events.iter().any(|e| match e {
+        Event::Limit(l) => !l.contains('*'),
+        Event::Introduced(v) => !is_zero(v),
+        _ => true,
+    });
+    let installed = if needs_installed {
+        Some(order.parse(version)?)
+    } else {
+        None
+    };
     let limits: Vec<&str> = events
         .iter()
         .filter_map(|e| match e {
@@ -201,7 +228,13 @@ pub(crate) fn includes(order: Order, events: &[Event], version: &str) -> Result<
     if !limits.is_empty() {
         let mut before = false;
         for l in limits {
-            if l.contains('*') || order.compare(version, l)? == Ordering::Less {
+            if l.contains('*') {
+                before = true;
+                break;
+            }
+            if let Some(i) = &installed
+                && *i < order.parse(l)?
+            {
                 before = true;
                 break;
             }
@@ -213,47 +246,34 @@ pub(crate) fn includes(order: Order, events: &[Event], version: &str) -> Result<
     if !events.iter().any(|e| matches!(e, Event::Introduced(_))) {
         return Err("range has no 'introduced' event".to_string());
     }
-    let mut sorted: Vec<&Event> = events
+    // Sorted by version, `introduced: "0"` (no key) before everything; ties keep the record's
+    // order (a stable sort).
+    let mut sorted = events
         .iter()
         .filter(|e| !matches!(e, Event::Limit(_)))
-        .collect();
-    sort_events(order, &mut sorted)?;
+        .map(|e| {
+            let key = if is_zero_intro(e) {
+                None
+            } else {
+                Some(order.parse(event_version(e))?)
+            };
+            Ok((key, e))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut vulnerable = false;
-    for e in sorted {
+    for (key, e) in &sorted {
+        let vs = installed.as_ref().zip(key.as_ref()).map(|(i, k)| i.cmp(k));
         match e {
-            Event::Introduced(v) if is_zero(v) || order.compare(version, v)? != Ordering::Less => {
+            Event::Introduced(_) if key.is_none() || vs != Some(Ordering::Less) => {
                 vulnerable = true
             }
-            Event::Fixed(v) if order.compare(version, v)? != Ordering::Less => vulnerable = false,
-            Event::LastAffected(v) if order.compare(version, v)? == Ordering::Greater => {
-                vulnerable = false
-            }
+            Event::Fixed(_) if vs != Some(Ordering::Less) => vulnerable = false,
+            Event::LastAffected(_) if vs == Some(Ordering::Greater) => vulnerable = false,
             _ => {}
         }
     }
     Ok(vulnerable)
-}
-
-/// Sorts events by their version, `introduced: "0"` before everything; ties keep the record's
-/// order. Fails with the first comparison error.
-fn sort_events(order: Order, events: &mut [&Event]) -> Result<(), String> {
-    let error = RefCell::new(None);
-    events.sort_by(|a, b| {
-        let (va, vb) = (event_version(a), event_version(b));
-        match (is_zero_intro(a), is_zero_intro(b)) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            (false, false) => order.compare(va, vb).unwrap_or_else(|e| {
-                error.borrow_mut().get_or_insert(e);
-                Ordering::Equal
-            }),
-        }
-    });
-    match error.into_inner() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// Fixed versions of a range above the installed version (all of them when the comparison
@@ -435,10 +455,10 @@ mod tests {
             (" 2.0 ", "2.0"),
             ("0.0.1", "00.0.1"),
         ] {
-            assert!(listed_equal(Ecosystem::PyPI, a, b), "{a} == {b}");
+            assert!(listed_equal(Ecosystem::PyPI, a, b, &mut None), "{a} == {b}");
         }
-        assert!(!listed_equal(Ecosystem::PyPI, "3.2", "4.2"));
-        assert!(!listed_equal(Ecosystem::PyPI, "1!3.2", "3.2"));
+        assert!(!listed_equal(Ecosystem::PyPI, "3.2", "4.2", &mut None));
+        assert!(!listed_equal(Ecosystem::PyPI, "1!3.2", "3.2", &mut None));
         assert_eq!(pep440_major("v012.1"), Some("12"));
         assert_eq!(pep440_major("1!2"), None);
         assert_eq!(pep440_major("dev"), None);

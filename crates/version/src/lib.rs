@@ -81,21 +81,63 @@ impl VersionError {
 /// RubyGems also orders digit-led strings `Gem::Version` refuses (`1beta`) by its segment rules;
 /// NuGet also orders numbers past NuGet's Int32 limit.
 pub fn compare(eco: Ecosystem, a: &str, b: &str) -> Result<Ordering> {
-    Ok(match eco {
-        Ecosystem::Debian | Ecosystem::Ubuntu => {
-            debian::Version::parse(a)?.cmp(&debian::Version::parse(b)?)
-        }
-        Ecosystem::Alpine => alpine::Version::parse(a)?.cmp(&alpine::Version::parse(b)?),
-        Ecosystem::Rpm => rpm::Version::parse(a)?.cmp(&rpm::Version::parse(b)?),
-        Ecosystem::PyPI => pypi::Version::parse(a)?.cmp(&pypi::Version::parse(b)?),
-        Ecosystem::Npm => npm::Version::parse_loose(a)?.cmp(&npm::Version::parse_loose(b)?),
-        Ecosystem::Go => go::Version::parse(a)?.cmp(&go::Version::parse(b)?),
-        Ecosystem::Cargo => cargo::Version::parse(a)?.cmp(&cargo::Version::parse(b)?),
-        Ecosystem::Maven => maven::Version::parse(a)?.cmp(&maven::Version::parse(b)?),
-        Ecosystem::RubyGems => rubygems::Version::parse(a)?.cmp(&rubygems::Version::parse(b)?),
-        Ecosystem::Packagist => packagist::Version::parse(a)?.cmp(&packagist::Version::parse(b)?),
-        Ecosystem::NuGet => nuget::Version::parse(a)?.cmp(&nuget::Version::parse(b)?),
-    })
+    Ok(Parsed::ecosystem(eco, a)?.cmp(&Parsed::ecosystem(eco, b)?))
+}
+
+/// A version parsed once by one set of rules, to be compared with many others (a range's
+/// events, a record's `versions` list) without parsing it again for each comparison.
+/// [`compare`] and [`compare_semver`] are this, for two strings; versions of different rules
+/// order by rule set only, which is never asked.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Parsed {
+    /// dpkg rules (Debian, Ubuntu).
+    Debian(debian::Version),
+    /// apk-tools rules.
+    Alpine(alpine::Version),
+    /// rpmvercmp rules.
+    Rpm(rpm::Version),
+    /// PEP 440.
+    PyPI(pypi::Version),
+    /// node-semver (loose).
+    Npm(npm::Version),
+    /// Go modules.
+    Go(go::Version),
+    /// Cargo.
+    Cargo(cargo::Version),
+    /// Maven `ComparableVersion`.
+    Maven(maven::Version),
+    /// RubyGems.
+    RubyGems(rubygems::Version),
+    /// Composer.
+    Packagist(packagist::Version),
+    /// NuGet.
+    NuGet(nuget::Version),
+    /// SemVer 2.0, lenient (OSV `SEMVER` ranges).
+    Semver(semver::Version),
+}
+
+impl Parsed {
+    /// Parses `v` by the ecosystem's rules, accepting what [`compare`] accepts.
+    pub fn ecosystem(eco: Ecosystem, v: &str) -> Result<Parsed> {
+        Ok(match eco {
+            Ecosystem::Debian | Ecosystem::Ubuntu => Parsed::Debian(debian::Version::parse(v)?),
+            Ecosystem::Alpine => Parsed::Alpine(alpine::Version::parse(v)?),
+            Ecosystem::Rpm => Parsed::Rpm(rpm::Version::parse(v)?),
+            Ecosystem::PyPI => Parsed::PyPI(pypi::Version::parse(v)?),
+            Ecosystem::Npm => Parsed::Npm(npm::Version::parse_loose(v)?),
+            Ecosystem::Go => Parsed::Go(go::Version::parse(v)?),
+            Ecosystem::Cargo => Parsed::Cargo(cargo::Version::parse(v)?),
+            Ecosystem::Maven => Parsed::Maven(maven::Version::parse(v)?),
+            Ecosystem::RubyGems => Parsed::RubyGems(rubygems::Version::parse(v)?),
+            Ecosystem::Packagist => Parsed::Packagist(packagist::Version::parse(v)?),
+            Ecosystem::NuGet => Parsed::NuGet(nuget::Version::parse(v)?),
+        })
+    }
+
+    /// Parses `v` as [`compare_semver`] does.
+    pub fn semver(v: &str) -> Result<Parsed> {
+        Ok(Parsed::Semver(semver::Version::parse_lenient(v)?))
+    }
 }
 
 /// Checks that `v` is a well-formed version of the ecosystem.
@@ -131,6 +173,37 @@ pub fn compare_semver(a: &str, b: &str) -> Result<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_versions_order_as_compare_does() {
+        let cases = [
+            (Ecosystem::Debian, "1.0~rc1-1", "1.0-1"),
+            (Ecosystem::PyPI, "1.0", "1.0.0"),
+            (Ecosystem::PyPI, "2.0.post1", "2.0"),
+            (Ecosystem::Npm, "1.2.3-beta", "1.2.3"),
+            (Ecosystem::Maven, "1.0-SNAPSHOT", "1.0"),
+            (Ecosystem::Alpine, "1.2.3-r1", "1.2.3-r0"),
+            (Ecosystem::Go, "v1.2.3", "v1.10.0"),
+        ];
+        for (eco, a, b) in cases {
+            let (pa, pb) = (
+                Parsed::ecosystem(eco, a).expect("a"),
+                Parsed::ecosystem(eco, b).expect("b"),
+            );
+            assert_eq!(
+                Some(pa.cmp(&pb)),
+                compare(eco, a, b).ok(),
+                "{eco:?} {a} {b}"
+            );
+        }
+        assert_eq!(
+            Parsed::semver("v1.2")
+                .expect("a")
+                .cmp(&Parsed::semver("1.10.0").expect("b")),
+            Ordering::Less
+        );
+        assert!(Parsed::ecosystem(Ecosystem::PyPI, "not a version").is_err());
+    }
 
     #[test]
     fn ubuntu_uses_dpkg_rules() {

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::fs;
 
 use common::Suite;
-use portcullis_version::{Ecosystem, compare, compare_semver, pypi};
+use portcullis_version::{Ecosystem, Parsed, compare, compare_semver, pypi};
 
 /// Lines whose expectation contradicts the ecosystem's own tool, with the tool's answer.
 ///
@@ -75,7 +75,16 @@ fn run_file(file: &str, text: &str, cmp: &CmpFn) -> Suite {
 }
 
 fn eco_cmp(eco: Ecosystem) -> impl Fn(&str, &str) -> Result<Ordering, String> {
-    move |a, b| compare(eco, a, b).map_err(|e| e.to_string())
+    move |a, b| {
+        let r = compare(eco, a, b).map_err(|e| e.to_string())?;
+        // The parse-once path the matcher uses must order every vector exactly as compare does.
+        let parsed = |v| Parsed::ecosystem(eco, v).map_err(|e| e.to_string());
+        let p = parsed(a)?.cmp(&parsed(b)?);
+        if p != r {
+            return Err(format!("Parsed orders {p:?} but compare {r:?}"));
+        }
+        Ok(r)
+    }
 }
 
 #[test]
