@@ -33,12 +33,14 @@ pub enum ClusterError {
     #[error("cannot build a Kubernetes client: {0}")]
     Client(#[source] kube::Error),
     /// The initial list of a watched resource did not arrive in time.
-    #[error("the {what} watch did not finish its initial list within {seconds} s")]
+    #[error("the {what} watch did not finish its initial list within {seconds} s{}", last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
     NotReady {
         /// The resource watched.
         what: &'static str,
         /// How long was waited.
         seconds: u64,
+        /// The watch's last error, with a hint for the usual causes (missing CRDs, RBAC).
+        last_error: Option<String>,
     },
 }
 

@@ -33,6 +33,20 @@ impl WatchHealth {
         f.insert(what, (error, since));
     }
 
+    /// The last error of a failing watch, with a hint for the usual causes.
+    fn explain(&self, what: &'static str) -> Option<String> {
+        let f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let (error, _) = f.get(what)?;
+        let hint = if error.contains("404") || error.contains("NotFound") {
+            " (are the CRDs installed? `portcullis policy crd | kubectl apply -f -`)"
+        } else if error.contains("403") || error.contains("Forbidden") {
+            " (the service account lacks list/watch on it: see the chart's ClusterRole)"
+        } else {
+            ""
+        };
+        Some(format!("{error}{hint}"))
+    }
+
     fn succeeded(&self, what: &'static str) {
         self.failing
             .lock()
@@ -60,6 +74,7 @@ impl HealthSource for WatchHealth {
 /// Namespace labels mirrored by a watch.
 pub struct NamespaceWatch {
     store: Store<Namespace>,
+    health: Arc<WatchHealth>,
 }
 
 impl NamespaceWatch {
@@ -72,8 +87,8 @@ impl NamespaceWatch {
             watcher::watcher(Api::<Namespace>::all(client), watcher::Config::default())
                 .default_backoff(),
         );
-        tokio::spawn(drive("namespace", stream, health));
-        Arc::new(NamespaceWatch { store })
+        tokio::spawn(drive("namespace", stream, health.clone()));
+        Arc::new(NamespaceWatch { store, health })
     }
 
     /// Waits for the initial list, so no request is decided on missing labels at startup.
@@ -83,6 +98,7 @@ impl NamespaceWatch {
             _ => Err(ClusterError::NotReady {
                 what: "namespace",
                 seconds: within.as_secs(),
+                last_error: self.health.explain("namespace"),
             }),
         }
     }
@@ -199,6 +215,7 @@ fn decode<T>(
 pub struct Synced {
     what: &'static str,
     rx: oneshot::Receiver<()>,
+    health: Arc<WatchHealth>,
 }
 
 impl Synced {
@@ -210,6 +227,7 @@ impl Synced {
             _ => Err(ClusterError::NotReady {
                 what: self.what,
                 seconds: within.as_secs(),
+                last_error: self.health.explain(self.what),
             }),
         }
     }
@@ -228,7 +246,7 @@ pub fn watch_policies(
         resource(KIND, "containeradmissionpolicies"),
         "policy",
         tx,
-        health,
+        health.clone(),
         move |objects| {
             let (policies, errors) = decode(KIND, objects, portcullis_policy::policy_from_value);
             let reload = state.set_cluster_policies(policies, errors);
@@ -238,7 +256,11 @@ pub fn watch_policies(
             tracing::info!(loaded = reload.loaded, "policies updated from the cluster");
         },
     ));
-    Synced { what: "policy", rx }
+    Synced {
+        what: "policy",
+        rx,
+        health,
+    }
 }
 
 /// Calls `apply` with the cluster's `ContainerVulnerabilityException` objects (as exceptions)
@@ -254,7 +276,7 @@ pub fn watch_exceptions(
         resource(EXCEPTION_KIND, "containervulnerabilityexceptions"),
         "exception",
         tx,
-        health,
+        health.clone(),
         move |objects| {
             let (named, errors) = decode(
                 EXCEPTION_KIND,
@@ -275,6 +297,7 @@ pub fn watch_exceptions(
     Synced {
         what: "exception",
         rx,
+        health,
     }
 }
 
@@ -301,6 +324,28 @@ mod tests {
         );
         h.succeeded("policy");
         assert_eq!(h.degraded().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_never_lists_says_why() {
+        let health = Arc::new(WatchHealth::default());
+        health.failed("policy", "ApiError: 404 page not found: NotFound".into());
+        let (_tx, rx) = oneshot::channel();
+        let synced = Synced {
+            what: "policy",
+            rx,
+            health,
+        };
+        let err = synced
+            .wait(Duration::from_millis(20))
+            .await
+            .expect_err("never synced")
+            .to_string();
+        assert!(err.contains("policy watch did not finish"), "{err}");
+        assert!(
+            err.contains("404") && err.contains("CRDs installed"),
+            "{err}"
+        );
     }
 
     fn object(json: serde_json::Value) -> DynamicObject {
