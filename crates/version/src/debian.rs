@@ -154,19 +154,7 @@ impl Ord for Version {
     }
 }
 
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Version {}
+ordered_by_cmp!(Version, parse);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,13 +166,6 @@ impl fmt::Display for Version {
             write!(f, "-{}", self.revision)?;
         }
         Ok(())
-    }
-}
-
-impl std::str::FromStr for Version {
-    type Err = VersionError;
-    fn from_str(s: &str) -> Result<Self> {
-        Version::parse(s)
     }
 }
 

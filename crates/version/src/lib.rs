@@ -9,7 +9,38 @@
 //! packaging, node-semver, ComparableVersion, Gem::Version, NuGet.Versioning, version_compare).
 //!
 //! The free functions [`compare`] and [`validate`] dispatch on [`Ecosystem`]; callers that
-//! compare one version against many can parse once with the module's `Version::parse`.
+//! compare one version against many can parse once with [`Parsed`] or the module's `Version::parse`.
+
+/// `PartialEq`, `Eq` and `PartialOrd` of a version type from its `Ord`: each comparator defines
+/// its order once, as its ecosystem does, and equal spellings (`1.0` and `1.0.0` in PEP 440)
+/// are then equal versions. With `parse`, also `FromStr` from the type's `parse`.
+macro_rules! ordered_by_cmp {
+    ($t:ident) => {
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == std::cmp::Ordering::Equal
+            }
+        }
+
+        impl Eq for $t {}
+    };
+    ($t:ident, parse) => {
+        ordered_by_cmp!($t);
+
+        impl std::str::FromStr for $t {
+            type Err = crate::VersionError;
+            fn from_str(s: &str) -> crate::Result<Self> {
+                $t::parse(s)
+            }
+        }
+    };
+}
 
 mod num;
 

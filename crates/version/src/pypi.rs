@@ -381,19 +381,7 @@ impl Ord for Version {
     }
 }
 
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Version {}
+ordered_by_cmp!(Version, parse);
 
 impl fmt::Display for Version {
     /// The normalised form (`1.0-A.1` is `1.0a1`).
@@ -412,13 +400,6 @@ impl fmt::Display for Version {
             write!(f, "+{local}")?;
         }
         Ok(())
-    }
-}
-
-impl std::str::FromStr for Version {
-    type Err = VersionError;
-    fn from_str(s: &str) -> Result<Self> {
-        Version::parse(s)
     }
 }
 
