@@ -188,14 +188,18 @@ impl Scanner {
                 }
                 pending.pull(opts).await?
             }
-            None => portcullis_image::resolve(&parsed, opts).await?,
+            None => {
+                // Local images learn their digest only once resolved.
+                let img = portcullis_image::resolve(&parsed, opts).await?;
+                if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
+                    && let Some(mut inv) = store.inventory(digest)?
+                {
+                    inv.image.reference = target.to_string();
+                    return Ok(inv);
+                }
+                img
+            }
         };
-        if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
-            && let Some(mut inv) = store.inventory(digest)?
-        {
-            inv.image.reference = target.to_string();
-            return Ok(inv);
-        }
         let target_owned = target.to_string();
         let inv = tokio::task::spawn_blocking(move || catalog(&img, &target_owned))
             .await
@@ -336,16 +340,20 @@ impl MatchParts {
         for m in &mut report.vulnerabilities {
             m.ignored = None;
         }
-        let parts = portcullis_matcher::ImageRefParts::parse(&report.image.reference);
-        portcullis_matcher::apply_exceptions(
-            &mut report.vulnerabilities,
-            &self.exceptions,
-            &self.vex,
-            &parts,
-            time::OffsetDateTime::now_utc(),
-        );
+        self.mark_excepted(&mut report.vulnerabilities, &report.image.reference);
         report.summary =
             portcullis_core::Summary::compute(&report.vulnerabilities, &self.thresholds);
+    }
+
+    /// Marks the matches these exceptions and VEX statements silence for image `reference`.
+    fn mark_excepted(&self, matches: &mut [portcullis_core::Match], reference: &str) {
+        portcullis_matcher::apply_exceptions(
+            matches,
+            &self.exceptions,
+            &self.vex,
+            &portcullis_matcher::ImageRefParts::parse(reference),
+            time::OffsetDateTime::now_utc(),
+        );
     }
 
     fn report(&self, db: &Db, inv: Inventory) -> Result<ScanReport> {
@@ -363,14 +371,7 @@ impl MatchParts {
             Some(m) => portcullis_matcher::match_inventory_memo(db, &inv, &self.matching, m)?,
             None => portcullis_matcher::match_inventory(db, &inv, &self.matching)?,
         };
-        let parts = portcullis_matcher::ImageRefParts::parse(&inv.image.reference);
-        portcullis_matcher::apply_exceptions(
-            &mut matches,
-            &self.exceptions,
-            &self.vex,
-            &parts,
-            time::OffsetDateTime::now_utc(),
-        );
+        self.mark_excepted(&mut matches, &inv.image.reference);
         let info: DbInfo = db.info();
         let Inventory {
             image,
