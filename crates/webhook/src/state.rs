@@ -488,27 +488,13 @@ impl AppState {
     /// scan budget is spent (all images share one deadline).
     async fn outcomes(&self, p: &Pending) -> HashMap<String, ImageOutcome> {
         let deadline = tokio::time::Instant::now() + self.config.scan_budget;
-        let images = p.distinct_images();
-        // Pull secrets are looked up only when an image has to be scanned, and within the
-        // same budget: the cached path never waits on the API server.
-        let secrets: Vec<PullSecret> = match &self.pull_secrets {
-            Some(src) if images.iter().any(|i| self.scanner.cached(i).is_none()) => {
-                let lookup =
-                    src.pull_secrets(&p.namespace, &p.service_account, &p.pull_secret_names);
-                match tokio::time::timeout_at(deadline, lookup).await {
-                    Ok(s) => s,
-                    Err(_) => {
-                        tracing::warn!(namespace = %p.namespace, "pull secret lookup ran out of the scan budget");
-                        Vec::new()
-                    }
-                }
-            }
-            _ => Vec::new(),
-        };
-        let futures = images.into_iter().map(|image| {
-            let secrets = secrets.clone();
+        // Pull secrets are looked up by the first image that has to be scanned, once for all
+        // of them: the cached path never waits on the API server.
+        let secrets = tokio::sync::OnceCell::new();
+        let futures = p.distinct_images().into_iter().map(|image| {
+            let secrets = &secrets;
             async move {
-                let outcome = self.outcome(&image, secrets, deadline).await;
+                let outcome = self.outcome(&image, p, secrets, deadline).await;
                 (image, outcome)
             }
         });
@@ -518,10 +504,30 @@ impl AppState {
             .collect()
     }
 
+    /// The pull secrets of `p`'s pod, looked up within the scan budget.
+    async fn pull_secrets_of(
+        &self,
+        p: &Pending,
+        deadline: tokio::time::Instant,
+    ) -> Vec<PullSecret> {
+        let Some(src) = &self.pull_secrets else {
+            return Vec::new();
+        };
+        let lookup = src.pull_secrets(&p.namespace, &p.service_account, &p.pull_secret_names);
+        match tokio::time::timeout_at(deadline, lookup).await {
+            Ok(s) => s,
+            Err(_) => {
+                tracing::warn!(namespace = %p.namespace, "pull secret lookup ran out of the scan budget");
+                Vec::new()
+            }
+        }
+    }
+
     async fn outcome(
         &self,
         image: &str,
-        secrets: Vec<PullSecret>,
+        p: &Pending,
+        secrets: &tokio::sync::OnceCell<Vec<PullSecret>>,
         deadline: tokio::time::Instant,
     ) -> ImageOutcome {
         let now = OffsetDateTime::now_utc();
@@ -536,6 +542,10 @@ impl AppState {
             return report_outcome(report, None);
         }
         self.metrics.cache(false);
+        let secrets = secrets
+            .get_or_init(|| self.pull_secrets_of(p, deadline))
+            .await
+            .clone();
         let (scan, started) = self
             .scans
             .get_or_start(&self.scanner, image, secrets, &self.metrics);
