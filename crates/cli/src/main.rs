@@ -13,6 +13,14 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+/// mimalloc instead of glibc's malloc: the webhook allocates and frees a read buffer and a
+/// request's small strings per review, and glibc spent about a sixth of the server's CPU on
+/// that (consolidating its fast bins on every 8 KiB buffer). With mimalloc `/validate` serves
+/// about 11% more reviews per CPU second (`scripts/bench-webhook`). Transparent huge pages are
+/// off for it (`no_thp`): with them an inline scan's buffers raised peak RSS from 40 to 86 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
