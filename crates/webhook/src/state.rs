@@ -420,15 +420,22 @@ impl AppState {
 
     async fn evaluate(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
         let policies = self.policies();
-        if let Some(v) = admission::scan_independent_rejection(
-            p,
-            &policies,
-            &self.config,
-            OffsetDateTime::now_utc(),
-        ) {
+        let images = p.distinct_images();
+        let cached = self.cached_outcomes(&images);
+        // Only an image without a report would cost a pull: then it is worth asking whether any
+        // scan result could change a rejection. Images with reports are decided on them, which
+        // is also more exact (their real CVEs, not the extremes a scan could have).
+        if cached.len() < images.len()
+            && let Some(v) = admission::scan_independent_rejection(
+                p,
+                &policies,
+                &self.config,
+                OffsetDateTime::now_utc(),
+            )
+        {
             return v;
         }
-        let outcomes = self.outcomes(p).await;
+        let outcomes = self.outcomes(p, images, cached).await;
         admission::evaluate(
             p,
             &outcomes,
@@ -437,6 +444,35 @@ impl AppState {
             OffsetDateTime::now_utc(),
             endpoint == Endpoint::Mutate,
         )
+    }
+
+    /// The outcomes of the images whose report is cached (no IO): the whole answer on the
+    /// hot path.
+    fn cached_outcomes(&self, images: &[String]) -> HashMap<String, ImageOutcome> {
+        let mut out = HashMap::with_capacity(images.len());
+        for image in images {
+            if let Some(report) = self.scanner.cached(image) {
+                self.metrics.cache(true);
+                out.insert(image.clone(), self.report_outcome(image, report, None));
+            }
+        }
+        out
+    }
+
+    fn report_outcome(
+        &self,
+        image: &str,
+        report: Arc<portcullis_core::ScanReport>,
+        note: Option<String>,
+    ) -> ImageOutcome {
+        ImageOutcome::Report {
+            scanned_at: self
+                .scanner
+                .scanned_at(image, &report)
+                .unwrap_or_else(OffsetDateTime::now_utc),
+            report,
+            note,
+        }
     }
 
     fn after_decision(&self, p: &Pending, v: &Verdict, endpoint: Endpoint) {
@@ -484,24 +520,33 @@ impl AppState {
         }
     }
 
-    /// The outcome of every image: cached report, or an inline scan awaited until the
-    /// scan budget is spent (all images share one deadline).
-    async fn outcomes(&self, p: &Pending) -> HashMap<String, ImageOutcome> {
+    /// The outcome of every image: the `cached` ones as they are, the others scanned inline
+    /// and awaited until the scan budget is spent (all images share one deadline).
+    async fn outcomes(
+        &self,
+        p: &Pending,
+        images: Vec<String>,
+        mut cached: HashMap<String, ImageOutcome>,
+    ) -> HashMap<String, ImageOutcome> {
+        if cached.len() == images.len() {
+            return cached;
+        }
         let deadline = tokio::time::Instant::now() + self.config.scan_budget;
         // Pull secrets are looked up by the first image that has to be scanned, once for all
         // of them: the cached path never waits on the API server.
         let secrets = tokio::sync::OnceCell::new();
-        let futures = p.distinct_images().into_iter().map(|image| {
-            let secrets = &secrets;
-            async move {
-                let outcome = self.outcome(&image, p, secrets, deadline).await;
-                (image, outcome)
-            }
-        });
-        futures_util::future::join_all(futures)
-            .await
+        let futures = images
             .into_iter()
-            .collect()
+            .filter(|image| !cached.contains_key(image))
+            .map(|image| {
+                let secrets = &secrets;
+                async move {
+                    let outcome = self.outcome(&image, p, secrets, deadline).await;
+                    (image, outcome)
+                }
+            });
+        cached.extend(futures_util::future::join_all(futures).await);
+        cached
     }
 
     /// The pull secrets of `p`'s pod, looked up within the scan budget.
@@ -530,17 +575,7 @@ impl AppState {
         secrets: &tokio::sync::OnceCell<Vec<PullSecret>>,
         deadline: tokio::time::Instant,
     ) -> ImageOutcome {
-        let now = OffsetDateTime::now_utc();
-        let report_outcome =
-            |report: Arc<portcullis_core::ScanReport>, note: Option<String>| ImageOutcome::Report {
-                scanned_at: self.scanner.scanned_at(image, &report).unwrap_or(now),
-                report,
-                note,
-            };
-        if let Some(report) = self.scanner.cached(image) {
-            self.metrics.cache(true);
-            return report_outcome(report, None);
-        }
+        let report_outcome = |report, note| self.report_outcome(image, report, note);
         self.metrics.cache(false);
         let secrets = secrets
             .get_or_init(|| self.pull_secrets_of(p, deadline))

@@ -41,6 +41,42 @@ async fn untrusted_pod_rejected_and_trusted_allowed() {
 }
 
 #[tokio::test]
+async fn untrusted_image_without_a_report_rejected_without_a_scan() {
+    // No scan result could change the rejection, so the image is never pulled.
+    let scanner = Arc::new(MapScanner::with_scannable(&[clean(EVIL)], None));
+    let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
+    let (_, a) = validate(&st, &wrap(API_V1, pod_request("u1", "default", &[EVIL]))).await;
+    let r = a.response.unwrap();
+    assert!(!r.allowed);
+    let msg = r.message().unwrap();
+    assert!(
+        msg.contains("rule 0") && msg.contains("not scanned"),
+        "{msg}"
+    );
+    assert_eq!(scanner.scan_calls(), 0);
+}
+
+#[tokio::test]
+async fn untrusted_image_with_a_cached_report_rejected_with_its_vulnerabilities() {
+    // A cached report costs nothing to use, and the message then shows what the image holds.
+    let scanner = Arc::new(MapScanner::with_cached(&[report(
+        EVIL,
+        &[("CVE-2024-0001", 9.8)],
+    )]));
+    let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
+    let (_, a) = validate(&st, &wrap(API_V1, pod_request("u1", "default", &[EVIL]))).await;
+    let r = a.response.unwrap();
+    assert!(!r.allowed);
+    let msg = r.message().unwrap();
+    assert!(msg.contains("rule 0"), "{msg}");
+    assert!(
+        msg.contains("CVE-2024-0001") && msg.contains("max CVSS 9.8"),
+        "{msg}"
+    );
+    assert_eq!(scanner.scan_calls(), 0);
+}
+
+#[tokio::test]
 async fn owned_pod_allowed_unless_evaluate_owned() {
     let mut req = pod_request("u1", "default", &[EVIL]);
     req["object"]["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x-1", "uid": "r", "controller": true}]);
@@ -333,9 +369,13 @@ async fn metrics_and_health() {
         "{line}"
     );
     assert!(text.contains("result=\"invalid\""), "{text}");
-    // The untrusted registry is rejected whatever a scan would say, so no report is looked up.
+    // The image's report is cached, so the rejection is decided on it (no scan needed).
     assert!(
-        text.contains("portcullis_webhook_scan_cache_hits_total 0"),
+        text.contains("portcullis_webhook_scan_cache_hits_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis_webhook_scan_cache_misses_total 0"),
         "{text}"
     );
     assert!(
