@@ -120,6 +120,9 @@ pub struct ServeConfig {
     pub policy_poll_interval: Duration,
     /// How long a TLS handshake may take before the connection is dropped.
     pub handshake_timeout: Duration,
+    /// Threads serving connections, each running its own single-threaded runtime; 0 means one
+    /// per CPU the process may use.
+    pub connection_threads: usize,
 }
 
 impl ServeConfig {
@@ -135,6 +138,7 @@ impl ServeConfig {
             policies_dir: None,
             policy_poll_interval: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            connection_threads: 0,
         }
     }
 }

@@ -127,6 +127,10 @@ const MAX_LAST_GOOD: usize = 4096;
 pub(crate) struct Scans {
     inflight: Mutex<HashMap<String, SharedScan>>,
     last_good: Mutex<HashMap<String, Arc<ScanReport>>>,
+    /// Where scans run: the multi-threaded runtime that built the state, not the
+    /// single-threaded one of the connection that asked (a scan would stall its other
+    /// connections). `None`: the caller's runtime.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +139,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Scans {
+    /// No scans yet; new ones are spawned on `runtime` (or on the caller's when `None`).
+    pub(crate) fn new(runtime: Option<tokio::runtime::Handle>) -> Scans {
+        Scans {
+            runtime,
+            ..Scans::default()
+        }
+    }
+
     /// The running scan of `image`, starting one on a spawned task if none runs. The
     /// boolean says whether this call started it.
     pub(crate) fn get_or_start(
@@ -161,7 +173,7 @@ impl Scans {
         map.insert(key.clone(), waiting.clone());
         let (scans, scanner, metrics) =
             (Arc::clone(self), Arc::clone(scanner), Arc::clone(metrics));
-        tokio::spawn(async move {
+        let task = async move {
             let started = Instant::now();
             let result = AssertUnwindSafe(scanner.scan(&key, &secrets))
                 .catch_unwind()
@@ -183,7 +195,11 @@ impl Scans {
             // Nobody waiting any more is normal: the request timed out and the result is
             // only needed for the retry, which finds it in the scanner's cache.
             let _ = tx.send(result);
-        });
+        };
+        match &self.runtime {
+            Some(rt) => drop(rt.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
         (waiting, true)
     }
 

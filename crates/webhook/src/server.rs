@@ -1,5 +1,12 @@
 //! The HTTPS server: TLS with rustls (aws-lc-rs), HTTP/1.1 and HTTP/2 through hyper-util's
 //! auto builder, certificate reloading, policy watching and graceful shutdown.
+//!
+//! Connections are accepted on the caller's runtime and handed round-robin to a few
+//! connection threads, each running a single-threaded runtime ("thread per core"): a review is
+//! read, decided and answered on one thread, and no worker has to wake another. On the
+//! multi-threaded runtime the same load cost a third more CPU per review, most of it in
+//! cross-thread wake-ups (`scripts/bench-webhook`). Inline scans do not run there: they are
+//! spawned on the runtime that built the [`AppState`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +46,7 @@ pub struct Server {
     ca: Option<PathBuf>,
     background: Vec<tokio::task::JoinHandle<()>>,
     handshake_timeout: Duration,
+    connection_threads: usize,
 }
 
 /// Binds the listener, loads or generates the certificate, starts the certificate and
@@ -98,6 +106,7 @@ pub async fn bind(cfg: ServeConfig, state: Arc<AppState>) -> Result<Server> {
         ca,
         background,
         handshake_timeout: cfg.handshake_timeout,
+        connection_threads: cfg.connection_threads,
     })
 }
 
@@ -156,8 +165,18 @@ impl Server {
             app,
             background,
             handshake_timeout,
+            connection_threads,
             ..
         } = self;
+        let mut threads = match ConnectionThreads::start(connection_threads) {
+            Ok(t) => t,
+            Err(e) => {
+                for task in background {
+                    task.abort();
+                }
+                return Err(e);
+            }
+        };
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A timer lets hyper enforce its header read timeout (slow clients cannot hold
@@ -182,11 +201,26 @@ impl Server {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
             }
+            // Moved to the connection thread's runtime, whose IO driver then polls it.
+            let tcp = match tcp.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "cannot hand the connection over");
+                    continue;
+                }
+            };
             let acceptor = acceptor.clone();
             let service = TowerToHyperService::new(app.clone());
             let builder = builder.clone();
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            threads.next().spawn(async move {
+                let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "cannot register the connection");
+                        return;
+                    }
+                };
                 let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
                 {
                     Ok(Ok(s)) => s,
@@ -215,6 +249,73 @@ impl Server {
             () = graceful.shutdown() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("connections still open after the grace period"),
         }
+        threads.stop().await;
         Ok(())
+    }
+}
+
+/// The threads that serve connections, each driving a single-threaded runtime until told to
+/// stop.
+struct ConnectionThreads {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    joins: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+}
+
+impl ConnectionThreads {
+    /// Starts `n` threads (0: one per CPU the process may use).
+    fn start(n: usize) -> Result<ConnectionThreads> {
+        let n = match n {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let mut threads = ConnectionThreads {
+            handles: Vec::with_capacity(n),
+            stops: Vec::with_capacity(n),
+            joins: Vec::with_capacity(n),
+            next: 0,
+        };
+        for i in 0..n {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Config(format!("cannot start a connection runtime: {e}")))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            threads.handles.push(runtime.handle().clone());
+            let join = std::thread::Builder::new()
+                .name(format!("portcullis-conn-{i}"))
+                .spawn(move || {
+                    // Returns when told to stop (or when the server is gone); dropping the
+                    // runtime then drops whatever connections are left.
+                    runtime.block_on(async move {
+                        let _ = stopped.await;
+                    });
+                })
+                .map_err(|e| Error::Config(format!("cannot start a connection thread: {e}")))?;
+            threads.stops.push(stop);
+            threads.joins.push(join);
+        }
+        Ok(threads)
+    }
+
+    /// The runtime of the next connection, round-robin: connections spread evenly whatever
+    /// their addresses.
+    fn next(&mut self) -> &tokio::runtime::Handle {
+        let i = self.next % self.handles.len();
+        self.next = self.next.wrapping_add(1);
+        &self.handles[i]
+    }
+
+    /// Stops every thread and waits for them to end.
+    async fn stop(self) {
+        drop(self.stops);
+        let joins = self.joins;
+        let _ = tokio::task::spawn_blocking(move || {
+            for j in joins {
+                let _ = j.join();
+            }
+        })
+        .await;
     }
 }

@@ -163,7 +163,9 @@ impl AppState {
             policies: RwLock::new(Arc::new(PolicySet::default())),
             policy_list: RwLock::new(Vec::new()),
             policy_status: RwLock::new(PolicyStatus::default()),
-            scans: Arc::new(Scans::default()),
+            // Inline scans run on the runtime that builds the state (serve's multi-threaded
+            // one), whichever connection thread asks for them.
+            scans: Arc::new(Scans::new(tokio::runtime::Handle::try_current().ok())),
             metrics: Arc::new(Metrics::new()),
         };
         state.set_policies(policies);

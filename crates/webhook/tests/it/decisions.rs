@@ -390,21 +390,7 @@ async fn metrics_and_health() {
 async fn readyz_reports_scanner_trouble_and_missing_policies() {
     struct Down;
     impl portcullis_webhook::ImageScanner for Down {
-        fn scan(
-            &self,
-            image: &str,
-            _: &[portcullis_webhook::PullSecret],
-        ) -> std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = Result<
-                            Arc<portcullis_core::ScanReport>,
-                            portcullis_webhook::ScanFailure,
-                        >,
-                    > + Send
-                    + '_,
-            >,
-        > {
+        fn scan(&self, image: &str, _: &[portcullis_webhook::PullSecret]) -> ScanFuture<'_> {
             let e =
                 portcullis_webhook::ScanFailure::Unavailable(format!("no database for {image}"));
             Box::pin(async move { Err(e) })

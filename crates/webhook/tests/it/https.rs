@@ -185,3 +185,96 @@ async fn mismatched_cert_and_key_refused_at_start() {
         .expect("mismatched pair must fail");
     assert!(err.to_string().contains("tls.crt"), "{err}");
 }
+
+/// A scanner whose scan holds its thread (as a CPU-bound layer walk does) until released.
+struct BlockingScanner {
+    started: std::sync::atomic::AtomicBool,
+    release: std::sync::atomic::AtomicBool,
+}
+
+impl portcullis_webhook::ImageScanner for BlockingScanner {
+    fn scan(&self, image: &str, _: &[portcullis_webhook::PullSecret]) -> ScanFuture<'_> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let report = clean(image);
+        Box::pin(async move {
+            self.started.store(true, SeqCst);
+            let since = std::time::Instant::now();
+            while !self.release.load(SeqCst) && since.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(report)
+        })
+    }
+
+    fn cached(&self, image: &str) -> Option<Arc<portcullis_core::ScanReport>> {
+        (image == "nginx:1.25").then(|| clean(image))
+    }
+}
+
+/// Inline scans run on the runtime that built the state, never on a connection thread: with a
+/// single connection thread, a review of a cached image is answered while another review's
+/// scan holds its thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_scan_does_not_stall_other_connections() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    cfg.connection_threads = 1;
+    let scanner = Arc::new(BlockingScanner {
+        started: false.into(),
+        release: false.into(),
+    });
+    let st = Arc::new(portcullis_webhook::AppState::new(
+        WebhookConfig::default(),
+        scanner.clone(),
+        policies(TRUSTED),
+    ));
+    let server = portcullis_webhook::bind(cfg, st).await.unwrap();
+    let port = server.local_addr().port();
+    let ca = dir
+        .path()
+        .join("certs")
+        .join(portcullis_webhook::GENERATED_CA);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let review = |uid: &str, image: &str| {
+        let c = client(&[&ca], false);
+        let body = wrap(API_V1, pod_request(uid, "default", &[image]));
+        let url = format!("https://localhost:{port}/validate");
+        async move {
+            let resp = c.post(url).json(&body).send().await.unwrap();
+            let review: AdmissionReview = resp.json().await.unwrap();
+            review.response.unwrap()
+        }
+    };
+    let slow = tokio::spawn(review("slow", "registry.example/new:1"));
+    for _ in 0..500 {
+        if scanner.started.load(SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        scanner.started.load(SeqCst),
+        "the inline scan never started"
+    );
+    let answered =
+        tokio::time::timeout(Duration::from_secs(10), review("fast", "nginx:1.25")).await;
+    let stalled = answered.is_err();
+    scanner.release.store(true, SeqCst);
+    assert!(
+        !stalled,
+        "a cached review waited for another connection's scan"
+    );
+    let fast = answered.unwrap();
+    assert!(fast.allowed && fast.uid == "fast");
+    let slow = slow.await.unwrap();
+    assert!(
+        slow.allowed && slow.uid == "slow",
+        "the scanned image is clean and must be allowed"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -185,18 +185,7 @@ async fn failed_rescan_falls_back_to_the_last_good_report() {
 async fn panicking_scanner_is_a_scan_error_not_a_crash() {
     struct Panics;
     impl portcullis_webhook::ImageScanner for Panics {
-        fn scan(
-            &self,
-            _: &str,
-            _: &[portcullis_webhook::PullSecret],
-        ) -> std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = Result<Arc<portcullis_core::ScanReport>, ScanFailure>,
-                    > + Send
-                    + '_,
-            >,
-        > {
+        fn scan(&self, _: &str, _: &[portcullis_webhook::PullSecret]) -> ScanFuture<'_> {
             Box::pin(async { panic!("scanner bug") })
         }
         fn cached(&self, _: &str) -> Option<Arc<portcullis_core::ScanReport>> {

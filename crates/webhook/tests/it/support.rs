@@ -113,6 +113,10 @@ pub(crate) fn clean(image: &str) -> Arc<ScanReport> {
     report(image, &[])
 }
 
+/// What `ImageScanner::scan` returns, for the test scanners.
+pub(crate) type ScanFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + 'a>>;
+
 /// An in-process scanner over maps: `cache` answers `cached()`, `scannable` what a scan
 /// finds (then cached), `failing` the images whose scan fails. Counts scan calls and
 /// records every `cached()` lookup.
@@ -156,11 +160,7 @@ impl MapScanner {
 }
 
 impl ImageScanner for MapScanner {
-    fn scan(
-        &self,
-        image: &str,
-        _pull_secrets: &[PullSecret],
-    ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
+    fn scan(&self, image: &str, _pull_secrets: &[PullSecret]) -> ScanFuture<'_> {
         let image = image.to_string();
         Box::pin(async move {
             self.scans.fetch_add(1, Ordering::SeqCst);
