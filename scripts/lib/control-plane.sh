@@ -35,12 +35,20 @@ pids+=($!)
 openssl genrsa -out "$work/sa.key" 2048 2>/dev/null && openssl rsa -in "$work/sa.key" -pubout -out "$work/sa.pub" 2>/dev/null
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$TOKEN,admin,admin,system:masters" >"$work/tokens.csv"
-"$K8S/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_C" --bind-address=127.0.0.1 --secure-port="$API" \
-  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none --cert-dir="$work/apicerts" \
-  --token-auth-file="$work/tokens.csv" --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
-  --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$work/sa.pub" \
-  --service-account-signing-key-file="$work/sa.key" >"$work/apiserver.log" 2>&1 &
-pids+=($!)
+start_apiserver() { # (again after a stop: same port, certificates and etcd) sets API_PID
+  "$K8S/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_C" --bind-address=127.0.0.1 --secure-port="$API" \
+    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none --cert-dir="$work/apicerts" \
+    --token-auth-file="$work/tokens.csv" --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
+    --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$work/sa.pub" \
+    --service-account-signing-key-file="$work/sa.key" >>"$work/apiserver.log" 2>&1 &
+  API_PID=$!
+  pids+=($API_PID)
+}
+apiserver_ready() { # waits up to 2 minutes
+  for _ in $(seq 120); do k get --raw /readyz >/dev/null 2>&1 && return 0; sleep 1; done
+  return 1
+}
+start_apiserver
 cat >"$work/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -51,8 +59,7 @@ current-context: e2e
 KC
 export KUBECONFIG=$work/kubeconfig
 k() { "$K8S/kubectl" --request-timeout=30s "$@"; }
-for _ in $(seq 120); do k get --raw /readyz >/dev/null 2>&1 && break; sleep 1; done
-k get --raw /readyz >/dev/null 2>&1 || { echo "kube-apiserver did not become ready: $(tail -5 "$work/apiserver.log")"; exit 1; }
+apiserver_ready || { echo "kube-apiserver did not become ready: $(tail -5 "$work/apiserver.log")"; exit 1; }
 "$K8S/kube-controller-manager" --kubeconfig="$work/kubeconfig" --leader-elect=false \
   --service-account-private-key-file="$work/sa.key" --use-service-account-credentials=false \
   --controllers='*' --bind-address=127.0.0.1 --secure-port=0 >"$work/kcm.log" 2>&1 &
