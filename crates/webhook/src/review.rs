@@ -133,11 +133,21 @@ pub struct AdmissionRequest {
     /// Who asked.
     #[serde(default)]
     pub user_info: UserInfo,
-    /// The object as it will be (CREATE, UPDATE) or the options (CONNECT).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The object as it will be (CREATE, UPDATE) or the options (CONNECT): only the parts a
+    /// decision reads (names, labels and owners; the pod spec's containers' names and images,
+    /// pull secrets and service account), the rest is skipped while parsing.
+    #[serde(
+        default,
+        deserialize_with = "crate::workload::read_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub object: Option<Value>,
-    /// The object as it was (UPDATE, DELETE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The object as it was (UPDATE, DELETE), the same parts as `object`.
+    #[serde(
+        default,
+        deserialize_with = "crate::workload::read_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub old_object: Option<Value>,
     /// True when the request will not be persisted: the webhook must have no side effects.
     #[serde(default, skip_serializing_if = "Option::is_none")]

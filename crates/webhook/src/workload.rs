@@ -195,6 +195,145 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Which parts of an admitted object this module reads; the rest of the object is skipped
+/// while parsing. Objects from the API server carry `managedFields`, `status`, annotations
+/// and whole container specs that no decision looks at, and building them into a JSON tree
+/// cost more than the decision itself. Everything the functions above read must be here.
+enum Keep {
+    /// The whole value.
+    All,
+    /// Of an object, these fields (each as described); of anything else, the whole value.
+    Fields(&'static [(&'static str, &'static Keep)]),
+    /// Of an array, every element as described (so indices, and `/mutate`'s pointers, stay
+    /// right); of anything else, the whole value.
+    Each(&'static Keep),
+}
+
+static OBJECT: Keep = Keep::Fields(&[("metadata", &METADATA), ("spec", &SPEC)]);
+static METADATA: Keep = Keep::Fields(&[
+    ("name", &Keep::All),
+    ("namespace", &Keep::All),
+    ("labels", &Keep::All),
+    ("ownerReferences", &Keep::All),
+]);
+/// A pod spec, or a workload's spec holding a pod template (or a CronJob's job template).
+static SPEC: Keep = Keep::Fields(&[
+    ("containers", &CONTAINERS),
+    ("initContainers", &CONTAINERS),
+    ("ephemeralContainers", &CONTAINERS),
+    ("imagePullSecrets", &Keep::All),
+    ("serviceAccountName", &Keep::All),
+    ("template", &OBJECT),
+    ("jobTemplate", &OBJECT),
+]);
+static CONTAINERS: Keep = Keep::Each(&Keep::Fields(&[
+    ("name", &Keep::All),
+    ("image", &Keep::All),
+]));
+
+/// Deserializes an admitted object (`object`, `oldObject`) keeping only what this module
+/// reads; `null` is `None`.
+pub(crate) fn read_object<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Value>, D::Error> {
+    struct Maybe;
+    impl<'de> serde::de::Visitor<'de> for Maybe {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a Kubernetes object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            serde::de::DeserializeSeed::deserialize(&OBJECT, d).map(Some)
+        }
+    }
+    d.deserialize_option(Maybe)
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &'static Keep {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self {
+            Keep::All => serde::Deserialize::deserialize(d),
+            keep => d.deserialize_any(Pruning(keep)),
+        }
+    }
+}
+
+/// Builds a [`Value`] as `serde_json` would, skipping what the [`Keep`] leaves out.
+struct Pruning(&'static Keep);
+
+impl<'de> serde::de::Visitor<'de> for Pruning {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self.0, d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let element = match self.0 {
+            Keep::Each(e) => *e,
+            _ => &Keep::All,
+        };
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(v) = seq.next_element_seed(element)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let wanted = match self.0 {
+                Keep::Fields(fields) => fields.iter().find(|(f, _)| *f == key).map(|(_, k)| *k),
+                _ => Some(&Keep::All),
+            };
+            match wanted {
+                Some(k) => {
+                    let v = map.next_value_seed(k)?;
+                    out.insert(key.into_owned(), v);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// The image reference with any tag and digest removed (`repo`), so a digest can be pinned
 /// as `repo@sha256:...`. A `:` before the last `/` is a registry port, not a tag.
 pub fn repository_of(image: &str) -> &str {
@@ -228,6 +367,138 @@ mod tests {
         }
     }
     use serde_json::json;
+
+    /// What every reader of an admitted object sees: equal on the full and the pruned object.
+    fn readings(kind: &str, o: &Value) -> impl PartialEq + std::fmt::Debug {
+        (
+            images(kind, o),
+            image_set(kind, o),
+            labels(kind, o),
+            pull_secret_names(kind, o),
+            service_account(kind, o),
+            has_controller(o),
+            pod_spec_pointer(kind, o),
+            at(o, "/metadata/name").cloned(),
+            at(o, "/metadata/namespace").cloned(),
+        )
+    }
+
+    /// The object as the webhook parses it from JSON text.
+    fn pruned(o: &Value) -> Value {
+        let text = serde_json::to_string(o).unwrap();
+        read_object(&mut serde_json::Deserializer::from_str(&text))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn check_pruning(kind: &str, o: &Value) -> Value {
+        let p = pruned(o);
+        assert_eq!(readings(kind, &p), readings(kind, o), "{kind}: {o}");
+        // Parsing from a JSON tree (the path of unreadable reviews) prunes the same way.
+        assert_eq!(read_object(o.clone()).unwrap().unwrap(), p);
+        p
+    }
+
+    #[test]
+    fn pruned_objects_read_the_same_and_drop_the_rest() {
+        let container = |name: &str, image: &str| {
+            json!({"name": name, "image": image, "env": [{"name": "A", "value": "1"}],
+                   "resources": {"limits": {"cpu": "1"}}})
+        };
+        let pod_spec = json!({
+            "containers": [container("a", "r/a:1"), {"name": "noimage"}, container("b", "r/b@sha256:00")],
+            "initContainers": [container("i", "r/i:1")],
+            "ephemeralContainers": [container("e", "r/e:1")],
+            "imagePullSecrets": [{"name": "regcred"}, {"name": "other"}],
+            "serviceAccountName": "builder",
+            "volumes": [{"name": "v", "emptyDir": {}}],
+        });
+        let metadata = json!({
+            "name": "x", "namespace": "team", "labels": {"app": "x", "tier": "web"},
+            "annotations": {"big": "y".repeat(1000)},
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "x-1", "controller": true}],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+        });
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                         "spec": pod_spec, "status": {"phase": "Pending"}});
+        let template =
+            json!({"metadata": {"labels": {"app": "x", "pod": "yes"}}, "spec": pod_spec});
+        let deployment = json!({"kind": "Deployment", "metadata": metadata,
+                                "spec": {"replicas": 2, "template": template}, "status": {}});
+        let cronjob = json!({"kind": "CronJob", "metadata": metadata, "spec": {"schedule": "* * * * *",
+                             "jobTemplate": {"spec": {"template": template}}}});
+        let custom =
+            json!({"kind": "Rollout", "metadata": metadata, "spec": {"template": template}});
+        let odd = json!({"kind": "Pod", "metadata": {"labels": "not a map"},
+                         "spec": {"containers": {"not": "a list"}, "imagePullSecrets": 3}});
+        for (kind, o) in [
+            ("Pod", &pod),
+            ("Deployment", &deployment),
+            ("CronJob", &cronjob),
+            ("Rollout", &custom),
+            ("Pod", &odd),
+        ] {
+            let p = check_pruning(kind, o);
+            let text = p.to_string();
+            for gone in [
+                "managedFields",
+                "annotations",
+                "status",
+                "env",
+                "volumes",
+                "replicas",
+                "schedule",
+            ] {
+                assert!(!text.contains(gone), "{kind}: {gone} kept in {text}");
+            }
+        }
+        assert_eq!(read_object(Value::Null).unwrap(), None);
+    }
+
+    /// The real AdmissionReview samples: every object reads the same pruned.
+    #[test]
+    fn pruning_keeps_what_the_samples_are_decided_on() {
+        let td = std::env::var_os("PORTCULLIS_TESTDATA").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+            std::path::PathBuf::from,
+        );
+        let dir = td.join("admission");
+        if !dir.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no test data at {}",
+                dir.display()
+            );
+            eprintln!("skipped: no AdmissionReview samples at {}", dir.display());
+            return;
+        }
+        let mut checked = 0;
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(v) = serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()) else {
+                    continue;
+                };
+                let req = v.get("request").unwrap_or(&v);
+                let kind = req
+                    .pointer("/kind/kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                for field in ["object", "oldObject"] {
+                    if let Some(o) = req.get(field).filter(|o| o.is_object()) {
+                        check_pruning(kind, o);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 20, "only {checked} sample objects");
+    }
 
     #[test]
     fn repository_strips_tag_and_digest_not_port() {
