@@ -89,8 +89,27 @@ fn too_large() -> Response {
     review_response(StatusCode::PAYLOAD_TOO_LARGE, r.into_review(API_V1))
 }
 
+/// The answer when a review cannot be encoded (still an AdmissionReview, uid unknown).
+const FAILED_TO_ENCODE: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":false,"status":{"code":500,"message":"the image admission webhook could not encode its answer","reason":"InternalError"}}}"#;
+
+/// The review as JSON. Serialized into a buffer sized for a typical answer (`axum::Json`
+/// starts at 128 bytes, one short of the smallest review, and grew it on every request).
 fn review_response(status: StatusCode, review: AdmissionReview) -> Response {
-    (status, axum::Json(review)).into_response()
+    let mut body = Vec::with_capacity(512);
+    if let Err(e) = serde_json::to_writer(&mut body, &review) {
+        // Our own types with string keys: cannot fail, but never answer with half a review or a bare error.
+        tracing::error!(error = %e, "cannot encode an AdmissionReview");
+        body = FAILED_TO_ENCODE.as_bytes().to_vec();
+    }
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -129,4 +148,21 @@ fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
         "the image admission webhook failed internally",
     );
     review_response(StatusCode::INTERNAL_SERVER_ERROR, r.into_review(API_V1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoding_failure_answer_is_a_denying_review() {
+        let r: AdmissionReview = serde_json::from_str(FAILED_TO_ENCODE).unwrap();
+        assert_eq!(
+            (r.api_version.as_str(), r.kind.as_str()),
+            (API_V1, "AdmissionReview")
+        );
+        let resp = r.response.unwrap();
+        assert!(!resp.allowed);
+        assert_eq!(resp.status.unwrap().code, Some(500));
+    }
 }

@@ -403,7 +403,8 @@ impl AppState {
             }
             Err(_) => self.internal_error(&uid),
         };
-        self.metrics.latency(endpoint.as_str(), started.elapsed());
+        self.metrics
+            .latency(endpoint == Endpoint::Mutate, started.elapsed());
         (200, response.into_review(&api_version))
     }
 
