@@ -76,6 +76,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The threads serving connections could not be started.
+    #[error("cannot start the connection threads: {source}")]
+    Threads {
+        /// What the OS or the runtime said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server configuration is contradictory.
     #[error("invalid server configuration: {0}")]
     Config(String),

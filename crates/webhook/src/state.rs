@@ -571,6 +571,9 @@ impl AppState {
         }
     }
 
+    /// The outcome of an image without a cached report: its scan (shared with any request
+    /// already waiting for it), or the last good report when the scan fails or outlasts the
+    /// deadline.
     async fn outcome(
         &self,
         image: &str,
