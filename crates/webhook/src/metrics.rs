@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::state::Endpoint;
+
 /// Labels of one admission decision.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct DecisionLabels {
@@ -49,7 +51,7 @@ pub(crate) struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     /// The request latency of `/validate` and `/mutate`, resolved once: looking the
     /// histogram up by label on every review showed on the hot path.
-    latency: [Histogram; 2],
+    latency: [Histogram; Endpoint::ALL.len()],
     cache_hits: Counter,
     cache_misses: Counter,
     inline_scans: Counter,
@@ -75,10 +77,10 @@ impl Metrics {
             "Time to answer an admission request",
             latency.clone(),
         );
-        let latency = ["validate", "mutate"].map(|endpoint| {
+        let latency = Endpoint::ALL.map(|endpoint| {
             latency
                 .get_or_create(&EndpointLabels {
-                    endpoint: endpoint.into(),
+                    endpoint: endpoint.as_str().into(),
                 })
                 .clone()
         });
@@ -135,9 +137,9 @@ impl Metrics {
         self.decisions.get_or_create(&labels).inc();
     }
 
-    /// Records how long a review took; `mutate` selects `/mutate`'s histogram.
-    pub(crate) fn latency(&self, mutate: bool, d: Duration) {
-        self.latency[usize::from(mutate)].observe(d.as_secs_f64());
+    /// Records how long a review through `endpoint` took.
+    pub(crate) fn latency(&self, endpoint: Endpoint, d: Duration) {
+        self.latency[endpoint.index()].observe(d.as_secs_f64());
     }
 
     pub(crate) fn cache(&self, hit: bool) {

@@ -114,7 +114,19 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
-    fn as_str(self) -> &'static str {
+    /// Both endpoints, in the order of [`Endpoint::index`].
+    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Validate, Endpoint::Mutate];
+
+    /// The position in [`Endpoint::ALL`] (for per-endpoint arrays).
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Endpoint::Validate => 0,
+            Endpoint::Mutate => 1,
+        }
+    }
+
+    /// The name in metrics labels.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Endpoint::Validate => "validate",
             Endpoint::Mutate => "mutate",
@@ -403,8 +415,7 @@ impl AppState {
             }
             Err(_) => self.internal_error(&uid),
         };
-        self.metrics
-            .latency(endpoint == Endpoint::Mutate, started.elapsed());
+        self.metrics.latency(endpoint, started.elapsed());
         (200, response.into_review(&api_version))
     }
 
