@@ -257,60 +257,71 @@ impl Server {
 /// The threads that serve connections, each driving a single-threaded runtime until told to
 /// stop.
 struct ConnectionThreads {
-    handles: Vec<tokio::runtime::Handle>,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    joins: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<ConnectionThread>,
     next: usize,
 }
 
+struct ConnectionThread {
+    runtime: tokio::runtime::Handle,
+    /// Dropping it (or sending) makes the thread end, dropping its runtime.
+    stop: tokio::sync::oneshot::Sender<()>,
+    join: std::thread::JoinHandle<()>,
+}
+
 impl ConnectionThreads {
-    /// Starts `n` threads (0: one per CPU the process may use).
+    /// Starts `n` threads (0: one per CPU the process may use). On an error the threads
+    /// already started end when the half-built set is dropped.
     fn start(n: usize) -> Result<ConnectionThreads> {
         let n = match n {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let mut threads = ConnectionThreads {
-            handles: Vec::with_capacity(n),
-            stops: Vec::with_capacity(n),
-            joins: Vec::with_capacity(n),
-            next: 0,
-        };
-        for i in 0..n {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|source| Error::Threads { source })?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            threads.handles.push(runtime.handle().clone());
-            let join = std::thread::Builder::new()
-                .name(format!("portcullis-conn-{i}"))
-                .spawn(move || {
-                    // Returns when told to stop (or when the server is gone); dropping the
-                    // runtime then drops whatever connections are left.
-                    runtime.block_on(async move {
-                        let _ = stopped.await;
-                    });
+        let threads = (0..n)
+            .map(|i| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|source| Error::Threads { source })?;
+                let handle = runtime.handle().clone();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let join = std::thread::Builder::new()
+                    .name(format!("portcullis-conn-{i}"))
+                    .spawn(move || {
+                        // Returns when told to stop (or when the server is gone); dropping the
+                        // runtime then drops whatever connections are left.
+                        runtime.block_on(async move {
+                            let _ = stopped.await;
+                        });
+                    })
+                    .map_err(|source| Error::Threads { source })?;
+                Ok(ConnectionThread {
+                    runtime: handle,
+                    stop,
+                    join,
                 })
-                .map_err(|source| Error::Threads { source })?;
-            threads.stops.push(stop);
-            threads.joins.push(join);
-        }
-        Ok(threads)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ConnectionThreads { threads, next: 0 })
     }
 
     /// The runtime of the next connection, round-robin: connections spread evenly whatever
     /// their addresses.
     fn next(&mut self) -> &tokio::runtime::Handle {
-        let i = self.next % self.handles.len();
+        let i = self.next % self.threads.len();
         self.next = self.next.wrapping_add(1);
-        &self.handles[i]
+        &self.threads[i].runtime
     }
 
     /// Stops every thread and waits for them to end.
     async fn stop(self) {
-        drop(self.stops);
-        let joins = self.joins;
+        let joins: Vec<_> = self
+            .threads
+            .into_iter()
+            .map(|t| {
+                drop(t.stop);
+                t.join
+            })
+            .collect();
         let _ = tokio::task::spawn_blocking(move || {
             for j in joins {
                 let _ = j.join();
