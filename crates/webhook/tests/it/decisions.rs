@@ -40,40 +40,36 @@ async fn untrusted_pod_rejected_and_trusted_allowed() {
     assert!(allowed(&a));
 }
 
-#[tokio::test]
-async fn untrusted_image_without_a_report_rejected_without_a_scan() {
-    // No scan result could change the rejection, so the image is never pulled.
-    let scanner = Arc::new(MapScanner::with_scannable(&[clean(EVIL)], None));
+/// The message rejecting a pod of [`EVIL`] under [`TRUSTED`], checking that nothing was scanned.
+async fn evil_rejection(scanner: Arc<MapScanner>) -> String {
     let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
     let (_, a) = validate(&st, &wrap(API_V1, pod_request("u1", "default", &[EVIL]))).await;
     let r = a.response.unwrap();
     assert!(!r.allowed);
-    let msg = r.message().unwrap();
+    assert_eq!(scanner.scan_calls(), 0);
+    r.message().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn untrusted_image_without_a_report_rejected_without_a_scan() {
+    // No scan result could change the rejection, so the image is never pulled.
+    let msg = evil_rejection(Arc::new(MapScanner::with_scannable(&[clean(EVIL)], None))).await;
     assert!(
         msg.contains("rule 0") && msg.contains("not scanned"),
         "{msg}"
     );
-    assert_eq!(scanner.scan_calls(), 0);
 }
 
 #[tokio::test]
 async fn untrusted_image_with_a_cached_report_rejected_with_its_vulnerabilities() {
     // A cached report costs nothing to use, and the message then shows what the image holds.
-    let scanner = Arc::new(MapScanner::with_cached(&[report(
-        EVIL,
-        &[("CVE-2024-0001", 9.8)],
-    )]));
-    let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
-    let (_, a) = validate(&st, &wrap(API_V1, pod_request("u1", "default", &[EVIL]))).await;
-    let r = a.response.unwrap();
-    assert!(!r.allowed);
-    let msg = r.message().unwrap();
+    let cached = report(EVIL, &[("CVE-2024-0001", 9.8)]);
+    let msg = evil_rejection(Arc::new(MapScanner::with_cached(&[cached]))).await;
     assert!(msg.contains("rule 0"), "{msg}");
     assert!(
         msg.contains("CVE-2024-0001") && msg.contains("max CVSS 9.8"),
         "{msg}"
     );
-    assert_eq!(scanner.scan_calls(), 0);
 }
 
 #[tokio::test]
