@@ -255,6 +255,16 @@ mod tests {
         }
     }
 
+    /// Maven's own `ComparableVersion` (3.9) orders these three in a circle: a qualifier
+    /// sorts before any `-` list, padding sorts before an unknown qualifier and after a list
+    /// that starts with `alpha`. Kept as Maven has it; the property tests avoid the shape.
+    #[test]
+    fn maven_is_not_transitive_on_dotted_qualifiers() {
+        assert_eq!(cmp("4.a", "4.a.m"), Ordering::Less);
+        assert_eq!(cmp("4.a.m", "4.a-alpha"), Ordering::Less);
+        assert_eq!(cmp("4.a-alpha", "4.a"), Ordering::Less);
+    }
+
     #[test]
     fn null_items_and_aliases() {
         for (a, b) in [

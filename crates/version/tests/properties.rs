@@ -22,8 +22,12 @@ fn rpm_version() -> impl Strategy<Value = String> {
     "([0-9]:)?[0-9a-z.~^_]{1,6}(-[0-9a-z.~^]{1,5})?"
 }
 
+/// Maven versions as they are written: numbers joined by `.`, qualifiers after `-`.
+/// `ComparableVersion` itself is not transitive once a qualifier follows a `.` and meets a
+/// `-` list (`4.a < 4.a.m < 4.a-alpha < 4.a`, see `maven_is_not_transitive_on_dotted_qualifiers`
+/// in the crate's tests), so those shapes are left out of the total-order property.
 fn maven_version() -> impl Strategy<Value = String> {
-    "[0-9]{1,2}([.-]([0-9]{1,2}|alpha|beta|rc|cr|sp|ga|final|snapshot|m|a|b|xyz)){0,4}"
+    "[0-9]{1,2}(\\.[0-9]{1,2}){0,3}(-([0-9]{1,2}|alpha|beta|rc|cr|sp|ga|final|snapshot|xyz|a1|b2|m3)){0,3}"
 }
 
 fn semver_version() -> impl Strategy<Value = String> {
