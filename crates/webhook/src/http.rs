@@ -6,9 +6,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::LengthLimitError;
@@ -34,16 +34,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    admit(&state, &headers, body, Endpoint::Validate).await
+// The handlers take the whole request: axum's `HeaderMap` extractor copies the headers.
+async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    admit(&state, req, Endpoint::Validate).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    admit(&state, &headers, body, Endpoint::Mutate).await
+async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    admit(&state, req, Endpoint::Mutate).await
 }
 
-async fn admit(state: &AppState, headers: &HeaderMap, body: Body, endpoint: Endpoint) -> Response {
-    let declared = headers
+async fn admit(state: &AppState, req: Request, endpoint: Endpoint) -> Response {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
