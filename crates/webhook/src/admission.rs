@@ -73,7 +73,7 @@ pub(crate) fn prepare(
     if matches!(req.operation, Operation::Delete | Operation::Connect) {
         return Prepared::Done(AdmissionResponse::allow(uid), "operation");
     }
-    let Some(object) = req.object.as_ref().filter(|o| o.is_object()) else {
+    let Some(object) = req.object.as_ref() else {
         return Prepared::Done(
             AdmissionResponse::invalid(
                 uid,
@@ -83,18 +83,14 @@ pub(crate) fn prepare(
         );
     };
     let kind = req.kind.kind.clone();
-    let containers = workload::images(&kind, object);
+    let containers = workload::object_images(&kind, object);
     if containers.is_empty() {
         return Prepared::Done(AdmissionResponse::allow(uid), "no_images");
     }
     let namespace = req
         .namespace
         .clone()
-        .or_else(|| {
-            workload::at(object, "/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
+        .or_else(|| object.metadata.namespace.clone())
         .unwrap_or_default();
     if !namespace.is_empty() && cfg.is_exempt_namespace(&namespace) {
         return Prepared::Done(AdmissionResponse::allow(uid), "exempt_namespace");
@@ -107,29 +103,26 @@ pub(crate) fn prepare(
     if namespaces::is_ignored(&namespace_labels) {
         return Prepared::Done(AdmissionResponse::allow(uid), "ignored_namespace");
     }
-    if !cfg.evaluate_owned && workload::has_controller(object) {
+    if !cfg.evaluate_owned && object.has_controller() {
         return Prepared::Done(AdmissionResponse::allow(uid), "owned");
     }
     if req.operation == Operation::Update
-        && let Some(old) = req.old_object.as_ref().filter(|o| o.is_object())
+        && let Some(old) = req.old_object.as_ref()
         && workload::image_set(&kind, old) == workload::image_set(&kind, object)
     {
         return Prepared::Done(AdmissionResponse::allow(uid), "images_unchanged");
     }
+    let pod = object.pod(&kind);
     Prepared::Evaluate(Box::new(Pending {
         uid,
         name: req
             .name
             .clone()
-            .or_else(|| {
-                workload::at(object, "/metadata/name")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
+            .or_else(|| object.metadata.name.clone())
             .unwrap_or_default(),
-        labels: workload::labels(&kind, object),
-        pull_secret_names: workload::pull_secret_names(&kind, object),
-        service_account: workload::service_account(&kind, object),
+        labels: workload::labels(object, pod.as_ref()),
+        pull_secret_names: workload::pull_secret_names(pod.as_ref()),
+        service_account: workload::service_account(pod.as_ref()),
         namespaced: !namespace.is_empty() || workload::is_namespaced_kind(&kind),
         kind,
         namespace,

@@ -42,7 +42,10 @@ pub use tls::{
     GENERATED_CA, GENERATED_CERT, GENERATED_KEY, GeneratedCert, ensure_generated,
     load_certified_key,
 };
-pub use workload::{ContainerImage, ContainerKind, images, repository_of};
+pub use workload::{
+    Container, ContainerImage, ContainerKind, Metadata, Object, OwnerReference, SecretReference,
+    Spec, images, repository_of,
+};
 
 /// Errors of starting the server (requests never fail: they get an AdmissionReview).
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::workload::Object;
+
 /// The `apiVersion` of `admission.k8s.io/v1` reviews.
 pub const API_V1: &str = "admission.k8s.io/v1";
 /// The `apiVersion` of `admission.k8s.io/v1beta1` reviews (Kubernetes before 1.16 and some
@@ -133,22 +135,22 @@ pub struct AdmissionRequest {
     /// Who asked.
     #[serde(default)]
     pub user_info: UserInfo,
-    /// The object as it will be (CREATE, UPDATE) or the options (CONNECT): only the parts a
-    /// decision reads (names, labels and owners; the pod spec's containers' names and images,
-    /// pull secrets and service account), the rest is skipped while parsing.
+    /// The object as it will be (CREATE, UPDATE): only the parts a decision reads (see
+    /// [`Object`]), the rest is skipped while parsing. `None` when absent or not a JSON
+    /// object (CONNECT's options).
     #[serde(
         default,
         deserialize_with = "crate::workload::read_object",
         skip_serializing_if = "Option::is_none"
     )]
-    pub object: Option<Value>,
+    pub object: Option<Object>,
     /// The object as it was (UPDATE, DELETE), the same parts as `object`.
     #[serde(
         default,
         deserialize_with = "crate::workload::read_object",
         skip_serializing_if = "Option::is_none"
     )]
-    pub old_object: Option<Value>,
+    pub old_object: Option<Object>,
     /// True when the request will not be persisted: the webhook must have no side effects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
