@@ -17,7 +17,6 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -40,7 +39,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     acceptor: TlsAcceptor,
-    app: axum::Router,
+    app: crate::http::Service,
     cert: PathBuf,
     key: PathBuf,
     ca: Option<PathBuf>,
@@ -100,7 +99,7 @@ pub async fn bind(cfg: ServeConfig, state: Arc<AppState>) -> Result<Server> {
         listener,
         local_addr,
         acceptor: TlsAcceptor::from(Arc::new(tls_config)),
-        app: crate::router(state),
+        app: crate::http::Service::new(state),
         cert,
         key,
         ca,
@@ -210,7 +209,7 @@ impl Server {
                 }
             };
             let acceptor = acceptor.clone();
-            let service = TowerToHyperService::new(app.clone());
+            let service = app.clone();
             let builder = builder.clone();
             let watcher = graceful.watcher();
             threads.next().spawn(async move {

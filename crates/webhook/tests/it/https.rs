@@ -64,6 +64,28 @@ async fn start(
     (addr, tx, task)
 }
 
+/// Binds and runs a server whose certificate is generated under `dir`: its port, the CA to
+/// trust, and how to stop it.
+async fn serve_generated(
+    dir: &Path,
+    cfg: ServeConfig,
+    st: Arc<portcullis_webhook::AppState>,
+) -> (
+    u16,
+    std::path::PathBuf,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<portcullis_webhook::Result<()>>,
+) {
+    let server = portcullis_webhook::bind(cfg, st).await.unwrap();
+    let port = server.local_addr().port();
+    let ca = dir.join("certs").join(portcullis_webhook::GENERATED_CA);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    (port, ca, stop, task)
+}
+
 #[tokio::test]
 async fn serves_reviews_over_https_with_a_generated_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,16 +251,7 @@ async fn a_blocking_scan_does_not_stall_other_connections() {
         scanner.clone(),
         policies(TRUSTED),
     ));
-    let server = portcullis_webhook::bind(cfg, st).await.unwrap();
-    let port = server.local_addr().port();
-    let ca = dir
-        .path()
-        .join("certs")
-        .join(portcullis_webhook::GENERATED_CA);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async {
-        let _ = stopped.await;
-    }));
+    let (port, ca, stop, task) = serve_generated(dir.path(), cfg, st).await;
     let review = |uid: &str, image: &str| {
         let c = client(&[&ca], false);
         let body = wrap(API_V1, pod_request(uid, "default", &[image]));
@@ -275,6 +288,73 @@ async fn a_blocking_scan_does_not_stall_other_connections() {
         slow.allowed && slow.uid == "slow",
         "the scanned image is clean and must be allowed"
     );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// The server answers the admission endpoints without going through the router (it is
+/// slower); every request must still get exactly the router's answer, over both protocols.
+#[tokio::test]
+async fn the_server_answers_as_the_router_does() {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    let scanner = Arc::new(MapScanner::with_cached(&[
+        clean("nginx:1.25"),
+        report("registry.example/vulnerable:1", &[("CVE-2024-0001", 9.8)]),
+    ]));
+    let st = state(WebhookConfig::default(), scanner, TRUSTED);
+    let (port, ca, stop, task) = serve_generated(dir.path(), cfg, st.clone()).await;
+    let review = |uid: &str, image: &str| {
+        serde_json::to_vec(&wrap(API_V1, pod_request(uid, "default", &[image]))).unwrap()
+    };
+    let requests: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("POST", "/validate", review("ok", "nginx:1.25")),
+        ("POST", "/validate", review("vuln", "registry.example/vulnerable:1")),
+        ("POST", "/validate", review("untrusted", "evil.example/x:1")),
+        ("POST", "/mutate", review("pin", "nginx:1.25")),
+        ("POST", "/validate", b"{not json".to_vec()),
+        ("POST", "/mutate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"m","operation":42}}"#.to_vec()),
+        ("POST", "/validate?timeout=10s", review("query", "nginx:1.25")),
+        ("GET", "/validate", vec![]),
+        ("POST", "/validate/", review("slash", "nginx:1.25")),
+        ("POST", "/nope", vec![]),
+        ("GET", "/healthz", vec![]),
+    ];
+    for http2 in [false, true] {
+        let c = client(&[&ca], http2);
+        for (method, path, body) in &requests {
+            let want = portcullis_webhook::router(st.clone())
+                .oneshot(
+                    axum::http::Request::builder()
+                        .method(*method)
+                        .uri(*path)
+                        .header("content-type", "application/json")
+                        .body(Body::from(body.clone()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let want_status = want.status().as_u16();
+            let want_body = axum::body::to_bytes(want.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let got = c
+                .request(
+                    method.parse().unwrap(),
+                    format!("https://localhost:{port}{path}"),
+                )
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let what = format!("{method} {path} (HTTP/2: {http2})");
+            assert_eq!(got.status().as_u16(), want_status, "{what}");
+            assert_eq!(got.bytes().await.unwrap(), want_body, "{what}");
+        }
+    }
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
