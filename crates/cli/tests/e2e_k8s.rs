@@ -61,6 +61,7 @@ fn kube_apiserver_end_to_end() {
     assert!(!text.contains("FAIL"));
     // Every capability the run is there to show, so a check dropped from the script fails here.
     for check in [
+        "the whole rendered chart passes the API server's validation (server-side dry run)",
         "vulnerable Deployment rejected with its CVEs",
         "rejection recorded as a Kubernetes Event",
         "its ReplicaSet and Pod created through the webhook",
