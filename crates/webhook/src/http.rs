@@ -6,8 +6,9 @@ use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -16,7 +17,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::FutureExt as _;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -103,22 +104,23 @@ where
     B::Error: Into<axum::BoxError>,
 {
     let (parts, body) = req.into_parts();
+    let mut body = pin!(body);
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return too_large();
-    }
-    let read = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(axum::Error::new);
+    let read = if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        Ok(None)
+    } else {
+        read_body(body.as_mut()).await
+    };
     let bytes = match read {
-        Ok(b) => b,
-        Err(e) if is_length_limit(&e) => return too_large(),
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            drain(body.as_mut()).await;
+            return too_large();
+        }
         Err(e) => {
             let r = AdmissionResponse::invalid("", format!("cannot read the request body: {e}"));
             return review_response(StatusCode::BAD_REQUEST, r.into_review(API_V1));
@@ -131,15 +133,62 @@ where
     )
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.is::<LengthLimitError>() {
-            return true;
+/// The body, or `None` as soon as it is larger than [`MAX_BODY`]. A body that arrives in
+/// one piece (nearly all) is used as it is, without a copy.
+async fn read_body<B>(mut body: Pin<&mut B>) -> Result<Option<Bytes>, axum::Error>
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let mut len = 0;
+    let mut whole: Option<Bytes> = None;
+    let mut joined = Vec::new();
+    while let Some(frame) = body.as_mut().frame().await {
+        // Trailers carry nothing a review needs.
+        let Ok(data) = frame.map_err(axum::Error::new)?.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > MAX_BODY {
+            return Ok(None);
         }
-        cur = err.source();
+        if len == data.len() {
+            // Everything before this piece was empty.
+            whole = Some(data);
+        } else {
+            if let Some(first) = whole.take() {
+                joined.extend_from_slice(&first);
+            }
+            joined.extend_from_slice(&data);
+        }
     }
-    false
+    Ok(Some(whole.unwrap_or_else(|| joined.into())))
+}
+
+/// How much of a refused body is still read, and for how long (see [`drain`]).
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and drops what is left of a refused body, within [`DRAIN_LIMIT`] and
+/// [`DRAIN_TIME`], before the refusal is sent. Over HTTP/1.1, closing a connection with the
+/// body unread makes the kernel reset it, and a client still sending (Go's, hyper's) then
+/// reports a broken pipe instead of the answer. Over HTTP/2 an early answer is followed by
+/// RST_STREAM(NO_ERROR), which clients must not treat as a failure (RFC 9113 §8.1) but some
+/// do (curl 7.88 drops the answer).
+async fn drain<B>(mut body: Pin<&mut B>)
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+{
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut drained = 0;
+        while let Some(Ok(frame)) = body.as_mut().frame().await {
+            drained += frame.data_ref().map_or(0, Bytes::len);
+            if drained > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn too_large() -> Response {

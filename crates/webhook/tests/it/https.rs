@@ -358,3 +358,39 @@ async fn the_server_answers_as_the_router_does() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// A body over the limit is refused with an AdmissionReview that the client gets to read
+/// while it is still sending: over HTTP/1.1 a connection closed on an unread body is reset,
+/// and the client saw a broken pipe instead of the answer.
+#[tokio::test]
+async fn an_oversized_review_gets_a_413_review_over_both_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    let st = state(
+        WebhookConfig::default(),
+        Arc::new(MapScanner::with_cached(&[])),
+        TRUSTED,
+    );
+    let (port, ca, stop, task) = serve_generated(dir.path(), cfg, st).await;
+    let mut body =
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","x":""#
+            .to_vec();
+    body.resize(50 * 1024 * 1024, b'a');
+    body.extend_from_slice(br#""}}"#);
+    for http2 in [false, true] {
+        let resp = client(&[&ca], http2)
+            .post(format!("https://localhost:{port}/validate"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HTTP/2 {http2}: {e:?}"));
+        assert_eq!(resp.status(), 413, "HTTP/2 {http2}");
+        let review: AdmissionReview = resp.json().await.unwrap();
+        let r = review.response.unwrap();
+        assert!(!r.allowed);
+        assert_eq!(r.status.unwrap().code, Some(413));
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
