@@ -246,6 +246,15 @@ pub(crate) struct ServeArgs {
     /// What to answer when the scan fails.
     #[arg(long = "on-scan-error", env = "PORTCULLIS_ON_SCAN_ERROR", value_enum, default_value_t = OnFailure::Reject)]
     pub(crate) on_scan_error: OnFailure,
+    /// Threads serving connections, each with one event loop (0: one per usable CPU, which
+    /// follows the container's CPU limit).
+    #[arg(
+        long = "connection-threads",
+        env = "PORTCULLIS_CONNECTION_THREADS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u16).range(0..=1024)
+    )]
+    pub(crate) connection_threads: u16,
     /// The webhook's own namespace (always exempt).
     #[arg(long, env = "PORTCULLIS_NAMESPACE")]
     pub(crate) namespace: Option<String>,

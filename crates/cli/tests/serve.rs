@@ -91,7 +91,7 @@ fn webhook_decides_real_images_over_https() {
     )
     .expect("write");
     let port = free_port();
-    let _server = Server(
+    let server = Server(
         bin()
             .args([
                 "serve",
@@ -107,6 +107,8 @@ fn webhook_decides_real_images_over_https() {
                 &reg,
                 "--webhook-timeout",
                 "30",
+                "--connection-threads",
+                "3",
             ])
             .arg("--store")
             .arg(format!(
@@ -132,6 +134,18 @@ fn webhook_decides_real_images_over_https() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(up, "server answers /healthz");
+    // --connection-threads sets how many threads serve connections (named portcullis-conn-N;
+    // the kernel keeps 15 characters of a thread's name).
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", server.0.id()));
+    let connection_threads = std::fs::read_dir(&tasks)
+        .expect("the server's threads")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("portcullis-conn"))
+        })
+        .count();
+    assert_eq!(connection_threads, 3, "threads serving connections");
     let cases = [
         (
             "vulnerable",

@@ -205,6 +205,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     sc.tls_key = a.tls_key.clone();
     sc.policies_dir = a.policies.clone();
     sc.policy_poll_interval = Duration::from_secs(2);
+    sc.connection_threads = usize::from(a.connection_threads);
     if let Some(ns) = &a.namespace {
         sc.service_names = vec![
             format!("portcullis.{ns}.svc"),
