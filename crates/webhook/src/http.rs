@@ -1,6 +1,8 @@
 //! The axum router: admission endpoints, health, readiness and metrics.
 //!
-//! Kept apart from the TLS server so tests can drive it with `oneshot`, without sockets.
+//! Kept apart from the TLS server so tests can drive it with `oneshot`, without sockets. The
+//! server itself answers the admission endpoints through [`Service`], which skips the
+//! router's machinery for them and hands everything else to the router.
 
 use std::any::Any;
 use std::convert::Infallible;
