@@ -15,7 +15,8 @@ stop() {
     i=0; for p in "$@"; do alive "$p" && i=1; done
     [[ $i == 0 ]] && return; sleep 0.2
   done
-  for p in "$@"; do kill -9 "$p" 2>/dev/null; done
+  # Reaped here, so the shell does not report the kill on exit (a killed child is gone: this wait returns at once).
+  for p in "$@"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 }
 cleanup() {
   local rev=() i
