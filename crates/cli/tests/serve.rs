@@ -202,4 +202,48 @@ fn webhook_decides_real_images_over_https() {
         &deployment("m", &format!("{reg}/portcullis/debian:bookworm"), false),
     );
     assert_eq!(review["response"]["patchType"], "JSONPatch", "{review}");
+    // A 50 MB review, refused with a 413 AdmissionReview that curl gets to read: uploaded in
+    // full and drained, or, when curl asks first (Expect: 100-continue), never uploaded.
+    let big = dir.path().join("big.json");
+    let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","x":""#.to_vec();
+    body.resize(50 * 1024 * 1024, b'a');
+    body.extend_from_slice(br#""}}"#);
+    std::fs::write(&big, &body).expect("write");
+    for (protocol, expect, uploads_all) in [
+        ("--http1.1", "Expect: 100-continue", false),
+        ("--http1.1", "Expect:", true),
+        ("--http2", "Expect:", true),
+    ] {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-ks",
+                protocol,
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code} %{size_upload}",
+            ])
+            .args(["-H", "Content-Type: application/json", "-H", expect])
+            .arg("--data-binary")
+            .arg(format!("@{}", big.display()))
+            .arg(format!("https://127.0.0.1:{port}/validate"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (json, last) = text.rsplit_once('\n').unwrap_or(("", ""));
+        let what = format!("{protocol} {expect}: {last}");
+        let (code, uploaded) = last.split_once(' ').unwrap_or(("", ""));
+        assert_eq!(code, "413", "{what}");
+        let review: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        assert_eq!(review["response"]["status"]["code"], 413, "{what}: {json}");
+        let uploaded: usize = uploaded.parse().unwrap_or(usize::MAX);
+        if uploads_all {
+            assert_eq!(uploaded, body.len(), "{what}");
+        } else {
+            assert!(
+                uploaded < 1024 * 1024,
+                "{what}: asked first, uploaded anyway"
+            );
+        }
+    }
 }

@@ -112,7 +112,8 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let read = if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    let declared_too_large = declared.is_some_and(|n| n > MAX_BODY as u64);
+    let read = if declared_too_large {
         Ok(None)
     } else {
         read_body(body.as_mut()).await
@@ -120,7 +121,16 @@ where
     let bytes = match read {
         Ok(Some(b)) => b,
         Ok(None) => {
-            drain(body.as_mut()).await;
+            // A client that asked before sending (`Expect: 100-continue`, which curl adds to
+            // big uploads) has sent nothing yet: reading would invite the upload (hyper
+            // answers 100 Continue on the first read), so it is refused straight away.
+            let waits = parts
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if !(declared_too_large && waits) {
+                drain(body.as_mut()).await;
+            }
             return too_large();
         }
         Err(e) => {

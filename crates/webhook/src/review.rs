@@ -135,9 +135,9 @@ pub struct AdmissionRequest {
     /// Who asked.
     #[serde(default)]
     pub user_info: UserInfo,
-    /// The object as it will be (CREATE, UPDATE): only the parts a decision reads (see
-    /// [`Object`]), the rest is skipped while parsing. `None` when absent or not a JSON
-    /// object (CONNECT's options).
+    /// The object as it will be (CREATE, UPDATE), or CONNECT's options: only the parts a
+    /// decision reads (see [`Object`]), the rest is skipped while parsing. `None` when absent
+    /// or not a JSON object.
     #[serde(
         default,
         deserialize_with = "crate::workload::read_object",

@@ -151,7 +151,7 @@ pub(crate) struct PodSpecAt<'o> {
 }
 
 impl Object {
-    /// Reads an object from a JSON tree (`policy test`, and reviews read as a tree); `None`
+    /// Reads an object from a JSON tree (what [`images`] is given, in `policy test`); `None`
     /// when it is not a JSON object.
     pub fn from_value(value: &Value) -> Option<Object> {
         Lenient::<Object>::deserialize(value).ok().and_then(|o| o.0)
