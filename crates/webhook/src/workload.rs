@@ -872,6 +872,131 @@ mod tests {
         assert!(read_object(&mut serde_json::Deserializer::from_str("{\"spec\": [")).is_err());
     }
 
+    /// Random objects shaped like workloads, where any field may instead hold a value of
+    /// another JSON type: the typed reading always agrees with the pointer walk.
+    mod random {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON leaf, or a small list or map: what a field of the wrong type holds.
+        fn odd() -> BoxedStrategy<Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-2i64..3).prop_map(Value::from),
+                Just(json!([])),
+                Just(json!(["x"])),
+                Just(json!({"other": 1})),
+            ]
+            .boxed()
+        }
+
+        /// Mostly `good`, sometimes a value of another type.
+        fn or_odd(good: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+            prop_oneof![5 => good, 1 => odd()].boxed()
+        }
+
+        fn text() -> BoxedStrategy<Value> {
+            or_odd(
+                prop::sample::select(vec!["", "a", "b", "r/x:1", "r/y@sha256:00"])
+                    .prop_map(Value::from)
+                    .boxed(),
+            )
+        }
+
+        /// An object with each named field present or not.
+        fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Value> {
+            let (names, values): (Vec<_>, Vec<_>) = fields
+                .into_iter()
+                .map(|(n, v)| (n, prop::option::weighted(0.7, v)))
+                .unzip();
+            values
+                .prop_map(move |vs| {
+                    Value::Object(
+                        names
+                            .iter()
+                            .zip(vs)
+                            .filter_map(|(n, v)| Some((n.to_string(), v?)))
+                            .collect(),
+                    )
+                })
+                .boxed()
+        }
+
+        fn list(item: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+            or_odd(
+                prop::collection::vec(item, 0..4)
+                    .prop_map(Value::Array)
+                    .boxed(),
+            )
+        }
+
+        fn metadata() -> BoxedStrategy<Value> {
+            let labels = or_odd(
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["app", "tier"]),
+                    text(),
+                    0..3,
+                )
+                .prop_map(|m| json!(m))
+                .boxed(),
+            );
+            let owner = or_odd(object(vec![
+                (
+                    "controller",
+                    or_odd(any::<bool>().prop_map(Value::Bool).boxed()),
+                ),
+                ("kind", text()),
+            ]));
+            or_odd(object(vec![
+                ("name", text()),
+                ("namespace", text()),
+                ("labels", labels),
+                ("ownerReferences", list(owner)),
+                ("annotations", odd()),
+            ]))
+        }
+
+        /// A spec: a pod spec's fields, and templates holding specs, `depth` levels down.
+        fn spec(depth: u32) -> BoxedStrategy<Value> {
+            let container = or_odd(object(vec![
+                ("name", text()),
+                ("image", text()),
+                ("env", odd()),
+            ]));
+            let secret = or_odd(object(vec![("name", text())]));
+            let mut fields = vec![
+                ("containers", list(container.clone())),
+                ("initContainers", list(container.clone())),
+                ("ephemeralContainers", list(container)),
+                ("imagePullSecrets", list(secret)),
+                ("serviceAccountName", text()),
+            ];
+            if depth > 0 {
+                let template = or_odd(object(vec![
+                    ("metadata", metadata()),
+                    ("spec", spec(depth - 1)),
+                ]));
+                fields.push(("template", template.clone()));
+                fields.push(("jobTemplate", template));
+            }
+            or_odd(object(fields))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn typed_reading_agrees_with_the_pointer_walk(
+                kind in prop::sample::select(vec!["Pod", "CronJob", "Deployment", "Rollout"]),
+                tree in object(vec![("metadata", metadata()), ("spec", spec(3)), ("status", odd())]),
+            ) {
+                let o = parse(&tree.to_string()).expect("an object reads as an object");
+                prop_assert_eq!(readings(kind, &o), by_pointer::readings(kind, &tree));
+                prop_assert_eq!(Object::from_value(&tree), Some(o));
+            }
+        }
+    }
+
     /// The real AdmissionReview samples: every object reads as the pointer walk reads it.
     #[test]
     fn sample_objects_read_as_the_pointer_walk() {
