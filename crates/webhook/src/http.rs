@@ -19,7 +19,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::FutureExt as _;
-use http_body_util::BodyExt as _;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -113,14 +113,20 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let declared_too_large = declared.is_some_and(|n| n > MAX_BODY as u64);
+    // Through a pinned reference, so what is left of a refused body can still be drained.
     let read = if declared_too_large {
-        Ok(None)
+        None
     } else {
-        read_body(body.as_mut()).await
+        Some(Limited::new(body.as_mut(), MAX_BODY).collect().await)
     };
     let bytes = match read {
-        Ok(Some(b)) => b,
-        Ok(None) => {
+        Some(Ok(collected)) => collected.to_bytes(),
+        Some(Err(e)) if !e.is::<LengthLimitError>() => {
+            let r = AdmissionResponse::invalid("", format!("cannot read the request body: {e}"));
+            return review_response(StatusCode::BAD_REQUEST, r.into_review(API_V1));
+        }
+        // Declared or found larger than the limit.
+        _ => {
             // A client that asked before sending (`Expect: 100-continue`, which curl adds to
             // big uploads) has sent nothing yet: reading would invite the upload (hyper
             // answers 100 Continue on the first read), so it is refused straight away.
@@ -133,48 +139,12 @@ where
             }
             return too_large();
         }
-        Err(e) => {
-            let r = AdmissionResponse::invalid("", format!("cannot read the request body: {e}"));
-            return review_response(StatusCode::BAD_REQUEST, r.into_review(API_V1));
-        }
     };
     let (status, review) = state.admit(&bytes, endpoint).await;
     review_response(
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         review,
     )
-}
-
-/// The body, or `None` as soon as it is larger than [`MAX_BODY`]. A body that arrives in
-/// one piece (nearly all) is used as it is, without a copy.
-async fn read_body<B>(mut body: Pin<&mut B>) -> Result<Option<Bytes>, axum::Error>
-where
-    B: axum::body::HttpBody<Data = Bytes>,
-    B::Error: Into<axum::BoxError>,
-{
-    let mut len = 0;
-    let mut whole: Option<Bytes> = None;
-    let mut joined = Vec::new();
-    while let Some(frame) = body.as_mut().frame().await {
-        // Trailers carry nothing a review needs.
-        let Ok(data) = frame.map_err(axum::Error::new)?.into_data() else {
-            continue;
-        };
-        len += data.len();
-        if len > MAX_BODY {
-            return Ok(None);
-        }
-        if len == data.len() {
-            // Everything before this piece was empty.
-            whole = Some(data);
-        } else {
-            if let Some(first) = whole.take() {
-                joined.extend_from_slice(&first);
-            }
-            joined.extend_from_slice(&data);
-        }
-    }
-    Ok(Some(whole.unwrap_or_else(|| joined.into())))
 }
 
 /// How much of a refused body is still read, and for how long (see [`drain`]).
