@@ -83,7 +83,8 @@ pub(crate) fn prepare(
         );
     };
     let kind = req.kind.kind.clone();
-    let containers = workload::object_images(&kind, object);
+    let pod = object.pod(&kind);
+    let containers = workload::object_images(pod.as_ref());
     if containers.is_empty() {
         return Prepared::Done(AdmissionResponse::allow(uid), "no_images");
     }
@@ -112,7 +113,6 @@ pub(crate) fn prepare(
     {
         return Prepared::Done(AdmissionResponse::allow(uid), "images_unchanged");
     }
-    let pod = object.pod(&kind);
     Prepared::Evaluate(Box::new(Pending {
         uid,
         name: req

@@ -202,10 +202,10 @@ impl Object {
     }
 }
 
-/// The container images of an object, in spec order (containers, then init, then
-/// ephemeral). Objects without a pod spec have none.
-pub(crate) fn object_images(kind: &str, object: &Object) -> Vec<ContainerImage> {
-    let Some(pod) = object.pod(kind) else {
+/// The container images of an object's pod spec (see [`Object::pod`]), in spec order
+/// (containers, then init, then ephemeral). Objects without a pod spec have none.
+pub(crate) fn object_images(pod: Option<&PodSpecAt<'_>>) -> Vec<ContainerImage> {
+    let Some(pod) = pod else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -231,12 +231,12 @@ pub(crate) fn object_images(kind: &str, object: &Object) -> Vec<ContainerImage> 
 
 /// The container images of an object given as a JSON tree (see [`Object::from_value`]).
 pub fn images(kind: &str, object: &Value) -> Vec<ContainerImage> {
-    Object::from_value(object).map_or_else(Vec::new, |o| object_images(kind, &o))
+    Object::from_value(object).map_or_else(Vec::new, |o| object_images(o.pod(kind).as_ref()))
 }
 
 /// The distinct images of an object, sorted: what an UPDATE compares.
 pub(crate) fn image_set(kind: &str, object: &Object) -> Vec<String> {
-    let mut v: Vec<String> = object_images(kind, object)
+    let mut v: Vec<String> = object_images(object.pod(kind).as_ref())
         .into_iter()
         .map(|c| c.image)
         .collect();
@@ -699,7 +699,7 @@ mod tests {
     fn readings(kind: &str, o: &Object) -> Readings {
         let pod = o.pod(kind);
         Readings {
-            images: object_images(kind, o),
+            images: object_images(pod.as_ref()),
             image_set: image_set(kind, o),
             labels: labels(o, pod.as_ref()),
             pull_secrets: pull_secret_names(pod.as_ref()),
