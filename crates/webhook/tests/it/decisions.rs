@@ -225,9 +225,7 @@ async fn unreadable_reviews_get_400_reviews() {
 #[tokio::test]
 async fn huge_body_refused_cleanly() {
     let st = evil_state(WebhookConfig::default());
-    let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","x":""#.to_vec();
-    body.resize(50 * 1024 * 1024, b'a');
-    body.extend_from_slice(br#""}}"#);
+    let body = oversized_review();
     // Without a Content-Length header: the body is cut off while reading.
     let (status, a) = post(&st, "/validate", body.clone()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

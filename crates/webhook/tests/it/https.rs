@@ -372,11 +372,7 @@ async fn an_oversized_review_gets_a_413_review_over_both_protocols() {
         TRUSTED,
     );
     let (port, ca, stop, task) = serve_generated(dir.path(), cfg, st).await;
-    let mut body =
-        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","x":""#
-            .to_vec();
-    body.resize(50 * 1024 * 1024, b'a');
-    body.extend_from_slice(br#""}}"#);
+    let body = oversized_review();
     for http2 in [false, true] {
         let resp = client(&[&ca], http2)
             .post(format!("https://localhost:{port}/validate"))

@@ -228,6 +228,16 @@ pub(crate) fn state(cfg: WebhookConfig, scanner: Arc<MapScanner>, yaml: &str) ->
     Arc::new(AppState::new(cfg, scanner, policies(yaml)))
 }
 
+/// A well-formed 50 MB AdmissionReview (uid `big`): five times the body limit.
+pub(crate) fn oversized_review() -> Vec<u8> {
+    let mut body =
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","x":""#
+            .to_vec();
+    body.resize(50 * 1024 * 1024, b'a');
+    body.extend_from_slice(br#""}}"#);
+    body
+}
+
 /// An AdmissionReview around `request`.
 pub(crate) fn wrap(api_version: &str, request: Value) -> Value {
     json!({"apiVersion": api_version, "kind": "AdmissionReview", "request": request})
