@@ -246,6 +246,12 @@ pub(crate) struct ServeArgs {
     /// What to answer when the scan fails.
     #[arg(long = "on-scan-error", env = "PORTCULLIS_ON_SCAN_ERROR", value_enum, default_value_t = OnFailure::Reject)]
     pub(crate) on_scan_error: OnFailure,
+    /// What to answer while the policies fail to load and no earlier set is in force (a file
+    /// or ContainerAdmissionPolicy the loader refuses at start): `reject` denies every
+    /// evaluated workload; `allow` lets the policies that loaded decide. Either way /readyz
+    /// is unready until all load; a failure at run time keeps the last good set instead.
+    #[arg(long = "on-policy-error", env = "PORTCULLIS_ON_POLICY_ERROR", value_enum, default_value_t = OnFailure::Reject)]
+    pub(crate) on_policy_error: OnFailure,
     /// Threads serving connections, each with one event loop (0: one per usable CPU, which
     /// follows the container's CPU limit).
     #[arg(

@@ -66,6 +66,8 @@ fn kube_apiserver_end_to_end() {
         "rejection recorded as a Kubernetes Event",
         "its ReplicaSet and Pod created through the webhook",
         "a policy applied with kubectl takes effect without restart",
+        "a policy that turns invalid keeps its last good version in force",
+        "a replica started while a policy is invalid stays unready and rejects",
         "a namespace relabelled out of the selector is admitted (watch)",
         "ContainerVulnerabilityExceptions admit the excepted image without restart",
         "private image admitted with the pod's imagePullSecrets",

@@ -68,6 +68,138 @@ fn deployment(uid: &str, image: &str, owner: bool) -> String {
     )
 }
 
+fn get(port: u16, path: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-ks", "-o", "-", "-w", "\n%{http_code}"])
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Starts `serve` on a free port with `args` and waits until it answers /healthz.
+fn start_serve(args: &[std::ffi::OsString]) -> (Server, u16) {
+    let port = free_port();
+    let server = Server(
+        bin()
+            .arg("serve")
+            .arg("--webhook-listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    for _ in 0..100 {
+        if get(port, "/healthz").0 == 200 {
+            return (server, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("serve did not answer /healthz");
+}
+
+const GATE: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: gate}\nspec:\n  rules:\n  - action: Reject\n    imagePath: {operator: IsNoneOf, values: ['^127\\.0\\.0\\.1:']}\n";
+
+/// Needs no DB, fixtures or registry: nothing here is scanned.
+#[test]
+fn a_broken_policy_set_at_start_never_opens_the_gate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(pol.join("gate.yaml"), GATE).expect("write");
+    // A typo: the selector does not parse. What else this file held is unknown.
+    std::fs::write(
+        pol.join("typo.yaml"),
+        GATE.replace("{name: gate}", "{name: typo}")
+            .replace("spec:\n", "spec:\n  selector: all(\n"),
+    )
+    .expect("write");
+    let common = |cache: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            "--policies".into(),
+            pol.clone().into(),
+            "--db".into(),
+            dir.path().join("vuln.db").into(),
+            "--cache-dir".into(),
+            dir.path().join(cache).into(),
+        ]
+    };
+    let (_server, port) = start_serve(&common("cache"));
+    let (code, ready) = get(port, "/readyz");
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready.contains("typo.yaml") && ready.contains("rejected until they load"),
+        "{ready}"
+    );
+    // An image the gate policy admits: rejected while the set is broken, without a scan.
+    let (_, review) = post(
+        port,
+        "/validate",
+        &deployment("t1", "127.0.0.1:1/app:1", false),
+    );
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    let msg = review["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        msg.contains("typo.yaml") && msg.contains("policies failed to load"),
+        "{msg}"
+    );
+
+    // --on-policy-error allow: the policies that loaded decide, with a warning.
+    let mut allow = common("cache-allow");
+    allow.extend(["--on-policy-error".into(), "allow".into()]);
+    let (_allowing, port2) = start_serve(&allow);
+    let (_, review) = post(
+        port2,
+        "/validate",
+        &deployment("t2", "docker.io/library/nginx:1", false),
+    );
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    let msg = review["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(msg.contains("gate"), "the gate policy decided: {msg}");
+    assert!(
+        review["response"]["warnings"]
+            .to_string()
+            .contains("typo.yaml"),
+        "{review}"
+    );
+
+    // Fixed on disk: the first server picks the set up and the gate policy decides.
+    std::fs::write(
+        pol.join("typo.yaml"),
+        GATE.replace("{name: gate}", "{name: typo}"),
+    )
+    .expect("write");
+    let mut decided = String::new();
+    for _ in 0..100 {
+        let (_, review) = post(
+            port,
+            "/validate",
+            &deployment("t3", "docker.io/library/nginx:1", false),
+        );
+        decided = review["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if decided.contains("gate") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        decided.contains("gate") && !decided.contains("policies failed"),
+        "{decided}"
+    );
+    let (_, ready) = get(port, "/readyz");
+    assert!(!ready.contains("policies failed to load"), "{ready}");
+}
+
 #[test]
 fn webhook_decides_real_images_over_https() {
     let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {

@@ -249,10 +249,8 @@ pub fn watch_policies(
         health.clone(),
         move |objects| {
             let (policies, errors) = decode(KIND, objects, portcullis_policy::policy_from_value);
+            // The state logs what failed and keeps the last good set in force.
             let reload = state.set_cluster_policies(policies, errors);
-            for e in &reload.errors {
-                tracing::warn!("policy skipped: {e}");
-            }
             tracing::info!(loaded = reload.loaded, "policies updated from the cluster");
         },
     ));

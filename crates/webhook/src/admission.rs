@@ -270,6 +270,29 @@ pub(crate) fn evaluate(
     }
 }
 
+/// A rejection of the whole request that no policy made (the policy set is broken): denied in
+/// enforce mode; audit mode allows and records it as what enforce would have rejected.
+pub(crate) fn refusal(p: &Pending, message: String, cfg: &WebhookConfig) -> Verdict {
+    if cfg.mode == Mode::Audit {
+        let mut response = AdmissionResponse::allow(&p.uid);
+        response.warnings.push(message.clone());
+        return Verdict {
+            response,
+            result: "audit_rejected",
+            policy: String::new(),
+            rule: String::new(),
+            audit_rejections: vec![message],
+        };
+    }
+    Verdict {
+        response: AdmissionResponse::deny(&p.uid, message),
+        result: "rejected",
+        policy: String::new(),
+        rule: String::new(),
+        audit_rejections: Vec::new(),
+    }
+}
+
 /// The policy and rule that decided, for metrics.
 /// The first rejecting rule if any, else the first allowing one.
 fn deciding_rule(d: &Decision) -> (String, String) {

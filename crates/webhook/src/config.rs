@@ -52,6 +52,11 @@ pub struct WebhookConfig {
     pub on_scan_error: FailureAction,
     /// What to answer when the webhook itself failed (a panic during evaluation).
     pub on_internal_error: FailureAction,
+    /// What to answer while the policy set is broken: some policy file or object failed to
+    /// load and no complete set has loaded since start, so there is no last good set to fall
+    /// back on. `Reject` denies every evaluated workload (a typo must not open the gate);
+    /// `Allow` lets the policies that did load decide and warns on every answer.
+    pub on_policy_error: FailureAction,
     /// The decision when no policy selects the workload.
     pub default_allow: bool,
     /// Namespaces never evaluated (besides those labelled `portcullis.dev/ignore=true`).
@@ -90,6 +95,7 @@ impl Default for WebhookConfig {
             on_scan_timeout: FailureAction::Reject,
             on_scan_error: FailureAction::Reject,
             on_internal_error: FailureAction::Reject,
+            on_policy_error: FailureAction::Reject,
             default_allow: true,
             exempt_namespaces: vec!["kube-system".into()],
             own_namespace: None,

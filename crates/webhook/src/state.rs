@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -80,6 +81,14 @@ pub struct PolicyStatus {
     pub kept_last_good: Vec<String>,
     /// When the last load happened.
     pub loaded_at: Option<OffsetDateTime>,
+    /// When a load last succeeded whole (no file or object failed): the set it installed is
+    /// the last good one, which later failing loads fall back on. `None` until then.
+    pub last_good_at: Option<OffsetDateTime>,
+    /// The last load failed in part and there is no last good set to fall back on (the
+    /// policy set failed at start): what the failed files or objects held is unknown, so
+    /// decisions follow [`WebhookConfig::on_policy_error`] and `/readyz` is unready until a
+    /// load succeeds whole.
+    pub broken: bool,
 }
 
 /// The outcome of reloading a policy directory.
@@ -96,7 +105,8 @@ pub struct PolicyReload {
 /// Whether the webhook can answer well, and what is wrong otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Readiness {
-    /// False when decisions cannot be made as configured (scanner unavailable).
+    /// False when decisions cannot be made as configured: the scanner is unavailable, or the
+    /// policy set is broken ([`PolicyStatus::broken`]).
     pub ready: bool,
     /// Everything degraded, including what does not make the webhook unready.
     pub degraded: Vec<String>,
@@ -145,6 +155,8 @@ pub struct AppState {
     policies: RwLock<Arc<PolicySet>>,
     policy_list: RwLock<Vec<ContainerAdmissionPolicy>>,
     policy_status: RwLock<PolicyStatus>,
+    /// [`PolicyStatus::broken`], read on every review without cloning the status.
+    policy_broken: AtomicBool,
     scans: Arc<Scans>,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -159,7 +171,8 @@ fn write<T>(l: &RwLock<T>, v: T) {
 
 impl AppState {
     /// State with `policies` in use, namespaces known by name only, no pull secrets and no
-    /// decision sink (see the `with_*` methods).
+    /// decision sink (see the `with_*` methods). An empty list is no load: the first load from
+    /// a directory or the cluster then has no last good set to fall back on.
     pub fn new(
         config: WebhookConfig,
         scanner: Arc<dyn ImageScanner>,
@@ -175,12 +188,15 @@ impl AppState {
             policies: RwLock::new(Arc::new(PolicySet::default())),
             policy_list: RwLock::new(Vec::new()),
             policy_status: RwLock::new(PolicyStatus::default()),
+            policy_broken: AtomicBool::new(false),
             // Inline scans run on the runtime that builds the state (serve's multi-threaded
             // one), whichever connection thread asks for them.
             scans: Arc::new(Scans::new(tokio::runtime::Handle::try_current().ok())),
             metrics: Arc::new(Metrics::new()),
         };
-        state.set_policies(policies);
+        if !policies.is_empty() {
+            state.set_policies(policies);
+        }
         state
     }
 
@@ -223,33 +239,88 @@ impl AppState {
         read(&self.policy_status)
     }
 
-    /// Replaces the policies (no source directory). Invalid ones are left out and reported.
+    /// Replaces the policies (no source directory). Invalid ones are left out and reported,
+    /// as a failing load from a directory is.
     pub fn set_policies(&self, policies: Vec<ContainerAdmissionPolicy>) -> PolicyReload {
-        self.install(policies, Vec::new(), Vec::new(), None)
+        self.load(policies, Vec::new(), None)
     }
 
     /// Installs the policies read from the cluster's custom resources; `errors` names those
-    /// that could not be read (they are skipped, and shown on `/readyz`).
+    /// that could not be read (they are shown on `/readyz`, and the last good set stays in
+    /// force as for a directory).
     pub fn set_cluster_policies(
         &self,
         policies: Vec<ContainerAdmissionPolicy>,
         errors: Vec<String>,
     ) -> PolicyReload {
-        self.install(policies, errors, Vec::new(), None)
+        self.load(policies, errors, None)
     }
 
-    fn install(
+    /// Re-reads every policy in `dir` (see [`AppState::set_cluster_policies`] for what a
+    /// failing file does).
+    pub fn reload_policies_from_dir(&self, dir: &Path) -> PolicyReload {
+        let (policies, errors) = portcullis_policy::load_dir(dir);
+        let errors: Vec<String> = errors
+            .iter()
+            .filter(|e| !e.is_note())
+            .map(ToString::to_string)
+            .collect();
+        let reload = self.load(policies, errors, Some(dir.to_path_buf()));
+        tracing::info!(dir = %dir.display(), loaded = reload.loaded, errors = reload.errors.len(), "policies loaded");
+        reload
+    }
+
+    /// Puts a load in force. `errors` names the files or objects that failed; policies that
+    /// fail their checks here join them. A failing load never opens the gate:
+    /// - with a last good set (an earlier load succeeded whole), every policy of that set
+    ///   missing now is kept in its last good version: it may be in the broken file, and
+    ///   dropping a rejecting policy because of a typo would weaken admission;
+    /// - without one (the set failed at start), nobody knows what the broken files held: the
+    ///   set is [`PolicyStatus::broken`] until a load succeeds whole.
+    fn load(
         &self,
         policies: Vec<ContainerAdmissionPolicy>,
         mut errors: Vec<String>,
-        kept_last_good: Vec<String>,
         source: Option<PathBuf>,
     ) -> PolicyReload {
-        let (set, invalid) = PolicySet::new(policies.clone());
-        errors.extend(invalid.iter().map(ToString::to_string));
+        let mut valid = Vec::with_capacity(policies.len());
+        for p in policies {
+            match p.validate() {
+                Ok(_) => valid.push(p),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let previous = self.policy_status();
+        let now = OffsetDateTime::now_utc();
+        let complete = errors.is_empty();
+        let mut kept_last_good = Vec::new();
+        if !complete && previous.last_good_at.is_some() {
+            for old in read(&self.policy_list) {
+                if !valid.iter().any(|p| p.metadata.name == old.metadata.name) {
+                    kept_last_good.push(old.metadata.name.clone());
+                    valid.push(old);
+                }
+            }
+        }
+        let broken = !complete && previous.last_good_at.is_none();
+        for e in &errors {
+            tracing::warn!(error = %e, "invalid policy skipped");
+        }
+        if !kept_last_good.is_empty() {
+            tracing::warn!(policies = ?kept_last_good, "kept the last good version of policies that no longer load");
+        }
+        if broken {
+            tracing::error!(
+                on_policy_error = ?self.config.on_policy_error,
+                "policies failed to load and no earlier set is in force; see /readyz"
+            );
+        }
+        // Every policy passed its checks above, so the set leaves none out.
+        let (set, _) = PolicySet::new(valid.clone());
         let loaded = set.len();
-        write(&self.policy_list, policies);
+        write(&self.policy_list, valid);
         write(&self.policies, Arc::new(set));
+        self.policy_broken.store(broken, Ordering::Release);
         write(
             &self.policy_status,
             PolicyStatus {
@@ -257,7 +328,13 @@ impl AppState {
                 loaded,
                 errors: errors.clone(),
                 kept_last_good: kept_last_good.clone(),
-                loaded_at: Some(OffsetDateTime::now_utc()),
+                loaded_at: Some(now),
+                last_good_at: if complete {
+                    Some(now)
+                } else {
+                    previous.last_good_at
+                },
+                broken,
             },
         );
         PolicyReload {
@@ -265,40 +342,6 @@ impl AppState {
             errors,
             kept_last_good,
         }
-    }
-
-    /// Re-reads every policy in `dir`. Invalid files and policies are skipped and
-    /// reported; a policy that was loaded before and is missing now while some file is
-    /// invalid is kept in its last good version (it may be the broken one, and dropping a
-    /// rejecting policy because of a typo would weaken admission).
-    pub fn reload_policies_from_dir(&self, dir: &Path) -> PolicyReload {
-        let (mut policies, errors) = portcullis_policy::load_dir(dir);
-        let errors: Vec<String> = errors
-            .iter()
-            .filter(|e| !e.is_note())
-            .map(ToString::to_string)
-            .collect();
-        let mut kept = Vec::new();
-        if !errors.is_empty() {
-            for old in read(&self.policy_list) {
-                if !policies
-                    .iter()
-                    .any(|p| p.metadata.name == old.metadata.name)
-                {
-                    kept.push(old.metadata.name.clone());
-                    policies.push(old);
-                }
-            }
-        }
-        for e in &errors {
-            tracing::warn!(dir = %dir.display(), error = %e, "invalid policy skipped");
-        }
-        if !kept.is_empty() {
-            tracing::warn!(policies = ?kept, "kept the last good version of policies that no longer load");
-        }
-        let reload = self.install(policies, errors, kept, Some(dir.to_path_buf()));
-        tracing::info!(dir = %dir.display(), loaded = reload.loaded, errors = reload.errors.len(), "policies loaded");
-        reload
     }
 
     /// Reloads `dir` whenever a file in it changes (checked every `interval`).
@@ -332,7 +375,10 @@ impl AppState {
         for s in &scanner {
             degraded.push(format!("scanner unavailable: {s}"));
         }
-        if status.loaded == 0 {
+        if status.broken {
+            degraded.push(policy_failure(&status, self.config.on_policy_error));
+        }
+        if status.loaded == 0 && !status.broken {
             let default = if self.config.default_allow {
                 "allowed"
             } else {
@@ -354,7 +400,7 @@ impl AppState {
             degraded.extend(h.degraded());
         }
         Readiness {
-            ready: scanner.is_empty(),
+            ready: scanner.is_empty() && !status.broken,
             degraded,
             policies: status.loaded,
             scans_in_flight: self.scans.inflight_count(),
@@ -433,6 +479,20 @@ impl AppState {
     }
 
     async fn evaluate(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
+        if self.policy_broken.load(Ordering::Acquire) {
+            let why = policy_failure(&self.policy_status(), self.config.on_policy_error);
+            if self.config.on_policy_error == FailureAction::Reject {
+                return admission::refusal(p, why, &self.config);
+            }
+            let mut v = self.decide(p, endpoint).await;
+            v.response.warnings.push(why);
+            return v;
+        }
+        self.decide(p, endpoint).await
+    }
+
+    /// Decides `p` with the policies in use.
+    async fn decide(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
         let policies = self.policies();
         let images = p.distinct_images();
         let cached = self.cached_outcomes(&images);
@@ -625,6 +685,30 @@ impl AppState {
             }
         }
     }
+}
+
+/// What a broken policy set means for decisions, naming the first failures.
+fn policy_failure(status: &PolicyStatus, action: FailureAction) -> String {
+    const SHOWN: usize = 3;
+    let mut failures = status
+        .errors
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if status.errors.len() > SHOWN {
+        failures.push_str(&format!("; and {} more", status.errors.len() - SHOWN));
+    }
+    let effect = match action {
+        FailureAction::Reject => {
+            "every evaluated workload is rejected until they load (on-policy-error: reject)"
+        }
+        FailureAction::Allow => {
+            "the policies that loaded decide alone until all load (on-policy-error: allow)"
+        }
+    };
+    format!("policies failed to load and no earlier set is in force ({failures}): {effect}")
 }
 
 fn labels(

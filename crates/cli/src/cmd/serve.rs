@@ -195,6 +195,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     wh.evaluate_owned = a.evaluate_owned;
     wh.on_scan_timeout = action(a.on_scan_timeout);
     wh.on_scan_error = action(a.on_scan_error);
+    wh.on_policy_error = action(a.on_policy_error);
     wh.own_namespace = a.namespace.clone();
     let listen = a
         .webhook_listen
