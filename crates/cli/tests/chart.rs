@@ -24,22 +24,9 @@ use serde_json::Value;
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/helm/portcullis");
 
-/// Helm as built by scripts/tool-peers (`PORTCULLIS_HELM`), or None (skip) outside CI.
+/// Helm as built by scripts/tool-peers (`PORTCULLIS_HELM`, set by scripts/test).
 fn helm() -> Option<PathBuf> {
-    let p = std::env::var_os("PORTCULLIS_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/portcullis/tools/bin/helm")
-        });
-    if p.is_file() {
-        return Some(p);
-    }
-    common::required(&format!(
-        "helm at {} (scripts/tool-peers helm)",
-        p.display()
-    ))
-    .map(|_| p)
+    portcullis_test_support::tool_from_env("PORTCULLIS_HELM", "helm (scripts/tool-peers helm)")
 }
 
 fn helm_out(helm: &PathBuf, args: &[&str]) -> String {

@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn kube_apiserver_end_to_end() {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !ci && std::env::var("PORTCULLIS_SKIP_E2E").as_deref() == Ok("1") {
+    if !portcullis_test_support::ci() && std::env::var("PORTCULLIS_SKIP_E2E").as_deref() == Ok("1")
+    {
         eprintln!("skipping: PORTCULLIS_SKIP_E2E=1");
         return;
     }
-    if !ci && Command::new("go").arg("version").output().is_err() {
-        eprintln!("skipping: no Go toolchain to build kube-apiserver");
-        return;
+    if Command::new("go").arg("version").output().is_err() {
+        return portcullis_test_support::skip("a Go toolchain to build kube-apiserver");
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/e2e-k8s");
     // Output goes to files, not pipes: a stray grandchild holding a pipe open would block reading it. The script

@@ -592,24 +592,17 @@ fn a_stored_image_is_rematched_under_a_new_db_without_pulling_it() {
 /// Validates a SARIF document against the official SARIF 2.1.0 JSON schema
 /// (`$PORTCULLIS_SARIF_SCHEMA`, fetched by scripts/test) with Python's jsonschema.
 fn validate_sarif(doc: &[u8]) {
-    let schema = std::env::var_os("PORTCULLIS_SARIF_SCHEMA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/portcullis/schemas/sarif-schema-2.1.0.json")
-        });
+    let Some(schema) =
+        portcullis_test_support::tool_from_env("PORTCULLIS_SARIF_SCHEMA", "the SARIF 2.1.0 schema")
+    else {
+        return;
+    };
     let has_jsonschema = std::process::Command::new("python3")
         .args(["-c", "import jsonschema"])
         .status()
         .is_ok_and(|s| s.success());
-    if !schema.is_file() || !has_jsonschema {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SARIF schema {} or python3 jsonschema missing (scripts/test fetches them)",
-            schema.display()
-        );
-        eprintln!("skipping SARIF schema validation: run scripts/test to fetch the schema");
-        return;
+    if !has_jsonschema {
+        return portcullis_test_support::skip("python3 jsonschema (scripts/test installs it)");
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("out.sarif");
@@ -637,47 +630,12 @@ fn validate_sarif(doc: &[u8]) {
     );
 }
 
-/// Kills the child on drop, so a failing test leaves no server behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn db_update_downloads_from_a_local_http_server_and_keeps_the_db_when_it_fails() {
     let Some(td) = testdata() else { return };
     let adv = td.join("advisories");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let _server = KillOnDrop(
-        std::process::Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .arg("--directory")
-            .arg(&adv)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 http.server"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let server = portcullis_test_support::http::HttpServer::files(&adv);
+    let base = server.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("vuln.db").display().to_string();
     let config = dir.path().join("sources.yaml");

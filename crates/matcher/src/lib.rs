@@ -20,8 +20,6 @@ pub mod exceptions;
 mod matchers;
 mod range;
 pub mod severity;
-#[cfg(test)]
-mod test_support;
 mod vulndb_source;
 
 use std::collections::HashMap;

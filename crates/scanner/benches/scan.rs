@@ -12,10 +12,6 @@ use std::time::{Duration, Instant};
 use portcullis_scanner::{Scanner, ScannerConfig, Store};
 use portcullis_vulndb::Db;
 
-fn env_dir(var: &str, default: PathBuf) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
-}
-
 fn dir_size(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
         return std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -42,24 +38,12 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let td = env_dir(
-        "PORTCULLIS_TESTDATA",
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
-    );
-    let fx = env_dir(
-        "PORTCULLIS_FIXTURES",
-        home.join(".cache/portcullis/fixtures"),
-    );
-    let advisories = td.join("advisories");
-    if !advisories.is_dir() || !fx.join("oci/index.json").is_file() {
-        eprintln!(
-            "skipping: needs {} and the fixtures at {} (scripts/fixtures)",
-            advisories.display(),
-            fx.display()
-        );
+    let (Some(advisories), Some(fx)) = (
+        portcullis_test_support::testdata("advisories"),
+        portcullis_test_support::fixtures(),
+    ) else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&advisories)
         .unwrap_or_else(|e| fail("advisories", e))

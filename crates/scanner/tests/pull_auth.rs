@@ -5,24 +5,7 @@ use std::collections::BTreeMap;
 
 use portcullis_image::{Login, parse_pull_secret};
 use portcullis_scanner::{Scanner, ScannerConfig};
-
-/// The authenticating registry, or None (skip) outside CI when it is not running.
-fn auth_registry() -> Option<String> {
-    let r =
-        std::env::var("PORTCULLIS_TEST_AUTH_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5078".into());
-    let up = r.parse().is_ok_and(|a| {
-        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(1)).is_ok()
-    });
-    if up {
-        return Some(r);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "authenticating registry {r} is not running (scripts/fixtures)"
-    );
-    eprintln!("skipping: authenticating registry {r} is not running (scripts/fixtures)");
-    None
-}
+use portcullis_test_support::auth_registry;
 
 #[tokio::test]
 async fn pull_secret_logins_open_a_private_registry() {

@@ -6,37 +6,10 @@ use std::path::PathBuf;
 use portcullis_scanner::{Scanner, ScannerConfig, Store};
 use portcullis_vulndb::Db;
 
-fn need(p: PathBuf, what: &str) -> Option<PathBuf> {
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{what} missing at {}",
-        p.display()
-    );
-    eprintln!("skipping: {what} missing at {}", p.display());
-    None
-}
-
-/// The PyPI advisories and the fixture OCI layout, or None (skip) outside CI.
+/// The PyPI advisories and the fixture OCI layout.
 fn inputs() -> Option<(PathBuf, PathBuf)> {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let td = std::env::var_os("PORTCULLIS_TESTDATA").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/testdata"
-            ))
-        },
-        PathBuf::from,
-    );
-    let fx = std::env::var_os("PORTCULLIS_FIXTURES")
-        .map_or_else(|| home.join(".cache/portcullis/fixtures"), PathBuf::from);
-    Some((
-        need(td.join("advisories/pypi"), "PyPI advisories")?,
-        need(fx.join("oci"), "fixture OCI layout")?,
-    ))
+    let pypi = portcullis_test_support::testdata("advisories/pypi")?;
+    Some((pypi, portcullis_test_support::fixtures()?.join("oci")))
 }
 
 #[test]

@@ -1,16 +1,15 @@
 //! Times an import of every feed in `shared/testdata/advisories` into a fresh database.
 //! Run with `cargo bench -p portcullis-vulndb --bench import`. Target: under 5 s in release.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use portcullis_vulndb::Db;
 
 fn main() {
-    let root = std::env::var_os("PORTCULLIS_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
-        .join("advisories");
+    let Some(root) = portcullis_test_support::testdata("advisories") else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir(&root) else {
         eprintln!("skipping: no test data at {}", root.display());
         return;

@@ -298,6 +298,9 @@ enum JsonKind {
     NodeCore,
     /// The npm WG's `index.json`: the same advisories again, keyed by number.
     Index,
+    /// CISA's Known Exploited Vulnerabilities catalog: no advisories (no packages or ranges),
+    /// only CVE ids known to be exploited. Not read yet, and said so.
+    Kev,
     Unknown,
 }
 
@@ -308,6 +311,8 @@ fn detect_json(v: &serde_json::Value) -> JsonKind {
     let has = |k: &str| o.contains_key(k);
     if has("module_name") {
         JsonKind::Npm
+    } else if has("catalogVersion") && has("vulnerabilities") {
+        JsonKind::Kev
     } else if o.get("vulnerabilities").is_some_and(|v| v.is_array())
         || has("CVE_Items")
         || (has("sourceIdentifier") || has("metrics"))
@@ -413,6 +418,14 @@ fn parse_json(
         }
         JsonKind::NodeCore => out.node_core_skipped += 1,
         JsonKind::Index => {}
+        JsonKind::Kev => out.warn(format!(
+            "{label}: skipped: a CISA Known Exploited Vulnerabilities catalog ({} entries) has no \
+             advisories to match; it is not read",
+            value
+                .get("vulnerabilities")
+                .and_then(|v| v.as_array())
+                .map_or(0, Vec::len)
+        )),
         JsonKind::Unknown if explicit => out.warn(format!(
             "{label}: skipped: not a recognised advisory format"
         )),

@@ -1000,20 +1000,9 @@ mod tests {
     /// The real AdmissionReview samples: every object reads as the pointer walk reads it.
     #[test]
     fn sample_objects_read_as_the_pointer_walk() {
-        let td = std::env::var_os("PORTCULLIS_TESTDATA").map_or_else(
-            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
-            std::path::PathBuf::from,
-        );
-        let dir = td.join("admission");
-        if !dir.is_dir() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "no test data at {}",
-                dir.display()
-            );
-            eprintln!("skipped: no AdmissionReview samples at {}", dir.display());
+        let Some(dir) = portcullis_test_support::testdata("admission") else {
             return;
-        }
+        };
         let mut checked = 0;
         let mut stack = vec![dir];
         while let Some(d) = stack.pop() {

@@ -44,11 +44,10 @@ fn go_version_m(bin: &Path) -> Option<(String, Vec<(String, String)>)> {
 
 fn check_against_go(bin: &Path) {
     let Some((toolchain, mods)) = go_version_m(bin) else {
-        eprintln!(
-            "skipping: `go version -m` unavailable for {}",
+        return portcullis_test_support::skip(format_args!(
+            "`go version -m` for {}",
             bin.display()
-        );
-        return;
+        ));
     };
     let data = std::fs::read(bin).unwrap();
     let input = ExtractInput {
@@ -80,18 +79,23 @@ fn check_against_go(bin: &Path) {
     );
 }
 
+/// The Go toolchain's own gofmt (found through `go env GOROOT`).
 #[test]
 fn gofmt_on_this_machine() {
-    let gofmt = Path::new("/usr/local/go/bin/gofmt");
-    if !gofmt.exists() {
-        eprintln!("skipping: no {}", gofmt.display());
-        return;
-    }
-    check_against_go(gofmt);
+    let goroot = Command::new("go").args(["env", "GOROOT"]).output();
+    let gofmt = match goroot {
+        Ok(o) if o.status.success() => {
+            Path::new(String::from_utf8_lossy(&o.stdout).trim()).join("bin/gofmt")
+        }
+        other => {
+            return portcullis_test_support::skip(format_args!("go: {other:?}"));
+        }
+    };
+    check_against_go(&gofmt);
 }
 
-/// Builds a program depending on golang.org/x/text v0.3.6, offline (GOPROXY=off): only when
-/// Go and that module are already in the local module cache.
+/// Builds a program depending on golang.org/x/text v0.3.6 (from the Go module proxy, or the
+/// local module cache).
 #[test]
 fn go_binary_with_a_dependency() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,15 +112,15 @@ fn go_binary_with_a_dependency() {
     let built = Command::new("go")
         .args(["build", "-o", "hello", "."])
         .current_dir(dir.path())
-        .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
         .env("CGO_ENABLED", "0")
         .output();
     match built {
         Ok(o) if o.status.success() => {}
-        _ => {
-            eprintln!("skipping: cannot build a Go program offline here");
-            return;
+        other => {
+            return portcullis_test_support::skip(format_args!(
+                "a Go build with golang.org/x/text: {other:?}"
+            ));
         }
     }
     let bin = dir.path().join("hello");

@@ -5,34 +5,10 @@ use std::path::PathBuf;
 use portcullis_catalog::{ExtractError, ExtractInput, Extractor};
 use portcullis_core::{Distro, Package};
 
-/// The shared testdata folder, or `None` (with a printed reason) when it is absent and
-/// `CI` is not `true`; under CI a missing folder fails the test.
-pub(crate) fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("PORTCULLIS_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/testdata"
-            ))
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "testdata folder {} is missing",
-        dir.display()
-    );
-    eprintln!("skipping: testdata folder {} is missing", dir.display());
-    None
-}
-
 /// A file of osv-scalibr's extractor testdata, relative to `extractor/filesystem/`.
 pub(crate) fn scalibr(rel: &str) -> Option<Vec<u8>> {
-    let path = testdata()?
-        .join("lockfiles/osv-scalibr/extractor/filesystem")
-        .join(rel);
+    let path =
+        portcullis_test_support::testdata("lockfiles/osv-scalibr/extractor/filesystem")?.join(rel);
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(e) => panic!("fixture {}: {e}", path.display()),

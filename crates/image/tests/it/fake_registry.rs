@@ -1,13 +1,14 @@
 //! Authentication flows and broken transfers against a tiny in-process registry on loopback
-//! (a real registry with a token server is more than a test run can start).
+//! (the shared test HTTP server answering as a registry would): a real registry with a token
+//! server is more than a test run can start; the real registry's Basic auth is tested in
+//! `registry.rs` and the scanner's `pull_auth` test.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use portcullis_image::{ImageError, Options, Target, resolve};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use portcullis_test_support::http::{HttpServer, Response};
 
 use crate::support::*;
 
@@ -30,8 +31,6 @@ struct Fake {
 const TOKEN: &str = "tok-123";
 
 async fn start(mode: Mode, img: &Built) -> Fake {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
     let mut blobs: HashMap<String, Vec<u8>> = HashMap::new();
     blobs.insert(digest(&img.config), img.config.clone());
     for l in &img.layers {
@@ -41,119 +40,70 @@ async fn start(mode: Mode, img: &Built) -> Fake {
     let manifest = img.manifest.clone();
     let token_queries = Arc::new(Mutex::new(Vec::new()));
     let seen = token_queries.clone();
-    let realm = format!("http://{addr}/token");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let (blobs, manifest, seen, realm, layer_digests) = (
-                blobs.clone(),
-                manifest.clone(),
-                seen.clone(),
-                realm.clone(),
-                layer_digests.clone(),
+    // The realm names the server's own address, known only once it listens.
+    let realm: Arc<Mutex<String>> = Arc::default();
+    let own = realm.clone();
+    let json = |status: u16, body: &str| {
+        Response::new(status, body).header("Content-Type", "application/json")
+    };
+    let server = HttpServer::start(move |r| {
+        let auth = r.header("authorization").unwrap_or("");
+        let basic_ok = auth
+            == format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("user:pass")
             );
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match sock.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let auth = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("authorization: ")
-                            .or_else(|| l.strip_prefix("Authorization: "))
-                    })
-                    .unwrap_or("")
-                    .to_owned();
-                let basic_ok = auth
-                    == format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode("user:pass")
-                    );
-                let authed = match mode {
-                    Mode::Bearer => auth == format!("Bearer {TOKEN}"),
-                    Mode::Basic => basic_ok,
-                    Mode::Truncate => true,
-                };
-                let challenge = match mode {
-                    Mode::Bearer => format!("Bearer realm=\"{realm}\",service=\"fake-registry\""),
-                    _ => "Basic realm=\"fake\"".to_owned(),
-                };
-                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-                let mut extra = String::new();
-                let (status, body, content_type, declared_len): (
-                    &str,
-                    Vec<u8>,
-                    &str,
-                    Option<usize>,
-                ) = if path == "/token" {
-                    seen.lock().expect("lock").push(query.to_owned());
-                    if basic_ok {
-                        (
-                            "200 OK",
-                            format!("{{\"token\":\"{TOKEN}\"}}").into_bytes(),
-                            "application/json",
-                            None,
-                        )
-                    } else {
-                        (
-                            "401 Unauthorized",
-                            b"{\"errors\":[{\"code\":\"DENIED\"}]}".to_vec(),
-                            "application/json",
-                            None,
-                        )
-                    }
-                } else if !authed {
-                    extra = format!("WWW-Authenticate: {challenge}\r\n");
-                    (
-                        "401 Unauthorized",
-                        b"{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}".to_vec(),
-                        "application/json",
-                        None,
-                    )
-                } else if path == "/v2/" {
-                    ("200 OK", b"{}".to_vec(), "application/json", None)
-                } else if path.ends_with("/manifests/v1") {
-                    (
-                        "200 OK",
-                        manifest.clone(),
-                        "application/vnd.oci.image.manifest.v1+json",
-                        None,
-                    )
-                } else if let Some(d) = path.rsplit_once("/blobs/").map(|(_, d)| d.to_owned()) {
-                    match blobs.get(&d) {
-                        Some(b) if mode == Mode::Truncate && layer_digests.contains(&d) => (
-                            "200 OK",
-                            b[..b.len() / 2].to_vec(),
-                            "application/octet-stream",
-                            Some(b.len()),
-                        ),
-                        Some(b) => ("200 OK", b.clone(), "application/octet-stream", None),
-                        None => ("404 Not Found", b"{}".to_vec(), "application/json", None),
-                    }
-                } else {
-                    ("404 Not Found", b"{}".to_vec(), "application/json", None)
-                };
-                let len = declared_len.unwrap_or(body.len());
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n{extra}Connection: close\r\n\r\n"
-                );
-                let _ = sock.write_all(response.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
-                let _ = sock.shutdown().await;
-            });
+        let authed = match mode {
+            Mode::Bearer => auth == format!("Bearer {TOKEN}"),
+            Mode::Basic => basic_ok,
+            Mode::Truncate => true,
+        };
+        if r.path == "/token" {
+            seen.lock().expect("lock").push(r.query.clone());
+            return if basic_ok {
+                json(200, &format!("{{\"token\":\"{TOKEN}\"}}"))
+            } else {
+                json(401, "{\"errors\":[{\"code\":\"DENIED\"}]}")
+            };
+        }
+        if !authed {
+            let challenge = match mode {
+                Mode::Bearer => format!(
+                    "Bearer realm=\"{}\",service=\"fake-registry\"",
+                    own.lock().expect("lock")
+                ),
+                _ => "Basic realm=\"fake\"".to_owned(),
+            };
+            return json(401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}")
+                .header("WWW-Authenticate", challenge);
+        }
+        if r.path == "/v2/" {
+            return json(200, "{}");
+        }
+        if r.path.ends_with("/manifests/v1") {
+            return Response::new(200, manifest.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+        }
+        let blob = r
+            .path
+            .rsplit_once("/blobs/")
+            .and_then(|(_, d)| blobs.get(d).map(|b| (d, b)));
+        match blob {
+            // Half the layer under the whole layer's Content-Length: a transfer cut short.
+            Some((d, b)) if mode == Mode::Truncate && layer_digests.iter().any(|l| l == d) => {
+                Response::new(200, b[..b.len() / 2].to_vec())
+                    .header("Content-Type", "application/octet-stream")
+                    .declaring_length(b.len())
+            }
+            Some((_, b)) => {
+                Response::new(200, b.clone()).header("Content-Type", "application/octet-stream")
+            }
+            None => json(404, "{}"),
         }
     });
+    *realm.lock().expect("lock") = format!("{}/token", server.base_url());
     Fake {
-        addr,
+        addr: server.addr().to_string(),
         token_queries,
     }
 }

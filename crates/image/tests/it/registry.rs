@@ -1,4 +1,4 @@
-//! Pulling from a real registry (`PORTCULLIS_TEST_REGISTRY=HOST:PORT`, plain HTTP), which the
+//! Pulling from the real registry `scripts/fixtures` starts (`PORTCULLIS_TEST_REGISTRY`, plain HTTP), which the
 //! tests fill themselves through the Registry HTTP API.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,24 +7,7 @@ use portcullis_image::{ImageError, Options, Target, resolve};
 use serde_json::json;
 
 use crate::support::*;
-
-/// The registry under test, or `None` (skip) when unset outside CI.
-fn registry() -> Option<String> {
-    match std::env::var("PORTCULLIS_TEST_REGISTRY") {
-        Ok(r) if !r.is_empty() => Some(r),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "PORTCULLIS_TEST_REGISTRY must be set in CI (HOST:PORT of a plain-HTTP docker registry)"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: PORTCULLIS_TEST_REGISTRY is not set (HOST:PORT of a plain-HTTP docker registry)"
-            );
-            None
-        }
-    }
-}
+use portcullis_test_support::registry;
 
 fn unique_repo(name: &str) -> String {
     let nanos = SystemTime::now()

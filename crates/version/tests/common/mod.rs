@@ -3,34 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
-
-/// The third-party test data folder (`PORTCULLIS_TESTDATA`, or `shared/testdata` beside the
-/// workspace). `None` (with the reason printed) when it is missing outside CI; in CI a missing
-/// folder fails the test, so that a broken checkout cannot pass by testing nothing.
-pub fn testdata(sub: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PORTCULLIS_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/testdata"
-            ))
-        });
-    let dir = root.join(sub);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "test data {} is missing (set PORTCULLIS_TESTDATA)",
-        dir.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    None
-}
+pub use portcullis_test_support::testdata;
 
 /// Collects the outcome of every case of one suite and fails at the end with the first 30.
 pub struct Suite {

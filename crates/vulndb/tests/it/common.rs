@@ -1,32 +1,13 @@
-//! Test data location, small file helpers, and a local HTTP server with ETag support.
+//! Test data location and small file helpers.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-/// The advisories folder of the shared test data, or `None` (with a printed reason) when
-/// it is missing outside CI. In CI (`CI=true`) missing data fails the test.
+/// The advisories folder of the shared test data (see [`portcullis_test_support::testdata`]).
 pub(crate) fn advisories() -> Option<PathBuf> {
-    let root = std::env::var_os("PORTCULLIS_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    let dir = root.join("advisories");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "test data missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: test data missing at {} (set PORTCULLIS_TESTDATA)",
-        dir.display()
-    );
-    None
+    portcullis_test_support::testdata("advisories")
 }
 
 /// Every file under `dir` (recursively) whose name satisfies `keep`, sorted.
@@ -77,86 +58,4 @@ pub(crate) fn dir_names(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// One request the server answered: path and status.
-pub(crate) type Log = Arc<Mutex<Vec<(String, u16)>>>;
-
-/// A minimal HTTP/1.1 file server on 127.0.0.1 serving `root`, with strong ETags (sha256
-/// of the content) and 304 on a matching `If-None-Match`. It lives until the test process
-/// ends and only answers the requests the test makes.
-pub(crate) struct Server {
-    pub(crate) base: String,
-    pub(crate) log: Log,
-}
-
-pub(crate) fn serve(root: PathBuf) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let log: Log = Arc::default();
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let root = root.clone();
-            let log = log2.clone();
-            std::thread::spawn(move || {
-                let _ = handle(stream, &root, &log);
-            });
-        }
-    });
-    Server { base, log }
-}
-
-fn handle(mut stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
-    let mut if_none_match = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("if-none-match")
-        {
-            if_none_match = Some(v.trim().to_string());
-        }
-    }
-    let file = root.join(path.trim_start_matches('/'));
-    let (status, body, etag) = if path.contains("..") || !file.is_file() {
-        (404, b"not found".to_vec(), None)
-    } else {
-        let body = std::fs::read(&file)?;
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..16]);
-        if if_none_match.as_deref() == Some(etag.as_str()) {
-            (304, Vec::new(), Some(etag))
-        } else {
-            (200, body, Some(etag))
-        }
-    };
-    log.lock().unwrap().push((path, status));
-    let reason = match status {
-        200 => "OK",
-        304 => "Not Modified",
-        _ => "Not Found",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
-    );
-    if let Some(e) = etag {
-        head.push_str(&format!("ETag: {e}\r\n"));
-    }
-    if status != 304 {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(&body)?;
-    stream.flush()
 }

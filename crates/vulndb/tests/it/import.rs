@@ -725,3 +725,20 @@ fn two_sources_with_one_name_are_refused() {
         "{err}"
     );
 }
+
+/// CISA's KEV catalog holds no advisories (no packages, no ranges): its import says it was not
+/// read, and never stops the import (it once failed it whole, taken for an NVD collection).
+#[test]
+fn a_kev_catalog_is_reported_not_read_and_stops_nothing() {
+    let Some(adv) = advisories() else { return };
+    let (_t, _db, report) = import_one(&adv, "kev");
+    let kev = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("known_exploited_vulnerabilities.json"))
+        .unwrap_or_else(|| panic!("no warning names the catalog: {:#?}", report.warnings));
+    assert!(
+        kev.contains("Known Exploited Vulnerabilities") && kev.contains("1404 entries"),
+        "{kev}"
+    );
+}

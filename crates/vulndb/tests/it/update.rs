@@ -7,7 +7,9 @@ use portcullis_vulndb::{
     Db, SourceFormat, UpdateConfig, UpdateError, UpdateSource, cache_dir, update,
 };
 
-use crate::common::{advisories, dir_names, ext_is, files, serve, sha256_file, write_zip};
+use portcullis_test_support::http::HttpServer;
+
+use crate::common::{advisories, dir_names, ext_is, files, sha256_file, write_zip};
 
 /// Serves a Go OSV zip, the DSA list and one Alpine secdb file under upstream-like paths.
 fn server_root(adv: &Path, root: &Path) {
@@ -60,30 +62,26 @@ fn config(base: &str) -> UpdateConfig {
     }
 }
 
-fn statuses(log: &crate::common::Log) -> Vec<(String, u16)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_downloads_then_reuses_unchanged_feeds() {
     let Some(adv) = advisories() else { return };
     let site = tempfile::tempdir().unwrap();
     server_root(&adv, site.path());
-    let server = serve(site.path().to_path_buf());
+    let server = HttpServer::files(site.path().to_path_buf());
     let tmp = tempfile::tempdir().unwrap();
     let db_path = tmp.path().join("vuln.db");
-    let cfg = config(&server.base);
+    let cfg = config(&server.base_url());
 
     let first = update(&db_path, &cfg).await.unwrap();
     assert_eq!(first.sources.len(), 3);
     assert!(first.sources.iter().all(|(_, n)| *n > 0), "{first:?}");
-    assert!(statuses(&server.log).iter().all(|(_, s)| *s == 200));
+    assert!(server.take_log().iter().all(|(_, s)| *s == 200));
     let db = Db::open(&db_path).unwrap();
     let v1 = db.status().unwrap();
     assert!(
         v1.sources
             .iter()
-            .all(|s| s.etag.is_some() && s.location.starts_with(&server.base)),
+            .all(|s| s.etag.is_some() && s.location.starts_with(&server.base_url())),
         "{v1:?}"
     );
     assert!(
@@ -96,7 +94,7 @@ async fn update_downloads_then_reuses_unchanged_feeds() {
     // Nothing changed upstream: every request is answered 304 and the database is kept.
     let second = update(&db_path, &cfg).await.unwrap();
     assert_eq!(second.sources, first.sources);
-    let log = statuses(&server.log);
+    let log = server.take_log();
     assert_eq!(log.len(), 3);
     assert!(log.iter().all(|(_, s)| *s == 304), "{log:?}");
     assert_eq!(
@@ -110,7 +108,7 @@ async fn update_downloads_then_reuses_unchanged_feeds() {
     let cut = text.split_inclusive('\n').take(300).collect::<String>();
     std::fs::write(&list, cut).unwrap();
     let third = update(&db_path, &cfg).await.unwrap();
-    let log = statuses(&server.log);
+    let log = server.take_log();
     assert_eq!(log.iter().filter(|(_, s)| *s == 304).count(), 2, "{log:?}");
     assert_eq!(
         log.iter()
@@ -149,10 +147,10 @@ async fn failed_download_leaves_the_database_intact() {
     let Some(adv) = advisories() else { return };
     let site = tempfile::tempdir().unwrap();
     server_root(&adv, site.path());
-    let server = serve(site.path().to_path_buf());
+    let server = HttpServer::files(site.path().to_path_buf());
     let tmp = tempfile::tempdir().unwrap();
     let db_path = tmp.path().join("vuln.db");
-    let mut cfg = config(&server.base);
+    let mut cfg = config(&server.base_url());
     update(&db_path, &cfg).await.unwrap();
     let before = sha256_file(&db_path);
 
@@ -205,7 +203,7 @@ async fn published_sha256_is_checked() {
         format!("{}  all.zip\n", "0".repeat(64)),
     )
     .unwrap();
-    let server = serve(site.path().to_path_buf());
+    let server = HttpServer::files(site.path().to_path_buf());
     let tmp = tempfile::tempdir().unwrap();
     let db_path = tmp.path().join("vuln.db");
 
@@ -213,7 +211,7 @@ async fn published_sha256_is_checked() {
     src.sha256_url = Some("https://upstream.invalid/osv/Go/wrong.sha256".into());
     let mut cfg = UpdateConfig {
         sources: vec![src],
-        mirror: Some(server.base.clone()),
+        mirror: Some(server.base_url()),
     };
     let err = update(&db_path, &cfg).await.unwrap_err();
     assert!(matches!(err, UpdateError::Checksum { .. }), "{err}");

@@ -11,10 +11,9 @@ use serde_json::Value;
 use crate::support::*;
 
 /// Every sample as a full review (bare requests wrapped), with its file path.
-fn samples(td: &Path) -> Vec<(PathBuf, Value)> {
+fn samples(admission: &Path) -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
-    let admission = td.join("admission");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&admission)
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(admission)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -69,8 +68,10 @@ fn walk_images(v: &Value, in_list: bool, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn every_sample_answered_in_kind_with_its_uid() {
-    let Some(td) = testdata() else { return };
-    for (path, review) in samples(&td) {
+    let Some(admission) = portcullis_test_support::testdata("admission") else {
+        return;
+    };
+    for (path, review) in samples(&admission) {
         let mut images = Vec::new();
         walk_images(&review["request"]["object"], false, &mut images);
         let reports: Vec<_> = images.iter().map(|i| clean(i)).collect();
@@ -101,7 +102,9 @@ async fn every_sample_answered_in_kind_with_its_uid() {
 
 #[tokio::test]
 async fn workload_kinds_have_their_images_extracted() {
-    let Some(td) = testdata() else { return };
+    let Some(admission) = portcullis_test_support::testdata("admission") else {
+        return;
+    };
     let kinds = [
         "deployment",
         "cronjob",
@@ -113,7 +116,7 @@ async fn workload_kinds_have_their_images_extracted() {
         "pod",
     ];
     let mut checked = 0;
-    for (path, review) in samples(&td) {
+    for (path, review) in samples(&admission) {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !kinds.iter().any(|k| name.starts_with(&format!("{k}_"))) {
             continue;
@@ -137,9 +140,11 @@ async fn workload_kinds_have_their_images_extracted() {
 
 #[tokio::test]
 async fn ingress_has_no_images_and_is_allowed() {
-    let Some(td) = testdata() else { return };
+    let Some(admission) = portcullis_test_support::testdata("admission") else {
+        return;
+    };
     let raw =
-        std::fs::read(td.join("admission/kubewarden-trusted-repos-policy/ingress_creation.json"))
+        std::fs::read(admission.join("kubewarden-trusted-repos-policy/ingress_creation.json"))
             .unwrap();
     let review = wrap(API_V1, serde_json::from_slice(&raw).unwrap());
     let scanner = Arc::new(MapScanner::default());
@@ -158,11 +163,12 @@ async fn ingress_has_no_images_and_is_allowed() {
 
 #[tokio::test]
 async fn untrusted_deployment_sample_rejected_naming_image_policy_and_rule() {
-    let Some(td) = testdata() else { return };
-    let raw = std::fs::read(
-        td.join("admission/kubewarden-trusted-repos-policy/deployment_creation.json"),
-    )
-    .unwrap();
+    let Some(admission) = portcullis_test_support::testdata("admission") else {
+        return;
+    };
+    let raw =
+        std::fs::read(admission.join("kubewarden-trusted-repos-policy/deployment_creation.json"))
+            .unwrap();
     let mut request: Value = serde_json::from_slice(&raw).unwrap();
     request["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
         "evil.example/app:1".into();
@@ -181,9 +187,10 @@ async fn untrusted_deployment_sample_rejected_naming_image_policy_and_rule() {
 
 #[tokio::test]
 async fn gke_sample_dry_run_is_not_recorded() {
-    let Some(td) = testdata() else { return };
-    let raw =
-        std::fs::read(td.join("admission/kube-rs/gke_pod_create_admissionreview.json")).unwrap();
+    let Some(admission) = portcullis_test_support::testdata("admission") else {
+        return;
+    };
+    let raw = std::fs::read(admission.join("kube-rs/gke_pod_create_admissionreview.json")).unwrap();
     let mut review: Value = serde_json::from_slice(&raw).unwrap();
     let scanner = Arc::new(MapScanner::with_cached(&[clean("jmalloc/echo-server")]));
     let recorder = Arc::new(Recorder::default());

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,28 +21,6 @@ use portcullis_webhook::{
 };
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-
-/// The shared test data folder, or `None` (after saying why) when it is missing outside CI.
-pub(crate) fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("PORTCULLIS_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/testdata"
-            ))
-        });
-    if dir.join("admission").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "test data missing at {} (set PORTCULLIS_TESTDATA)",
-        dir.display()
-    );
-    eprintln!("skipping: test data missing at {}", dir.display());
-    None
-}
 
 /// A digest derived from the image name, so tests can predict it.
 pub(crate) fn digest_of(image: &str) -> String {
