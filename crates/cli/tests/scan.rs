@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::*;
+use portcullis_core::Ecosystem;
 
 /// Imports `sources` into a fresh DB in `dir`.
 fn import(dir: &Path, sources: &[&Path]) -> String {
@@ -24,23 +25,6 @@ fn import(dir: &Path, sources: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     db.display().to_string()
-}
-
-fn pep503(n: &str) -> String {
-    let mut out = String::new();
-    let mut sep = false;
-    for c in n.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
 }
 
 #[test]
@@ -66,7 +50,7 @@ fn pypa_versions_lists_are_an_oracle_for_the_lang_image() {
     let mut want: Vec<BTreeSet<String>> = Vec::new();
     for entry in std::fs::read_dir(td.join("advisories/pypi/vulns")).expect("vulns") {
         let entry = entry.expect("entry");
-        let pkg = pep503(&entry.file_name().to_string_lossy());
+        let pkg = Ecosystem::PyPI.normalize_name(&entry.file_name().to_string_lossy());
         let Some(version) = installed.get(pkg.as_str()) else {
             continue;
         };
@@ -77,7 +61,7 @@ fn pypa_versions_lists_are_an_oracle_for_the_lang_image() {
                 continue;
             }
             let hit = a["affected"].as_array().into_iter().flatten().any(|af| {
-                pep503(af["package"]["name"].as_str().unwrap_or("")) == pkg
+                Ecosystem::PyPI.normalize_name(af["package"]["name"].as_str().unwrap_or("")) == pkg
                     && af["versions"]
                         .as_array()
                         .into_iter()

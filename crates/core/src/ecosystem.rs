@@ -77,6 +77,34 @@ impl Ecosystem {
         }
     }
 
+    /// The name as the ecosystem's registry identifies a package, so that any spelling of it
+    /// finds the same advisories: PyPI by PEP 503 (lower case, each run of `-`, `_`, `.` one
+    /// `-`), NuGet and Packagist case-insensitively (lower case); elsewhere the name as given.
+    /// Surrounding white space never counts.
+    pub fn normalize_name(self, name: &str) -> String {
+        let name = name.trim();
+        match self {
+            Ecosystem::PyPI => {
+                let mut out = String::with_capacity(name.len());
+                let mut in_separator = false;
+                for c in name.chars() {
+                    if matches!(c, '-' | '_' | '.') {
+                        if !in_separator {
+                            out.push('-');
+                        }
+                        in_separator = true;
+                    } else {
+                        out.extend(c.to_lowercase());
+                        in_separator = false;
+                    }
+                }
+                out
+            }
+            Ecosystem::NuGet | Ecosystem::Packagist => name.to_lowercase(),
+            _ => name.to_string(),
+        }
+    }
+
     /// The package-url type (`pkg:TYPE/...`).
     pub fn purl_type(self) -> &'static str {
         match self {
@@ -178,6 +206,22 @@ impl<'de> Deserialize<'de> for Ecosystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_normalise_per_ecosystem() {
+        let n = |e: Ecosystem, s: &str| e.normalize_name(s);
+        assert_eq!(n(Ecosystem::PyPI, "Django"), "django");
+        assert_eq!(n(Ecosystem::PyPI, "zope.interface"), "zope-interface");
+        assert_eq!(n(Ecosystem::PyPI, " Foo__Bar-.baz "), "foo-bar-baz");
+        assert_eq!(n(Ecosystem::PyPI, "Flask_SQLAlchemy"), "flask-sqlalchemy");
+        assert_eq!(n(Ecosystem::NuGet, "Newtonsoft.Json"), "newtonsoft.json");
+        assert_eq!(
+            n(Ecosystem::Packagist, "Symfony/HTTP-Kernel"),
+            "symfony/http-kernel"
+        );
+        assert_eq!(n(Ecosystem::Go, "github.com/Foo/bar"), "github.com/Foo/bar");
+        assert_eq!(n(Ecosystem::Debian, "libc6 "), "libc6");
+    }
 
     #[test]
     fn names_round_trip() {

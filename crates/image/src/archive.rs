@@ -13,7 +13,9 @@ use serde::Deserialize;
 use crate::layout::{self, BlobStore};
 use crate::manifest;
 use crate::options::Options;
-use crate::target::{Target, is_sha256_digest};
+use portcullis_core::Digest;
+
+use crate::target::Target;
 use crate::{ImageError, Layer, PullStats, ResolvedImage, Result, Source, Verify};
 
 /// How many symlinks between members are followed before giving up (a loop).
@@ -145,10 +147,10 @@ pub(crate) fn resolve(target: &Target, path: &Path, opts: &Options) -> Result<Re
                 n.strip_prefix("blobs/sha256/")
                     .map(|h| format!("sha256:{h}"))
             })
-            .filter(|d| is_sha256_digest(d));
+            .filter(|d| Digest::is_sha256(d));
         let (digest, verify) = match (by_name, diff_ids.get(i)) {
             (Some(d), _) => (Some(d.clone()), Verify::Stored(d)),
-            (None, Some(diff)) if is_sha256_digest(diff) => {
+            (None, Some(diff)) if Digest::is_sha256(diff) => {
                 (Some(diff.clone()), Verify::Uncompressed(diff.clone()))
             }
             _ => (None, Verify::None),

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::options::{Options, home_dir};
-use crate::target::DOCKER_HUB;
+use portcullis_core::DOCKER_HUB;
 
 /// Errors of loading credentials.
 #[derive(Debug, thiserror::Error)]

@@ -47,8 +47,9 @@ pub use manifest::{
 };
 pub use options::{BadPlatform, Limits, Options, Platform, default_cache_dir};
 pub use portcullis_core::ImageInfo;
+pub use portcullis_core::{DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef};
 pub use registry::PendingImage;
-pub use target::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, Target, TargetError};
+pub use target::{Target, TargetError};
 pub use walk::{Entry, EntryKind, Event, WalkError, walk, walk_with_warnings};
 
 /// `Result` of this crate's resolving functions.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::options::Platform;
-use crate::target::is_sha256_digest;
+use portcullis_core::Digest;
 
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -151,7 +151,7 @@ pub(crate) fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, 
 }
 
 fn check_digest(d: &str) -> Result<(), String> {
-    if is_sha256_digest(d) {
+    if Digest::is_sha256(d) {
         Ok(())
     } else {
         Err(format!(

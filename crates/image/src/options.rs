@@ -157,8 +157,9 @@ impl Default for Options {
     }
 }
 
-/// `$XDG_CACHE_HOME/portcullis`, else `~/.cache/portcullis` (`$HOME` unset: a relative
-/// `.cache/portcullis`).
+/// The one cache-directory rule of every command: `$XDG_CACHE_HOME/portcullis`, else
+/// `~/.cache/portcullis` (an empty variable counts as unset, as the XDG spec says; `$HOME`
+/// unset too: a relative `.cache/portcullis`).
 pub fn default_cache_dir() -> PathBuf {
     match std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
         Some(x) => PathBuf::from(x).join("portcullis"),

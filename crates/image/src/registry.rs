@@ -20,8 +20,8 @@ use crate::auth::{Challenge, Credentials, Login, parse_challenge};
 use crate::layout::MAX_METADATA_BYTES;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::options::Options;
-use crate::target::Reference;
 use crate::{BoxError, ImageError, Layer, PullStats, ResolvedImage, Result, Source, Verify};
+use portcullis_core::ImageRef;
 
 /// Layers downloaded at the same time.
 const PARALLEL_BLOBS: usize = 3;
@@ -49,7 +49,7 @@ struct Client {
 /// Resolves a registry reference: manifest (through an index to `opts.platform`), config and
 /// layers, the latter two into the blob cache.
 pub(crate) async fn resolve(
-    reference: &Reference,
+    reference: &ImageRef,
     opts: &Options,
     creds: &Credentials,
 ) -> Result<ResolvedImage> {
@@ -91,7 +91,7 @@ struct ImageManifest {
 /// Fetches the manifest a reference names, through indexes to `opts.platform`, each verified
 /// against the digest that led to it.
 pub(crate) async fn manifest_of(
-    reference: &Reference,
+    reference: &ImageRef,
     opts: &Options,
     creds: &Credentials,
 ) -> Result<PendingImage> {

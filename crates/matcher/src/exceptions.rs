@@ -11,7 +11,7 @@ mod vex;
 use std::collections::HashSet;
 use std::path::Path;
 
-use portcullis_core::{Exception, ExceptionScope, IgnoredBy, Match};
+use portcullis_core::{Exception, ExceptionScope, Expiry, IgnoredBy, ImageRef, Match};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -68,84 +68,6 @@ pub enum ExceptionError {
 
 /// Result type of this module.
 pub type Result<T, E = ExceptionError> = std::result::Result<T, E>;
-
-/// The image an exception is checked against, split the way exception scopes name images.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImageRefParts {
-    /// Registry host (`docker.io`, `ghcr.io`, `localhost:5000`).
-    pub registry: String,
-    /// Repository path (`library/nginx`).
-    pub repository: String,
-    /// Tag, when the reference has one.
-    pub tag: Option<String>,
-    /// Manifest digest (`sha256:...`), when known; lets VEX documents that name an image by
-    /// digest apply.
-    pub digest: Option<String>,
-}
-
-impl ImageRefParts {
-    /// Splits an image reference the way Docker does: a first path component with a `.` or
-    /// `:` (or `localhost`) is the registry, else `docker.io`; single-name Docker Hub
-    /// repositories live under `library/`.
-    pub fn parse(reference: &str) -> ImageRefParts {
-        let (rest, digest) = match reference.split_once('@') {
-            Some((r, d)) => (r, Some(d.to_string())),
-            None => (reference, None),
-        };
-        let (name, tag) = match rest.rfind(':') {
-            Some(i) if !rest[i + 1..].contains('/') => {
-                (&rest[..i], Some(rest[i + 1..].to_string()))
-            }
-            _ => (rest, None),
-        };
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first.to_string(), path.to_string())
-            }
-            _ => ("docker.io".to_string(), name.to_string()),
-        };
-        let registry = normalise_registry(&registry);
-        let repository = normalise_repository(&registry, &repository);
-        ImageRefParts {
-            registry,
-            repository,
-            tag,
-            digest,
-        }
-    }
-
-    fn same_repository(&self, registry: Option<&str>, repository: &str) -> bool {
-        let reg = normalise_registry(&self.registry);
-        let registry_ok = registry.is_none_or(|r| normalise_registry(r) == reg);
-        registry_ok
-            && normalise_repository(&reg, repository)
-                == normalise_repository(&reg, &self.repository)
-    }
-}
-
-/// Docker Hub has several host names; registries are case-insensitive.
-fn normalise_registry(r: &str) -> String {
-    let r = r.trim().trim_end_matches('/').to_ascii_lowercase();
-    match r.as_str() {
-        "index.docker.io"
-        | "registry-1.docker.io"
-        | "registry.hub.docker.com"
-        | "hub.docker.com" => "docker.io".to_string(),
-        _ => r,
-    }
-}
-
-/// Official Docker Hub images are `library/<name>`.
-fn normalise_repository(registry: &str, repo: &str) -> String {
-    let repo = repo.trim().trim_matches('/');
-    if registry == "docker.io" && !repo.contains('/') {
-        format!("library/{repo}")
-    } else {
-        repo.to_string()
-    }
-}
 
 /// The two shapes an exceptions file may have.
 #[derive(Deserialize)]
@@ -231,35 +153,15 @@ pub(crate) fn validate(e: &Exception) -> Result<(), String> {
         _ => {}
     }
     if let Some(x) = &e.expires {
-        parse_expiry(x)?;
+        Expiry::parse(x)?;
     }
     Ok(())
 }
 
-/// When an exception stops applying.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expiry {
-    /// After this moment.
-    At(OffsetDateTime),
-    /// After the end of this day (UTC): "expires 2025-06-30" still holds on June 30.
-    EndOf(time::Date),
-}
-
-fn parse_expiry(s: &str) -> Result<Expiry, String> {
-    let s = s.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-        return Ok(Expiry::At(t));
-    }
-    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map(Expiry::EndOf)
-        .map_err(|_| format!("expiry '{s}' is neither an RFC 3339 time nor a YYYY-MM-DD date"))
-}
-
 fn expired(e: &Exception, now: OffsetDateTime) -> bool {
-    match e.expires.as_deref().map(parse_expiry) {
+    match e.expires.as_deref().map(Expiry::parse) {
         None => false,
-        Some(Ok(Expiry::At(t))) => now >= t,
-        Some(Ok(Expiry::EndOf(d))) => now.to_offset(time::UtcOffset::UTC).date() > d,
+        Some(Ok(expiry)) => expiry.passed(now),
         // Unreadable expiry: do not silence anything on its strength.
         Some(Err(_)) => true,
     }
@@ -271,7 +173,7 @@ pub(crate) fn names_match(m: &Match, id: &str) -> bool {
     m.id.eq_ignore_ascii_case(id) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(id))
 }
 
-fn in_scope(e: &Exception, image: &ImageRefParts) -> bool {
+fn in_scope(e: &Exception, image: &ImageRef) -> bool {
     match e.scope {
         ExceptionScope::Any => true,
         ExceptionScope::Repository => e
@@ -314,7 +216,7 @@ pub fn apply_exceptions(
     matches: &mut [Match],
     exceptions: &[Exception],
     vex: &[VexStatement],
-    image: &ImageRefParts,
+    image: &ImageRef,
     now: OffsetDateTime,
 ) {
     let mut warned: HashSet<usize> = HashSet::new();

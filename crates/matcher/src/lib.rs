@@ -32,8 +32,8 @@ use portcullis_core::{
 };
 
 pub use exceptions::{
-    ExceptionError, ImageRefParts, VexProduct, VexStatement, VexStatus, apply_exceptions,
-    exceptions_from_csv, exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
+    ExceptionError, VexProduct, VexStatement, VexStatus, apply_exceptions, exceptions_from_csv,
+    exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
 };
 pub use matchers::{ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, default_matchers};
 pub use severity::{SeverityError, assess_severity, score_vector};

@@ -228,7 +228,7 @@ impl Matcher for LanguageMatcher {
     ) -> Result<Vec<Finding>> {
         let eco = pkg.ecosystem;
         let query = match eco {
-            Ecosystem::PyPI => pep503(&pkg.name),
+            Ecosystem::PyPI => Ecosystem::PyPI.normalize_name(&pkg.name),
             _ => pkg.name.clone(),
         };
         let searched = format!("{} {} {}", eco.osv_name(), query, pkg.version);
@@ -443,43 +443,14 @@ pub(crate) fn go_version(name: &str, version: &str) -> Option<String> {
     Some(format!("{}{pre}", parts.join(".")))
 }
 
-/// PEP 503 normalised name: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub(crate) fn pep503(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// Whether two package names denote the same package in `eco`.
 pub(crate) fn same_name(eco: Ecosystem, a: &str, b: &str) -> bool {
-    match eco {
-        Ecosystem::PyPI => pep503(a) == pep503(b),
-        Ecosystem::NuGet | Ecosystem::Packagist => a.eq_ignore_ascii_case(b),
-        _ => a == b,
-    }
+    eco.normalize_name(a) == eco.normalize_name(b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pep503_normalises_runs() {
-        assert_eq!(pep503("Django"), "django");
-        assert_eq!(pep503("zope.interface"), "zope-interface");
-        assert_eq!(pep503("Foo__Bar-.baz"), "foo-bar-baz");
-    }
 
     #[test]
     fn go_toolchain_versions() {

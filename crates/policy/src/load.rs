@@ -243,11 +243,12 @@ pub fn exception_from_value(doc: &Value) -> Result<(String, Exception), PolicyEr
     if e.spec.id.trim().is_empty() {
         return Err(shape("spec.id", "must not be empty"));
     }
-    let date_only = time::macros::format_description!("[year]-[month]-[day]");
-    let valid_expiry = |exp: &str| {
-        crate::policy::parse_time(exp).is_some() || time::Date::parse(exp, date_only).is_ok()
-    };
-    if let Some(exp) = e.spec.expires.as_deref().filter(|exp| !valid_expiry(exp)) {
+    if let Some(exp) = e
+        .spec
+        .expires
+        .as_deref()
+        .filter(|exp| portcullis_core::Expiry::parse(exp).is_err())
+    {
         return Err(shape(
             "spec.expires",
             &format!("invalid RFC 3339 date or time {exp:?}"),

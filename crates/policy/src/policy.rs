@@ -9,9 +9,8 @@ use std::path::PathBuf;
 
 use regex::Regex;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use portcullis_core::Status;
+use portcullis_core::{Status, parse_time};
 
 use crate::crd::{
     API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy, KIND, Mode, Rule, ScanAge,
@@ -409,20 +408,6 @@ fn scan_point(m: &TimeMatch) -> Result<ScanPoint, FieldError> {
     }
 }
 
-/// Parses an RFC 3339 time. Calico's own example writes a one-digit hour
-/// (`2022-01-02T0:00:00Z`), which Go accepts, so that form is accepted too.
-pub(crate) fn parse_time(t: &str) -> Option<OffsetDateTime> {
-    let t = t.trim();
-    if let Ok(v) = OffsetDateTime::parse(t, &Rfc3339) {
-        return Some(v);
-    }
-    let (date, rest) = t.split_once(['T', 't'])?;
-    if rest.as_bytes().get(1) == Some(&b':') {
-        return OffsetDateTime::parse(&format!("{date}T0{rest}"), &Rfc3339).ok();
-    }
-    None
-}
-
 /// The last line of a regex syntax error (`unclosed group`), without the diagram.
 fn regex_message(e: &regex::Error) -> String {
     match e {
@@ -440,17 +425,6 @@ fn regex_message(e: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_digit_hour_and_rfc3339() {
-        assert!(parse_time("2022-01-02T00:00:00Z").is_some());
-        assert_eq!(
-            parse_time("2022-01-02T0:00:00Z"),
-            parse_time("2022-01-02T00:00:00Z")
-        );
-        assert!(parse_time("2022-01-02").is_none());
-        assert!(parse_time("yesterday").is_none());
-    }
 
     #[test]
     fn regex_message_is_one_line() {

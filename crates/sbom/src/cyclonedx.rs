@@ -180,12 +180,7 @@ pub(crate) fn oci_purl(reference: &str, digest: &str) -> Option<String> {
     ) {
         return None;
     }
-    let without_digest = reference.split_once('@').map_or(reference, |(r, _)| r);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    let repository = match without_digest[last_slash..].rfind(':') {
-        Some(colon) => &without_digest[..last_slash + colon],
-        None => without_digest,
-    };
+    let repository = portcullis_core::ImageRef::written_repository(reference);
     let name = repository
         .rsplit('/')
         .next()

@@ -163,7 +163,7 @@ impl Purl {
             ("npm", Some(ns)) if ns.starts_with('@') => format!("{ns}/{}", self.name),
             ("npm", Some(ns)) => format!("@{ns}/{}", self.name),
             ("golang" | "composer", Some(ns)) => format!("{ns}/{}", self.name),
-            ("pypi", _) => pep503(&self.name),
+            ("pypi", _) => portcullis_core::Ecosystem::PyPI.normalize_name(&self.name),
             _ => self.name.clone(),
         }
     }
@@ -204,24 +204,6 @@ impl fmt::Display for Purl {
         }
         Ok(())
     }
-}
-
-/// PEP 503 name normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub fn pep503(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_sep {
-                out.push('-');
-            }
-            in_sep = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            in_sep = false;
-        }
-    }
-    out
 }
 
 /// Percent-encodes everything outside the unreserved set (RFC 3986), including `:` and `/`,
@@ -440,10 +422,5 @@ mod tests {
             assert_eq!(p.to_string(), s);
             assert_eq!(Purl::parse(&p.to_string()).unwrap(), p);
         }
-    }
-
-    #[test]
-    fn pep503_collapses_separator_runs() {
-        assert_eq!(pep503("Foo__Bar.-baz"), "foo-bar-baz");
     }
 }

@@ -5,7 +5,7 @@
 
 mod store;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use portcullis_catalog::Cataloger;
@@ -351,7 +351,7 @@ impl MatchParts {
             matches,
             &self.exceptions,
             &self.vex,
-            &portcullis_matcher::ImageRefParts::parse(reference),
+            &portcullis_core::ImageRef::loose(reference),
             time::OffsetDateTime::now_utc(),
         );
     }
@@ -412,15 +412,4 @@ pub fn catalog(img: &portcullis_image::ResolvedImage, target: &str) -> Result<In
         packages,
         warnings,
     })
-}
-
-/// The default cache directory: `$XDG_CACHE_HOME/portcullis` or `~/.cache/portcullis`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
-        return Path::new(&x).join("portcullis");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("portcullis")
 }

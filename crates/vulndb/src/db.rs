@@ -241,32 +241,6 @@ CREATE INDEX aliases_by_alias ON aliases (alias);
 CREATE TABLE cvss_enrichment (cve_id TEXT PRIMARY KEY, severity TEXT NOT NULL, source TEXT NOT NULL) WITHOUT ROWID;
 ";
 
-/// The package name as stored in and looked up from `affected_index`: PEP 503 for PyPI,
-/// lowercase for NuGet (case-insensitive registry), unchanged elsewhere (distro feeds use
-/// the source package name).
-pub fn normalise_package(eco: Ecosystem, name: &str) -> String {
-    match eco {
-        Ecosystem::PyPI => {
-            let mut out = String::with_capacity(name.len());
-            let mut in_run = false;
-            for c in name.trim().chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    if !in_run {
-                        out.push('-');
-                    }
-                    in_run = true;
-                } else {
-                    out.push(c.to_ascii_lowercase());
-                    in_run = false;
-                }
-            }
-            out
-        }
-        Ecosystem::NuGet => name.trim().to_ascii_lowercase(),
-        _ => name.trim().to_string(),
-    }
-}
-
 fn sql(path: &Path, what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     let path = path.to_path_buf();
     move |e| Error::Sql {
@@ -400,10 +374,9 @@ impl Db {
             )
             .map_err(sql(&self.path, "query advisories"))?;
         let rows: Vec<(String, Vec<u8>)> = stmt
-            .query_map(
-                params![eco.osv_name(), normalise_package(eco, package)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_map(params![eco.osv_name(), eco.normalize_name(package)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .and_then(|rows| rows.collect())
             .map_err(sql(&self.path, "query advisories"))?;
         let mut out: Vec<Advisory> = Vec::with_capacity(rows.len());
@@ -427,7 +400,7 @@ impl Db {
 
     /// [`Db::advisories_for`], remembered for the life of this handle and shared.
     pub fn advisories_shared(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>> {
-        let key = (eco.osv_name(), normalise_package(eco, package));
+        let key = (eco.osv_name(), eco.normalize_name(package));
         if let Some(hit) = self.memo().packages.get(&key) {
             return Ok(hit.clone());
         }
@@ -836,7 +809,7 @@ fn store_source(
             let Ok((eco, release)) = Ecosystem::parse_osv(&a.ecosystem) else {
                 continue;
             };
-            let key = (eco, release, normalise_package(eco, &a.package));
+            let key = (eco, release, eco.normalize_name(&a.package));
             if keys.contains(&key) {
                 continue;
             }
@@ -909,30 +882,4 @@ pub(crate) fn validators(path: &Path) -> Result<Validators> {
         .into_iter()
         .map(|s| (s.name, (s.etag, s.last_modified)))
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pep503_normalisation() {
-        assert_eq!(
-            normalise_package(Ecosystem::PyPI, "Flask_SQLAlchemy"),
-            "flask-sqlalchemy"
-        );
-        assert_eq!(
-            normalise_package(Ecosystem::PyPI, "zope..interface"),
-            "zope-interface"
-        );
-        assert_eq!(normalise_package(Ecosystem::PyPI, "a-_.b"), "a-b");
-        assert_eq!(
-            normalise_package(Ecosystem::NuGet, "Newtonsoft.Json"),
-            "newtonsoft.json"
-        );
-        assert_eq!(
-            normalise_package(Ecosystem::Go, "github.com/Foo/bar"),
-            "github.com/Foo/bar"
-        );
-    }
 }

@@ -20,9 +20,7 @@ mod format;
 pub mod ingest;
 pub mod update;
 
-pub use db::{
-    Db, DbStatus, Error, ImportReport, Result, SCHEMA_VERSION, SourceStatus, normalise_package,
-};
+pub use db::{Db, DbStatus, Error, ImportReport, Result, SCHEMA_VERSION, SourceStatus};
 pub use format::{SourceFormat, UnknownFormat};
 pub use ingest::NPM_RANGE_PREFIX;
 pub use update::{Error as UpdateError, UpdateConfig, UpdateSource, cache_dir, update};

@@ -322,7 +322,10 @@ fn pin_patches(p: &Pending, outcomes: &HashMap<String, ImageOutcome>) -> Vec<Pat
         let Some(digest) = report.image.digest.as_deref().filter(|d| d.contains(':')) else {
             continue;
         };
-        let pinned = format!("{}@{digest}", workload::repository_of(&c.image));
+        let pinned = format!(
+            "{}@{digest}",
+            portcullis_core::ImageRef::written_repository(&c.image)
+        );
         if pinned != c.image {
             ops.push(PatchOp {
                 op: "replace".into(),

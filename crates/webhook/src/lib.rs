@@ -44,7 +44,7 @@ pub use tls::{
 };
 pub use workload::{
     Container, ContainerImage, ContainerKind, Metadata, Object, OwnerReference, SecretReference,
-    Spec, images, repository_of,
+    Spec, images,
 };
 
 /// Errors of starting the server (requests never fail: they get an AdmissionReview).

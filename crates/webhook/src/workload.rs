@@ -554,17 +554,6 @@ impl<'de> ReadLeniently<'de> for SecretReference {
     }
 }
 
-/// The image reference with any tag and digest removed (`repo`), so a digest can be pinned
-/// as `repo@sha256:...`. A `:` before the last `/` is a registry port, not a tag.
-pub fn repository_of(image: &str) -> &str {
-    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
-    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-    match no_digest[last_slash..].rfind(':') {
-        Some(i) => &no_digest[..last_slash + i],
-        None => no_digest,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1029,19 +1018,6 @@ mod tests {
             }
         }
         assert!(checked >= 20, "only {checked} sample objects");
-    }
-
-    #[test]
-    fn repository_strips_tag_and_digest_not_port() {
-        assert_eq!(repository_of("nginx"), "nginx");
-        assert_eq!(repository_of("nginx:1.25"), "nginx");
-        assert_eq!(
-            repository_of("127.0.0.1:5055/a/b:tag"),
-            "127.0.0.1:5055/a/b"
-        );
-        assert_eq!(repository_of("127.0.0.1:5055/a/b"), "127.0.0.1:5055/a/b");
-        assert_eq!(repository_of("ghcr.io/x/y:v1@sha256:abc"), "ghcr.io/x/y");
-        assert_eq!(repository_of("ghcr.io/x/y@sha256:abc"), "ghcr.io/x/y");
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Extractor for PythonDistInfo {
             .get("Version")
             .filter(|v| !v.is_empty())
             .ok_or_else(|| input.malformed(Some(h.line), "no Version header"))?;
-        let name = normalize_name(name);
+        let name = Ecosystem::PyPI.normalize_name(name);
         let mut p = lang_package(
             input,
             self.name(),
@@ -57,24 +57,6 @@ impl Extractor for PythonDistInfo {
         p.licenses = license(h);
         Ok(vec![p])
     }
-}
-
-/// PEP 503 normalisation.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_sep = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_sep {
-                out.push('-');
-            }
-            in_sep = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_sep = false;
-        }
-    }
-    out
 }
 
 /// `License-Expression` (metadata 2.4) when present, else a short `License` (long ones are
@@ -92,13 +74,6 @@ fn license(h: &crate::util::Paragraph<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pep503() {
-        assert_eq!(normalize_name("Django"), "django");
-        assert_eq!(normalize_name("zope.interface"), "zope-interface");
-        assert_eq!(normalize_name("Foo__Bar-.baz"), "foo-bar-baz");
-    }
 
     #[test]
     fn required_paths() {

@@ -46,12 +46,12 @@ pub(crate) fn image_options(a: &ImageArgs) -> anyhow::Result<portcullis_image::O
 pub(crate) fn cache_dir(a: &ImageArgs) -> PathBuf {
     a.cache_dir
         .clone()
-        .unwrap_or_else(portcullis_scanner::default_cache_dir)
+        .unwrap_or_else(portcullis_image::default_cache_dir)
 }
 
 /// The database path from flags or the default under the cache directory.
 pub(crate) fn db_path(db: Option<PathBuf>) -> PathBuf {
-    db.unwrap_or_else(|| portcullis_scanner::default_cache_dir().join("vuln.db"))
+    db.unwrap_or_else(|| portcullis_image::default_cache_dir().join("vuln.db"))
 }
 
 /// Parses `sqlite:PATH` (or a bare path); `none` disables the store.

@@ -50,22 +50,22 @@ fn exc(
 
 const NOW: OffsetDateTime = datetime!(2024-06-15 12:00 UTC);
 
-fn nginx() -> ImageRefParts {
-    ImageRefParts::parse("nginx:1.25")
+fn nginx() -> ImageRef {
+    ImageRef::loose("nginx:1.25")
 }
 
 #[test]
 fn image_reference_parsing() {
     assert_eq!(
-        ImageRefParts::parse("nginx:1.25"),
-        ImageRefParts {
+        ImageRef::loose("nginx:1.25"),
+        ImageRef {
             registry: "docker.io".into(),
             repository: "library/nginx".into(),
             tag: Some("1.25".into()),
             digest: None
         }
     );
-    let r = ImageRefParts::parse("localhost:5000/team/app@sha256:abc");
+    let r = ImageRef::loose("localhost:5000/team/app@sha256:abc");
     assert_eq!(
         (
             r.registry.as_str(),
@@ -75,7 +75,7 @@ fn image_reference_parsing() {
         ),
         ("localhost:5000", "team/app", None, Some("sha256:abc"))
     );
-    let r = ImageRefParts::parse("ghcr.io/org/app:v1@sha256:def");
+    let r = ImageRef::loose("ghcr.io/org/app:v1@sha256:def");
     assert_eq!(
         (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
         ("ghcr.io", "org/app", Some("v1"))
@@ -354,8 +354,8 @@ fn vex_scopes_by_product() {
     let vex = vex_from_json(VEX).unwrap();
     assert_eq!(vex.len(), 4);
     assert_eq!(vex[3].status, VexStatus::Affected);
-    let app = ImageRefParts::parse("ghcr.io/org/app:1.0");
-    let other = ImageRefParts::parse("ghcr.io/org/other:1.0");
+    let app = ImageRef::loose("ghcr.io/org/app:1.0");
+    let other = ImageRef::loose("ghcr.io/org/other:1.0");
     let cases = [
         // purl product: that package only, any image, by alias too
         (m("GHSA-aaaa", &[], "pkg:pypi/django@3.2"), &app, true),
@@ -422,7 +422,7 @@ fn nodejs_wg_openvex_document() {
     let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
     let statements = raw["statements"].as_array().unwrap();
     assert_eq!(vex.len(), statements.len());
-    let image = ImageRefParts::parse("node:20");
+    let image = ImageRef::loose("node:20");
     let mut silenced = 0;
     for (s, raw) in vex.iter().zip(statements) {
         let not_affected = raw["status"] == "not_affected";

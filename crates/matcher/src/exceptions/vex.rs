@@ -12,8 +12,9 @@
 use portcullis_core::Match;
 use serde::Deserialize;
 
-use super::{ExceptionError, ImageRefParts, Result, names_match};
-use crate::matchers::pep503;
+use portcullis_core::ImageRef;
+
+use super::{ExceptionError, Result, names_match};
 
 /// The status of a VEX statement. Only `not_affected` silences matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -170,7 +171,7 @@ pub fn vex_from_json(text: &str) -> Result<Vec<VexStatement>> {
 
 impl VexStatement {
     /// Whether this statement silences `m` in `image`.
-    pub fn applies_to(&self, m: &Match, image: &ImageRefParts) -> bool {
+    pub fn applies_to(&self, m: &Match, image: &ImageRef) -> bool {
         self.status == VexStatus::NotAffected
             && std::iter::once(&self.vulnerability)
                 .chain(&self.aliases)
@@ -199,7 +200,7 @@ impl VexStatement {
     }
 }
 
-fn product_covers(p: &VexProduct, package_purl: &str, image: &ImageRefParts) -> bool {
+fn product_covers(p: &VexProduct, package_purl: &str, image: &ImageRef) -> bool {
     p.ids.iter().any(|id| {
         if is_package_purl(id) {
             purl_matches(id, package_purl)
@@ -241,7 +242,7 @@ fn purl_key(purl: &str) -> Option<PurlKey> {
     };
     let mut name = percent_decode(name.trim_matches('/'));
     if kind == "pypi" {
-        name = pep503(&name);
+        name = portcullis_core::Ecosystem::PyPI.normalize_name(&name);
     }
     Some(PurlKey {
         kind,
@@ -268,7 +269,7 @@ fn purl_matches(pattern: &str, purl: &str) -> bool {
 /// Whether an image product names `image`: `pkg:oci/<name>@<digest>?repository_url=...&tag=...`
 /// or a reference `registry/repo[:tag][@digest]`. A digest or tag in the product must equal
 /// the image's.
-fn image_matches(id: &str, image: &ImageRefParts) -> bool {
+fn image_matches(id: &str, image: &ImageRef) -> bool {
     if let Some(rest) = id.strip_prefix("pkg:oci/") {
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (name, digest) = match path.split_once('@') {
@@ -286,7 +287,7 @@ fn image_matches(id: &str, image: &ImageRefParts) -> bool {
         }
         let repo_ok = match repository_url {
             Some(url) => {
-                let r = ImageRefParts::parse(&url);
+                let r = ImageRef::loose(&url);
                 image.same_repository(Some(&r.registry), &r.repository)
             }
             None => image.repository.rsplit('/').next() == Some(percent_decode(name).as_str()),
@@ -298,7 +299,7 @@ fn image_matches(id: &str, image: &ImageRefParts) -> bool {
     if id.contains("://") || id.trim().is_empty() {
         return false;
     }
-    let r = ImageRefParts::parse(id);
+    let r = ImageRef::loose(id);
     image.same_repository(Some(&r.registry), &r.repository)
         && r.tag
             .is_none_or(|t| image.tag.as_deref() == Some(t.as_str()))
@@ -361,7 +362,7 @@ mod tests {
 
     #[test]
     fn image_products() {
-        let img = ImageRefParts {
+        let img = ImageRef {
             registry: "ghcr.io".into(),
             repository: "org/app".into(),
             tag: Some("1.2".into()),
