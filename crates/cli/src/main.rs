@@ -70,17 +70,13 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// The error and its causes on one line. Many of our errors already show their source in
-/// their own message (so that a bare `to_string()` elsewhere is complete); a cause whose text
-/// is already there is not repeated.
+/// The error and its causes on one line: no message repeats its source, so each cause is
+/// shown once, in order.
 fn render(e: &anyhow::Error) -> String {
     let mut out = e.to_string();
     for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
     }
     out
 }

@@ -24,3 +24,44 @@ pub use report::{
     Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail, MatchedPackage,
     ScanReport, Severity, Status, Summary, Thresholds,
 };
+
+/// An error and every cause under it on one line (`outer: cause: root`), for messages that
+/// leave this process (logs, denials, `/readyz`). Error messages in Portcullis never repeat
+/// their source; this is where the causes are shown.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorChain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the file")]
+    struct Outer {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn the_chain_shows_each_cause_once() {
+        let e = Outer {
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(e.to_string(), "cannot read the file");
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "cannot read the file: disk on fire"
+        );
+    }
+}

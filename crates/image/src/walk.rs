@@ -124,7 +124,7 @@ pub enum WalkError {
         source: io::Error,
     },
     /// The layer is truncated or corrupt (bad compression, bad tar, short read).
-    #[error("{layer}: truncated or corrupt layer (last entry read: {}): {source}", last_path.as_deref().unwrap_or("none"))]
+    #[error("{layer}: truncated or corrupt layer (last entry read: {})", last_path.as_deref().unwrap_or("none"))]
     Corrupt {
         /// The layer.
         layer: String,

@@ -20,7 +20,7 @@ pub use store::{EncodedReport, Store, StoreError, StoredInventory};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The target could not be understood.
-    #[error("target {target:?}: {source}")]
+    #[error("target {target:?}")]
     Target {
         /// The target as given.
         target: String,
@@ -32,7 +32,7 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] portcullis_image::ImageError),
     /// Walking the layers failed.
-    #[error("{target}: {source}")]
+    #[error("{target}")]
     Walk {
         /// The target.
         target: String,
@@ -44,7 +44,7 @@ pub enum Error {
     #[error(transparent)]
     Sbom(#[from] portcullis_sbom::SbomError),
     /// Reading an input file failed.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         /// The file.
         path: PathBuf,

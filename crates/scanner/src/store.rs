@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The SQLite file could not be opened or queried.
-    #[error("result store {path}: {source}")]
+    #[error("result store {path}")]
     Sql {
         /// The store file.
         path: PathBuf,
@@ -26,7 +26,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// A stored report could not be compressed or decompressed.
-    #[error("result store {path}: stored report for {key} could not be (de)compressed: {source}")]
+    #[error("result store {path}: stored report for {key} could not be (de)compressed")]
     Compression {
         /// The store file.
         path: PathBuf,
@@ -37,7 +37,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A stored document could not be (de)serialised.
-    #[error("result store {path}: stored document for {key} is unreadable: {source}")]
+    #[error("result store {path}: stored document for {key} is unreadable")]
     Json {
         /// The store file.
         path: PathBuf,

@@ -179,7 +179,7 @@ fn hostile_layers_finish_with_bounded_memory() {
         }),
     )
     .expect_err("over the limit");
-    let msg = err.to_string();
+    let msg = portcullis_core::ErrorChain(&err).to_string();
     assert!(
         msg.contains(&layer) && msg.contains("while reading `zeros`"),
         "{msg}"

@@ -38,7 +38,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The file exists but is not a Portcullis database (or not SQLite at all).
-    #[error("{} is not a portcullis vulnerability database: {source}", path.display())]
+    #[error("{} is not a portcullis vulnerability database", path.display())]
     NotADatabase {
         /// The file.
         path: PathBuf,
@@ -67,7 +67,7 @@ pub enum Error {
         supported: u32,
     },
     /// An SQL statement failed.
-    #[error("vulnerability database {}: {what}: {source}", path.display())]
+    #[error("vulnerability database {}: {what}", path.display())]
     Sql {
         /// The database (or the temporary copy being built).
         path: PathBuf,
@@ -78,7 +78,7 @@ pub enum Error {
         source: BoxError,
     },
     /// A file operation of an import failed.
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -89,7 +89,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A stored advisory could not be decoded.
-    #[error("vulnerability database {}: stored record {id} is corrupt: {source}", path.display())]
+    #[error("vulnerability database {}: stored record {id} is corrupt", path.display())]
     Corrupt {
         /// The database.
         path: PathBuf,

@@ -36,7 +36,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A source path, directory or file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The path that failed.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A zip archive is damaged or truncated (its directory or an entry cannot be read).
-    #[error("{label}: damaged zip archive: {source}")]
+    #[error("{label}: damaged zip archive")]
     Zip {
         /// The archive, and the entry when one failed.
         label: String,

@@ -25,7 +25,7 @@ use crate::ingest::BoxError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The config file could not be read.
-    #[error("cannot read update config {}: {source}", path.display())]
+    #[error("cannot read update config {}", path.display())]
     ConfigIo {
         /// The file.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum Error {
         why: String,
     },
     /// A request failed before a response arrived (DNS, connect, TLS, timeout).
-    #[error("download of {url} failed: {source}")]
+    #[error("download of {url} failed")]
     Http {
         /// The URL after mirror substitution.
         url: String,
@@ -69,7 +69,7 @@ pub enum Error {
         actual: String,
     },
     /// The cache could not be written.
-    #[error("cache {}: {source}", path.display())]
+    #[error("cache {}", path.display())]
     Cache {
         /// The file or directory.
         path: PathBuf,

@@ -51,7 +51,7 @@ pub use workload::{
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -71,7 +71,7 @@ pub enum Error {
     #[error("cannot generate a TLS certificate: {0}")]
     Generate(String),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -80,7 +80,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The threads serving connections could not be started.
-    #[error("cannot start the connection threads: {source}")]
+    #[error("cannot start the connection threads")]
     Threads {
         /// What the OS or the runtime said.
         #[source]

@@ -97,7 +97,10 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                             Ok(r) => {
                                 reports.insert(img, Arc::new(r));
                             }
-                            Err(e) => eprintln!("warning: scanning {img}: {e}"),
+                            Err(e) => eprintln!(
+                                "warning: scanning {img}: {}",
+                                portcullis_core::ErrorChain(&e)
+                            ),
                         }
                     }
                 }

@@ -77,22 +77,23 @@ impl ImageScanner for PipelineScanner {
         let image = image.to_string();
         let pull_secrets = pull_secrets.to_vec();
         Box::pin(async move {
-            self.scan_image(&image, &pull_secrets)
-                .await
-                .map_err(|e| match e {
+            self.scan_image(&image, &pull_secrets).await.map_err(|e| {
+                let reason = portcullis_core::ErrorChain(&e).to_string();
+                match e {
                     portcullis_scanner::Error::Image(_)
                     | portcullis_scanner::Error::Target { .. } => ScanFailure::Pull {
                         image: image.clone(),
-                        reason: e.to_string(),
+                        reason,
                     },
                     portcullis_scanner::Error::NoDb | portcullis_scanner::Error::Db(_) => {
-                        ScanFailure::Unavailable(e.to_string())
+                        ScanFailure::Unavailable(reason)
                     }
-                    other => ScanFailure::Scan {
+                    _ => ScanFailure::Scan {
                         image: image.clone(),
-                        reason: other.to_string(),
+                        reason,
                     },
-                })
+                }
+            })
         })
     }
 
@@ -140,7 +141,9 @@ fn logins_of(secrets: &[PullSecret]) -> BTreeMap<String, portcullis_image::Login
         let text = String::from_utf8_lossy(&s.dockerconfigjson);
         match portcullis_image::parse_pull_secret(&text, Path::new(&format!("secret/{}", s.name))) {
             Ok(found) => logins.extend(found),
-            Err(e) => tracing::warn!(secret = %s.name, "pull secret ignored: {e}"),
+            Err(e) => {
+                tracing::warn!(secret = %s.name, "pull secret ignored: {}", portcullis_core::ErrorChain(&e))
+            }
         }
     }
     logins
