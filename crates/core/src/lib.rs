@@ -10,6 +10,7 @@ mod expiry;
 mod image_ref;
 mod package;
 mod report;
+mod source;
 
 pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
@@ -24,6 +25,7 @@ pub use report::{
     Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail, MatchedPackage,
     ScanReport, Severity, Status, Summary, Thresholds,
 };
+pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that
 /// leave this process (logs, denials, `/readyz`). Error messages in Portcullis never repeat

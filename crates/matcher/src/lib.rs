@@ -20,15 +20,15 @@ pub mod exceptions;
 mod matchers;
 mod range;
 pub mod severity;
-mod vulndb_source;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use portcullis_core::{
-    Advisory, AdvisoryKind, DbInfo, Distro, Ecosystem, ImageInfo, Inventory, Match, MatchDetail,
-    MatchedPackage, Package, ScanReport, SeverityScore, Summary, Thresholds, TrackerState,
+    Advisory, AdvisoryKind, AdvisorySource, DbInfo, Distro, Ecosystem, ImageInfo, Inventory, Match,
+    MatchDetail, MatchedPackage, Package, ScanReport, SeverityScore, SourceError, Summary,
+    Thresholds, TrackerState,
 };
 
 pub use exceptions::{
@@ -42,14 +42,8 @@ pub use severity::{SeverityError, assess_severity, score_vector};
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
     /// The advisory source (normally the vulnerability database) failed to answer.
-    #[error("advisory source failed while {what}")]
-    Source {
-        /// What was being looked up, e.g. `looking up advisories for pypi django`.
-        what: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// A matcher panicked. Caught so that one bug names its matcher and package instead of
     /// taking the whole scan down without saying where.
     #[error("matcher '{matcher}' panicked on package {package}: {message}")]
@@ -65,18 +59,6 @@ pub enum MatchError {
 
 /// Result type of this crate.
 pub type Result<T, E = MatchError> = std::result::Result<T, E>;
-
-/// Where advisories come from. The seam between matching and storage: the vulnerability
-/// database implements it, and tests use an in-memory list.
-pub trait AdvisorySource {
-    /// Every non-withdrawn advisory with an affected entry for `package` in `eco` (any
-    /// release; PyPI names are PEP 503-normalised by the caller).
-    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>, MatchError>;
-
-    /// Severity scores stated for an alias of an advisory, typically the NVD record of a CVE
-    /// id. Empty when nothing is known.
-    fn alias_severity(&self, id: &str) -> Result<Arc<[SeverityScore]>, MatchError>;
-}
 
 /// Knobs of matching.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -377,7 +359,11 @@ impl MemorySource {
 }
 
 impl AdvisorySource for MemorySource {
-    fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Arc<[Advisory]>> {
+    fn advisories_for(
+        &self,
+        eco: Ecosystem,
+        package: &str,
+    ) -> Result<Arc<[Advisory]>, SourceError> {
         Ok(self
             .advisories
             .iter()
@@ -392,7 +378,7 @@ impl AdvisorySource for MemorySource {
             .collect())
     }
 
-    fn alias_severity(&self, id: &str) -> Result<Arc<[SeverityScore]>> {
+    fn alias_severity(&self, id: &str) -> Result<Arc<[SeverityScore]>, SourceError> {
         Ok(self
             .alias_scores
             .get(id)

@@ -5,7 +5,9 @@
 use portcullis_core::{Advisory, Affected, Distro, Ecosystem, Package, TrackerState};
 
 use crate::range::{self, Hit};
-use crate::{AdvisorySource, Finding, MatchContext, Matcher, Result};
+use portcullis_core::AdvisorySource;
+
+use crate::{Finding, MatchContext, Matcher, Result};
 
 /// The matchers [`crate::match_inventory`] uses, one per package family.
 pub fn default_matchers() -> Vec<Box<dyn Matcher>> {

@@ -12,13 +12,12 @@ use std::cmp::Ordering;
 
 use portcullis_core::{Affected, Ecosystem, Event, Range, TrackerState};
 
-use crate::cmp::{Order, npm_satisfies};
+// The npm security WG convention: a range whose only event is `introduced:
+// "npm-range:<node-semver range>"` means "affected iff the version satisfies that range" (the
+// WG's legacy records carry node-semver ranges that OSV events cannot express).
+use portcullis_core::NPM_RANGE_PREFIX;
 
-/// Prefix of the npm security WG convention: a range whose only event is
-/// `introduced: "npm-range:<node-semver range>"` means "affected iff the version satisfies
-/// that range" (the WG's legacy records carry node-semver ranges that OSV events cannot
-/// express).
-pub(crate) const NPM_RANGE_PREFIX: &str = portcullis_vulndb::NPM_RANGE_PREFIX;
+use crate::cmp::{Order, npm_satisfies};
 
 /// Why an affected entry matched.
 #[derive(Clone, Debug, PartialEq, Eq)]

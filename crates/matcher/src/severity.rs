@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use portcullis_core::{Advisory, Cvss, Severity, SeverityScore};
 
-use crate::{AdvisorySource, MatchError};
+use portcullis_core::AdvisorySource;
+
+use crate::MatchError;
 
 /// Errors of severity scoring.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

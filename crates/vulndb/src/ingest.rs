@@ -17,8 +17,6 @@ mod npm;
 mod nvd;
 mod osv;
 
-pub use npm::NPM_RANGE_PREFIX;
-
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;

@@ -18,9 +18,10 @@
 mod db;
 mod format;
 pub mod ingest;
+mod source;
 pub mod update;
 
 pub use db::{Db, DbStatus, Error, ImportReport, Result, SCHEMA_VERSION, SourceStatus};
 pub use format::{SourceFormat, UnknownFormat};
-pub use ingest::NPM_RANGE_PREFIX;
+pub use portcullis_core::NPM_RANGE_PREFIX;
 pub use update::{Error as UpdateError, UpdateConfig, UpdateSource, cache_dir, update};

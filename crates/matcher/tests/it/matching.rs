@@ -1,12 +1,12 @@
 //! Matching scenarios against an in-memory advisory source.
 
 use portcullis_core::{
-    AdvisoryKind, Ecosystem, Location, Package, RangeKind, Severity, SeverityScore, Thresholds,
-    TrackerState,
+    AdvisoryKind, AdvisorySource, Ecosystem, Location, Package, RangeKind, Severity, SeverityScore,
+    SourceError, Thresholds, TrackerState,
 };
 use portcullis_matcher::{
-    AdvisorySource, Finding, MatchContext, MatchError, MatchOptions, Matcher, MemorySource,
-    match_inventory, match_inventory_with, report,
+    Finding, MatchContext, MatchError, MatchOptions, Matcher, MemorySource, match_inventory,
+    match_inventory_with, report,
 };
 
 use crate::support::*;
@@ -490,10 +490,10 @@ fn withdrawn_is_skipped_by_matchers() {
             &self,
             _: Ecosystem,
             _: &str,
-        ) -> Result<std::sync::Arc<[portcullis_core::Advisory]>, MatchError> {
+        ) -> Result<std::sync::Arc<[portcullis_core::Advisory]>, SourceError> {
             Ok(self.0.clone().into())
         }
-        fn alias_severity(&self, _: &str) -> Result<std::sync::Arc<[SeverityScore]>, MatchError> {
+        fn alias_severity(&self, _: &str) -> Result<std::sync::Arc<[SeverityScore]>, SourceError> {
             Ok(Vec::new().into())
         }
     }

@@ -7,7 +7,8 @@
 //! and the aliases are the CVEs.
 
 use portcullis_core::{
-    Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
+    Advisory, AdvisoryKind, Affected, Event, NPM_RANGE_PREFIX, Range, RangeKind, SeverityScore,
+    TrackerState,
 };
 use serde::Deserialize;
 
@@ -16,9 +17,6 @@ use super::lenient::{opt_string, opt_vec};
 
 /// Feed name stored in [`Advisory::source`].
 pub(crate) const FEED: &str = "npm-wg";
-
-/// Prefix of the single `introduced` event that carries a node-semver range.
-pub const NPM_RANGE_PREFIX: &str = "npm-range:";
 
 #[derive(Deserialize)]
 struct NpmWg {
