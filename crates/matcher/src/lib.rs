@@ -35,7 +35,9 @@ pub use exceptions::{
     ExceptionError, VexProduct, VexStatement, VexStatus, apply_exceptions, exceptions_from_csv,
     exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
 };
-pub use matchers::{ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, default_matchers};
+pub use matchers::{
+    ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, default_matchers, matcher_versions,
+};
 pub use severity::{SeverityError, assess_severity, score_vector};
 
 /// Errors of matching.

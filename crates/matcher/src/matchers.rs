@@ -2,12 +2,21 @@
 //! package itself), how names compare, and how OS releases scope the advisories; the range
 //! evaluation itself is shared ([`crate::range`]).
 
-use portcullis_core::{Advisory, Affected, Distro, Ecosystem, Package, TrackerState};
+use portcullis_core::{
+    Advisory, AdvisorySource, Affected, Distro, Ecosystem, Package, TrackerState,
+};
 
 use crate::range::{self, Hit};
-use portcullis_core::AdvisorySource;
-
 use crate::{Finding, MatchContext, Matcher, Result};
+
+/// `(name, version)` of every default matcher, for cache keys: a stored report is only valid
+/// for the matchers that made it.
+pub fn matcher_versions() -> Vec<(&'static str, u32)> {
+    default_matchers()
+        .iter()
+        .map(|m| (m.name(), m.version()))
+        .collect()
+}
 
 /// The matchers [`crate::match_inventory`] uses, one per package family.
 pub fn default_matchers() -> Vec<Box<dyn Matcher>> {

@@ -14,7 +14,7 @@ use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
 use portcullis_vulndb::Db;
 
-pub use store::{EncodedReport, Store, StoreError, StoredInventory};
+pub use store::{CodeVersions, EncodedReport, Store, StoreError, StoredInventory};
 
 /// Errors of the pipeline, each naming the stage that failed.
 #[derive(Debug, thiserror::Error)]

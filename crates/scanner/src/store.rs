@@ -3,6 +3,10 @@
 //! An inventory depends only on the image, so it is kept for as long as the image is; a report also depends on
 //! the database, so a DB change rematches the stored inventory without pulling the image again.
 //!
+//! Both also depend on the code that made them: an inventory on the extractors' versions, a report on the
+//! extractors' and the matchers' ([`CodeVersions`]). A store only hands out what the running code would make
+//! itself, so an upgraded extractor or matcher makes its results anew instead of serving stale ones.
+//!
 //! Reports are stored without their package list (the inventory row holds it) and zstd-compressed: a report
 //! is mostly repeated keys and package metadata, and a rematch rewrites one report per stored image, so the
 //! bytes written are what a rematch costs. Reports written as plain JSON text by older versions stay readable.
@@ -49,10 +53,38 @@ pub enum StoreError {
     },
 }
 
+/// What stored results depend on besides the image and the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeVersions {
+    /// The extractors (`name@version,...`), which an inventory depends on.
+    pub catalog: String,
+    /// The extractors and the matchers, which a report depends on.
+    pub report: String,
+}
+
+impl CodeVersions {
+    /// The versions of the code in this binary.
+    pub fn current() -> Self {
+        let join = |v: Vec<(&str, u32)>| {
+            v.iter()
+                .map(|(n, v)| format!("{n}@{v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let catalog = join(portcullis_catalog::Cataloger::default().extractor_versions());
+        let matching = join(portcullis_matcher::matcher_versions());
+        CodeVersions {
+            report: format!("{catalog};{matching}"),
+            catalog,
+        }
+    }
+}
+
 /// The SQLite result store.
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    versions: CodeVersions,
 }
 
 const SCHEMA: &str = "
@@ -61,20 +93,45 @@ PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS inventories (
   digest TEXT PRIMARY KEY,
   inventory TEXT NOT NULL,
-  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  code TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS reports (
   digest TEXT NOT NULL,
   db_version TEXT NOT NULL,
   report TEXT NOT NULL,
   created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  code TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (digest, db_version)
 );
 ";
 
+/// Stores made before results were keyed by code versions lack the `code` columns: their rows
+/// get `''`, which no code version equals, so they are made anew on first use.
+fn add_code_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["inventories", "reports"] {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'code'"
+            ))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN code TEXT NOT NULL DEFAULT ''"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating) the store at `path`.
+    /// Opens (creating) the store at `path`, for the code in this binary.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_for(path, CodeVersions::current())
+    }
+
+    /// Opens (creating) the store at `path`, handing out only results made by `versions`.
+    pub fn open_for(path: &Path, versions: CodeVersions) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sql {
             path: path.to_path_buf(),
             source,
@@ -86,9 +143,11 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        add_code_columns(&conn).map_err(sql)?;
         Ok(Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            versions,
         })
     }
 
@@ -107,13 +166,13 @@ impl Store {
         }
     }
 
-    /// The stored inventory of an image digest.
+    /// The stored inventory of an image digest, if the running extractors made it.
     pub fn inventory(&self, digest: &str) -> Result<Option<Inventory>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let text: Option<String> = conn
             .query_row(
-                "SELECT inventory FROM inventories WHERE digest = ?1",
-                [digest],
+                "SELECT inventory FROM inventories WHERE digest = ?1 AND code = ?2",
+                params![digest, self.versions.catalog],
                 |r| r.get(0),
             )
             .optional()
@@ -127,8 +186,8 @@ impl Store {
         let text = serde_json::to_string(inv).map_err(|e| self.json(digest, e))?;
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute(
-            "INSERT OR REPLACE INTO inventories (digest, inventory) VALUES (?1, ?2)",
-            params![digest, text],
+            "INSERT OR REPLACE INTO inventories (digest, inventory, code) VALUES (?1, ?2, ?3)",
+            params![digest, text, self.versions.catalog],
         )
         .map_err(|e| self.sql(e))?;
         Ok(())
@@ -171,8 +230,8 @@ impl Store {
         // (compressed, bytes): blobs are compact rows, text is the older plain JSON.
         let row: Option<(bool, Vec<u8>)> = conn
             .query_row(
-                "SELECT report FROM reports WHERE digest = ?1 AND db_version = ?2",
-                params![digest, db_version],
+                "SELECT report FROM reports WHERE digest = ?1 AND db_version = ?2 AND code = ?3",
+                params![digest, db_version, self.versions.report],
                 |r| {
                     Ok(match r.get_ref(0)? {
                         rusqlite::types::ValueRef::Blob(b) => (true, b.to_vec()),
@@ -246,19 +305,21 @@ impl Store {
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
         {
             let mut delete = tx
-                .prepare_cached("DELETE FROM reports WHERE digest = ?1 AND db_version <> ?2")
+                .prepare_cached(
+                    "DELETE FROM reports WHERE digest = ?1 AND (db_version <> ?2 OR code <> ?3)",
+                )
                 .map_err(|e| self.sql(e))?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO reports (digest, db_version, report) VALUES (?1, ?2, ?3)",
+                    "INSERT OR REPLACE INTO reports (digest, db_version, report, code) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(|e| self.sql(e))?;
             for r in reports {
                 delete
-                    .execute(params![r.digest, db_version])
+                    .execute(params![r.digest, db_version, self.versions.report])
                     .map_err(|e| self.sql(e))?;
                 insert
-                    .execute(params![r.digest, db_version, r.bytes])
+                    .execute(params![r.digest, db_version, r.bytes, self.versions.report])
                     .map_err(|e| self.sql(e))?;
             }
         }
@@ -273,14 +334,16 @@ impl Store {
             .collect()
     }
 
-    /// Every stored inventory, still serialised: decoding is left to the caller's threads.
+    /// Every stored inventory the running extractors made, still serialised: decoding is left
+    /// to the caller's threads. (One made by other extractors is made anew when its image is
+    /// next scanned, not rematched.)
     pub fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn
-            .prepare("SELECT digest, inventory FROM inventories ORDER BY digest")
+            .prepare("SELECT digest, inventory FROM inventories WHERE code = ?1 ORDER BY digest")
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([&self.versions.catalog], |r| {
                 Ok(StoredInventory {
                     digest: r.get(0)?,
                     text: r.get(1)?,
@@ -393,6 +456,75 @@ mod tests {
         assert_eq!(store.report("sha256:aa", "v1").expect("read"), None);
     }
 
+    /// An upgraded extractor or matcher never gets results the old code made: the inventory
+    /// (extractors) and the report (extractors and matchers) are misses until made anew.
+    #[test]
+    fn results_of_other_code_versions_are_misses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let inv = inventory("sha256:cc");
+        let report = report_of(&inv);
+        let old = CodeVersions {
+            catalog: "python@1".into(),
+            report: "python@1;language@1".into(),
+        };
+        let store = Store::open_for(&path, old.clone()).expect("open");
+        store.put_inventory("sha256:cc", &inv).expect("inv");
+        store.put_report("sha256:cc", "v2", &report).expect("put");
+        drop(store);
+        let new_matcher = CodeVersions {
+            report: "python@1;language@2".into(),
+            ..old.clone()
+        };
+        let store = Store::open_for(&path, new_matcher).expect("open");
+        assert_eq!(
+            store.inventory("sha256:cc").expect("read"),
+            Some(inv.clone())
+        );
+        assert_eq!(store.report("sha256:cc", "v2").expect("read"), None);
+        assert_eq!(store.stored_inventories().expect("list").len(), 1);
+        drop(store);
+        let new_extractor = CodeVersions {
+            catalog: "python@2".into(),
+            report: "python@2;language@1".into(),
+        };
+        let store = Store::open_for(&path, new_extractor).expect("open");
+        assert_eq!(store.inventory("sha256:cc").expect("read"), None);
+        assert_eq!(store.report("sha256:cc", "v2").expect("read"), None);
+        assert!(
+            store.stored_inventories().expect("list").is_empty(),
+            "a list made by other extractors is not rematched"
+        );
+        drop(store);
+        let store = Store::open_for(&path, old).expect("open");
+        assert_eq!(store.report("sha256:cc", "v2").expect("read"), Some(report));
+    }
+
+    /// A store written before results were keyed by code versions opens, and its rows are
+    /// misses (made anew) rather than served.
+    #[test]
+    fn stores_without_code_versions_are_upgraded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let conn = Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE inventories (digest TEXT PRIMARY KEY, inventory TEXT NOT NULL, created TEXT NOT NULL DEFAULT '');
+             CREATE TABLE reports (digest TEXT NOT NULL, db_version TEXT NOT NULL, report TEXT NOT NULL, created TEXT NOT NULL DEFAULT '', PRIMARY KEY (digest, db_version));",
+        )
+        .expect("old schema");
+        let inv = inventory("sha256:dd");
+        conn.execute(
+            "INSERT INTO inventories (digest, inventory) VALUES (?1, ?2)",
+            params!["sha256:dd", serde_json::to_string(&inv).expect("json")],
+        )
+        .expect("old row");
+        drop(conn);
+        let store = Store::open(&path).expect("upgraded");
+        assert_eq!(store.inventory("sha256:dd").expect("read"), None);
+        store.put_inventory("sha256:dd", &inv).expect("inv");
+        assert_eq!(store.inventory("sha256:dd").expect("read"), Some(inv));
+    }
+
     #[test]
     fn a_compact_report_without_its_inventory_is_a_miss() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -412,8 +544,11 @@ mod tests {
         let report = report_of(&inventory("sha256:cc"));
         let conn = Connection::open(&path).expect("conn");
         conn.execute(
-            "INSERT INTO reports (digest, db_version, report) VALUES ('sha256:cc', 'v2', ?1)",
-            [serde_json::to_string(&report).expect("json")],
+            "INSERT INTO reports (digest, db_version, report, code) VALUES ('sha256:cc', 'v2', ?1, ?2)",
+            params![
+                serde_json::to_string(&report).expect("json"),
+                store.versions.report
+            ],
         )
         .expect("insert");
         assert_eq!(store.report("sha256:cc", "v2").expect("read"), Some(report));
@@ -426,8 +561,8 @@ mod tests {
         let store = Store::open(&path).expect("open");
         let conn = Connection::open(&path).expect("conn");
         conn.execute(
-            "INSERT INTO reports (digest, db_version, report) VALUES ('sha256:dd', 'v2', ?1)",
-            [b"\x28\xb5\x2f\xfd garbage".to_vec()],
+            "INSERT INTO reports (digest, db_version, report, code) VALUES ('sha256:dd', 'v2', ?1, ?2)",
+            params![b"\x28\xb5\x2f\xfd garbage".to_vec(), store.versions.report],
         )
         .expect("insert");
         let err = store.report("sha256:dd", "v2").expect_err("corrupt");
