@@ -1,0 +1,361 @@
+//! The production [`ImageScanner`]: the scan pipeline (`portcullis_scanner::Scanner`) behind the
+//! webhook's seam, with the finished reports held in memory so that the admission hot path does
+//! no IO.
+//!
+//! Reports are kept by image digest, the image's identity: two spellings of one image (`nginx`,
+//! `docker.io/library/nginx:latest`, `nginx@sha256:...`) share one report, and a tag that moves to
+//! a new digest is scanned as the new image it is. The images as written in pod specs point at
+//! their digests. Both maps are bounded: past the capacity, the report cached longest ago goes
+//! (a decision then scans again, or falls back as configured).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use portcullis_core::{ErrorChain, Exception, ScanReport};
+use portcullis_scanner::Scanner;
+use time::OffsetDateTime;
+
+use crate::scan::{ImageScanner, PullSecret, ScanFailure};
+
+/// How many reports [`PipelineScanner`] keeps by default: a large cluster's distinct images.
+pub const DEFAULT_REPORT_CAPACITY: usize = 10_000;
+
+/// The real scanner behind the webhook's seam.
+pub struct PipelineScanner {
+    scanner: Arc<Scanner>,
+    cache: RwLock<ReportCache>,
+}
+
+/// Reports by digest, with the images that name each.
+struct ReportCache {
+    capacity: usize,
+    /// Digest (or, for a report without one, `image:` + the image as written) → report.
+    reports: HashMap<String, Cached>,
+    /// Image as written → the key of its report.
+    images: HashMap<String, String>,
+    /// Keys, oldest first; a key cached again moves to the back (its old place is skipped).
+    order: VecDeque<(String, u64)>,
+    next: u64,
+}
+
+struct Cached {
+    report: Arc<ScanReport>,
+    /// When it was cached: a report without its own scan time is as old as this.
+    at: OffsetDateTime,
+    /// The images written this way that point here.
+    images: Vec<String>,
+    /// Its place in `order`.
+    generation: u64,
+}
+
+impl ReportCache {
+    fn new(capacity: usize) -> Self {
+        ReportCache {
+            capacity: capacity.max(1),
+            reports: HashMap::new(),
+            images: HashMap::new(),
+            order: VecDeque::new(),
+            next: 0,
+        }
+    }
+
+    fn get(&self, image: &str) -> Option<&Cached> {
+        self.reports.get(self.images.get(image)?)
+    }
+
+    fn insert(&mut self, image: &str, report: Arc<ScanReport>, at: OffsetDateTime) {
+        let key = match &report.image.digest {
+            Some(d) => d.clone(),
+            None => format!("image:{image}"),
+        };
+        // The image may have pointed at another digest (a moved tag).
+        if let Some(old) = self.images.insert(image.to_string(), key.clone())
+            && old != key
+            && let Some(c) = self.reports.get_mut(&old)
+        {
+            c.images.retain(|i| i != image);
+        }
+        let generation = self.next;
+        self.next += 1;
+        let entry = self.reports.entry(key.clone()).or_insert_with(|| Cached {
+            report: report.clone(),
+            at,
+            images: Vec::new(),
+            generation,
+        });
+        entry.report = report;
+        entry.at = at;
+        entry.generation = generation;
+        if !entry.images.iter().any(|i| i == image) {
+            entry.images.push(image.to_string());
+        }
+        self.order.push_back((key, generation));
+        while self.reports.len() > self.capacity {
+            let Some((key, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .reports
+                .get(&key)
+                .is_some_and(|c| c.generation == generation)
+                && let Some(gone) = self.reports.remove(&key)
+            {
+                for i in gone.images {
+                    self.images.remove(&i);
+                }
+            }
+        }
+        // Places left behind by keys cached again; keeps `order` within twice the capacity.
+        if self.order.len() > 2 * self.capacity {
+            let reports = &self.reports;
+            self.order
+                .retain(|(k, g)| reports.get(k).is_some_and(|c| c.generation == *g));
+        }
+    }
+}
+
+impl PipelineScanner {
+    /// The scanner, keeping up to [`DEFAULT_REPORT_CAPACITY`] reports.
+    pub fn new(scanner: Scanner) -> Self {
+        Self::with_capacity(scanner, DEFAULT_REPORT_CAPACITY)
+    }
+
+    /// The scanner, keeping up to `capacity` reports (at least one).
+    pub fn with_capacity(scanner: Scanner, capacity: usize) -> Self {
+        PipelineScanner {
+            scanner: Arc::new(scanner),
+            cache: RwLock::new(ReportCache::new(capacity)),
+        }
+    }
+
+    /// Scans an image (with the pod's pull secrets, if any) and keeps the report.
+    pub async fn scan_image(
+        &self,
+        image: &str,
+        pull_secrets: &[PullSecret],
+    ) -> Result<Arc<ScanReport>, portcullis_scanner::Error> {
+        let logins = logins_of(pull_secrets);
+        let report = Arc::new(self.scanner.scan_as(image, &logins).await?);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(image, report.clone(), OffsetDateTime::now_utc());
+        Ok(report)
+    }
+
+    /// Puts new exceptions in force, for the reports held in memory too (no rescan).
+    pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
+        self.scanner.set_exceptions(exceptions);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        for c in cache.reports.values_mut() {
+            let mut r = ScanReport::clone(&c.report);
+            self.scanner.apply_exceptions(&mut r);
+            c.report = Arc::new(r);
+        }
+    }
+
+    /// How many reports are held.
+    pub fn cached_reports(&self) -> usize {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .reports
+            .len()
+    }
+}
+
+impl ImageScanner for PipelineScanner {
+    fn scan(
+        &self,
+        image: &str,
+        pull_secrets: &[PullSecret],
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
+        let image = image.to_string();
+        let pull_secrets = pull_secrets.to_vec();
+        Box::pin(async move {
+            self.scan_image(&image, &pull_secrets).await.map_err(|e| {
+                let reason = ErrorChain(&e).to_string();
+                match e {
+                    portcullis_scanner::Error::Image(_)
+                    | portcullis_scanner::Error::Target { .. } => ScanFailure::Pull {
+                        image: image.clone(),
+                        reason,
+                    },
+                    portcullis_scanner::Error::NoDb | portcullis_scanner::Error::Db(_) => {
+                        ScanFailure::Unavailable(reason)
+                    }
+                    _ => ScanFailure::Scan {
+                        image: image.clone(),
+                        reason,
+                    },
+                }
+            })
+        })
+    }
+
+    fn cached(&self, image: &str) -> Option<Arc<ScanReport>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .map(|c| c.report.clone())
+    }
+
+    fn scanned_at(&self, image: &str, report: &ScanReport) -> Option<OffsetDateTime> {
+        // The report's own time first: one restored from the store is as old as its match.
+        if let Some(t) = report
+            .scanned_at
+            .as_deref()
+            .and_then(portcullis_core::parse_time)
+        {
+            return Some(t);
+        }
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .map(|c| c.at)
+    }
+
+    fn unavailable(&self) -> Vec<String> {
+        match &self.scanner.config().db {
+            Some(p) if !p.is_file() => vec![format!(
+                "vulnerability database {} is missing: run `portcullis db import --db {} SOURCE...` or `portcullis db update`",
+                p.display(),
+                p.display()
+            )],
+            _ => vec![],
+        }
+    }
+}
+
+/// The registry logins in a pod's pull secrets; for a host named by several, the first secret
+/// wins (the pod's own before its service account's, in list order). A secret that does not
+/// parse is skipped with a warning: the pull may still work anonymously, and the scan error
+/// then says what failed.
+fn logins_of(secrets: &[PullSecret]) -> BTreeMap<String, portcullis_image::Login> {
+    let mut logins = BTreeMap::new();
+    for s in secrets.iter().rev() {
+        let text = String::from_utf8_lossy(&s.dockerconfigjson);
+        match portcullis_image::parse_pull_secret(&text, Path::new(&format!("secret/{}", s.name))) {
+            Ok(found) => logins.extend(found),
+            Err(e) => tracing::warn!(secret = %s.name, "pull secret ignored: {}", ErrorChain(&e)),
+        }
+    }
+    logins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_scanner::ScannerConfig;
+
+    fn scanner(dir: &Path, capacity: usize) -> PipelineScanner {
+        PipelineScanner::with_capacity(
+            Scanner::new(ScannerConfig {
+                store: Some(dir.join("r.db")),
+                ..Default::default()
+            })
+            .expect("scanner"),
+            capacity,
+        )
+    }
+
+    fn report(image: &str, digest: Option<&str>) -> Arc<ScanReport> {
+        let mut r = portcullis_matcher::report(
+            image,
+            portcullis_core::ImageInfo::default(),
+            Vec::new(),
+            Vec::new(),
+            portcullis_core::DbInfo::default(),
+            &portcullis_core::Thresholds::default(),
+        );
+        r.image.digest = digest.map(str::to_string);
+        Arc::new(r)
+    }
+
+    fn put(s: &PipelineScanner, image: &str, r: Arc<ScanReport>) {
+        s.cache
+            .write()
+            .expect("lock")
+            .insert(image, r, OffsetDateTime::now_utc());
+    }
+
+    #[test]
+    fn a_reports_own_scan_time_wins_over_when_it_was_cached() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scanner = scanner(dir.path(), 10);
+        let mut r = ScanReport::clone(&report("r/app:1", None));
+        assert_eq!(scanner.scanned_at("r/app:1", &r), None);
+        r.scanned_at = Some("2020-01-02T03:04:05Z".into());
+        assert_eq!(
+            scanner.scanned_at("r/app:1", &r),
+            Some(time::macros::datetime!(2020-01-02 03:04:05 UTC))
+        );
+    }
+
+    #[test]
+    fn spellings_of_one_digest_share_a_report_and_a_moved_tag_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = scanner(dir.path(), 10);
+        put(&s, "nginx", report("nginx", Some("sha256:aa")));
+        put(
+            &s,
+            "docker.io/library/nginx:latest",
+            report("x", Some("sha256:aa")),
+        );
+        assert_eq!(s.cached_reports(), 1);
+        assert_eq!(
+            s.cached("nginx")
+                .and_then(|r| r.image.digest.clone())
+                .as_deref(),
+            Some("sha256:aa")
+        );
+        // The tag moves: `nginx` now names another image; the old spelling keeps the old one.
+        put(&s, "nginx", report("nginx", Some("sha256:bb")));
+        assert_eq!(
+            s.cached("nginx")
+                .and_then(|r| r.image.digest.clone())
+                .as_deref(),
+            Some("sha256:bb")
+        );
+        assert_eq!(
+            s.cached("docker.io/library/nginx:latest")
+                .and_then(|r| r.image.digest.clone())
+                .as_deref(),
+            Some("sha256:aa")
+        );
+        assert!(s.cached("never-scanned").is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_the_oldest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = scanner(dir.path(), 3);
+        for i in 0..5 {
+            put(
+                &s,
+                &format!("app:{i}"),
+                report("x", Some(&format!("sha256:{i}"))),
+            );
+        }
+        assert_eq!(s.cached_reports(), 3);
+        assert!(s.cached("app:0").is_none() && s.cached("app:1").is_none());
+        assert!(s.cached("app:2").is_some() && s.cached("app:4").is_some());
+        // Cached again, an image is young again.
+        put(&s, "app:2", report("x", Some("sha256:2")));
+        put(&s, "app:5", report("x", Some("sha256:5")));
+        assert!(s.cached("app:2").is_some(), "refreshed, so kept");
+        assert!(s.cached("app:3").is_none(), "the oldest went");
+        // Many refreshes of one image keep the bookkeeping bounded too.
+        for _ in 0..100 {
+            put(&s, "app:5", report("x", Some("sha256:5")));
+        }
+        let cache = s.cache.read().expect("lock");
+        assert!(cache.order.len() <= 2 * 3 + 1, "{}", cache.order.len());
+        assert!(cache.images.len() <= 3);
+    }
+}
