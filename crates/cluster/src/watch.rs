@@ -1,7 +1,8 @@
 //! Watches that mirror cluster state into the webhook.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt as _};
@@ -28,14 +29,14 @@ pub struct WatchHealth {
 
 impl WatchHealth {
     fn failed(&self, what: &'static str, error: String) {
-        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = self.failing.lock();
         let since = f.get(what).map_or_else(Instant::now, |(_, t)| *t);
         f.insert(what, (error, since));
     }
 
     /// The last error of a failing watch, with a hint for the usual causes.
     fn explain(&self, what: &'static str) -> Option<String> {
-        let f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let f = self.failing.lock();
         let (error, _) = f.get(what)?;
         let hint = if error.contains("404") || error.contains("NotFound") {
             " (are the CRDs installed? `portcullis policy crd | kubectl apply -f -`)"
@@ -48,10 +49,7 @@ impl WatchHealth {
     }
 
     fn succeeded(&self, what: &'static str) {
-        self.failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(what);
+        self.failing.lock().remove(what);
     }
 }
 
@@ -59,7 +57,6 @@ impl HealthSource for WatchHealth {
     fn degraded(&self) -> Vec<String> {
         self.failing
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(what, (error, since))| {
                 format!(

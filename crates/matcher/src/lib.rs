@@ -149,25 +149,18 @@ pub fn match_inventory_with(
 /// for one source: make a new memo for a new database.
 #[derive(Default)]
 pub struct MatchMemo {
-    map: std::sync::Mutex<HashMap<MemoKey, Arc<[Match]>>>,
+    map: parking_lot::Mutex<HashMap<MemoKey, Arc<[Match]>>>,
 }
 
 type MemoKey = (&'static str, Package, String, bool);
 
 impl MatchMemo {
     fn get(&self, key: &MemoKey) -> Option<Arc<[Match]>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+        self.map.lock().get(key).cloned()
     }
 
     fn put(&self, key: MemoKey, matches: Arc<[Match]>) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, matches);
+        self.map.lock().insert(key, matches);
     }
 }
 

@@ -5,8 +5,9 @@
 
 mod store;
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use portcullis_catalog::Cataloger;
 use portcullis_core::{DbInfo, Exception, Inventory, ScanReport, Thresholds};
@@ -100,7 +101,7 @@ pub struct Scanner {
     store: Option<Store>,
     /// The exceptions in force: `cfg.exceptions` until [`Scanner::set_exceptions`] replaces them
     /// (in a cluster, from a watch).
-    exceptions: std::sync::RwLock<Arc<Vec<Exception>>>,
+    exceptions: parking_lot::RwLock<Arc<Vec<Exception>>>,
 }
 
 impl Scanner {
@@ -111,7 +112,7 @@ impl Scanner {
             None => None,
         };
         Ok(Scanner {
-            exceptions: std::sync::RwLock::new(Arc::new(cfg.exceptions.clone())),
+            exceptions: parking_lot::RwLock::new(Arc::new(cfg.exceptions.clone())),
             cfg,
             db: Mutex::new(None),
             store,
@@ -122,7 +123,7 @@ impl Scanner {
     /// included (stored reports get them applied again when read); see
     /// [`Scanner::apply_exceptions`] for reports the caller holds.
     pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
-        *self.exceptions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exceptions);
+        *self.exceptions.write() = Arc::new(exceptions);
     }
 
     /// Applies the exceptions in force to a report made earlier: marks and unmarks its matches
@@ -146,7 +147,7 @@ impl Scanner {
     pub fn db(&self) -> Result<Arc<Db>> {
         let path = self.cfg.db.clone().ok_or(Error::NoDb)?;
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.db.lock();
         if let (Some((t, db)), Some(m)) = (guard.as_ref(), mtime)
             && *t == m
         {
@@ -314,11 +315,7 @@ impl Scanner {
     fn match_parts(&self) -> MatchParts {
         MatchParts {
             thresholds: self.cfg.thresholds.clone(),
-            exceptions: self
-                .exceptions
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            exceptions: self.exceptions.read().clone(),
             vex: self.cfg.vex.clone(),
             matching: self.cfg.matching.clone(),
         }

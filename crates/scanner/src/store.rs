@@ -11,8 +11,8 @@
 //! is mostly repeated keys and package metadata, and a rematch rewrites one report per stored image, so the
 //! bytes written are what a rematch costs. Reports written as plain JSON text by older versions stay readable.
 
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use portcullis_core::{Inventory, ScanReport};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -168,7 +168,7 @@ impl Store {
 
     /// The stored inventory of an image digest, if the running extractors made it.
     pub fn inventory(&self, digest: &str) -> Result<Option<Inventory>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let text: Option<String> = conn
             .query_row(
                 "SELECT inventory FROM inventories WHERE digest = ?1 AND code = ?2",
@@ -184,7 +184,7 @@ impl Store {
     /// Stores an inventory.
     pub fn put_inventory(&self, digest: &str, inv: &Inventory) -> Result<(), StoreError> {
         let text = serde_json::to_string(inv).map_err(|e| self.json(digest, e))?;
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         conn.execute(
             "INSERT OR REPLACE INTO inventories (digest, inventory, code) VALUES (?1, ?2, ?3)",
             params![digest, text, self.versions.catalog],
@@ -226,7 +226,7 @@ impl Store {
     }
 
     fn report_row(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         // (compressed, bytes): blobs are compact rows, text is the older plain JSON.
         let row: Option<(bool, Vec<u8>)> = conn
             .query_row(
@@ -301,7 +301,7 @@ impl Store {
         db_version: &str,
         reports: &[EncodedReport],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
         {
             let mut delete = tx
@@ -338,7 +338,7 @@ impl Store {
     /// to the caller's threads. (One made by other extractors is made anew when its image is
     /// next scanned, not rematched.)
     pub fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let mut stmt = conn
             .prepare("SELECT digest, inventory FROM inventories WHERE code = ?1 ORDER BY digest")
             .map_err(|e| self.sql(e))?;

@@ -2,10 +2,11 @@
 //! closure. Each connection is read once (headers only; request bodies are not read) and closed
 //! after the answer. The server lives until the test process ends.
 
+use parking_lot::Mutex;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -117,7 +118,7 @@ impl HttpServer {
 
     /// What was asked (path and query) and answered since the last call.
     pub fn take_log(&self) -> Vec<(String, u16)> {
-        std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *self.log.lock())
     }
 }
 
@@ -170,9 +171,7 @@ fn answer(
         headers,
     };
     let response = handler(&request);
-    log.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((target.clone(), response.status));
+    log.lock().push((target.clone(), response.status));
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,

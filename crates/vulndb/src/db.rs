@@ -6,10 +6,11 @@
 //! reading it (they hold its inode); a failed import removes the copy and leaves the old
 //! database untouched.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::{Advisory, AdvisoryKind, DbInfo, Ecosystem, SeverityScore};
@@ -366,7 +367,7 @@ impl Db {
     /// ones excluded. An id carried by several sources is returned once: the later-modified
     /// record, plus any affected entries (ecosystem, package) only the others have.
     pub fn advisories_for(&self, eco: Ecosystem, package: &str) -> Result<Vec<Advisory>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, json FROM advisories WHERE withdrawn = 0 AND rowid IN \
@@ -437,14 +438,14 @@ impl Db {
         Ok(scores)
     }
 
-    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
-        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    fn memo(&self) -> parking_lot::MutexGuard<'_, Memo> {
+        self.memo.lock()
     }
 
     /// Advisories whose id or alias is `id` (withdrawn ones included), for showing one
     /// advisory by any of its names.
     pub fn advisories_by_id(&self, id: &str) -> Result<Vec<Advisory>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, json FROM advisories WHERE id = ?1 OR rowid IN \
@@ -468,7 +469,7 @@ impl Db {
 
     /// CVSS vectors NVD states for `cve` (V4, V3, V2 as present), empty when unknown.
     pub fn nvd_severity(&self, cve: &str) -> Result<Vec<SeverityScore>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached("SELECT severity FROM cvss_enrichment WHERE cve_id = ?1")
             .map_err(sql(&self.path, "query NVD severity"))?;
@@ -488,7 +489,7 @@ impl Db {
 
     /// Schema, build time, content version and the imported sources.
     pub fn status(&self) -> Result<DbStatus> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn.lock();
         let mut stmt = conn
             .prepare(
                 "SELECT name, kind, location, records, imported_at, etag, last_modified FROM sources ORDER BY name",

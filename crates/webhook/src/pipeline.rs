@@ -8,11 +8,12 @@
 //! their digests. Both maps are bounded: past the capacity, the report cached longest ago goes
 //! (a decision then scans again, or falls back as configured).
 
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use portcullis_core::{ErrorChain, Exception, ScanReport};
 use portcullis_scanner::Scanner;
@@ -141,7 +142,6 @@ impl PipelineScanner {
         let report = Arc::new(self.scanner.scan_as(image, &logins).await?);
         self.cache
             .write()
-            .unwrap_or_else(|p| p.into_inner())
             .insert(image, report.clone(), OffsetDateTime::now_utc());
         Ok(report)
     }
@@ -149,7 +149,7 @@ impl PipelineScanner {
     /// Puts new exceptions in force, for the reports held in memory too (no rescan).
     pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
         self.scanner.set_exceptions(exceptions);
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.cache.write();
         for c in cache.reports.values_mut() {
             let mut r = ScanReport::clone(&c.report);
             self.scanner.apply_exceptions(&mut r);
@@ -159,11 +159,7 @@ impl PipelineScanner {
 
     /// How many reports are held.
     pub fn cached_reports(&self) -> usize {
-        self.cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .reports
-            .len()
+        self.cache.read().reports.len()
     }
 }
 
@@ -197,11 +193,7 @@ impl ImageScanner for PipelineScanner {
     }
 
     fn cached(&self, image: &str) -> Option<Arc<ScanReport>> {
-        self.cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(image)
-            .map(|c| c.report.clone())
+        self.cache.read().get(image).map(|c| c.report.clone())
     }
 
     fn scanned_at(&self, image: &str, report: &ScanReport) -> Option<OffsetDateTime> {
@@ -213,11 +205,7 @@ impl ImageScanner for PipelineScanner {
         {
             return Some(t);
         }
-        self.cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(image)
-            .map(|c| c.at)
+        self.cache.read().get(image).map(|c| c.at)
     }
 
     fn unavailable(&self) -> Vec<String> {
@@ -278,10 +266,7 @@ mod tests {
     }
 
     fn put(s: &PipelineScanner, image: &str, r: Arc<ScanReport>) {
-        s.cache
-            .write()
-            .expect("lock")
-            .insert(image, r, OffsetDateTime::now_utc());
+        s.cache.write().insert(image, r, OffsetDateTime::now_utc());
     }
 
     #[test]
@@ -354,7 +339,7 @@ mod tests {
         for _ in 0..100 {
             put(&s, "app:5", report("x", Some("sha256:5")));
         }
-        let cache = s.cache.read().expect("lock");
+        let cache = s.cache.read();
         assert!(cache.order.len() <= 2 * 3 + 1, "{}", cache.order.len());
         assert!(cache.images.len() <= 3);
     }

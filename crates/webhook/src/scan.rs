@@ -6,11 +6,12 @@
 //! retry is then decided from the result), and concurrent requests for one image await the
 //! same task instead of scanning it again.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt as _;
@@ -133,11 +134,6 @@ pub(crate) struct Scans {
     runtime: Option<tokio::runtime::Handle>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks leaves only a map behind, which stays consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Scans {
     /// No scans yet; new ones are spawned on `runtime` (or on the caller's when `None`).
     pub(crate) fn new(runtime: Option<tokio::runtime::Handle>) -> Scans {
@@ -156,7 +152,7 @@ impl Scans {
         secrets: Vec<PullSecret>,
         metrics: &Arc<Metrics>,
     ) -> (SharedScan, bool) {
-        let mut map = lock(&self.inflight);
+        let mut map = self.inflight.lock();
         if let Some(s) = map.get(image) {
             return (s.clone(), false);
         }
@@ -183,7 +179,7 @@ impl Scans {
             match &result {
                 Ok(report) => {
                     tracing::info!(image = %key, status = %report.summary.status, "scan finished");
-                    let mut good = lock(&scans.last_good);
+                    let mut good = scans.last_good.lock();
                     if good.len() >= MAX_LAST_GOOD && !good.contains_key(&key) {
                         good.clear();
                     }
@@ -191,7 +187,7 @@ impl Scans {
                 }
                 Err(e) => tracing::warn!(image = %key, error = %e, "scan failed"),
             }
-            lock(&scans.inflight).remove(&key);
+            scans.inflight.lock().remove(&key);
             // Nobody waiting any more is normal: the request timed out and the result is
             // only needed for the retry, which finds it in the scanner's cache.
             let _ = tx.send(result);
@@ -205,11 +201,11 @@ impl Scans {
 
     /// The last report a scan of `image` produced in this process.
     pub(crate) fn last_good(&self, image: &str) -> Option<Arc<ScanReport>> {
-        lock(&self.last_good).get(image).cloned()
+        self.last_good.lock().get(image).cloned()
     }
 
     /// Number of scans in flight (for `/readyz` and tests).
     pub(crate) fn inflight_count(&self) -> usize {
-        lock(&self.inflight).len()
+        self.inflight.lock().len()
     }
 }

@@ -3,11 +3,12 @@
 //! Policies sit behind an `RwLock<Arc<..>>`: a request clones the `Arc` once and decides
 //! with that set even if a reload swaps it meanwhile.
 
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt as _;
@@ -161,14 +162,6 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
 }
 
-fn read<T: Clone>(l: &RwLock<T>) -> T {
-    l.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-fn write<T>(l: &RwLock<T>, v: T) {
-    *l.write().unwrap_or_else(|e| e.into_inner()) = v;
-}
-
 impl AppState {
     /// State with `policies` in use, namespaces known by name only, no pull secrets and no
     /// decision sink (see the `with_*` methods). An empty list is no load: the first load from
@@ -231,12 +224,12 @@ impl AppState {
 
     /// The policies in use now.
     pub fn policies(&self) -> Arc<PolicySet> {
-        read(&self.policies)
+        self.policies.read().clone()
     }
 
     /// What the last policy load found.
     pub fn policy_status(&self) -> PolicyStatus {
-        read(&self.policy_status)
+        self.policy_status.read().clone()
     }
 
     /// Replaces the policies (no source directory). Invalid ones are left out and reported,
@@ -295,7 +288,7 @@ impl AppState {
         let complete = errors.is_empty();
         let mut kept_last_good = Vec::new();
         if !complete && previous.last_good_at.is_some() {
-            for old in read(&self.policy_list) {
+            for old in self.policy_list.read().clone() {
                 if !valid.iter().any(|p| p.metadata.name == old.metadata.name) {
                     kept_last_good.push(old.metadata.name.clone());
                     valid.push(old);
@@ -318,25 +311,22 @@ impl AppState {
         // Every policy passed its checks above, so the set leaves none out.
         let (set, _) = PolicySet::new(valid.clone());
         let loaded = set.len();
-        write(&self.policy_list, valid);
-        write(&self.policies, Arc::new(set));
+        *self.policy_list.write() = valid;
+        *self.policies.write() = Arc::new(set);
         self.policy_broken.store(broken, Ordering::Release);
-        write(
-            &self.policy_status,
-            PolicyStatus {
-                source,
-                loaded,
-                errors: errors.clone(),
-                kept_last_good: kept_last_good.clone(),
-                loaded_at: Some(now),
-                last_good_at: if complete {
-                    Some(now)
-                } else {
-                    previous.last_good_at
-                },
-                broken,
+        *self.policy_status.write() = PolicyStatus {
+            source,
+            loaded,
+            errors: errors.clone(),
+            kept_last_good: kept_last_good.clone(),
+            loaded_at: Some(now),
+            last_good_at: if complete {
+                Some(now)
+            } else {
+                previous.last_good_at
             },
-        );
+            broken,
+        };
         PolicyReload {
             loaded,
             errors,

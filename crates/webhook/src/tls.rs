@@ -6,8 +6,9 @@
 //! Each new TLS handshake asks [`ReloadingCert`] for the current certificate, so open
 //! connections keep theirs and new ones see the new one.
 
+use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -72,15 +73,13 @@ impl ReloadingCert {
     }
 
     pub(crate) fn set(&self, key: CertifiedKey) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+        *self.current.write() = Arc::new(key);
     }
 }
 
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(
-            &self.current.read().unwrap_or_else(|e| e.into_inner()),
-        ))
+        Some(Arc::clone(&self.current.read()))
     }
 }
 

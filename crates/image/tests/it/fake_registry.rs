@@ -3,8 +3,9 @@
 //! server is more than a test run can start; the real registry's Basic auth is tested in
 //! `registry.rs` and the scanner's `pull_auth` test.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use portcullis_image::{ImageError, Options, Target, resolve};
@@ -59,7 +60,7 @@ async fn start(mode: Mode, img: &Built) -> Fake {
             Mode::Truncate => true,
         };
         if r.path == "/token" {
-            seen.lock().expect("lock").push(r.query.clone());
+            seen.lock().push(r.query.clone());
             return if basic_ok {
                 json(200, &format!("{{\"token\":\"{TOKEN}\"}}"))
             } else {
@@ -68,10 +69,9 @@ async fn start(mode: Mode, img: &Built) -> Fake {
         }
         if !authed {
             let challenge = match mode {
-                Mode::Bearer => format!(
-                    "Bearer realm=\"{}\",service=\"fake-registry\"",
-                    own.lock().expect("lock")
-                ),
+                Mode::Bearer => {
+                    format!("Bearer realm=\"{}\",service=\"fake-registry\"", own.lock())
+                }
                 _ => "Basic realm=\"fake\"".to_owned(),
             };
             return json(401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}")
@@ -101,7 +101,7 @@ async fn start(mode: Mode, img: &Built) -> Fake {
             None => json(404, "{}"),
         }
     });
-    *realm.lock().expect("lock") = format!("{}/token", server.base_url());
+    *realm.lock() = format!("{}/token", server.base_url());
     Fake {
         addr: server.addr().to_string(),
         token_queries,
@@ -147,7 +147,7 @@ async fn bearer_token_flow_with_credentials() {
             .view
             .contains_key("/etc/hello")
     );
-    let queries = fake.token_queries.lock().expect("lock").clone();
+    let queries = fake.token_queries.lock().clone();
     assert_eq!(
         queries.len(),
         1,

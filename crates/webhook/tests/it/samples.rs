@@ -129,7 +129,7 @@ async fn workload_kinds_have_their_images_extracted() {
         let scanner = Arc::new(MapScanner::default());
         let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
         let _ = validate(&st, &review).await;
-        let mut looked_up = scanner.lookups.lock().unwrap().clone();
+        let mut looked_up = scanner.lookups.lock().clone();
         looked_up.sort();
         looked_up.dedup();
         assert_eq!(looked_up, expected, "{}", path.display());
@@ -158,7 +158,7 @@ async fn ingress_has_no_images_and_is_allowed() {
     );
     let (_, answer) = validate(&st, &review).await;
     assert!(answer.response.unwrap().allowed);
-    assert!(scanner.lookups.lock().unwrap().is_empty());
+    assert!(scanner.lookups.lock().is_empty());
 }
 
 #[tokio::test]
@@ -202,13 +202,13 @@ async fn gke_sample_dry_run_is_not_recorded() {
     let (_, answer) = validate(&st, &review).await;
     assert!(answer.response.unwrap().allowed);
     assert!(
-        recorder.0.lock().unwrap().is_empty(),
+        recorder.0.lock().is_empty(),
         "a dry run must not be recorded"
     );
     review["request"]["dryRun"] = false.into();
     let (_, answer) = validate(&st, &review).await;
     assert!(answer.response.unwrap().allowed);
-    let events = recorder.0.lock().unwrap().clone();
+    let events = recorder.0.lock().clone();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].uid, review["request"]["uid"].as_str().unwrap());
     assert_eq!(events[0].images, vec!["jmalloc/echo-server".to_string()]);

@@ -40,12 +40,12 @@ async fn scan_timeout_rejects_then_retry_uses_the_finished_scan() {
         "{msg}"
     );
     assert!(
-        scanner.cache.lock().unwrap().is_empty(),
+        scanner.cache.lock().is_empty(),
         "the scan cannot have finished yet"
     );
     // The scan goes on in the background; once it is done the retry is decided from it.
     tokio::time::sleep(Duration::from_secs(7200)).await;
-    assert!(scanner.cache.lock().unwrap().contains_key(SLOW));
+    assert!(scanner.cache.lock().contains_key(SLOW));
     let (_, a) = validate(&st, &wrap(API_V1, pod_request("t2", "default", &[SLOW]))).await;
     assert!(a.response.unwrap().allowed);
     assert_eq!(scanner.scan_calls(), 1);
@@ -118,7 +118,7 @@ async fn concurrent_requests_share_one_scan() {
 async fn scan_error_rejects_or_allows_naming_the_error() {
     let image = "registry.local/broken:1";
     let scanner = Arc::new(MapScanner::default());
-    scanner.failing.lock().unwrap().insert(
+    scanner.failing.lock().insert(
         image.into(),
         ScanFailure::Pull {
             image: image.into(),
@@ -160,8 +160,8 @@ async fn failed_rescan_falls_back_to_the_last_good_report() {
     let (_, a) = validate(&st, &wrap(API_V1, pod_request("f1", "default", &[image]))).await;
     assert!(a.response.unwrap().allowed);
     // The scanner forgets the report (cache eviction) and can no longer reach the registry.
-    scanner.cache.lock().unwrap().clear();
-    scanner.failing.lock().unwrap().insert(
+    scanner.cache.lock().clear();
+    scanner.failing.lock().insert(
         image.into(),
         ScanFailure::Pull {
             image: image.into(),

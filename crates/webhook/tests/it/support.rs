@@ -1,10 +1,11 @@
 //! Test scanner, reports, policies and request helpers.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -112,7 +113,7 @@ impl MapScanner {
     pub(crate) fn with_cached(reports: &[Arc<ScanReport>]) -> Self {
         let s = MapScanner::default();
         for r in reports {
-            s.cache.lock().unwrap().insert(r.target.clone(), r.clone());
+            s.cache.lock().insert(r.target.clone(), r.clone());
         }
         s
     }
@@ -123,10 +124,7 @@ impl MapScanner {
             ..MapScanner::default()
         };
         for r in reports {
-            s.scannable
-                .lock()
-                .unwrap()
-                .insert(r.target.clone(), r.clone());
+            s.scannable.lock().insert(r.target.clone(), r.clone());
         }
         s
     }
@@ -144,13 +142,13 @@ impl ImageScanner for MapScanner {
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
-            if let Some(f) = self.failing.lock().unwrap().get(&image) {
+            if let Some(f) = self.failing.lock().get(&image) {
                 return Err(f.clone());
             }
-            let found = self.scannable.lock().unwrap().get(&image).cloned();
+            let found = self.scannable.lock().get(&image).cloned();
             match found {
                 Some(r) => {
-                    self.cache.lock().unwrap().insert(image, r.clone());
+                    self.cache.lock().insert(image, r.clone());
                     Ok(r)
                 }
                 None => Err(ScanFailure::Pull {
@@ -162,8 +160,8 @@ impl ImageScanner for MapScanner {
     }
 
     fn cached(&self, image: &str) -> Option<Arc<ScanReport>> {
-        self.lookups.lock().unwrap().push(image.to_string());
-        self.cache.lock().unwrap().get(image).cloned()
+        self.lookups.lock().push(image.to_string());
+        self.cache.lock().get(image).cloned()
     }
 }
 
@@ -173,7 +171,7 @@ pub(crate) struct Recorder(pub(crate) Mutex<Vec<DecisionEvent>>);
 
 impl DecisionSink for Recorder {
     fn record(&self, event: &DecisionEvent) {
-        self.0.lock().unwrap().push(event.clone());
+        self.0.lock().push(event.clone());
     }
 }
 
