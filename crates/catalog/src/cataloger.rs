@@ -232,7 +232,7 @@ impl Cataloger {
             reader
                 .take(MAGIC_LEN as u64)
                 .read_to_end(&mut head)
-                .map_err(|e| read_error(at, &e))?;
+                .map_err(|e| read_error(at, e))?;
             if !self.extractors.iter().any(|e| e.required_by_magic(&head)) {
                 return Ok(());
             }
@@ -345,7 +345,7 @@ fn read_bounded(
     reader
         .take((limit + 1).saturating_sub(already))
         .read_to_end(&mut buf)
-        .map_err(|e| read_error(at, &e))?;
+        .map_err(|e| read_error(at, e))?;
     Ok((buf.len() as u64 <= limit).then_some(buf))
 }
 
@@ -356,12 +356,13 @@ struct At<'a> {
     path: &'a str,
 }
 
-fn read_error(at: At<'_>, e: &std::io::Error) -> WalkError {
-    WalkError::Consumer(format!(
-        "{}{}: reading content: {e}",
-        layer_prefix(at.layer),
-        at.path
-    ))
+/// The reader's error goes on unchanged: the walk tells a layer that failed under the file
+/// (its real cause) from a file that could not be read.
+fn read_error(at: At<'_>, e: std::io::Error) -> WalkError {
+    WalkError::ReadContent {
+        at: format!("{}{}", layer_prefix(at.layer), at.path),
+        source: e,
+    }
 }
 
 fn layer_prefix(layer: Option<&str>) -> String {

@@ -36,10 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             entries += 1;
             if read {
                 loop {
-                    let n = e
-                        .reader
-                        .read(&mut buf)
-                        .map_err(|x| portcullis_image::WalkError::Consumer(x.to_string()))?;
+                    let n = e.reader.read(&mut buf).map_err(|x| {
+                        portcullis_image::WalkError::ReadContent {
+                            at: e.path.to_owned(),
+                            source: x,
+                        }
+                    })?;
                     if n == 0 {
                         break;
                     }

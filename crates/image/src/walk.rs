@@ -22,7 +22,7 @@
 //! - Warnings (skipped entries, unreadable files of a `dir:` source) are logged with
 //!   `tracing::warn!` and returned by [`walk_with_warnings`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -112,6 +112,17 @@ pub enum WalkError {
     /// The consumer of the walk failed; the walk stops.
     #[error("{0}")]
     Consumer(String),
+    /// The consumer could not read a file's content (`at` names the layer and path). Consumers
+    /// pass the reader's error on here unchanged: when the layer stream itself failed under the
+    /// file, the walk reports that instead, with its real cause.
+    #[error("{at}: reading content")]
+    ReadContent {
+        /// Where: the layer and the path.
+        at: String,
+        /// The reader's error.
+        #[source]
+        source: io::Error,
+    },
     /// The layer's blob (or the `dir:` root) could not be opened.
     #[error("{layer}: cannot open {path}")]
     Open {
@@ -429,13 +440,40 @@ fn produce(
     }
 }
 
-/// State the walker's reader shares with the error mapping after the tar reader is gone.
-struct Shared {
-    limit: u64,
-    limit_hit: Cell<bool>,
-    source_error: RefCell<Option<io::Error>>,
-    /// Set when the tar stream ended inside a file's content (the decoder itself was fine).
-    short_entry: RefCell<Option<String>>,
+/// Why reading a layer's stream failed, carried as the payload of the `io::Error` the walker's
+/// readers return. It survives the tar reader and the consumer (which passes read errors on in
+/// [`WalkError::ReadContent`]), so each failure is classified once, in [`classify`], by what
+/// actually went wrong rather than by where the error surfaced.
+#[derive(Debug, thiserror::Error)]
+enum LayerFault {
+    /// More than [`Limits::max_total_bytes`] decompressed.
+    #[error("uncompressed size limit exceeded")]
+    TooLarge,
+    /// The stored stream does not decode (bad compression, short blob).
+    #[error(transparent)]
+    Decode(io::Error),
+    /// The tar stream ends inside a file's content while the stream itself decoded cleanly.
+    #[error("{0}")]
+    ShortEntry(String),
+}
+
+impl LayerFault {
+    fn into_io(self, kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, self)
+    }
+
+    /// The fault an `io::Error` carries, if it is one of ours.
+    fn take(e: io::Error) -> Result<LayerFault, io::Error> {
+        if !e.get_ref().is_some_and(|inner| inner.is::<LayerFault>()) {
+            return Err(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<LayerFault>()) {
+            Some(Ok(fault)) => Ok(*fault),
+            Some(Err(other)) => Err(io::Error::new(kind, other)),
+            None => Err(io::Error::from(kind)),
+        }
+    }
 }
 
 /// The walker's end of the queue: a `Read` over the decoded chunks.
@@ -446,14 +484,15 @@ struct ChunkReader<'a> {
     pos: usize,
     done: bool,
     total: &'a Cell<u64>,
-    shared: &'a Shared,
+    limit: u64,
+    over_limit: bool,
 }
 
 impl Read for ChunkReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.shared.limit_hit.get() {
-                return Err(io::Error::other("uncompressed size limit exceeded"));
+            if self.over_limit {
+                return Err(LayerFault::TooLarge.into_io(io::ErrorKind::Other));
             }
             if self.pos < self.cur.len() {
                 let n = out.len().min(self.cur.len() - self.pos);
@@ -468,18 +507,15 @@ impl Read for ChunkReader<'_> {
                 Ok(Ok(buf)) => {
                     let total = self.total.get() + buf.len() as u64;
                     self.total.set(total);
-                    if total > self.shared.limit {
-                        self.shared.limit_hit.set(true);
-                    }
+                    self.over_limit = total > self.limit;
                     let old = std::mem::replace(&mut self.cur, buf);
                     let _ = self.recycle.send(old);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
                     self.done = true;
-                    let copy = io::Error::new(e.kind(), e.to_string());
-                    *self.shared.source_error.borrow_mut() = Some(e);
-                    return Err(copy);
+                    let kind = e.kind();
+                    return Err(LayerFault::Decode(e).into_io(kind));
                 }
                 Err(_) => {
                     self.done = true;
@@ -487,6 +523,63 @@ impl Read for ChunkReader<'_> {
                 }
             }
         }
+    }
+}
+
+/// How a layer's walk ended, classified once from the fault its failure carries.
+enum Ended {
+    /// Every entry was read.
+    Whole,
+    /// The tar archive ends early although its stream decoded cleanly: what was read is real,
+    /// so it is a warning once the rest of the blob verifies; the entries after it are missing.
+    ShortArchive(String),
+}
+
+/// Classifies a failed layer walk: the fault carried by the error decides, wherever it surfaced
+/// (the tar reader, or the consumer reading a file's content).
+fn classify(
+    failure: TarFailure,
+    label: &str,
+    last_path: &Option<String>,
+    limit: u64,
+) -> Result<Ended, WalkError> {
+    let (fault, plain) = match failure {
+        TarFailure::Io(e) => match LayerFault::take(e) {
+            Ok(fault) => (Some(fault), None),
+            Err(tar_err) => (None, Some(TarFailure::Io(tar_err))),
+        },
+        TarFailure::Walk(WalkError::ReadContent { at, source }) => match LayerFault::take(source) {
+            Ok(fault) => (Some(fault), None),
+            Err(source) => (
+                None,
+                Some(TarFailure::Walk(WalkError::ReadContent { at, source })),
+            ),
+        },
+        other => (None, Some(other)),
+    };
+    let last = || last_path.as_deref().unwrap_or("-").to_owned();
+    match (fault, plain) {
+        (Some(LayerFault::TooLarge), _) => Err(WalkError::TooLarge {
+            layer: label.to_owned(),
+            path: last_path.clone(),
+            limit,
+        }),
+        (Some(LayerFault::Decode(source)), _) => Err(WalkError::Corrupt {
+            layer: label.to_owned(),
+            last_path: last_path.clone(),
+            source,
+        }),
+        (Some(LayerFault::ShortEntry(why)), _) => Ok(Ended::ShortArchive(format!(
+            "{label}: tar archive ends early after `{}` ({why}); entries after it are missing",
+            last()
+        ))),
+        // A tar-level error in a cleanly decoded stream: the archive itself is short or bad.
+        (None, Some(TarFailure::Io(tar_err))) => Ok(Ended::ShortArchive(format!(
+            "{label}: tar archive ends early after `{}` ({tar_err}); entries after it are missing",
+            last()
+        ))),
+        (None, Some(TarFailure::Walk(e))) => Err(e),
+        (None, None) => Ok(Ended::Whole),
     }
 }
 
@@ -510,14 +603,17 @@ fn walk_blob(
     let raw = file.take(blob.len);
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let (recycle_tx, recycle_rx) = mpsc::channel();
-    let shared = Shared {
-        limit: ctx.limits.max_total_bytes,
-        limit_hit: Cell::new(false),
-        source_error: RefCell::new(None),
-        short_entry: RefCell::new(None),
-    };
-    let mut last_path: Option<String> = None;
+    let limit = ctx.limits.max_total_bytes;
     let verify = blob.verify;
+    let mut tar = TarWalk {
+        index,
+        digest: layer.digest.as_deref(),
+        label: &label,
+        limits: ctx.limits,
+        f,
+        warnings: Vec::new(),
+        last_path: None,
+    };
 
     let (walked, produced) = std::thread::scope(|s| {
         let producer = s.spawn(move || produce(raw, verify, tx, recycle_rx));
@@ -528,103 +624,38 @@ fn walk_blob(
             pos: 0,
             done: false,
             total: &ctx.total,
-            shared: &shared,
+            limit,
+            over_limit: false,
         };
-        let mut warnings = Vec::new();
-        let walked = read_tar(
-            &mut reader,
-            index,
-            layer,
-            &label,
-            ctx.limits,
-            &shared,
-            f,
-            &mut warnings,
-            &mut last_path,
-        )
-        .or_else(|e| match e {
-            // The tar ended inside an entry while the (compressed) stream itself was read
-            // cleanly: the blob may still be exactly what its digest says, as when a packer
-            // wrote a short archive. Runtimes cannot unpack it, but what was read is real, so
-            // it becomes a warning once the rest of the blob verifies (below); a stream that
-            // fails to decode stays an error.
-            TarFailure::Io(_) | TarFailure::Walk(WalkError::Consumer(_))
-                if !shared.limit_hit.get()
-                    && shared.source_error.borrow().is_none()
-                    && (matches!(e, TarFailure::Io(_)) || shared.short_entry.borrow().is_some()) =>
-            {
-                let why = match (&e, shared.short_entry.borrow().as_ref()) {
-                    (_, Some(m)) => m.clone(),
-                    (TarFailure::Io(io_err), None) => io_err.to_string(),
-                    _ => String::from("short read"),
-                };
-                warnings.push(format!(
-                    "{label}: tar archive ends early after `{}` ({why}); entries after it are missing",
-                    last_path.as_deref().unwrap_or("-")
-                ));
-                Ok(())
-            }
-            other => Err(other),
-        })
-        .and_then(|()| {
+        let walked = match tar.read(&mut reader) {
+            Ok(()) => Ok(Ended::Whole),
+            Err(e) => classify(e, &label, &tar.last_path, limit),
+        }
+        .and_then(|ended| {
             // Read to the end so the decoder sees (and hashes) the whole blob.
-            io::copy(&mut reader, &mut io::sink())
-                .map(|_| ())
-                .map_err(TarFailure::Io)
+            match io::copy(&mut reader, &mut io::sink()) {
+                Ok(_) => Ok(ended),
+                Err(e) => match classify(TarFailure::Io(e), &label, &tar.last_path, limit)? {
+                    // Nothing of the tar is left to be short: any other drain failure is a
+                    // fault, classified above.
+                    Ended::Whole | Ended::ShortArchive(_) => Ok(ended),
+                },
+            }
         });
         // Hang up before joining, so a decoder blocked on a full queue stops.
         drop(reader);
-        let produced = producer.join();
-        ((walked, warnings), produced)
+        (walked, producer.join())
     });
-    let (walked, warnings) = walked;
+    let TarWalk {
+        warnings,
+        last_path,
+        ..
+    } = tar;
     for w in warnings {
         ctx.warn(w);
     }
-    match walked {
-        Ok(()) => {}
-        // A consumer that failed because the layer stream failed under it (a read error
-        // inside a file) gets the layer's error, which names the real cause.
-        Err(TarFailure::Walk(e))
-            if !matches!(e, WalkError::Consumer(_))
-                || !(shared.limit_hit.get() || shared.source_error.borrow().is_some()) =>
-        {
-            return Err(e);
-        }
-        Err(TarFailure::Walk(_)) | Err(TarFailure::Io(_)) if shared.limit_hit.get() => {
-            return Err(WalkError::TooLarge {
-                layer: label,
-                path: last_path,
-                limit: shared.limit,
-            });
-        }
-        Err(TarFailure::Walk(_)) => {
-            let source = shared
-                .source_error
-                .borrow_mut()
-                .take()
-                .unwrap_or_else(|| io::Error::other("read failed"));
-            return Err(WalkError::Corrupt {
-                layer: label,
-                last_path,
-                source,
-            });
-        }
-        Err(TarFailure::Io(tar_err)) => {
-            if shared.limit_hit.get() {
-                return Err(WalkError::TooLarge {
-                    layer: label,
-                    path: last_path,
-                    limit: shared.limit,
-                });
-            }
-            let source = shared.source_error.borrow_mut().take().unwrap_or(tar_err);
-            return Err(WalkError::Corrupt {
-                layer: label,
-                last_path,
-                source,
-            });
-        }
+    if let Ended::ShortArchive(w) = walked? {
+        ctx.warn(w);
     }
     let produced = match produced {
         Ok(Some(p)) => p,
@@ -667,7 +698,6 @@ struct Exact<'a, R> {
     path: &'a str,
     size: u64,
     remaining: u64,
-    shared: &'a Shared,
 }
 
 impl<R: Read> Read for Exact<'_, R> {
@@ -680,11 +710,7 @@ impl<R: Read> Read for Exact<'_, R> {
                 self.size - self.remaining,
                 self.size
             );
-            let mut slot = self.shared.short_entry.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(msg.clone());
-            }
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
+            return Err(LayerFault::ShortEntry(msg).into_io(io::ErrorKind::UnexpectedEof));
         }
         self.remaining = self.remaining.saturating_sub(n as u64);
         Ok(n)
@@ -698,127 +724,133 @@ enum TarFailure {
     Io(io::Error),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_tar(
-    reader: &mut dyn Read,
+/// One tar layer being walked: what the events need, and what the walk leaves behind.
+struct TarWalk<'a, 'f> {
     index: usize,
-    layer: &Layer,
-    label: &str,
+    digest: Option<&'a str>,
+    label: &'a str,
     limits: Limits,
-    shared: &Shared,
-    f: &mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,
-    warnings: &mut Vec<String>,
-    last_path: &mut Option<String>,
-) -> Result<(), TarFailure> {
-    let digest = layer.digest.as_deref();
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(TarFailure::Io)?;
-    let mut count: u64 = 0;
-    let mut empty = io::empty();
-    for entry in entries {
-        let mut entry = entry.map_err(TarFailure::Io)?;
-        count += 1;
-        if count > limits.max_entries_per_layer {
-            return Err(TarFailure::Walk(WalkError::TooManyEntries {
-                layer: label.to_owned(),
-                limit: limits.max_entries_per_layer,
-            }));
-        }
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(path) = normalize(&raw) else {
-            warnings.push(format!(
-                "{label}: skipped `{raw}`: path escapes the image root"
-            ));
+    f: &'f mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,
+    /// Entries skipped, one sentence each.
+    warnings: Vec<String>,
+    /// The last path read, raw as stored: where a failure happened.
+    last_path: Option<String>,
+}
+
+impl TarWalk<'_, '_> {
+    fn read(&mut self, reader: &mut dyn Read) -> Result<(), TarFailure> {
+        let (index, digest, label, limits) = (self.index, self.digest, self.label, self.limits);
+        let f = &mut *self.f;
+        let warnings = &mut self.warnings;
+        let last_path = &mut self.last_path;
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive.entries().map_err(TarFailure::Io)?;
+        let mut count: u64 = 0;
+        let mut empty = io::empty();
+        for entry in entries {
+            let mut entry = entry.map_err(TarFailure::Io)?;
+            count += 1;
+            if count > limits.max_entries_per_layer {
+                return Err(TarFailure::Walk(WalkError::TooManyEntries {
+                    layer: label.to_owned(),
+                    limit: limits.max_entries_per_layer,
+                }));
+            }
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let Some(path) = normalize(&raw) else {
+                warnings.push(format!(
+                    "{label}: skipped `{raw}`: path escapes the image root"
+                ));
+                *last_path = Some(raw);
+                continue;
+            };
             *last_path = Some(raw);
-            continue;
-        };
-        *last_path = Some(raw);
-        if path == "/" {
-            continue;
-        }
-        let header = entry.header();
-        let et = header.entry_type();
-        if et.is_pax_global_extensions()
-            || et.is_pax_local_extensions()
-            || et.is_gnu_longname()
-            || et.is_gnu_longlink()
-        {
-            continue;
-        }
-        let (parent, name) = split_parent(&path);
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            if hidden == ".wh..opq" {
-                f(Event::Opaque { dir: parent }).map_err(TarFailure::Walk)?;
-            } else if hidden.is_empty() || hidden.starts_with(".wh.") {
-                // AUFS bookkeeping (`.wh..wh.plnk` ...), not a deletion.
-            } else {
-                let target = join(parent, hidden);
-                f(Event::Whiteout { path: &target }).map_err(TarFailure::Walk)?;
+            if path == "/" {
+                continue;
             }
-            continue;
-        }
-        let mode = header.mode().unwrap_or(0) & 0o7777;
-        let kind = match et {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                EntryKind::File
+            let header = entry.header();
+            let et = header.entry_type();
+            if et.is_pax_global_extensions()
+                || et.is_pax_local_extensions()
+                || et.is_gnu_longname()
+                || et.is_gnu_longlink()
+            {
+                continue;
             }
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink {
-                target: entry
-                    .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).into_owned())
-                    .unwrap_or_default(),
-            },
-            tar::EntryType::Link => {
-                let raw_target = entry
-                    .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).into_owned());
-                match raw_target
-                    .as_deref()
-                    .and_then(normalize)
-                    .filter(|t| t != "/")
-                {
-                    Some(target) => EntryKind::Hardlink { target },
-                    None => {
-                        warnings.push(format!(
+            let (parent, name) = split_parent(&path);
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                if hidden == ".wh..opq" {
+                    f(Event::Opaque { dir: parent }).map_err(TarFailure::Walk)?;
+                } else if hidden.is_empty() || hidden.starts_with(".wh.") {
+                    // AUFS bookkeeping (`.wh..wh.plnk` ...), not a deletion.
+                } else {
+                    let target = join(parent, hidden);
+                    f(Event::Whiteout { path: &target }).map_err(TarFailure::Walk)?;
+                }
+                continue;
+            }
+            let mode = header.mode().unwrap_or(0) & 0o7777;
+            let kind = match et {
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => EntryKind::File,
+                tar::EntryType::Directory => EntryKind::Dir,
+                tar::EntryType::Symlink => EntryKind::Symlink {
+                    target: entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default(),
+                },
+                tar::EntryType::Link => {
+                    let raw_target = entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned());
+                    match raw_target
+                        .as_deref()
+                        .and_then(normalize)
+                        .filter(|t| t != "/")
+                    {
+                        Some(target) => EntryKind::Hardlink { target },
+                        None => {
+                            warnings.push(format!(
                             "{label}: skipped hardlink `{path}` -> `{}`: target escapes the image root",
                             raw_target.unwrap_or_default()
                         ));
-                        continue;
+                            continue;
+                        }
                     }
                 }
-            }
-            _ => EntryKind::Other,
-        };
-        let size = if kind == EntryKind::File {
-            entry.size()
-        } else {
-            0
-        };
-        let mut exact = Exact {
-            inner: &mut entry,
-            path: &path,
-            size,
-            remaining: size,
-            shared,
-        };
-        let reader: &mut dyn Read = if kind == EntryKind::File {
-            &mut exact
-        } else {
-            &mut empty
-        };
-        f(Event::Entry(Entry {
-            layer_index: index,
-            layer: digest,
-            path: &path,
-            kind,
-            size,
-            mode,
-            reader,
-        }))
-        .map_err(TarFailure::Walk)?;
+                _ => EntryKind::Other,
+            };
+            let size = if kind == EntryKind::File {
+                entry.size()
+            } else {
+                0
+            };
+            let mut exact = Exact {
+                inner: &mut entry,
+                path: &path,
+                size,
+                remaining: size,
+            };
+            let reader: &mut dyn Read = if kind == EntryKind::File {
+                &mut exact
+            } else {
+                &mut empty
+            };
+            f(Event::Entry(Entry {
+                layer_index: index,
+                layer: digest,
+                path: &path,
+                kind,
+                size,
+                mode,
+                reader,
+            }))
+            .map_err(TarFailure::Walk)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -454,10 +454,15 @@ fn a_broken_stream_stops_the_walk() {
             reader: &mut r,
         }))
         .unwrap_err();
+    let chain = portcullis_core::ErrorChain(&err).to_string();
     assert!(
-        err.to_string()
-            .contains("/var/lib/dpkg/status: reading content: corrupt gzip stream"),
-        "{err}"
+        chain.contains("/var/lib/dpkg/status: reading content: corrupt gzip stream"),
+        "{chain}"
+    );
+    // The reader's error goes on unchanged, for the walk to classify.
+    assert!(
+        matches!(&err, portcullis_image::WalkError::ReadContent { source, .. } if source.to_string() == "corrupt gzip stream"),
+        "{err:?}"
     );
 }
 

@@ -525,7 +525,10 @@ fn a_large_stream_of_zeros_is_streamed_and_the_byte_limit_holds() {
                 let n = e
                     .reader
                     .read(&mut buf)
-                    .map_err(|x| WalkError::Consumer(x.to_string()))?;
+                    .map_err(|x| WalkError::ReadContent {
+                        at: e.path.to_owned(),
+                        source: x,
+                    })?;
                 if n == 0 {
                     break;
                 }
@@ -603,7 +606,10 @@ fn consumer_errors_stop_the_walk_and_unread_content_is_skipped() {
                 let mut two = [0u8; 2];
                 e.reader
                     .read_exact(&mut two)
-                    .map_err(|x| WalkError::Consumer(x.to_string()))?;
+                    .map_err(|x| WalkError::ReadContent {
+                        at: e.path.to_owned(),
+                        source: x,
+                    })?;
             }
             seen += 1;
         }

@@ -369,7 +369,10 @@ pub(crate) fn walk_all(img: &ResolvedImage) -> Result<Walked, WalkError> {
                     let mut buf = Vec::new();
                     e.reader
                         .read_to_end(&mut buf)
-                        .map_err(|err| WalkError::Consumer(err.to_string()))?;
+                        .map_err(|err| WalkError::ReadContent {
+                            at: e.path.to_owned(),
+                            source: err,
+                        })?;
                     assert_eq!(buf.len() as u64, e.size, "{}", e.path);
                     w.contents.insert(e.path.to_owned(), buf);
                 }
