@@ -11,6 +11,7 @@ mod image_ref;
 mod package;
 mod report;
 mod source;
+mod store;
 
 pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
@@ -26,6 +27,10 @@ pub use report::{
     ScanReport, Severity, Status, Summary, Thresholds,
 };
 pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
+pub use store::{
+    DecisionEvent, DecisionStore, EncodedReport, InventoryStore, ReportStore, ResultStore,
+    StoreError, StoredInventory,
+};
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that
 /// leave this process (logs, denials, `/readyz`). Error messages in Portcullis never repeat

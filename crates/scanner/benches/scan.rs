@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portcullis_scanner::{Scanner, ScannerConfig, Store};
+use portcullis_core::InventoryStore;
+use portcullis_scanner::{Scanner, ScannerConfig, SqliteStore as Store};
 use portcullis_vulndb::Db;
 
 fn dir_size(p: &Path) -> u64 {

@@ -10,12 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use portcullis_catalog::Cataloger;
-use portcullis_core::{DbInfo, Exception, Inventory, ScanReport, Thresholds};
+use portcullis_core::{
+    DbInfo, EncodedReport, Exception, Inventory, ResultStore, ScanReport, StoreError, Thresholds,
+};
 use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
 use portcullis_vulndb::Db;
 
-pub use store::{CodeVersions, EncodedReport, Store, StoreError, StoredInventory};
+pub use store::{CodeVersions, SqliteStore};
 
 /// Errors of the pipeline, each naming the stage that failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,25 +100,31 @@ pub struct ScannerConfig {
 pub struct Scanner {
     cfg: ScannerConfig,
     db: Mutex<Option<(std::time::SystemTime, Arc<Db>)>>,
-    store: Option<Store>,
+    store: Option<Arc<dyn ResultStore>>,
     /// The exceptions in force: `cfg.exceptions` until [`Scanner::set_exceptions`] replaces them
     /// (in a cluster, from a watch).
     exceptions: parking_lot::RwLock<Arc<Vec<Exception>>>,
 }
 
 impl Scanner {
-    /// Builds a scanner; opens the store (creating it) but not the database, which is opened on first use.
+    /// Builds a scanner; opens the SQLite store at `cfg.store` (creating it) but not the
+    /// database, which is opened on first use.
     pub fn new(cfg: ScannerConfig) -> Result<Scanner> {
         let store = match &cfg.store {
-            Some(p) => Some(Store::open(p)?),
+            Some(p) => Some(Arc::new(SqliteStore::open(p)?) as Arc<dyn ResultStore>),
             None => None,
         };
-        Ok(Scanner {
+        Ok(Self::with_store(cfg, store))
+    }
+
+    /// Builds a scanner over any result store (`cfg.store` is not opened).
+    pub fn with_store(cfg: ScannerConfig, store: Option<Arc<dyn ResultStore>>) -> Scanner {
+        Scanner {
             exceptions: parking_lot::RwLock::new(Arc::new(cfg.exceptions.clone())),
             cfg,
             db: Mutex::new(None),
             store,
-        })
+        }
     }
 
     /// Replaces the exceptions in force. Reports made from now on use them, cached ones
@@ -139,8 +147,8 @@ impl Scanner {
     }
 
     /// The result store, if any.
-    pub fn store(&self) -> Option<&Store> {
-        self.store.as_ref()
+    pub fn store(&self) -> Option<&dyn ResultStore> {
+        self.store.as_deref()
     }
 
     /// The database, reopened when its file has been replaced since last opened (updates are atomic renames).

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use portcullis_scanner::{Scanner, ScannerConfig, Store};
+use portcullis_core::{InventoryStore, ReportStore};
+use portcullis_scanner::{Scanner, ScannerConfig, SqliteStore as Store};
 use portcullis_vulndb::Db;
 
 /// The PyPI advisories and the fixture OCI layout.
@@ -63,7 +64,12 @@ fn stored_lists_are_rematched_under_a_new_database() {
     let second = scanner(&db2);
     assert_eq!(second.rematch_stored().expect("rematch"), 4);
     let v2 = Db::open(&db2).expect("open").info().version;
-    let digests = store.inventories().expect("list");
+    let digests: Vec<_> = store
+        .stored_inventories()
+        .expect("list")
+        .iter()
+        .map(|s| (s.digest.clone(), store.decode_inventory(s).expect("decode")))
+        .collect();
     assert_eq!(digests.len(), 4);
     // The same list matched alone (no memo) gives the same vulnerabilities as the shared rematch.
     let alone = second.rematch(inv.clone()).expect("rematch one");

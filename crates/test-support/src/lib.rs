@@ -7,10 +7,12 @@
 //! - [`build`]: packages, inventories and distros as tests need them.
 //! - [`http`]: one small HTTP/1.1 server on 127.0.0.1, serving files (with ETags) or answering
 //!   from a closure, for tests of downloads and registry protocol faults.
+//! - [`store`]: the conformance suite every result-store backend passes.
 
 pub mod build;
 pub mod http;
 pub mod inputs;
+pub mod store;
 
 pub use inputs::{
     auth_registry, ci, fixtures, missing, registry, skip, testdata, testdata_root, tool_from_env,
