@@ -293,8 +293,12 @@ pub struct ScanReport {
     /// When the packages were matched (RFC 3339, UTC): a rematch after a DB update renews it.
     /// Policies on the last scan time (`imageLastScan`) read it, so a report restored from the
     /// store after a restart keeps its real age.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scanned_at: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub scanned_at: Option<time::OffsetDateTime>,
     /// Warnings from cataloguing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

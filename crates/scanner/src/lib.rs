@@ -392,9 +392,7 @@ impl MatchParts {
             &self.thresholds,
         );
         r.warnings = warnings;
-        r.scanned_at = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok();
+        r.scanned_at = Some(time::OffsetDateTime::now_utc());
         Ok(r)
     }
 }

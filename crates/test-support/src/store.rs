@@ -24,7 +24,7 @@ fn report_of(inv: &Inventory, db_version: &str) -> ScanReport {
             version: db_version.into(),
             ..Default::default()
         },
-        scanned_at: Some("2026-01-02T03:04:05Z".into()),
+        scanned_at: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
         warnings: Vec::new(),
     }
 }

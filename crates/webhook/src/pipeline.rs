@@ -198,14 +198,9 @@ impl ImageScanner for PipelineScanner {
 
     fn scanned_at(&self, image: &str, report: &ScanReport) -> Option<OffsetDateTime> {
         // The report's own time first: one restored from the store is as old as its match.
-        if let Some(t) = report
+        report
             .scanned_at
-            .as_deref()
-            .and_then(portcullis_core::parse_time)
-        {
-            return Some(t);
-        }
-        self.cache.read().get(image).map(|c| c.at)
+            .or_else(|| self.cache.read().get(image).map(|c| c.at))
     }
 
     fn unavailable(&self) -> Vec<String> {
@@ -275,7 +270,7 @@ mod tests {
         let scanner = scanner(dir.path(), 10);
         let mut r = ScanReport::clone(&report("r/app:1", None));
         assert_eq!(scanner.scanned_at("r/app:1", &r), None);
-        r.scanned_at = Some("2020-01-02T03:04:05Z".into());
+        r.scanned_at = Some(time::macros::datetime!(2020-01-02 03:04:05 UTC));
         assert_eq!(
             scanner.scanned_at("r/app:1", &r),
             Some(time::macros::datetime!(2020-01-02 03:04:05 UTC))
