@@ -302,6 +302,39 @@ fn evaluate_filtered(
     ImageDecision::NoPolicy
 }
 
+/// True when a scan result could change the decision for `image` in workload `w`: walking the
+/// policies that select the workload in order, a rule that reads scan results (status, last
+/// scan, CVSS, vulnerability ids) comes before any rule that decides on the image path alone.
+/// When false, the decision made with no scan result is exact, so the image need not be
+/// scanned (Calico admits what no policy selects without scanning it). A path-only match in an
+/// audit policy does not end the walk: enforcing policies after it still decide.
+pub fn scan_matters(policies: &PolicySet, w: &Workload<'_>, image: &str) -> bool {
+    let unscanned = ImageFacts::unscanned(image);
+    let epoch = OffsetDateTime::UNIX_EPOCH;
+    for p in &policies.policies {
+        let cluster_scoped = !w.namespaced;
+        if !p.selector.matches_scoped(w.labels, cluster_scoped)
+            || !p
+                .namespace_selector
+                .matches_scoped(w.namespace_labels, cluster_scoped)
+        {
+            continue;
+        }
+        for r in &p.rules {
+            if r.reads_scan() {
+                return true;
+            }
+            if rule_matches(r, &unscanned, epoch) {
+                if p.mode == Mode::Audit {
+                    break;
+                }
+                return false;
+            }
+        }
+    }
+    false
+}
+
 fn set_match(op: SetOperator, any: bool) -> bool {
     match op {
         SetOperator::IsOneOf => any,

@@ -19,7 +19,7 @@ pub use crd::{
 };
 pub use evaluate::{
     Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, TopVuln, Workload, decide,
-    evaluate_image,
+    evaluate_image, scan_matters,
 };
 pub use load::{
     Loaded, exception_from_value, load_dir, load_dir_all, parse_text, policy_from_value,

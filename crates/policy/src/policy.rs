@@ -148,6 +148,16 @@ pub(crate) struct CompiledRule {
     pub(crate) vulnerability_ids: Option<(SetOperator, BTreeSet<String>)>,
 }
 
+impl CompiledRule {
+    /// True when the rule has a criterion on scan results (anything but the image path).
+    pub(crate) fn reads_scan(&self) -> bool {
+        self.scan_status.is_some()
+            || self.last_scan.is_some()
+            || self.max_cvss.is_some()
+            || self.vulnerability_ids.is_some()
+    }
+}
+
 /// A checked policy, ready to evaluate. Built by [`ContainerAdmissionPolicy::validate`] or
 /// `Policy::try_from`.
 #[derive(Clone, Debug)]

@@ -148,6 +148,30 @@ pub(crate) enum ImageOutcome {
     TimedOut,
     /// The scan failed.
     Failed(ScanFailure),
+    /// No scan result could change the decision ([`portcullis_policy::scan_matters`]): the
+    /// image is decided as unscanned, and never scanned for it.
+    NotNeeded,
+}
+
+impl Pending {
+    /// The workload as policies select it.
+    pub(crate) fn workload(&self) -> Workload<'_> {
+        Workload {
+            labels: &self.labels,
+            namespace_labels: &self.namespace_labels,
+            namespaced: self.namespaced,
+        }
+    }
+
+    /// [`ImageOutcome::NotNeeded`] when no scan result could change the decision on `image`.
+    pub(crate) fn scan_not_needed(
+        &self,
+        policies: &PolicySet,
+        image: &str,
+    ) -> Option<ImageOutcome> {
+        (!portcullis_policy::scan_matters(policies, &self.workload(), image))
+            .then_some(ImageOutcome::NotNeeded)
+    }
 }
 
 /// The result of evaluation, with what metrics and the audit record need.
@@ -193,6 +217,10 @@ pub(crate) fn evaluate(
                 ));
                 continue;
             }
+            Some(ImageOutcome::NotNeeded) => {
+                facts.push(ImageFacts::unscanned(image.clone()));
+                continue;
+            }
             Some(ImageOutcome::TimedOut) => (
                 cfg.on_scan_timeout,
                 format!(
@@ -215,11 +243,7 @@ pub(crate) fn evaluate(
             (_, msg) => warnings.push(msg),
         }
     }
-    let workload = Workload {
-        labels: &p.labels,
-        namespace_labels: &p.namespace_labels,
-        namespaced: p.namespaced,
-    };
+    let workload = p.workload();
     let decision = portcullis_policy::decide(
         policies,
         &workload,
@@ -350,11 +374,7 @@ pub(crate) fn scan_independent_rejection(
     if cfg.mode == Mode::Audit {
         return None;
     }
-    let workload = Workload {
-        labels: &p.labels,
-        namespace_labels: &p.namespace_labels,
-        namespaced: p.namespaced,
-    };
+    let workload = p.workload();
     let variants = |image: &str| {
         let mut best = ImageFacts::unscanned(image);
         best.status = Some(portcullis_core::Status::Pass);

@@ -2,7 +2,8 @@
 //!
 //! Same preparation and evaluation as `/validate`; only the scan results come from the
 //! caller (report files) instead of the scanner, and an image without a report is treated
-//! as a failed scan (so `on_scan_error` decides it, as it would in the cluster).
+//! as a failed scan (so `on_scan_error` decides it, as it would in the cluster), unless no
+//! scan result could change its decision (then, as in the cluster, it needs none).
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -66,8 +67,10 @@ pub fn review_offline(
                                 scanned_at: opts.scanned_at.unwrap_or(now),
                                 note: None,
                             },
-                            None => ImageOutcome::Failed(ScanFailure::NoReport {
-                                image: image.clone(),
+                            None => p.scan_not_needed(policies, &image).unwrap_or_else(|| {
+                                ImageOutcome::Failed(ScanFailure::NoReport {
+                                    image: image.clone(),
+                                })
                             }),
                         };
                         (image, outcome)

@@ -454,7 +454,16 @@ impl AppState {
     async fn decide(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
         let policies = self.policies();
         let images = p.distinct_images();
-        let cached = self.cached_outcomes(&images);
+        let mut cached = self.cached_outcomes(&images);
+        // An image no scan result could matter for is decided as unscanned, never pulled: what
+        // no policy selects is admitted even while the scanner is unavailable.
+        for image in &images {
+            if !cached.contains_key(image)
+                && let Some(outcome) = p.scan_not_needed(&policies, image)
+            {
+                cached.insert(image.clone(), outcome);
+            }
+        }
         // Only an image without a report would cost a pull: then it is worth asking whether any
         // scan result could change a rejection. Images with reports are decided on them, which
         // is also more exact (their real CVEs, not the extremes a scan could have).

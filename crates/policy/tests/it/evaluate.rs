@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 use portcullis_core::Status;
 use portcullis_policy::{
     Action, ContainerAdmissionPolicy, ImageDecision, ImageFacts, Mode, PolicySet, RuleRef, TopVuln,
-    Workload, decide, evaluate_image,
+    Workload, decide, evaluate_image, scan_matters,
 };
 
 const NOW: OffsetDateTime = datetime!(2024-03-31 12:00 UTC);
@@ -795,4 +795,61 @@ fn facts_from_a_report() {
         "vulnerabilityIds: {operator: IsOneOf, values: [CVE-IGNORED]}",
         &facts
     ));
+}
+
+/// Whether a scan result could change a decision: only a rule that reads scan results, reached
+/// before any rule that decides on the image path alone, in a policy that selects the workload.
+#[test]
+fn scan_matters_only_where_a_scan_reading_rule_can_decide() {
+    let (web, none) = (labels(&[("app", "web")]), labels(&[]));
+    let w = Workload {
+        labels: &web,
+        namespace_labels: &none,
+        namespaced: true,
+    };
+    let path_gate =
+        "  - action: Reject\n    imagePath: {operator: IsNoneOf, values: ['^trusted/']}\n";
+    let status = "  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n";
+    let cvss = "  - action: Reject\n    maxCVSSScore: {operator: gt, value: 7}\n";
+    let p = |name: &str, extra: &str, rules: &str| {
+        policy(name, &format!("  order: 1\n{extra}  rules:\n{rules}"))
+    };
+    assert!(
+        !scan_matters(&PolicySet::default(), &w, "x/app:1"),
+        "no policy"
+    );
+    let other = set(&p("other", "  selector: app == 'db'\n", status));
+    assert!(
+        !scan_matters(&other, &w, "x/app:1"),
+        "no policy selects the workload"
+    );
+    let paths = set(&p("paths", "", path_gate));
+    assert!(
+        !scan_matters(&paths, &w, "x/app:1"),
+        "decided on the path alone"
+    );
+    assert!(
+        !scan_matters(&paths, &w, "trusted/app:1"),
+        "no rule matches: none could"
+    );
+    let gate_then_status = set(&p("g", "", &format!("{path_gate}{status}")));
+    assert!(
+        !scan_matters(&gate_then_status, &w, "x/app:1"),
+        "the path rule decides first"
+    );
+    assert!(
+        scan_matters(&gate_then_status, &w, "trusted/app:1"),
+        "the status rule is next"
+    );
+    let cvss_first = set(&p("c", "", &format!("{cvss}{path_gate}")));
+    assert!(scan_matters(&cvss_first, &w, "x/app:1"));
+    let audit = set(&format!(
+        "{}---\n{}",
+        p("a-audit", "  mode: Audit\n", path_gate),
+        policy("b-status", &format!("  order: 2\n  rules:\n{status}"))
+    ));
+    assert!(
+        scan_matters(&audit, &w, "x/app:1"),
+        "an audit policy's path match leaves the enforcing policies to decide"
+    );
 }

@@ -496,4 +496,26 @@ fn offline_review_matches_the_server_path() {
         .unwrap();
     assert!(!r.allowed);
     assert_eq!(r.status.unwrap().code, Some(400));
+
+    // As on the server: an image no scan could matter for needs no report. An untrusted path is
+    // rejected on its path, and a workload no policy selects is admitted.
+    let r = review_offline(
+        &set,
+        &review("evil", &["evil.example/x:1"]),
+        &reports,
+        &opts,
+    )
+    .response
+    .unwrap();
+    assert!(!r.allowed);
+    assert!(
+        !r.message().unwrap().contains("no scan report"),
+        "{:?}",
+        r.message()
+    );
+    let (none, _) = PolicySet::new(Vec::new());
+    let r = review_offline(&none, &review("free", &["nowhere:1"]), &reports, &opts)
+        .response
+        .unwrap();
+    assert!(r.allowed, "{:?}", r.message());
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_webhook::{API_V1, FailureAction, ScanFailure, WebhookConfig};
+use portcullis_webhook::{API_V1, AppState, FailureAction, ScanFailure, WebhookConfig};
 
 use crate::support::*;
 
@@ -207,4 +207,51 @@ async fn panicking_scanner_is_a_scan_error_not_a_crash() {
         "{:?}",
         r.message()
     );
+}
+
+/// Calico's semantics: only a policy whose outcome depends on the scan makes the webhook scan,
+/// and only then can a scan failure reject. What no policy selects, or what a path rule decides,
+/// is decided without a scan, even while every scan fails.
+#[tokio::test]
+async fn images_no_scan_could_matter_for_are_never_scanned() {
+    const IMAGE: &str = "registry.local/app:1";
+    let failing = || {
+        let s = MapScanner::default();
+        s.failing.lock().insert(
+            IMAGE.to_string(),
+            ScanFailure::Unavailable("no vulnerability database".into()),
+        );
+        s.failing.lock().insert(
+            "evil.example/x:1".to_string(),
+            ScanFailure::Unavailable("no vulnerability database".into()),
+        );
+        Arc::new(s)
+    };
+    let allowed = |st: Arc<AppState>, image: &'static str| async move {
+        let (_, a) = validate(&st, &wrap(API_V1, pod_request("u", "default", &[image]))).await;
+        a.response.expect("response").allowed
+    };
+    // No policy at all: admitted, nothing scanned.
+    let scanner = failing();
+    assert!(allowed(state(WebhookConfig::default(), scanner.clone(), ""), IMAGE).await);
+    assert_eq!(scanner.scan_calls(), 0);
+    // A policy that selects other workloads only.
+    let scanner = failing();
+    let others = TRUSTED.replace("selector: all()", "selector: app == 'db'");
+    assert!(
+        allowed(
+            state(WebhookConfig::default(), scanner.clone(), &others),
+            IMAGE
+        )
+        .await
+    );
+    assert_eq!(scanner.scan_calls(), 0);
+    // A path rule decides before any scan-reading rule: rejected, without a scan.
+    let scanner = failing();
+    let st = state(WebhookConfig::default(), scanner.clone(), TRUSTED);
+    assert!(!allowed(st.clone(), "evil.example/x:1").await);
+    assert_eq!(scanner.scan_calls(), 0);
+    // The scan matters for the rest: scanned, and the failure rejects (on_scan_error).
+    assert!(!allowed(st, IMAGE).await);
+    assert_eq!(scanner.scan_calls(), 1);
 }
