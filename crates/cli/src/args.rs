@@ -1,6 +1,7 @@
 //! Raw command-line flags (validation only; construction of components happens in `cmd/`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -246,6 +247,24 @@ pub(crate) struct ServeArgs {
     /// What to answer when the scan fails.
     #[arg(long = "on-scan-error", env = "PORTCULLIS_ON_SCAN_ERROR", value_enum, default_value_t = OnFailure::Reject)]
     pub(crate) on_scan_error: OnFailure,
+    /// Keep the vulnerability DB current from the sources in this file (the format `db update
+    /// --config` reads): updated before serving when the DB is missing, then every
+    /// `--db-update-interval`; after each change every held result is matched again.
+    #[arg(long = "db-config", env = "PORTCULLIS_DB_CONFIG")]
+    pub(crate) db_config: Option<PathBuf>,
+    /// Keep the vulnerability DB current from this mirror of the default sources (as `db
+    /// update --mirror`); with `--db-config`, replaces the host of its URLs.
+    #[arg(long = "db-mirror", env = "PORTCULLIS_DB_MIRROR")]
+    pub(crate) db_mirror: Option<String>,
+    /// How often to update the DB when `--db-config` or `--db-mirror` is given (`3s`, `10m`,
+    /// `6h`, `1d`).
+    #[arg(
+        long = "db-update-interval",
+        env = "PORTCULLIS_DB_UPDATE_INTERVAL",
+        default_value = "6h",
+        value_parser = parse_duration
+    )]
+    pub(crate) db_update_interval: Duration,
     /// What to answer while the policies fail to load and no earlier set is in force (a file
     /// or ContainerAdmissionPolicy the loader refuses at start): `reject` denies every
     /// evaluated workload; `allow` lets the policies that loaded decide. Either way /readyz
@@ -357,4 +376,42 @@ pub(crate) struct CertsArgs {
     /// Output directory (ca.crt, tls.crt, tls.key).
     #[arg(long)]
     pub(crate) out: PathBuf,
+}
+
+/// A duration as `NUMBER UNIT` with unit `s`, `m`, `h` or `d` (`3s`, `10m`, `6h`, `1d`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration '{s}': expected a number and s, m, h or d"))?;
+    let seconds = match unit.trim() {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("invalid duration '{s}': the unit is s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err(format!("invalid duration '{s}': must be positive"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_a_unit() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "3", "s", "0s", "-1h", "1.5h", "3 weeks"] {
+            let e = parse_duration(bad).expect_err(bad);
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
 }

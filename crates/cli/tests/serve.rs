@@ -379,3 +379,92 @@ fn webhook_decides_real_images_over_https() {
         }
     }
 }
+
+/// `serve --db-config` keeps the DB current: it starts with the Debian data only (the lang image
+/// passes a "reject Fail" policy), then the source list gains the PyPA advisories (as an OSV
+/// zip): the same process rejects the same Deployment once its update and rematch ran.
+#[test]
+fn decisions_follow_a_db_update_without_a_restart() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("debian")).expect("mkdir");
+    std::fs::copy(
+        td.join("advisories/debian-security-tracker/data/DSA/list"),
+        mirror.join("debian/DSA-list"),
+    )
+    .expect("copy DSA list");
+    let zipped = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys, zipfile\nz = zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED)\nfor root, _, files in os.walk(sys.argv[1]):\n    for f in files: z.write(os.path.join(root, f), f)",
+        ])
+        .arg(td.join("advisories/pypi/vulns"))
+        .arg(mirror.join("pypi-all.zip"))
+        .status()
+        .expect("python3");
+    assert!(zipped.success());
+    let server = portcullis_test_support::http::HttpServer::files(&mirror);
+    let base = server.base_url();
+    let sources = dir.path().join("sources.yaml");
+    let debian = format!(
+        "sources:\n- {{name: debian-dsa, url: '{base}/debian/DSA-list', format: debian-tracker}}\n"
+    );
+    std::fs::write(&sources, &debian).expect("write sources");
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("p.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  order: 1\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n",
+    )
+    .expect("write policy");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--policies".into(),
+        pol.into(),
+        "--db".into(),
+        dir.path().join("vuln.db").into(),
+        "--store".into(),
+        format!("sqlite:{}", dir.path().join("store.db").display()).into(),
+        "--cache-dir".into(),
+        dir.path().join("cache").into(),
+        "--insecure-registry".into(),
+        reg.clone().into(),
+        "--webhook-timeout".into(),
+        "30".into(),
+        "--db-config".into(),
+        sources.clone().into(),
+        "--db-update-interval".into(),
+        "2s".into(),
+    ];
+    let (_serve, port) = start_serve(&args);
+    let image = format!("{reg}/portcullis/debian:lang");
+    let ask = |uid: &str| {
+        let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
+        review["response"]["allowed"].as_bool()
+    };
+    assert_eq!(
+        ask("before"),
+        Some(true),
+        "the DB was made before serving: Debian data only"
+    );
+    std::fs::write(
+        &sources,
+        format!("{debian}- {{name: osv-pypi, url: '{base}/pypi-all.zip', format: osv}}\n"),
+    )
+    .expect("write sources");
+    let mut now = Some(true);
+    for i in 0..60 {
+        now = ask(&format!("after-{i}"));
+        if now == Some(false) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert_eq!(
+        now,
+        Some(false),
+        "the PyPA advisories reached /validate within a minute"
+    );
+}

@@ -157,6 +157,49 @@ impl PipelineScanner {
         }
     }
 
+    /// The scanner behind this adapter.
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// Matches every report held in memory again under the current database (after a DB
+    /// update), from the package lists the reports carry: no image is pulled, and decisions
+    /// use the new reports as soon as this returns. Returns how many were rematched; a report
+    /// that fails to rematch keeps its old version (and the error is logged).
+    pub fn rematch_cached(&self) -> usize {
+        let held: Vec<(String, Arc<ScanReport>)> = {
+            let cache = self.cache.read();
+            cache
+                .reports
+                .iter()
+                .map(|(k, c)| (k.clone(), c.report.clone()))
+                .collect()
+        };
+        let mut done = 0;
+        let now = OffsetDateTime::now_utc();
+        for (key, old) in held {
+            let inventory = portcullis_core::Inventory {
+                image: old.image.clone(),
+                packages: old.packages.clone(),
+                warnings: old.warnings.clone(),
+            };
+            match self.scanner.rematch(inventory) {
+                Ok(mut fresh) => {
+                    fresh.target = old.target.clone();
+                    if let Some(c) = self.cache.write().reports.get_mut(&key) {
+                        c.report = Arc::new(fresh);
+                        c.at = now;
+                        done += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(image = %old.target, "rematch failed; the last report stays: {}", ErrorChain(&e))
+                }
+            }
+        }
+        done
+    }
+
     /// How many reports are held.
     pub fn cached_reports(&self) -> usize {
         self.cache.read().reports.len()

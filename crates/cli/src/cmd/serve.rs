@@ -133,6 +133,106 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );
+    if let Some(updates) = DbUpdates::from_args(&a) {
+        updates.start(scanner.clone()).await;
+    }
     portcullis_webhook::serve(sc, state).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the vulnerability DB current while serving: from `--db-config` (read again on every
+/// update, so a changed source list applies without a restart) and/or `--db-mirror`.
+struct DbUpdates {
+    config: Option<std::path::PathBuf>,
+    mirror: Option<String>,
+    interval: Duration,
+}
+
+impl DbUpdates {
+    fn from_args(a: &ServeArgs) -> Option<Self> {
+        (a.db_config.is_some() || a.db_mirror.is_some()).then(|| DbUpdates {
+            config: a.db_config.clone(),
+            mirror: a.db_mirror.clone(),
+            interval: a.db_update_interval,
+        })
+    }
+
+    /// Updates once before serving when there is no DB yet (serving without one would fail
+    /// every scan a policy needs), then every interval in the background.
+    async fn start(self, scanner: Arc<PipelineScanner>) {
+        let Some(db) = scanner.scanner().config().db.clone() else {
+            return;
+        };
+        if !db.is_file() {
+            self.update(&db, &scanner).await;
+        }
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(self.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                self.update(&db, &scanner).await;
+            }
+        });
+    }
+
+    /// One update; when the DB changed, every stored and held result is matched again, so
+    /// decisions follow the new DB. A failed update leaves the last DB in force.
+    async fn update(&self, db: &std::path::Path, scanner: &Arc<PipelineScanner>) {
+        let mut cfg = match &self.config {
+            Some(p) => match portcullis_vulndb::UpdateConfig::load(p) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        "DB update skipped; the last DB stays in force: {}",
+                        portcullis_core::ErrorChain(&e)
+                    );
+                    return;
+                }
+            },
+            None => portcullis_vulndb::UpdateConfig::default(),
+        };
+        if self.mirror.is_some() {
+            cfg.mirror = self.mirror.clone();
+        }
+        let version = || scanner.scanner().db().ok().map(|d| d.info().version);
+        let before = version();
+        match portcullis_vulndb::update(db, &cfg).await {
+            Ok(report) => {
+                for w in &report.warnings {
+                    tracing::warn!("DB update: {w}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "DB update failed; the last DB stays in force: {}",
+                    portcullis_core::ErrorChain(&e)
+                );
+                return;
+            }
+        }
+        let after = version();
+        if after.is_none() || after == before {
+            return;
+        }
+        tracing::info!(from = ?before, to = ?after, "vulnerability DB updated; matching held results again");
+        let scanner = scanner.clone();
+        let rematched = tokio::task::spawn_blocking(move || {
+            let stored = scanner.scanner().rematch_stored();
+            (stored, scanner.rematch_cached())
+        })
+        .await;
+        match rematched {
+            Ok((Ok(stored), held)) => {
+                tracing::info!(stored, held, "results matched again under the new DB");
+            }
+            Ok((Err(e), held)) => tracing::warn!(
+                held,
+                "stored results could not be matched again: {}",
+                portcullis_core::ErrorChain(&e)
+            ),
+            Err(e) => tracing::warn!("rematch task failed: {e}"),
+        }
+    }
 }
