@@ -454,9 +454,19 @@ pub(crate) fn go_version(name: &str, version: &str) -> Option<String> {
     Some(format!("{}{pre}", parts.join(".")))
 }
 
-/// Whether two package names denote the same package in `eco`.
+/// Whether two package names denote the same package in `eco` (as
+/// [`Ecosystem::normalize_name`] says). Called for every affected entry of every advisory
+/// looked up, so names equal as written, the common case, are compared without normalising.
 pub(crate) fn same_name(eco: Ecosystem, a: &str, b: &str) -> bool {
-    eco.normalize_name(a) == eco.normalize_name(b)
+    if a == b {
+        return true;
+    }
+    match eco {
+        Ecosystem::PyPI | Ecosystem::NuGet | Ecosystem::Packagist => {
+            eco.normalize_name(a) == eco.normalize_name(b)
+        }
+        _ => a.trim() == b.trim(),
+    }
 }
 
 #[cfg(test)]
