@@ -141,8 +141,8 @@ pub struct ImageRef {
     /// The tag. A parsed reference without tag or digest gets `latest`; a loose one keeps
     /// what was written.
     pub tag: Option<String>,
-    /// `sha256:<hex>` when pinned by digest; the digest wins over the tag when pulling.
-    pub digest: Option<String>,
+    /// The digest when pinned by one; it wins over the tag when pulling.
+    pub digest: Option<Digest>,
 }
 
 impl ImageRef {
@@ -177,7 +177,8 @@ impl ImageRef {
     }
 
     /// Reads `reference` the way Docker does without checking its grammar: for references
-    /// that are only compared. Never fails; a digest that is not one is dropped.
+    /// that are only compared. Never fails; a digest that is not one is dropped (it could
+    /// never equal an image's digest).
     pub fn loose(reference: &str) -> ImageRef {
         let w = Self::split(reference);
         let (registry, repository) = registry_and_repository(w.name);
@@ -187,7 +188,7 @@ impl ImageRef {
             registry,
             repository,
             tag: w.tag.map(str::to_string),
-            digest: w.digest.map(str::to_string),
+            digest: w.digest.and_then(Digest::parse),
         }
     }
 
@@ -213,7 +214,8 @@ impl ImageRef {
     /// What to ask the manifest endpoint for: the digest when pinned, else the tag.
     pub fn manifest_ref(&self) -> &str {
         self.digest
-            .as_deref()
+            .as_ref()
+            .map(Digest::as_str)
             .or(self.tag.as_deref())
             .unwrap_or("latest")
     }
@@ -241,12 +243,13 @@ impl FromStr for ImageRef {
         if w.name.is_empty() && w.tag.is_none() && w.digest.is_none() {
             return Err(ImageRefError::Empty);
         }
-        if let Some(d) = w.digest.filter(|d| !Digest::is_sha256(d)) {
-            return Err(ImageRefError::BadDigest {
+        let digest = match w.digest {
+            Some(d) => Some(Digest::parse(d).ok_or_else(|| ImageRefError::BadDigest {
                 input: input.to_owned(),
                 digest: d.to_owned(),
-            });
-        }
+            })?),
+            None => None,
+        };
         if let Some(tag) = w.tag.filter(|t| !is_valid_tag(t)) {
             return Err(ImageRefError::BadTag {
                 input: input.to_owned(),
@@ -277,7 +280,7 @@ impl FromStr for ImageRef {
             registry,
             repository,
             tag,
-            digest: w.digest.map(str::to_owned),
+            digest,
         })
     }
 }
@@ -434,7 +437,7 @@ mod tests {
         let b = r(&format!("localhost:5000/x@{d}"));
         assert_eq!(b.registry, "localhost:5000");
         assert_eq!(b.tag, None);
-        assert_eq!(b.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(b.digest.as_ref().map(Digest::as_str), Some(d.as_str()));
         assert_eq!(b.manifest_ref(), d);
 
         let c = r(&format!("ghcr.io/o/p/q:v1.2@{d}"));
@@ -471,7 +474,10 @@ mod tests {
         assert_eq!(n.registry, "nginx.example.com");
         assert_eq!(n.repository, "Team/app", "loose keeps what it cannot check");
         assert_eq!(n.tag.as_deref(), Some("1"));
-        assert_eq!(n.digest.as_deref(), Some("sha256:abc"));
+        assert_eq!(n.digest, None, "not a digest: it could never match one");
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let pinned = ImageRef::loose(&format!("ghcr.io/o/app@{d}"));
+        assert_eq!(pinned.digest.as_ref().map(Digest::as_str), Some(d.as_str()));
         let hub = ImageRef::loose("hub.docker.com/nginx");
         assert_eq!(
             (hub.registry.as_str(), hub.tag.as_deref()),

@@ -133,7 +133,7 @@ pub(crate) async fn manifest_of(
     client.probe().await?;
 
     let mut wanted = reference.manifest_ref().to_owned();
-    let mut expected_digest = reference.digest.clone();
+    let mut expected_digest = reference.digest.as_ref().map(ToString::to_string);
     let mut index_digest = None;
     for _ in 0..MAX_INDEX_DEPTH {
         let (bytes, content_type) = client.get_manifest(&wanted).await?;

@@ -186,7 +186,8 @@ fn in_scope(e: &Exception, image: &ImageRef) -> bool {
                 .is_some_and(|r| image.same_repository(e.registry.as_deref(), r))
                 && e.tags.iter().any(|t| {
                     let t = t.trim();
-                    image.tag.as_deref() == Some(t) || image.digest.as_deref() == Some(t)
+                    image.tag.as_deref() == Some(t)
+                        || image.digest.as_ref().is_some_and(|d| d.as_str() == t)
                 })
         }
     }

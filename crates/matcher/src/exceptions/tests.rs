@@ -65,15 +65,16 @@ fn image_reference_parsing() {
             digest: None
         }
     );
-    let r = ImageRef::loose("localhost:5000/team/app@sha256:abc");
+    let d = format!("sha256:{}", "ab".repeat(32));
+    let r = ImageRef::loose(&format!("localhost:5000/team/app@{d}"));
     assert_eq!(
         (
             r.registry.as_str(),
             r.repository.as_str(),
             r.tag,
-            r.digest.as_deref()
+            r.digest.as_ref().map(|d| d.as_str())
         ),
-        ("localhost:5000", "team/app", None, Some("sha256:abc"))
+        ("localhost:5000", "team/app", None, Some(d.as_str()))
     );
     let r = ImageRef::loose("ghcr.io/org/app:v1@sha256:def");
     assert_eq!(

@@ -293,18 +293,21 @@ fn image_matches(id: &str, image: &ImageRef) -> bool {
             None => image.repository.rsplit('/').next() == Some(percent_decode(name).as_str()),
         };
         return repo_ok
-            && digest.is_none_or(|d| image.digest.as_deref() == Some(d.as_str()))
+            && digest.is_none_or(|d| image.digest.as_ref().is_some_and(|i| i.as_str() == d))
             && tag.is_none_or(|t| image.tag.as_deref() == Some(t.as_str()));
     }
     if id.contains("://") || id.trim().is_empty() {
         return false;
     }
     let r = ImageRef::loose(id);
+    // A digest that is not one names no image; dropping it would widen the statement.
+    if r.digest.is_none() && ImageRef::split(id).digest.is_some() {
+        return false;
+    }
     image.same_repository(Some(&r.registry), &r.repository)
         && r.tag
             .is_none_or(|t| image.tag.as_deref() == Some(t.as_str()))
-        && r.digest
-            .is_none_or(|d| image.digest.as_deref() == Some(d.as_str()))
+        && r.digest.is_none_or(|d| image.digest.as_ref() == Some(&d))
 }
 
 /// Decodes `%XX` escapes (invalid escapes are kept as written).
@@ -366,24 +369,37 @@ mod tests {
             registry: "ghcr.io".into(),
             repository: "org/app".into(),
             tag: Some("1.2".into()),
-            digest: Some("sha256:abc".into()),
+            digest: portcullis_core::Digest::parse(&format!("sha256:{}", "ab".repeat(32))),
         };
         assert!(image_matches("ghcr.io/org/app", &img));
         assert!(image_matches("ghcr.io/org/app:1.2", &img));
         assert!(!image_matches("ghcr.io/org/app:1.3", &img));
-        assert!(image_matches("ghcr.io/org/app@sha256:abc", &img));
         assert!(image_matches(
-            "pkg:oci/app@sha256%3Aabc?repository_url=ghcr.io/org/app",
+            &format!("ghcr.io/org/app@sha256:{}", "ab".repeat(32)),
+            &img
+        ));
+        assert!(image_matches(
+            &format!(
+                "pkg:oci/app@sha256%3A{}?repository_url=ghcr.io/org/app",
+                "ab".repeat(32)
+            ),
             &img
         ));
         assert!(!image_matches(
-            "pkg:oci/app@sha256%3Adef?repository_url=ghcr.io/org/app",
+            &format!(
+                "pkg:oci/app@sha256%3A{}?repository_url=ghcr.io/org/app",
+                "de".repeat(32)
+            ),
             &img
         ));
         assert!(!image_matches(
             "pkg:oci/app?repository_url=docker.io/org/app",
             &img
         ));
+        assert!(
+            !image_matches("ghcr.io/org/app@sha256:abc", &img),
+            "a malformed digest matches nothing"
+        );
         assert!(!image_matches("https://example.com/app", &img));
     }
 
