@@ -526,60 +526,47 @@ impl Read for ChunkReader<'_> {
     }
 }
 
-/// How a layer's walk ended, classified once from the fault its failure carries.
-enum Ended {
-    /// Every entry was read.
-    Whole,
-    /// The tar archive ends early although its stream decoded cleanly: what was read is real,
-    /// so it is a warning once the rest of the blob verifies; the entries after it are missing.
-    ShortArchive(String),
+/// The fault a failed walk's error carries, wherever it surfaced (the tar reader, or a
+/// consumer reading a file's content); the failure itself when it carries none.
+fn carried_fault(failure: TarFailure) -> Result<LayerFault, TarFailure> {
+    match failure {
+        TarFailure::Io(e) => LayerFault::take(e).map_err(TarFailure::Io),
+        TarFailure::Walk(WalkError::ReadContent { at, source }) => LayerFault::take(source)
+            .map_err(|source| TarFailure::Walk(WalkError::ReadContent { at, source })),
+        other => Err(other),
+    }
 }
 
-/// Classifies a failed layer walk: the fault carried by the error decides, wherever it surfaced
-/// (the tar reader, or the consumer reading a file's content).
+/// Classifies a failed layer walk once, by its [`carried_fault`]. `Ok` is a warning: the tar
+/// archive ends early although its stream decoded cleanly, so what was read is real and the
+/// walk goes on to verify the rest of the blob; the entries after it are missing.
 fn classify(
-    failure: TarFailure,
+    carried: Result<LayerFault, TarFailure>,
     label: &str,
     last_path: &Option<String>,
     limit: u64,
-) -> Result<Ended, WalkError> {
-    let (fault, plain) = match failure {
-        TarFailure::Io(e) => match LayerFault::take(e) {
-            Ok(fault) => (Some(fault), None),
-            Err(tar_err) => (None, Some(TarFailure::Io(tar_err))),
-        },
-        TarFailure::Walk(WalkError::ReadContent { at, source }) => match LayerFault::take(source) {
-            Ok(fault) => (Some(fault), None),
-            Err(source) => (
-                None,
-                Some(TarFailure::Walk(WalkError::ReadContent { at, source })),
-            ),
-        },
-        other => (None, Some(other)),
+) -> Result<String, WalkError> {
+    let short = |why: &dyn std::fmt::Display| {
+        format!(
+            "{label}: tar archive ends early after `{}` ({why}); entries after it are missing",
+            last_path.as_deref().unwrap_or("-")
+        )
     };
-    let last = || last_path.as_deref().unwrap_or("-").to_owned();
-    match (fault, plain) {
-        (Some(LayerFault::TooLarge), _) => Err(WalkError::TooLarge {
+    match carried {
+        Ok(LayerFault::TooLarge) => Err(WalkError::TooLarge {
             layer: label.to_owned(),
             path: last_path.clone(),
             limit,
         }),
-        (Some(LayerFault::Decode(source)), _) => Err(WalkError::Corrupt {
+        Ok(LayerFault::Decode(source)) => Err(WalkError::Corrupt {
             layer: label.to_owned(),
             last_path: last_path.clone(),
             source,
         }),
-        (Some(LayerFault::ShortEntry(why)), _) => Ok(Ended::ShortArchive(format!(
-            "{label}: tar archive ends early after `{}` ({why}); entries after it are missing",
-            last()
-        ))),
+        Ok(LayerFault::ShortEntry(why)) => Ok(short(&why)),
         // A tar-level error in a cleanly decoded stream: the archive itself is short or bad.
-        (None, Some(TarFailure::Io(tar_err))) => Ok(Ended::ShortArchive(format!(
-            "{label}: tar archive ends early after `{}` ({tar_err}); entries after it are missing",
-            last()
-        ))),
-        (None, Some(TarFailure::Walk(e))) => Err(e),
-        (None, None) => Ok(Ended::Whole),
+        Err(TarFailure::Io(tar_err)) => Ok(short(&tar_err)),
+        Err(TarFailure::Walk(e)) => Err(e),
     }
 }
 
@@ -628,17 +615,21 @@ fn walk_blob(
             over_limit: false,
         };
         let walked = match tar.read(&mut reader) {
-            Ok(()) => Ok(Ended::Whole),
-            Err(e) => classify(e, &label, &tar.last_path, limit),
+            Ok(()) => Ok(None),
+            Err(e) => classify(carried_fault(e), &label, &tar.last_path, limit).map(Some),
         }
-        .and_then(|ended| {
-            // Read to the end so the decoder sees (and hashes) the whole blob.
+        .and_then(|short| {
+            // Read to the end so the decoder sees (and hashes) the whole blob. The tar is
+            // done: what fails now is the stream under it.
             match io::copy(&mut reader, &mut io::sink()) {
-                Ok(_) => Ok(ended),
-                Err(e) => match classify(TarFailure::Io(e), &label, &tar.last_path, limit)? {
-                    // Nothing of the tar is left to be short: any other drain failure is a
-                    // fault, classified above.
-                    Ended::Whole | Ended::ShortArchive(_) => Ok(ended),
+                Ok(_) => Ok(short),
+                Err(e) => match LayerFault::take(e) {
+                    Ok(fault) => classify(Ok(fault), &label, &tar.last_path, limit).map(|_| short),
+                    Err(source) => Err(WalkError::Corrupt {
+                        layer: label.clone(),
+                        last_path: tar.last_path.clone(),
+                        source,
+                    }),
                 },
             }
         });
@@ -654,7 +645,7 @@ fn walk_blob(
     for w in warnings {
         ctx.warn(w);
     }
-    if let Ended::ShortArchive(w) = walked? {
+    if let Some(w) = walked? {
         ctx.warn(w);
     }
     let produced = match produced {
