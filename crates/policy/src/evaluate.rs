@@ -273,12 +273,7 @@ fn evaluate_filtered(
         if audit && !include_audit {
             continue;
         }
-        let cluster_scoped = !w.namespaced;
-        if !p.selector.matches_scoped(w.labels, cluster_scoped)
-            || !p
-                .namespace_selector
-                .matches_scoped(w.namespace_labels, cluster_scoped)
-        {
+        if !p.selects(w) {
             continue;
         }
         if let Some((i, r)) = p
@@ -312,12 +307,7 @@ pub fn scan_matters(policies: &PolicySet, w: &Workload<'_>, image: &str) -> bool
     let unscanned = ImageFacts::unscanned(image);
     let epoch = OffsetDateTime::UNIX_EPOCH;
     for p in &policies.policies {
-        let cluster_scoped = !w.namespaced;
-        if !p.selector.matches_scoped(w.labels, cluster_scoped)
-            || !p
-                .namespace_selector
-                .matches_scoped(w.namespace_labels, cluster_scoped)
-        {
+        if !p.selects(w) {
             continue;
         }
         for r in &p.rules {
@@ -333,6 +323,17 @@ pub fn scan_matters(policies: &PolicySet, w: &Workload<'_>, image: &str) -> bool
         }
     }
     false
+}
+
+impl Policy {
+    /// True when the policy's selectors match the workload and its namespace.
+    fn selects(&self, w: &Workload<'_>) -> bool {
+        let cluster_scoped = !w.namespaced;
+        self.selector.matches_scoped(w.labels, cluster_scoped)
+            && self
+                .namespace_selector
+                .matches_scoped(w.namespace_labels, cluster_scoped)
+    }
 }
 
 fn set_match(op: SetOperator, any: bool) -> bool {
