@@ -140,6 +140,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long serving waits for a first DB when there is none.
+const FIRST_UPDATE_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Keeps the vulnerability DB current while serving: from `--db-config` (read again on every
 /// update, so a changed source list applies without a restart) and/or `--db-mirror`.
 struct DbUpdates {
@@ -157,14 +160,30 @@ impl DbUpdates {
         })
     }
 
-    /// Updates once before serving when there is no DB yet (serving without one would fail
-    /// every scan a policy needs), then every interval in the background.
+    /// Updates before serving when there is no DB yet (serving without one would fail every
+    /// scan a policy needs; failed tries are repeated for up to [`FIRST_UPDATE_PATIENCE`]), then
+    /// every interval in the background.
     async fn start(self, scanner: Arc<PipelineScanner>) {
         let Some(db) = scanner.scanner().config().db.clone() else {
             return;
         };
         if !db.is_file() {
-            self.update(&db, &scanner).await;
+            // A source that is not up yet (a mirror starting beside us) gets a few more tries
+            // before serving; scans fail until a DB is in.
+            let deadline = tokio::time::Instant::now() + FIRST_UPDATE_PATIENCE;
+            loop {
+                self.update(&db, &scanner).await;
+                if db.is_file() || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if !db.is_file() {
+                eprintln!(
+                    "portcullis: no vulnerability database yet ({} could not be made); serving, and scans fail until an update succeeds",
+                    db.display()
+                );
+            }
         }
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(self.interval);
