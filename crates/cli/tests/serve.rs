@@ -278,6 +278,11 @@ fn webhook_decides_real_images_over_https() {
         })
         .count();
     assert_eq!(connection_threads, 3, "threads serving connections");
+    // The DB's age, from the real database.
+    let (_, ready) = get(port, "/readyz");
+    assert!(ready.contains("\"db_age_seconds\""), "{ready}");
+    let (_, metrics) = get(port, "/metrics");
+    assert!(metrics.contains("portcullis_db_age_seconds "), "{metrics}");
     let cases = [
         (
             "vulnerable",

@@ -5,6 +5,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -45,9 +46,11 @@ fn scan_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 14))
 }
 
-/// Every metric of the webhook, in one registry.
+/// Every metric of the webhook, in one registry: `portcullis_webhook_*`, and
+/// `portcullis_db_age_seconds`, which is the service's rather than the webhook's.
 pub(crate) struct Metrics {
     registry: Registry,
+    db_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     decisions: Family<DecisionLabels, Counter>,
     /// The request latency of `/validate` and `/mutate`, resolved once: looking the
     /// histogram up by label on every review showed on the hot path.
@@ -62,7 +65,14 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new() -> Self {
-        let mut registry = Registry::with_prefix("portcullis_webhook");
+        let mut root = Registry::with_prefix("portcullis");
+        let db_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        root.register(
+            "db_age_seconds",
+            "Age of the vulnerability database in use (since it was built)",
+            db_age.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("webhook");
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "decisions",
@@ -121,7 +131,8 @@ impl Metrics {
             scan_timeouts.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
+            db_age,
             decisions,
             latency,
             cache_hits,
@@ -162,6 +173,11 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .inc();
+    }
+
+    /// Sets the age of the DB in use (left as it was when unknown).
+    pub(crate) fn db_age(&self, age: Duration) {
+        self.db_age.set(age.as_secs_f64());
     }
 
     pub(crate) fn scan_timeout(&self) {

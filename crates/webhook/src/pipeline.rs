@@ -246,6 +246,14 @@ impl ImageScanner for PipelineScanner {
             .or_else(|| self.cache.read().get(image).map(|c| c.at))
     }
 
+    fn db_age(&self) -> Option<std::time::Duration> {
+        let db = self.scanner.config().db.as_ref()?;
+        if !db.is_file() {
+            return None;
+        }
+        self.scanner.db().ok().map(|d| d.age())
+    }
+
     fn unavailable(&self) -> Vec<String> {
         match &self.scanner.config().db {
             Some(p) if !p.is_file() => vec![format!(

@@ -100,6 +100,12 @@ pub trait ImageScanner: Send + Sync + 'static {
     fn unavailable(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// How old the vulnerability database in use is (since it was built), when there is one:
+    /// `/readyz` and `portcullis_db_age_seconds` say it, so a DB that stopped updating shows.
+    fn db_age(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Looks up the pull secrets a pod would pull with (in a cluster, from the API server): the

@@ -84,6 +84,9 @@ pub struct Readiness {
     pub policies: usize,
     /// Scans running now.
     pub scans_in_flight: usize,
+    /// Age of the vulnerability database in use, in seconds, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_age_seconds: Option<u64>,
 }
 
 /// Which endpoint a review came through.
@@ -363,11 +366,15 @@ impl AppState {
             degraded,
             policies: status.loaded,
             scans_in_flight: self.scans.inflight_count(),
+            db_age_seconds: self.scanner.db_age().map(|a| a.as_secs()),
         }
     }
 
     /// The metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
+        if let Some(age) = self.scanner.db_age() {
+            self.metrics.db_age(age);
+        }
         self.metrics.encode()
     }
 

@@ -519,3 +519,43 @@ fn offline_review_matches_the_server_path() {
         .unwrap();
     assert!(r.allowed, "{:?}", r.message());
 }
+
+/// The DB's age shows on `/readyz` and as `portcullis_db_age_seconds`, beside the webhook's own
+/// metrics (whose names stay `portcullis_webhook_*`).
+#[tokio::test]
+async fn the_db_age_is_reported() {
+    struct Aged;
+    impl portcullis_webhook::ImageScanner for Aged {
+        fn scan(&self, image: &str, _: &[portcullis_webhook::PullSecret]) -> ScanFuture<'_> {
+            let e = portcullis_webhook::ScanFailure::Unavailable(format!("not here: {image}"));
+            Box::pin(async move { Err(e) })
+        }
+        fn cached(&self, _: &str) -> Option<Arc<portcullis_core::ScanReport>> {
+            None
+        }
+        fn db_age(&self) -> Option<std::time::Duration> {
+            Some(std::time::Duration::from_secs(7200))
+        }
+    }
+    let st = Arc::new(AppState::new(
+        WebhookConfig::default(),
+        Arc::new(Aged),
+        Vec::new(),
+    ));
+    let (_, body) = get(&st, "/readyz").await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["db_age_seconds"], 7200, "{body}");
+    let (_, metrics) = get(&st, "/metrics").await;
+    assert!(
+        metrics.contains("portcullis_db_age_seconds 7200"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_webhook_decisions"),
+        "{metrics}"
+    );
+    // Without a DB, neither says an age.
+    let none = evil_state(WebhookConfig::default());
+    let (_, body) = get(&none, "/readyz").await;
+    assert!(!body.contains("db_age_seconds"), "{body}");
+}
