@@ -248,10 +248,15 @@ impl AppState {
         mut errors: Vec<String>,
         source: Option<PathBuf>,
     ) -> PolicyReload {
+        // The objects as given (what a later failing load keeps) and their checked forms.
         let mut valid = Vec::with_capacity(policies.len());
+        let mut checked = Vec::with_capacity(policies.len());
         for p in policies {
             match p.validate() {
-                Ok(_) => valid.push(p),
+                Ok(c) => {
+                    checked.push(c);
+                    valid.push(p);
+                }
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -260,9 +265,17 @@ impl AppState {
         let complete = errors.is_empty();
         let mut kept_last_good = Vec::new();
         if !complete && previous.last_good_at.is_some() {
+            let in_force = self.policies();
             for old in self.policy_list.read().clone() {
                 if !valid.iter().any(|p| p.metadata.name == old.metadata.name) {
                     kept_last_good.push(old.metadata.name.clone());
+                    checked.extend(
+                        in_force
+                            .policies()
+                            .iter()
+                            .find(|c| c.name() == old.metadata.name)
+                            .cloned(),
+                    );
                     valid.push(old);
                 }
             }
@@ -280,8 +293,7 @@ impl AppState {
                 "policies failed to load and no earlier set is in force; see /readyz"
             );
         }
-        // Every policy passed its checks above, so the set leaves none out.
-        let (set, _) = PolicySet::new(valid.clone());
+        let set = PolicySet::from_policies(checked);
         let loaded = set.len();
         *self.policy_list.write() = valid;
         *self.policies.write() = Arc::new(set);
