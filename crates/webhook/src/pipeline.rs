@@ -164,7 +164,8 @@ impl PipelineScanner {
 
     /// Matches every report held in memory again under the current database (after a DB
     /// update), from the package lists the reports carry: no image is pulled, and decisions
-    /// use the new reports as soon as this returns. Returns how many were rematched; a report
+    /// use the new reports as soon as this returns. A report the store already holds under the
+    /// current database (after `Scanner::rematch_stored`) is taken from there, not matched twice. Returns how many were rematched; a report
     /// that fails to rematch keeps its old version (and the error is logged).
     pub fn rematch_cached(&self) -> usize {
         let held: Vec<(String, Arc<ScanReport>)> = {
@@ -177,13 +178,30 @@ impl PipelineScanner {
         };
         let mut done = 0;
         let now = OffsetDateTime::now_utc();
+        let version = self.scanner.db().ok().map(|d| d.info().version);
         for (key, old) in held {
             let inventory = portcullis_core::Inventory {
                 image: old.image.clone(),
                 packages: old.packages.clone(),
                 warnings: old.warnings.clone(),
             };
-            match self.scanner.rematch(inventory) {
+            // A rematch of the store (`Scanner::rematch_stored`) may have made this one already.
+            let stored = match (self.scanner.store(), &version, &old.image.digest) {
+                (Some(store), Some(v), Some(d)) => {
+                    store.report_for(d, v, &inventory).ok().flatten()
+                }
+                _ => None,
+            };
+            let fresh = match stored {
+                Some(mut r) => {
+                    r.image.reference = old.image.reference.clone();
+                    // Stored under the exceptions of its time.
+                    self.scanner.apply_exceptions(&mut r);
+                    Ok(r)
+                }
+                None => self.scanner.rematch(inventory),
+            };
+            match fresh {
                 Ok(mut fresh) => {
                     fresh.target = old.target.clone();
                     if let Some(c) = self.cache.write().reports.get_mut(&key) {
