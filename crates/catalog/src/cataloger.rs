@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use portcullis_core::{Distro, Location, Package};
+use portcullis_core::{Digest, Distro, Location, Package};
 use portcullis_image::{Entry, EntryKind, Event, WalkError};
 
 use crate::extractor::{ExtractInput, Extractor, MAGIC_LEN, error_chain};
@@ -45,7 +45,7 @@ pub struct Cataloger {
 /// What one path of the final filesystem has yielded so far.
 struct Slot {
     layer_index: usize,
-    layer: Option<String>,
+    layer: Option<Digest>,
     packages: Vec<Package>,
     /// Kept until `finish`: release files, and files of extractors that need the distro.
     content: Option<Vec<u8>>,
@@ -143,7 +143,7 @@ impl Cataloger {
                 warnings.push(format!(
                     "{}{p}: symlink to `{target}` does not lead to a file inside the image \
                      (dangling, a loop, or more than {MAX_SYMLINK_HOPS} hops); not used",
-                    layer_prefix(slot.layer.as_deref()),
+                    layer_prefix(slot.layer.as_ref()),
                 ));
             }
         }
@@ -156,14 +156,14 @@ impl Cataloger {
             for &i in &slot.deferred {
                 let input = ExtractInput {
                     path: &path,
-                    layer: slot.layer.as_deref(),
+                    layer: slot.layer.as_ref(),
                     content,
                     distro: distro.as_ref(),
                 };
                 match run(extractors[i].as_ref(), &input) {
                     Ok(found) => packages.extend(found),
                     Err(msg) => {
-                        warnings.push(warning(slot.layer.as_deref(), extractors[i].name(), &msg))
+                        warnings.push(warning(slot.layer.as_ref(), extractors[i].name(), &msg))
                     }
                 }
             }
@@ -319,10 +319,10 @@ impl Cataloger {
 }
 
 impl Slot {
-    fn new(layer_index: usize, layer: Option<&str>) -> Self {
+    fn new(layer_index: usize, layer: Option<&Digest>) -> Self {
         Slot {
             layer_index,
-            layer: layer.map(str::to_owned),
+            layer: layer.cloned(),
             packages: Vec::new(),
             content: None,
             deferred: Vec::new(),
@@ -352,7 +352,7 @@ fn read_bounded(
 /// Which file, for messages.
 #[derive(Clone, Copy)]
 struct At<'a> {
-    layer: Option<&'a str>,
+    layer: Option<&'a Digest>,
     path: &'a str,
 }
 
@@ -365,11 +365,11 @@ fn read_error(at: At<'_>, e: std::io::Error) -> WalkError {
     }
 }
 
-fn layer_prefix(layer: Option<&str>) -> String {
+fn layer_prefix(layer: Option<&Digest>) -> String {
     layer.map(|l| format!("layer {l}: ")).unwrap_or_default()
 }
 
-fn warning(layer: Option<&str>, extractor: &str, msg: &str) -> String {
+fn warning(layer: Option<&Digest>, extractor: &str, msg: &str) -> String {
     format!("{}{extractor}: {msg}", layer_prefix(layer))
 }
 

@@ -5,7 +5,7 @@
 //! bytes are handed to [`Extractor::extract`]. Extractors never open files themselves, so the
 //! same extractor serves a registry image, an OCI layout or a directory alike.
 
-use portcullis_core::{Distro, Location, Package};
+use portcullis_core::{Digest, Distro, Location, Package};
 
 /// One extractor per package format.
 ///
@@ -52,7 +52,7 @@ pub struct ExtractInput<'a> {
     /// Absolute path inside the image.
     pub path: &'a str,
     /// Digest of the layer that wrote the file, when the source has layers.
-    pub layer: Option<&'a str>,
+    pub layer: Option<&'a Digest>,
     /// The whole file.
     pub content: &'a [u8],
     /// The image's operating system, for extractors that said [`Extractor::needs_distro`]
@@ -64,7 +64,7 @@ impl<'a> ExtractInput<'a> {
     /// The evidence for packages found in this file.
     pub fn location(&self) -> Location {
         Location {
-            layer: self.layer.map(str::to_owned),
+            layer: self.layer.cloned(),
             path: self.path.to_owned(),
         }
     }

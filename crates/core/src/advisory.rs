@@ -5,6 +5,7 @@
 //! `introduced: 0, fixed: V`; an Alpine secfix becomes the same for `Alpine:v3.18`.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// Whether an advisory describes a vulnerability or is only informational.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,10 +114,16 @@ pub struct Advisory {
     /// One-line summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    /// Last modification time as the feed gives it (RFC 3339), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub modified: Option<String>,
-    /// Withdrawal time; withdrawn advisories are stored but never matched.
+    /// Last modification time, if the feed gives one that reads as a time (RFC 3339 on the
+    /// wire). When two feeds carry one advisory, the later modification wins.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub modified: Option<OffsetDateTime>,
+    /// Withdrawal time; withdrawn advisories are stored but never matched. Kept as the feed
+    /// writes it: any value, even one that does not read as a time, withdraws the advisory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<String>,
     /// Severities as stated.

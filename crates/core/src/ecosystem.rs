@@ -1,9 +1,6 @@
 //! The package ecosystems Portcullis knows, with their OSV and purl spellings.
 
-use std::fmt;
 use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A package ecosystem. The variant decides which version comparator and which
 /// matcher apply, so it is an enum rather than a free string.
@@ -184,24 +181,7 @@ impl FromStr for Ecosystem {
     }
 }
 
-impl fmt::Display for Ecosystem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Ecosystem {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Ecosystem {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::named_by_str!(Ecosystem);
 
 #[cfg(test)]
 mod tests {

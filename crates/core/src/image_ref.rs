@@ -17,31 +17,95 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// The host Docker Hub's registry API actually answers on.
 pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
-/// A content digest, `sha256:` followed by 64 lowercase hex digits (the only algorithm
-/// registries and OCI layouts use in practice, and the only one Portcullis verifies).
+/// A content digest, `ALGORITHM:ENCODED` as the OCI image spec writes it (`sha256:` and 64
+/// lowercase hex digits in practice).
+///
+/// Digests come from two kinds of source: registries, layouts and archives, whose digests
+/// Portcullis computes or checks (always sha256), and third-party SBOMs, which may name
+/// layers with another registered algorithm. The type holds any digest the spec's grammar
+/// allows, with the registered algorithms' encodings checked (sha256: 64, sha512: 128
+/// lowercase hex digits), so a malformed value is refused where it enters, never carried;
+/// [`Digest::is_sha256`] tells the ones Portcullis can verify.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
 
+/// Why a string is not a [`Digest`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid digest `{0}`: expected ALGORITHM:ENCODED, e.g. sha256: followed by 64 lowercase hex digits"
+)]
+pub struct DigestError(pub String);
+
 impl Digest {
-    /// `d` as a digest, if it is one.
-    pub fn parse(d: &str) -> Option<Digest> {
+    /// `d` as a digest, if the OCI grammar allows it.
+    pub fn parse(d: &str) -> Result<Digest, DigestError> {
+        if Self::is_valid(d) {
+            Ok(Digest(d.to_string()))
+        } else {
+            Err(DigestError(d.to_string()))
+        }
+    }
+
+    /// `d` as a digest when it is `sha256:` and 64 lowercase hex digits, the only kind a
+    /// pull can verify.
+    pub fn sha256(d: &str) -> Option<Digest> {
         Self::is_sha256(d).then(|| Digest(d.to_string()))
     }
 
     /// True when `d` is `sha256:` followed by 64 lowercase hex digits.
     pub fn is_sha256(d: &str) -> bool {
-        d.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
+        d.strip_prefix("sha256:")
+            .is_some_and(|h| is_lower_hex(h, 64))
+    }
+
+    /// True when `d` is a digest: `algorithm ":" encoded`, where the algorithm is lowercase
+    /// alphanumeric components joined by `+`, `.`, `_` or `-`, and the encoding is
+    /// `[A-Za-z0-9=_-]+` (lowercase hex of the right length for sha256 and sha512).
+    pub fn is_valid(d: &str) -> bool {
+        let Some((alg, enc)) = d.split_once(':') else {
+            return false;
+        };
+        let alg_ok = !alg.is_empty()
+            && alg.split(['+', '.', '_', '-']).all(|c| {
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        let enc_ok = !enc.is_empty()
+            && enc
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+        alg_ok
+            && enc_ok
+            && match alg {
+                "sha256" => is_lower_hex(enc, 64),
+                "sha512" => is_lower_hex(enc, 128),
+                _ => true,
+            }
     }
 
     /// The digest as written, `sha256:...`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The algorithm, `sha256`.
+    pub fn algorithm(&self) -> &str {
+        self.0.split_once(':').map_or("", |(a, _)| a)
+    }
+
+    /// The encoded part after the algorithm: the hex digits for sha256 (what content-addressed
+    /// stores name files by).
+    pub fn encoded(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, e)| e)
+    }
+}
+
+fn is_lower_hex(h: &str, len: usize) -> bool {
+    h.len() == len
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl fmt::Display for Digest {
@@ -50,16 +114,22 @@ impl fmt::Display for Digest {
     }
 }
 
-impl TryFrom<String> for Digest {
-    type Error = String;
+impl FromStr for Digest {
+    type Err = DigestError;
 
-    fn try_from(s: String) -> Result<Self, String> {
-        if Digest::is_sha256(&s) {
+    fn from_str(s: &str) -> Result<Self, DigestError> {
+        Digest::parse(s)
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = DigestError;
+
+    fn try_from(s: String) -> Result<Self, DigestError> {
+        if Digest::is_valid(&s) {
             Ok(Digest(s))
         } else {
-            Err(format!(
-                "invalid digest `{s}`: expected sha256: followed by 64 lowercase hex digits"
-            ))
+            Err(DigestError(s))
         }
     }
 }
@@ -67,6 +137,30 @@ impl TryFrom<String> for Digest {
 impl From<Digest> for String {
     fn from(d: Digest) -> String {
         d.0
+    }
+}
+
+impl AsRef<str> for Digest {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
@@ -188,7 +282,7 @@ impl ImageRef {
             registry,
             repository,
             tag: w.tag.map(str::to_string),
-            digest: w.digest.and_then(Digest::parse),
+            digest: w.digest.and_then(Digest::sha256),
         }
     }
 
@@ -244,7 +338,7 @@ impl FromStr for ImageRef {
             return Err(ImageRefError::Empty);
         }
         let digest = match w.digest {
-            Some(d) => Some(Digest::parse(d).ok_or_else(|| ImageRefError::BadDigest {
+            Some(d) => Some(Digest::sha256(d).ok_or_else(|| ImageRefError::BadDigest {
                 input: input.to_owned(),
                 digest: d.to_owned(),
             })?),
@@ -503,11 +597,39 @@ mod tests {
     }
 
     #[test]
-    fn digests_are_sha256() {
+    fn digests_follow_the_oci_grammar() {
         let d = format!("sha256:{}", "0a".repeat(32));
-        assert_eq!(Digest::parse(&d).map(|d| d.to_string()), Some(d.clone()));
-        assert!(Digest::parse("sha256:ABC").is_none());
-        assert!(Digest::parse(&d.to_uppercase()).is_none());
-        assert!(serde_json::from_str::<Digest>("\"md5:00\"").is_err());
+        assert_eq!(Digest::sha256(&d).map(|d| d.to_string()), Some(d.clone()));
+        assert_eq!(Digest::parse(&d).map(|d| d.to_string()), Ok(d.clone()));
+        assert!(Digest::sha256("sha256:ABC").is_none());
+        assert!(Digest::sha256(&d.to_uppercase()).is_none());
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        assert!(Digest::parse(&sha512).is_ok());
+        assert!(Digest::sha256(&sha512).is_none());
+        assert!(
+            Digest::parse("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8")
+                .is_ok()
+        );
+        for bad in [
+            "sha256:0a",
+            "sha512:00",
+            "md5",
+            ":00",
+            "md5:",
+            "MD5:00",
+            "md5:0 0",
+            "a..b:00",
+        ] {
+            assert!(Digest::parse(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<Digest>("\"sha256:00\"").unwrap_err();
+        assert!(
+            err.to_string().contains("invalid digest `sha256:00`"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Digest>("\"md5:00\"").unwrap(),
+            "md5:00"
+        );
     }
 }

@@ -4,6 +4,33 @@
 //! image → layers → packages → matches → report → decision is described here as data, so
 //! that each stage can be tested and cached without the others (the habit of kube-core).
 
+/// Gives a closed set of names (an enum with `as_str` and `FromStr`) its text form:
+/// `Display` and serde both write `as_str()`, and reading goes through `FromStr`, so the
+/// names on the wire, in messages and in flags are one list.
+#[macro_export]
+macro_rules! named_by_str {
+    ($t:ty) => {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod advisory;
 mod ecosystem;
 mod expiry;
@@ -17,9 +44,10 @@ pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
 };
 pub use ecosystem::{Ecosystem, UnknownEcosystem};
-pub use expiry::{Expiry, parse_time};
+pub use expiry::{Expiry, format_time, parse_time};
 pub use image_ref::{
-    DOCKER_HUB, DOCKER_HUB_API_HOST, Digest, ImageRef, ImageRefError, WrittenRef, is_valid_tag,
+    DOCKER_HUB, DOCKER_HUB_API_HOST, Digest, DigestError, ImageRef, ImageRefError, WrittenRef,
+    is_valid_tag,
 };
 pub use package::{Distro, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode};
 pub use report::{

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Ecosystem;
+use crate::{Digest, Ecosystem};
 
 /// Where a package was found: the layer that last wrote the file and the file's path in
 /// the image's final filesystem view.
@@ -11,7 +11,7 @@ pub struct Location {
     /// Digest of the layer (as in the manifest) that last wrote the file; `None` for a
     /// root filesystem or an SBOM input, which have no layers.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub layer: Option<String>,
+    pub layer: Option<Digest>,
     /// Absolute path inside the image, `/`-separated.
     pub path: String,
 }
@@ -101,10 +101,10 @@ pub struct ImageInfo {
     pub reference: String,
     /// Digest of the resolved manifest (`sha256:...`), when the source has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Digest of the image config, when the source has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub config_digest: Option<String>,
+    pub config_digest: Option<Digest>,
     /// Operating system, when it could be told.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub os: Option<Distro>,
@@ -113,7 +113,7 @@ pub struct ImageInfo {
     pub platform: Option<String>,
     /// Layer digests in order, bottom first.
     #[serde(default)]
-    pub layers: Vec<String>,
+    pub layers: Vec<Digest>,
 }
 
 /// The output of cataloguing an image: what it is and what is in it.

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ImageInfo, Package, TrackerState};
+use time::OffsetDateTime;
+
+use crate::{Expiry, ImageInfo, Package, TrackerState};
 
 /// Qualitative severity, ordered from least to most severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -248,7 +250,7 @@ pub struct Exception {
     pub justification: Option<String>,
     /// RFC 3339 date or time after which the exception no longer applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
+    pub expires: Option<Expiry>,
 }
 
 /// Counts and the resulting status.
@@ -267,12 +269,23 @@ pub struct Summary {
 }
 
 /// The vulnerability database a report was made with.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbInfo {
     /// Content version: changes whenever the DB changes, so cached results know when to rematch.
     pub version: String,
-    /// When it was built (RFC 3339).
-    pub built: String,
+    /// When it was built (RFC 3339 on the wire).
+    #[serde(with = "time::serde::rfc3339")]
+    pub built: OffsetDateTime,
+}
+
+impl Default for DbInfo {
+    /// No DB: an empty version, built at the epoch.
+    fn default() -> Self {
+        DbInfo {
+            version: String::new(),
+            built: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
 }
 
 /// Everything a scan found, and the verdict on it.

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Inventory, ScanReport};
+use crate::{Digest, Inventory, ScanReport};
 
 /// A store could not do what was asked. `location` names the store (its file, or its database
 /// without credentials), `what` what failed when it is more than the store itself.
@@ -30,7 +30,7 @@ pub struct StoreError {
 #[derive(Clone, Debug)]
 pub struct StoredInventory {
     /// The image digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The stored form, as the backend wrote it.
     pub data: Vec<u8>,
 }
@@ -39,7 +39,7 @@ pub struct StoredInventory {
 #[derive(Clone, Debug)]
 pub struct EncodedReport {
     /// The image digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The stored form, as the backend writes it.
     pub data: Vec<u8>,
 }
@@ -48,10 +48,10 @@ pub struct EncodedReport {
 /// that made it; a store only hands out those the running extractors made.
 pub trait InventoryStore: Send + Sync {
     /// The inventory of an image digest.
-    fn inventory(&self, digest: &str) -> Result<Option<Inventory>, StoreError>;
+    fn inventory(&self, digest: &Digest) -> Result<Option<Inventory>, StoreError>;
 
     /// Stores an inventory, replacing any earlier one of the digest.
-    fn put_inventory(&self, digest: &str, inventory: &Inventory) -> Result<(), StoreError>;
+    fn put_inventory(&self, digest: &Digest, inventory: &Inventory) -> Result<(), StoreError>;
 
     /// Every stored inventory, in digest order, still encoded (what a rematch goes over).
     fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError>;
@@ -64,13 +64,13 @@ pub trait InventoryStore: Send + Sync {
 /// database, and the extractors and matchers that made it.
 pub trait ReportStore: Send + Sync {
     /// The report of a digest under a DB version.
-    fn report(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError>;
+    fn report(&self, digest: &Digest, db_version: &str) -> Result<Option<ScanReport>, StoreError>;
 
     /// [`ReportStore::report`] for a digest whose inventory the caller holds already, so a
     /// backend that stores reports without their packages need not read them again.
     fn report_for(
         &self,
-        digest: &str,
+        digest: &Digest,
         db_version: &str,
         inventory: &Inventory,
     ) -> Result<Option<ScanReport>, StoreError> {
@@ -82,7 +82,7 @@ pub trait ReportStore: Send + Sync {
     /// report may be changed while encoding but is as it was when this returns.
     fn encode_report(
         &self,
-        digest: &str,
+        digest: &Digest,
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError>;
 
@@ -97,7 +97,7 @@ pub trait ReportStore: Send + Sync {
     /// Stores one report (see [`ReportStore::put_encoded_reports`]).
     fn put_report(
         &self,
-        digest: &str,
+        digest: &Digest,
         db_version: &str,
         report: &ScanReport,
     ) -> Result<(), StoreError> {

@@ -56,8 +56,8 @@ impl BlobStore for ArchiveStore {
         &self.image
     }
 
-    fn locate(&self, digest: &str) -> Result<(PathBuf, u64, u64)> {
-        let (algo, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+    fn locate(&self, digest: &Digest) -> Result<(PathBuf, u64, u64)> {
+        let (algo, hex) = (digest.algorithm(), digest.encoded());
         let m = self.member(&format!("blobs/{algo}/{hex}"))?;
         Ok((self.path.clone(), m.offset, m.len))
     }
@@ -142,17 +142,13 @@ pub(crate) fn resolve(target: &Target, path: &Path, opts: &Options) -> Result<Re
         let member = store.member(name)?;
         // Newer saves name layers by their stored digest; older ones store uncompressed tars
         // whose digest is the config's diff_id.
-        let by_name = normalize_member(name)
-            .and_then(|n| {
-                n.strip_prefix("blobs/sha256/")
-                    .map(|h| format!("sha256:{h}"))
-            })
-            .filter(|d| Digest::is_sha256(d));
-        let (digest, verify) = match (by_name, diff_ids.get(i)) {
+        let by_name = normalize_member(name).and_then(|n| {
+            n.strip_prefix("blobs/sha256/")
+                .and_then(|h| Digest::sha256(&format!("sha256:{h}")))
+        });
+        let (digest, verify) = match (by_name, diff_ids.get(i).and_then(|d| Digest::sha256(d))) {
             (Some(d), _) => (Some(d.clone()), Verify::Stored(d)),
-            (None, Some(diff)) if Digest::is_sha256(diff) => {
-                (Some(diff.clone()), Verify::Uncompressed(diff.clone()))
-            }
+            (None, Some(diff)) => (Some(diff.clone()), Verify::Uncompressed(diff)),
             _ => (None, Verify::None),
         };
         layers.push(Layer {

@@ -3,7 +3,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use portcullis_core::ImageInfo;
+use portcullis_core::{Digest, ImageInfo};
 
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::options::Options;
@@ -22,7 +22,7 @@ pub(crate) trait BlobStore {
     /// The image, for messages.
     fn image(&self) -> &str;
     /// Opens the blob `digest` as `(file, offset, len)`.
-    fn locate(&self, digest: &str) -> Result<(PathBuf, u64, u64)>;
+    fn locate(&self, digest: &Digest) -> Result<(PathBuf, u64, u64)>;
 
     /// Reads a small blob, checking its digest and declared size.
     fn read_verified(&self, d: &Descriptor, what: &str) -> Result<Vec<u8>> {
@@ -41,8 +41,8 @@ pub(crate) trait BlobStore {
             return Err(ImageError::DigestMismatch {
                 image: self.image().to_owned(),
                 what: format!("{what} in {}", path.display()),
-                expected: d.digest.clone(),
-                actual,
+                expected: d.digest.to_string(),
+                actual: actual.to_string(),
             });
         }
         Ok(bytes)
@@ -98,8 +98,8 @@ impl BlobStore for LayoutDir {
         &self.image
     }
 
-    fn locate(&self, digest: &str) -> Result<(PathBuf, u64, u64)> {
-        let (algo, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+    fn locate(&self, digest: &Digest) -> Result<(PathBuf, u64, u64)> {
+        let (algo, hex) = (digest.algorithm(), digest.encoded());
         let path = self.dir.join("blobs").join(algo).join(hex);
         let meta = std::fs::metadata(&path).map_err(|source| ImageError::Io {
             image: self.image.clone(),

@@ -37,6 +37,8 @@ mod walk;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use portcullis_core::Digest;
+
 pub use auth::{
     AuthError, Challenge, Credentials, Login, parse_challenge, parse_docker_config,
     parse_pull_secret,
@@ -220,15 +222,15 @@ pub(crate) enum Verify {
     /// Nothing (already verified, e.g. on download into the content-addressed cache).
     None,
     /// The stored (compressed) bytes hash to this digest.
-    Stored(String),
+    Stored(Digest),
     /// The uncompressed tar hashes to this digest (a docker-save `diff_id`).
-    Uncompressed(String),
+    Uncompressed(Digest),
 }
 
 /// One layer of a resolved image. Its bytes are read by [`walk`] only.
 #[derive(Clone, Debug)]
 pub struct Layer {
-    pub(crate) digest: Option<String>,
+    pub(crate) digest: Option<Digest>,
     pub(crate) media_type: Option<String>,
     pub(crate) size: Option<u64>,
     pub(crate) source: Source,
@@ -237,8 +239,8 @@ pub struct Layer {
 impl Layer {
     /// Digest as in the manifest (`sha256:...`); the `diff_id` for legacy docker archives;
     /// `None` for a `dir:` source.
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// Media type from the manifest, when there is one.
@@ -269,7 +271,7 @@ pub struct ResolvedImage {
     /// The image config JSON, when the source has one.
     pub config: Option<serde_json::Value>,
     /// When a tag pointed to an index: the index digest (`info.digest` is the platform manifest's).
-    pub index_digest: Option<String>,
+    pub index_digest: Option<Digest>,
     /// Limits the walk enforces (from [`Options::limits`]; may be changed before walking).
     pub limits: Limits,
     /// What the registry pull did (all zero for local sources).

@@ -50,7 +50,7 @@ pub fn is_layer_media_type(mt: &str) -> bool {
 pub(crate) struct Descriptor {
     #[serde(default)]
     pub(crate) media_type: String,
-    pub(crate) digest: String,
+    pub(crate) digest: Digest,
     pub(crate) size: u64,
     #[serde(default)]
     pub(crate) platform: Option<RawPlatform>,
@@ -150,8 +150,8 @@ pub(crate) fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, 
     Ok(Parsed::Image { config, layers })
 }
 
-fn check_digest(d: &str) -> Result<(), String> {
-    if Digest::is_sha256(d) {
+fn check_digest(d: &Digest) -> Result<(), String> {
+    if Digest::is_sha256(d.as_str()) {
         Ok(())
     } else {
         Err(format!(
@@ -161,8 +161,9 @@ fn check_digest(d: &str) -> Result<(), String> {
 }
 
 /// `sha256:<hex>` of `bytes`.
-pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+pub(crate) fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::sha256(&format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        .expect("a sha256 hex encoding is a digest")
 }
 
 /// Picks the entry of an index for `want`. Attestation manifests (`unknown/unknown`) are
@@ -210,9 +211,7 @@ pub(crate) fn config_platform(config: &serde_json::Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn d(n: u8) -> String {
-        format!("sha256:{}", format!("{n:02x}").repeat(32))
-    }
+    use portcullis_test_support::build::digest as d;
 
     #[test]
     fn parse_by_media_type_and_shape() {
@@ -234,7 +233,10 @@ mod tests {
         assert!(matches!(parse(idx.as_bytes(), None), Ok(Parsed::Index(_))));
         let bad_layer = m.replace("tar+gzip", "tar+lz4");
         let err = parse(bad_layer.as_bytes(), None).expect_err("lz4");
-        assert!(err.contains("tar+lz4") && err.contains(&d(2)), "{err}");
+        assert!(
+            err.contains("tar+lz4") && err.contains(d(2).as_str()),
+            "{err}"
+        );
         let helm = m.replace(
             "application/vnd.oci.image.config.v1+json",
             "application/vnd.cncf.helm.config.v1+json",

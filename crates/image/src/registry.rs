@@ -21,7 +21,7 @@ use crate::layout::MAX_METADATA_BYTES;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::options::Options;
 use crate::{BoxError, ImageError, Layer, PullStats, ResolvedImage, Result, Source, Verify};
-use portcullis_core::ImageRef;
+use portcullis_core::{Digest, ImageRef};
 
 /// Layers downloaded at the same time.
 const PARALLEL_BLOBS: usize = 3;
@@ -67,7 +67,7 @@ pub struct PendingImage {
 
 impl PendingImage {
     /// The platform manifest's digest (what [`crate::ImageInfo::digest`] will say).
-    pub fn digest(&self) -> &str {
+    pub fn digest(&self) -> &Digest {
         &self.manifest.digest
     }
 
@@ -82,8 +82,8 @@ impl PendingImage {
 
 /// An image manifest reached from a reference.
 struct ImageManifest {
-    digest: String,
-    index_digest: Option<String>,
+    digest: Digest,
+    index_digest: Option<Digest>,
     config: Descriptor,
     layers: Vec<Descriptor>,
 }
@@ -133,7 +133,7 @@ pub(crate) async fn manifest_of(
     client.probe().await?;
 
     let mut wanted = reference.manifest_ref().to_owned();
-    let mut expected_digest = reference.digest.as_ref().map(ToString::to_string);
+    let mut expected_digest = reference.digest.clone();
     let mut index_digest = None;
     for _ in 0..MAX_INDEX_DEPTH {
         let (bytes, content_type) = client.get_manifest(&wanted).await?;
@@ -144,8 +144,8 @@ pub(crate) async fn manifest_of(
             return Err(ImageError::DigestMismatch {
                 image: image.clone(),
                 what: format!("manifest {wanted}"),
-                expected: expected.clone(),
-                actual: digest,
+                expected: expected.to_string(),
+                actual: digest.to_string(),
             });
         }
         let parsed = manifest::parse(&bytes, content_type.as_deref()).map_err(|what| {
@@ -163,7 +163,7 @@ pub(crate) async fn manifest_of(
                         what,
                     }
                 })?;
-                wanted = chosen.digest.clone();
+                wanted = chosen.digest.to_string();
                 expected_digest = Some(chosen.digest.clone());
             }
             Parsed::Image { config, layers } => {
@@ -186,8 +186,8 @@ pub(crate) async fn manifest_of(
 impl Client {
     async fn pull_image(
         mut self,
-        digest: String,
-        index_digest: Option<String>,
+        digest: Digest,
+        index_digest: Option<Digest>,
         config: Descriptor,
         layers: Vec<Descriptor>,
         opts: &Options,
@@ -476,8 +476,7 @@ impl Client {
 
     /// Makes sure the blob is in the cache and returns its path.
     async fn fetch_blob(&self, d: &Descriptor, what: &str) -> Result<PathBuf> {
-        let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
-        let path = self.cache_dir.join(hex);
+        let path = self.cache_dir.join(d.digest.encoded());
         let cache_err = |path: &PathBuf, source| ImageError::Cache {
             image: self.image.clone(),
             path: path.clone(),
@@ -549,11 +548,11 @@ impl Client {
             });
         }
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != d.digest {
+        if actual != d.digest.as_str() {
             return Err(ImageError::DigestMismatch {
                 image: self.image.clone(),
                 what: format!("{what} {}", d.digest),
-                expected: d.digest.clone(),
+                expected: d.digest.to_string(),
                 actual,
             });
         }

@@ -29,6 +29,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
+use portcullis_core::Digest;
 use sha2::{Digest as _, Sha256};
 
 use crate::options::Limits;
@@ -65,7 +66,7 @@ pub struct Entry<'a> {
     /// Index of the layer, bottom first (0 for a `dir:` source).
     pub layer_index: usize,
     /// Layer digest (`sha256:...`) as in the manifest; `None` for a `dir:` source.
-    pub layer: Option<&'a str>,
+    pub layer: Option<&'a Digest>,
     /// Absolute normalised path inside the image.
     pub path: &'a str,
     /// What it is.
@@ -85,7 +86,7 @@ pub enum Event<'a> {
         /// Index, bottom first.
         index: usize,
         /// Digest, when the source has one.
-        digest: Option<&'a str>,
+        digest: Option<&'a Digest>,
     },
     /// An entry of the current layer.
     Entry(Entry<'a>),
@@ -218,7 +219,7 @@ pub fn walk_with_warnings(
     for (index, layer) in img.layers.iter().enumerate() {
         f(Event::LayerStart {
             index,
-            digest: layer.digest.as_deref(),
+            digest: layer.digest.as_ref(),
         })?;
         match &layer.source {
             Source::Dir(root) => walk_dir(root, f, &mut ctx)?,
@@ -594,7 +595,7 @@ fn walk_blob(
     let verify = blob.verify;
     let mut tar = TarWalk {
         index,
-        digest: layer.digest.as_deref(),
+        digest: layer.digest.as_ref(),
         label: &label,
         limits: ctx.limits,
         f,
@@ -673,10 +674,10 @@ fn walk_blob(
         Verify::Uncompressed(d) => (d, produced.uncompressed_digest),
     };
     match actual {
-        Some(a) if &a == expected => Ok(()),
+        Some(a) if a == expected.as_str() => Ok(()),
         a => Err(WalkError::DigestMismatch {
             layer: label,
-            expected: expected.clone(),
+            expected: expected.to_string(),
             actual: a.unwrap_or_default(),
         }),
     }
@@ -718,7 +719,7 @@ enum TarFailure {
 /// One tar layer being walked: what the events need, and what the walk leaves behind.
 struct TarWalk<'a, 'f> {
     index: usize,
-    digest: Option<&'a str>,
+    digest: Option<&'a Digest>,
     label: &'a str,
     limits: Limits,
     f: &'f mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,

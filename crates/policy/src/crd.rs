@@ -331,9 +331,17 @@ pub struct ExceptionSpec {
     pub expires: Option<String>,
 }
 
-impl From<ExceptionSpec> for portcullis_core::Exception {
-    fn from(s: ExceptionSpec) -> Self {
-        portcullis_core::Exception {
+/// The exception a spec describes; fails with the `expires` text when it is neither an RFC 3339
+/// time nor a date.
+impl TryFrom<ExceptionSpec> for portcullis_core::Exception {
+    type Error = String;
+
+    fn try_from(s: ExceptionSpec) -> Result<Self, String> {
+        let expires = match s.expires {
+            Some(x) => Some(portcullis_core::Expiry::parse(&x).map_err(|_| x)?),
+            None => None,
+        };
+        Ok(portcullis_core::Exception {
             id: s.id,
             scope: match s.scope {
                 ExceptionScopeName::Any => portcullis_core::ExceptionScope::Any,
@@ -344,8 +352,8 @@ impl From<ExceptionSpec> for portcullis_core::Exception {
             repository: s.repository,
             tags: s.tags,
             justification: s.justification,
-            expires: s.expires,
-        }
+            expires,
+        })
     }
 }
 

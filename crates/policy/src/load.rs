@@ -243,18 +243,13 @@ pub fn exception_from_value(doc: &Value) -> Result<(String, Exception), PolicyEr
     if e.spec.id.trim().is_empty() {
         return Err(shape("spec.id", "must not be empty"));
     }
-    if let Some(exp) = e
-        .spec
-        .expires
-        .as_deref()
-        .filter(|exp| portcullis_core::Expiry::parse(exp).is_err())
-    {
-        return Err(shape(
+    let exception = Exception::try_from(e.spec).map_err(|exp| {
+        shape(
             "spec.expires",
             &format!("invalid RFC 3339 date or time {exp:?}"),
-        ));
-    }
-    Ok((name, e.spec.into()))
+        )
+    })?;
+    Ok((name, exception))
 }
 
 fn typed<T: DeserializeOwned>(doc: &Value, kind: &str) -> Result<T, PolicyError> {

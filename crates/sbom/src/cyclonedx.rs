@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use portcullis_core::{Distro, ImageInfo, Inventory, Package};
+use portcullis_core::{Digest, Distro, ImageInfo, Inventory, Package};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -144,13 +144,13 @@ pub(crate) fn encode(inv: &Inventory, opts: &EncodeOptions) -> Result<Vec<u8>> {
 fn image_component(image: &ImageInfo) -> Component<'_> {
     let mut properties = Vec::new();
     if let Some(d) = &image.config_digest {
-        properties.push(prop(keys::IMAGE_CONFIG_DIGEST, d));
+        properties.push(prop(keys::IMAGE_CONFIG_DIGEST, d.as_str()));
     }
     if let Some(p) = &image.platform {
         properties.push(prop(keys::IMAGE_PLATFORM, p));
     }
     for (i, l) in image.layers.iter().enumerate() {
-        properties.push(prop(format!("{}{i}", keys::IMAGE_LAYER), l));
+        properties.push(prop(format!("{}{i}", keys::IMAGE_LAYER), l.as_str()));
     }
     Component {
         ty: "container",
@@ -160,11 +160,11 @@ fn image_component(image: &ImageInfo) -> Component<'_> {
         } else {
             &image.reference
         },
-        version: image.digest.as_deref(),
+        version: image.digest.as_ref().map(Digest::as_str),
         purl: image
             .digest
-            .as_deref()
-            .and_then(|d| oci_purl(&image.reference, d)),
+            .as_ref()
+            .and_then(|d| oci_purl(&image.reference, d.as_str())),
         properties,
         ..Default::default()
     }
@@ -226,7 +226,7 @@ fn package_component(p: &Package, bom_ref: String) -> Component<'_> {
     for (i, l) in p.locations.iter().enumerate() {
         properties.push(prop(format!("{}{i}:path", keys::LOCATION), &l.path));
         if let Some(layer) = &l.layer {
-            properties.push(prop(format!("{}{i}:layer", keys::LOCATION), layer));
+            properties.push(prop(format!("{}{i}:layer", keys::LOCATION), layer.as_str()));
         }
     }
     Component {
@@ -543,27 +543,32 @@ fn image_from(m: &Comp, image: &mut ImageInfo) {
     if !m.draft.name.is_empty() {
         image.reference = m.draft.name.clone();
     }
-    let looks_like_digest = |s: &str| {
-        s.split_once(':').is_some_and(|(alg, hex)| {
-            !alg.is_empty() && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
-        })
-    };
     image.digest = m
         .draft
         .version
-        .clone()
-        .filter(|v| looks_like_digest(v))
+        .as_deref()
+        .and_then(|v| Digest::parse(v).ok())
         .or_else(|| {
             let p = Purl::parse(m.draft.purl.as_deref()?).ok()?;
-            p.version.filter(|v| p.ty == "oci" && looks_like_digest(v))
+            p.version
+                .filter(|_| p.ty == "oci")
+                .and_then(|v| Digest::parse(&v).ok())
         });
-    image.config_digest = m.draft.prop(keys::IMAGE_CONFIG_DIGEST).map(str::to_string);
+    image.config_digest = m
+        .draft
+        .prop(keys::IMAGE_CONFIG_DIGEST)
+        .and_then(|v| Digest::parse(v).ok());
     image.platform = m.draft.prop(keys::IMAGE_PLATFORM).map(str::to_string);
-    let mut layers: Vec<(usize, String)> = m
+    let mut layers: Vec<(usize, Digest)> = m
         .draft
         .props
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(keys::IMAGE_LAYER)?.parse().ok()?, v.clone())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix(keys::IMAGE_LAYER)?.parse().ok()?,
+                Digest::parse(v).ok()?,
+            ))
+        })
         .collect();
     layers.sort();
     image.layers = layers.into_iter().map(|(_, l)| l).collect();

@@ -1,7 +1,7 @@
 //! Telling the SBOM format from the bytes, and turning a format's component into a
 //! [`Package`]: the part of decoding both formats share.
 
-use portcullis_core::{Distro, Ecosystem, Inventory, Location, Package, SourcePackage};
+use portcullis_core::{Digest, Distro, Ecosystem, Inventory, Location, Package, SourcePackage};
 use serde_json::Value;
 
 use crate::purl::Purl;
@@ -301,8 +301,9 @@ fn locations(d: &Draft) -> Vec<Location> {
             };
             if field == path_key {
                 found[slot].1.path = v.clone();
-            } else if field == layer_key && !v.is_empty() {
-                found[slot].1.layer = Some(v.clone());
+            } else if field == layer_key {
+                // A layer ID that is not a digest could never name a layer: dropped.
+                found[slot].1.layer = Digest::parse(v).ok();
             }
         }
         found.sort_by_key(|(i, _)| *i);
@@ -321,7 +322,9 @@ fn locations(d: &Draft) -> Vec<Location> {
         } else {
             format!("/{path}")
         };
-        let layer = d.prop("aquasecurity:trivy:LayerDigest").map(str::to_string);
+        let layer = d
+            .prop("aquasecurity:trivy:LayerDigest")
+            .and_then(|v| Digest::parse(v).ok());
         return vec![Location { layer, path }];
     }
     Vec::new()
@@ -472,6 +475,8 @@ mod tests {
         assert_eq!(p.found_by, "sbom/test");
     }
 
+    const LAYER: &str = "sha256:0101010101010101010101010101010101010101010101010101010101010101";
+
     #[test]
     fn location_properties_in_index_order() {
         let p = one(&draft(
@@ -480,14 +485,15 @@ mod tests {
             &[
                 ("syft:location:1:path", "/b"),
                 ("syft:location:0:path", "/a"),
-                ("syft:location:0:layerID", "sha256:01"),
+                ("syft:location:0:layerID", LAYER),
+                ("syft:location:1:layerID", "not a digest"),
             ],
         ));
         assert_eq!(
             p.locations,
             vec![
                 Location {
-                    layer: Some("sha256:01".into()),
+                    layer: Some(Digest::parse(LAYER).expect("digest")),
                     path: "/a".into()
                 },
                 Location {

@@ -82,9 +82,8 @@ impl FromStr for Format {
 pub struct EncodeOptions {
     /// Portcullis' version, written as the tool that made the SBOM.
     pub tool_version: String,
-    /// Creation time, RFC 3339; `None` means now. Written in UTC with whole seconds, as
-    /// SPDX requires.
-    pub timestamp: Option<String>,
+    /// Creation time; `None` means now. Written in UTC with whole seconds, as SPDX requires.
+    pub timestamp: Option<time::OffsetDateTime>,
     /// CycloneDX serial number `urn:uuid:...` (a bare UUID is accepted too), also used to
     /// make the SPDX document namespace unique; `None` means a random one.
     pub serial: Option<String>,
@@ -235,24 +234,20 @@ fn sort_key(p: &Package) -> (Ecosystem, &str, &str, Option<&portcullis_core::Loc
 
 /// Creation time in the form both formats accept (`2024-01-02T03:04:05Z`).
 fn timestamp(opts: &EncodeOptions) -> Result<String> {
-    use time::format_description::well_known::Rfc3339;
-    let t = match &opts.timestamp {
-        Some(s) => {
-            time::OffsetDateTime::parse(s, &Rfc3339).map_err(|e| SbomError::InvalidOption {
-                option: "timestamp",
-                value: s.clone(),
-                reason: format!("not RFC 3339: {e}"),
-            })?
-        }
-        None => time::OffsetDateTime::now_utc(),
-    };
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&fmt).map_err(|e| SbomError::InvalidOption {
+    let t = opts
+        .timestamp
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+        .to_offset(time::UtcOffset::UTC);
+    let bad = |reason: String| SbomError::InvalidOption {
         option: "timestamp",
-        value: opts.timestamp.clone().unwrap_or_default(),
-        reason: e.to_string(),
-    })
+        value: t.to_string(),
+        reason,
+    };
+    if !(0..=9999).contains(&t.year()) {
+        return Err(bad("the year must be 0000-9999".into()));
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.format(&fmt).map_err(|e| bad(e.to_string()))
 }
 
 /// The serial's UUID, lowercase and hyphenated.
@@ -290,16 +285,16 @@ mod tests {
     #[test]
     fn timestamp_is_normalised_to_utc_seconds() {
         let opts = EncodeOptions {
-            timestamp: Some("2024-05-06T09:08:07.123+02:00".into()),
+            timestamp: Some(time::macros::datetime!(2024-05-06 09:08:07.123 +02:00)),
             ..Default::default()
         };
         assert_eq!(timestamp(&opts).unwrap(), "2024-05-06T07:08:07Z");
-        let bad = EncodeOptions {
-            timestamp: Some("yesterday".into()),
+        let far = EncodeOptions {
+            timestamp: Some(time::macros::datetime!(-0001-01-01 00:00 UTC)),
             ..Default::default()
         };
         assert!(matches!(
-            timestamp(&bad),
+            timestamp(&far),
             Err(SbomError::InvalidOption {
                 option: "timestamp",
                 ..

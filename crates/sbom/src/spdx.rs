@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use portcullis_core::{Distro, Inventory, Package};
+use portcullis_core::{Digest, Distro, Inventory, Package};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -245,34 +245,33 @@ pub(crate) fn encode(inv: &Inventory, opts: &EncodeOptions) -> Result<Vec<u8>> {
     };
     let mut image_notes = Vec::new();
     if let Some(d) = &image.config_digest {
-        image_notes.push((keys::IMAGE_CONFIG_DIGEST.to_string(), d.clone()));
+        image_notes.push((keys::IMAGE_CONFIG_DIGEST.to_string(), d.to_string()));
     }
     if let Some(p) = &image.platform {
         image_notes.push((keys::IMAGE_PLATFORM.to_string(), p.clone()));
     }
     for (i, l) in image.layers.iter().enumerate() {
-        image_notes.push((format!("{}{i}", keys::IMAGE_LAYER), l.clone()));
+        image_notes.push((format!("{}{i}", keys::IMAGE_LAYER), l.to_string()));
     }
     let checksums = image
         .digest
-        .as_deref()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .filter(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
-        .map(|hex| {
+        .as_ref()
+        .filter(|d| d.algorithm() == "sha256")
+        .map(|d| {
             vec![Checksum {
                 algorithm: "SHA256",
-                checksum_value: hex.to_ascii_lowercase(),
+                checksum_value: d.encoded().to_string(),
             }]
         })
         .unwrap_or_default();
     let image_purl = image
         .digest
-        .as_deref()
-        .and_then(|d| oci_purl(&image.reference, d));
+        .as_ref()
+        .and_then(|d| oci_purl(&image.reference, d.as_str()));
     let mut packages = vec![SpdxPackage {
         spdx_id: IMAGE_ID.into(),
         name: doc_name.clone(),
-        version_info: image.digest.clone(),
+        version_info: image.digest.as_ref().map(ToString::to_string),
         download_location: NOASSERTION,
         files_analyzed: false,
         checksums,
@@ -422,7 +421,7 @@ fn package_notes(p: &Package) -> Vec<(String, String)> {
     for (i, l) in p.locations.iter().enumerate() {
         v.push((format!("{}{i}:path", keys::LOCATION), l.path.clone()));
         if let Some(layer) = &l.layer {
-            v.push((format!("{}{i}:layer", keys::LOCATION), layer.clone()));
+            v.push((format!("{}{i}:layer", keys::LOCATION), layer.to_string()));
         }
     }
     v
@@ -671,19 +670,24 @@ fn image_from(p: &RawPackage, inv: &mut Inventory) {
         .flatten()
         .find(|c| c.algorithm.as_deref() == Some("SHA256"))
         .and_then(|c| c.checksum_value.as_deref())
-        .map(|hex| format!("sha256:{}", hex.to_ascii_lowercase()));
+        .and_then(|hex| Digest::sha256(&format!("sha256:{}", hex.to_ascii_lowercase())));
     inv.image.digest = p
         .version_info
-        .clone()
-        .filter(|v| v.starts_with("sha256:"))
+        .as_deref()
+        .and_then(Digest::sha256)
         .or(sha256);
     let props = props(p);
     let get = |key: &str| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-    inv.image.config_digest = get(keys::IMAGE_CONFIG_DIGEST);
+    inv.image.config_digest = get(keys::IMAGE_CONFIG_DIGEST).and_then(|v| Digest::parse(&v).ok());
     inv.image.platform = get(keys::IMAGE_PLATFORM);
-    let mut layers: Vec<(usize, String)> = props
+    let mut layers: Vec<(usize, Digest)> = props
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(keys::IMAGE_LAYER)?.parse().ok()?, v.clone())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix(keys::IMAGE_LAYER)?.parse().ok()?,
+                Digest::parse(v).ok()?,
+            ))
+        })
         .collect();
     layers.sort();
     inv.image.layers = layers.into_iter().map(|(_, l)| l).collect();

@@ -134,7 +134,9 @@ fn main() {
     let store = Store::open(&many).unwrap_or_else(|e| fail("store", e));
     for i in 0..1000 {
         let mut inv = inv.clone();
-        let digest = format!("sha256:{i:064x}");
+        let digest: portcullis_core::Digest = format!("sha256:{i:064x}")
+            .parse()
+            .unwrap_or_else(|e| fail("digest", e));
         inv.image.digest = Some(digest.clone());
         store
             .put_inventory(&digest, &inv)

@@ -200,7 +200,7 @@ impl Scanner {
             None => {
                 // Local images learn their digest only once resolved.
                 let img = portcullis_image::resolve(&parsed, opts).await?;
-                if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_deref())
+                if let (Some(store), Some(digest)) = (&self.store, img.info.digest.as_ref())
                     && let Some(mut inv) = store.inventory(digest)?
                 {
                     inv.image.reference = target.to_string();
@@ -213,7 +213,7 @@ impl Scanner {
         let inv = tokio::task::spawn_blocking(move || catalog(&img, &target_owned))
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
-        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref()) {
+        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_ref()) {
             store.put_inventory(digest, &inv)?;
         }
         Ok(inv)
@@ -244,7 +244,7 @@ impl Scanner {
         let inv = self.inventory_with(target, opts).await?;
         let db = self.db()?;
         let info = db.info();
-        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_deref())
+        if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_ref())
             && let Some(mut r) = store.report_for(digest, &info.version, &inv)?
         {
             r.target = target.to_string();
@@ -260,7 +260,7 @@ impl Scanner {
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
-        if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_deref()) {
+        if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_ref()) {
             store.put_report(digest, &info.version, &report)?;
         }
         let mut report = report;

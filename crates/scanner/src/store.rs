@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, EncodedReport, Inventory, InventoryStore, ReportStore,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, Inventory, InventoryStore, ReportStore,
     ScanReport, StoreError, StoredInventory,
 };
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// What stored results depend on besides the image and the database.
@@ -141,14 +142,14 @@ impl SqliteStore {
         self.error(None, source)
     }
 
-    fn json(&self, key: &str, source: serde_json::Error) -> StoreError {
+    fn json(&self, key: impl std::fmt::Display, source: serde_json::Error) -> StoreError {
         self.error(
             Some(format!("stored document for {key} is unreadable")),
             source,
         )
     }
 
-    fn compression(&self, key: &str, source: std::io::Error) -> StoreError {
+    fn compression(&self, key: impl std::fmt::Display, source: std::io::Error) -> StoreError {
         self.error(
             Some(format!(
                 "stored report for {key} could not be (de)compressed"
@@ -157,13 +158,17 @@ impl SqliteStore {
         )
     }
 
-    fn report_row(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
+    fn report_row(
+        &self,
+        digest: &Digest,
+        db_version: &str,
+    ) -> Result<Option<ScanReport>, StoreError> {
         let conn = self.conn.lock();
         // (compressed, bytes): blobs are compact rows, text is the older plain JSON.
         let row: Option<(bool, Vec<u8>)> = conn
             .query_row(
                 "SELECT report FROM reports WHERE digest = ?1 AND db_version = ?2 AND code = ?3",
-                params![digest, db_version, self.versions.report],
+                params![digest.as_str(), db_version, self.versions.report],
                 |r| {
                     Ok(match r.get_ref(0)? {
                         rusqlite::types::ValueRef::Blob(b) => (true, b.to_vec()),
@@ -190,12 +195,12 @@ impl SqliteStore {
 
 impl InventoryStore for SqliteStore {
     /// The stored inventory of an image digest, if the running extractors made it.
-    fn inventory(&self, digest: &str) -> Result<Option<Inventory>, StoreError> {
+    fn inventory(&self, digest: &Digest) -> Result<Option<Inventory>, StoreError> {
         let conn = self.conn.lock();
         let text: Option<String> = conn
             .query_row(
                 "SELECT inventory FROM inventories WHERE digest = ?1 AND code = ?2",
-                params![digest, self.versions.catalog],
+                params![digest.as_str(), self.versions.catalog],
                 |r| r.get(0),
             )
             .optional()
@@ -205,12 +210,12 @@ impl InventoryStore for SqliteStore {
     }
 
     /// Stores an inventory.
-    fn put_inventory(&self, digest: &str, inv: &Inventory) -> Result<(), StoreError> {
+    fn put_inventory(&self, digest: &Digest, inv: &Inventory) -> Result<(), StoreError> {
         let text = serde_json::to_string(inv).map_err(|e| self.json(digest, e))?;
         let conn = self.conn.lock();
         conn.execute(
             "INSERT OR REPLACE INTO inventories (digest, inventory, code) VALUES (?1, ?2, ?3)",
-            params![digest, text, self.versions.catalog],
+            params![digest.as_str(), text, self.versions.catalog],
         )
         .map_err(|e| self.sql(e))?;
         Ok(())
@@ -226,8 +231,11 @@ impl InventoryStore for SqliteStore {
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([&self.versions.catalog], |r| {
+                let digest: String = r.get(0)?;
                 Ok(StoredInventory {
-                    digest: r.get(0)?,
+                    digest: Digest::parse(&digest).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e))
+                    })?,
                     data: r.get::<_, String>(1)?.into_bytes(),
                 })
             })
@@ -243,7 +251,7 @@ impl InventoryStore for SqliteStore {
 
 impl ReportStore for SqliteStore {
     /// The stored report of an image digest under a DB version.
-    fn report(&self, digest: &str, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
+    fn report(&self, digest: &Digest, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
         let Some(mut report) = self.report_row(digest, db_version)? else {
             return Ok(None);
         };
@@ -261,7 +269,7 @@ impl ReportStore for SqliteStore {
     /// complete the report without reading the inventory row again.
     fn report_for(
         &self,
-        digest: &str,
+        digest: &Digest,
         db_version: &str,
         inv: &Inventory,
     ) -> Result<Option<ScanReport>, StoreError> {
@@ -279,7 +287,7 @@ impl ReportStore for SqliteStore {
     /// from the write so many threads can encode while one writes.
     fn encode_report(
         &self,
-        digest: &str,
+        digest: &Digest,
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError> {
         let packages = std::mem::take(&mut report.packages);
@@ -288,7 +296,7 @@ impl ReportStore for SqliteStore {
         let json = json.map_err(|e| self.json(digest, e))?;
         let data = compress(&json).map_err(|e| self.compression(digest, e))?;
         Ok(EncodedReport {
-            digest: digest.to_string(),
+            digest: digest.clone(),
             data,
         })
     }
@@ -316,10 +324,15 @@ impl ReportStore for SqliteStore {
                 .map_err(|e| self.sql(e))?;
             for r in reports {
                 delete
-                    .execute(params![r.digest, db_version, self.versions.report])
+                    .execute(params![r.digest.as_str(), db_version, self.versions.report])
                     .map_err(|e| self.sql(e))?;
                 insert
-                    .execute(params![r.digest, db_version, r.data, self.versions.report])
+                    .execute(params![
+                        r.digest.as_str(),
+                        db_version,
+                        r.data,
+                        self.versions.report
+                    ])
                     .map_err(|e| self.sql(e))?;
             }
         }
@@ -330,10 +343,7 @@ impl ReportStore for SqliteStore {
 impl DecisionStore for SqliteStore {
     fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
         let text = serde_json::to_string(decision).map_err(|e| self.json(&decision.uid, e))?;
-        let time = decision
-            .time
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let time = portcullis_core::format_time(decision.time);
         self.conn
             .lock()
             .execute(
@@ -386,8 +396,9 @@ fn compress(json: &[u8]) -> std::io::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use portcullis_core::{DbInfo, Ecosystem, ImageInfo, Location, Package, Thresholds};
+    use portcullis_test_support::build::digest as dg;
 
-    fn inventory(digest: &str) -> Inventory {
+    fn inventory(digest: &Digest) -> Inventory {
         let package = Package {
             name: "jinja2".into(),
             version: "2.10".into(),
@@ -404,7 +415,7 @@ mod tests {
         };
         Inventory {
             image: ImageInfo {
-                digest: Some(digest.into()),
+                digest: Some(digest.clone()),
                 ..Default::default()
             },
             packages: vec![package],
@@ -437,20 +448,20 @@ mod tests {
     fn compact_reports_come_back_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("r.db")).expect("open");
-        let inv = inventory("sha256:aa");
+        let inv = inventory(&dg(0xaa));
         let report = report_of(&inv);
-        store.put_inventory("sha256:aa", &inv).expect("inv");
-        store.put_report("sha256:aa", "v2", &report).expect("put");
+        store.put_inventory(&dg(0xaa), &inv).expect("inv");
+        store.put_report(&dg(0xaa), "v2", &report).expect("put");
         // The row holds no package list; reading puts the inventory's back.
         assert_eq!(
-            store.report("sha256:aa", "v2").expect("read"),
+            store.report(&dg(0xaa), "v2").expect("read"),
             Some(report.clone())
         );
         assert_eq!(
-            store.report_for("sha256:aa", "v2", &inv).expect("read"),
+            store.report_for(&dg(0xaa), "v2", &inv).expect("read"),
             Some(report)
         );
-        assert_eq!(store.report("sha256:aa", "v1").expect("read"), None);
+        assert_eq!(store.report(&dg(0xaa), "v1").expect("read"), None);
     }
 
     /// An upgraded extractor or matcher never gets results the old code made: the inventory
@@ -459,26 +470,23 @@ mod tests {
     fn results_of_other_code_versions_are_misses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.db");
-        let inv = inventory("sha256:cc");
+        let inv = inventory(&dg(0xcc));
         let report = report_of(&inv);
         let old = CodeVersions {
             catalog: "python@1".into(),
             report: "python@1;language@1".into(),
         };
         let store = SqliteStore::open_for(&path, old.clone()).expect("open");
-        store.put_inventory("sha256:cc", &inv).expect("inv");
-        store.put_report("sha256:cc", "v2", &report).expect("put");
+        store.put_inventory(&dg(0xcc), &inv).expect("inv");
+        store.put_report(&dg(0xcc), "v2", &report).expect("put");
         drop(store);
         let new_matcher = CodeVersions {
             report: "python@1;language@2".into(),
             ..old.clone()
         };
         let store = SqliteStore::open_for(&path, new_matcher).expect("open");
-        assert_eq!(
-            store.inventory("sha256:cc").expect("read"),
-            Some(inv.clone())
-        );
-        assert_eq!(store.report("sha256:cc", "v2").expect("read"), None);
+        assert_eq!(store.inventory(&dg(0xcc)).expect("read"), Some(inv.clone()));
+        assert_eq!(store.report(&dg(0xcc), "v2").expect("read"), None);
         assert_eq!(store.stored_inventories().expect("list").len(), 1);
         drop(store);
         let new_extractor = CodeVersions {
@@ -486,15 +494,15 @@ mod tests {
             report: "python@2;language@1".into(),
         };
         let store = SqliteStore::open_for(&path, new_extractor).expect("open");
-        assert_eq!(store.inventory("sha256:cc").expect("read"), None);
-        assert_eq!(store.report("sha256:cc", "v2").expect("read"), None);
+        assert_eq!(store.inventory(&dg(0xcc)).expect("read"), None);
+        assert_eq!(store.report(&dg(0xcc), "v2").expect("read"), None);
         assert!(
             store.stored_inventories().expect("list").is_empty(),
             "a list made by other extractors is not rematched"
         );
         drop(store);
         let store = SqliteStore::open_for(&path, old).expect("open");
-        assert_eq!(store.report("sha256:cc", "v2").expect("read"), Some(report));
+        assert_eq!(store.report(&dg(0xcc), "v2").expect("read"), Some(report));
     }
 
     /// A store written before results were keyed by code versions opens, and its rows are
@@ -509,28 +517,31 @@ mod tests {
              CREATE TABLE reports (digest TEXT NOT NULL, db_version TEXT NOT NULL, report TEXT NOT NULL, created TEXT NOT NULL DEFAULT '', PRIMARY KEY (digest, db_version));",
         )
         .expect("old schema");
-        let inv = inventory("sha256:dd");
+        let inv = inventory(&dg(0xdd));
         conn.execute(
             "INSERT INTO inventories (digest, inventory) VALUES (?1, ?2)",
-            params!["sha256:dd", serde_json::to_string(&inv).expect("json")],
+            params![
+                dg(0xdd).as_str(),
+                serde_json::to_string(&inv).expect("json")
+            ],
         )
         .expect("old row");
         drop(conn);
         let store = SqliteStore::open(&path).expect("upgraded");
-        assert_eq!(store.inventory("sha256:dd").expect("read"), None);
-        store.put_inventory("sha256:dd", &inv).expect("inv");
-        assert_eq!(store.inventory("sha256:dd").expect("read"), Some(inv));
+        assert_eq!(store.inventory(&dg(0xdd)).expect("read"), None);
+        store.put_inventory(&dg(0xdd), &inv).expect("inv");
+        assert_eq!(store.inventory(&dg(0xdd)).expect("read"), Some(inv));
     }
 
     #[test]
     fn a_compact_report_without_its_inventory_is_a_miss() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("r.db")).expect("open");
-        let inv = inventory("sha256:bb");
+        let inv = inventory(&dg(0xbb));
         store
-            .put_report("sha256:bb", "v2", &report_of(&inv))
+            .put_report(&dg(0xbb), "v2", &report_of(&inv))
             .expect("put");
-        assert_eq!(store.report("sha256:bb", "v2").expect("read"), None);
+        assert_eq!(store.report(&dg(0xbb), "v2").expect("read"), None);
     }
 
     #[test]
@@ -538,17 +549,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.db");
         let store = SqliteStore::open(&path).expect("open");
-        let report = report_of(&inventory("sha256:cc"));
+        let report = report_of(&inventory(&dg(0xcc)));
         let conn = Connection::open(&path).expect("conn");
         conn.execute(
-            "INSERT INTO reports (digest, db_version, report, code) VALUES ('sha256:cc', 'v2', ?1, ?2)",
+            "INSERT INTO reports (digest, db_version, report, code) VALUES (?3, 'v2', ?1, ?2)",
             params![
                 serde_json::to_string(&report).expect("json"),
-                store.versions.report
+                store.versions.report,
+                dg(0xcc).as_str()
             ],
         )
         .expect("insert");
-        assert_eq!(store.report("sha256:cc", "v2").expect("read"), Some(report));
+        assert_eq!(store.report(&dg(0xcc), "v2").expect("read"), Some(report));
     }
 
     #[test]
@@ -558,18 +570,22 @@ mod tests {
         let store = SqliteStore::open(&path).expect("open");
         let conn = Connection::open(&path).expect("conn");
         conn.execute(
-            "INSERT INTO reports (digest, db_version, report, code) VALUES ('sha256:dd', 'v2', ?1, ?2)",
-            params![b"\x28\xb5\x2f\xfd garbage".to_vec(), store.versions.report],
+            "INSERT INTO reports (digest, db_version, report, code) VALUES (?3, 'v2', ?1, ?2)",
+            params![
+                b"\x28\xb5\x2f\xfd garbage".to_vec(),
+                store.versions.report,
+                dg(0xdd).as_str()
+            ],
         )
         .expect("insert");
-        let err = store.report("sha256:dd", "v2").expect_err("corrupt");
+        let err = store.report(&dg(0xdd), "v2").expect_err("corrupt");
         assert!(
             err.what
                 .as_deref()
                 .is_some_and(|w| w.contains("could not be (de)compressed")),
             "{err}"
         );
-        assert!(err.to_string().contains("sha256:dd"), "{err}");
+        assert!(err.to_string().contains(dg(0xdd).as_str()), "{err}");
     }
 
     #[test]
@@ -577,14 +593,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("r.db")).expect("open");
         let mut encoded = Vec::new();
-        for d in ["sha256:01", "sha256:02"] {
+        for d in [&dg(1), &dg(2)] {
             let inv = inventory(d);
             store.put_inventory(d, &inv).expect("inv");
             store.put_report(d, "v1", &report_of(&inv)).expect("v1");
             encoded.push(store.encode_report(d, &mut report_of(&inv)).expect("enc"));
         }
         store.put_encoded_reports("v2", &encoded).expect("batch");
-        for d in ["sha256:01", "sha256:02"] {
+        for d in [&dg(1), &dg(2)] {
             assert!(store.report(d, "v2").expect("read").is_some(), "{d}");
             assert_eq!(store.report(d, "v1").expect("read"), None, "{d}");
         }

@@ -48,7 +48,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
     // locations of the list that was matched first.
     for i in 0..3 {
         let mut other = inv.clone();
-        other.image.digest = Some(format!("sha256:{i:064x}"));
+        other.image.digest = Some(format!("sha256:{i:064x}").parse().expect("digest"));
         if i == 2 {
             for p in &mut other.packages {
                 for l in &mut p.locations {
@@ -57,7 +57,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
             }
         }
         store
-            .put_inventory(other.image.digest.as_deref().expect("digest"), &other)
+            .put_inventory(other.image.digest.as_ref().expect("digest"), &other)
             .expect("put");
     }
 

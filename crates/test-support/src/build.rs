@@ -2,7 +2,8 @@
 //! the rest filled the way extractors fill them.
 
 use portcullis_core::{
-    Distro, Ecosystem, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode,
+    DbInfo, Digest, Distro, Ecosystem, ImageInfo, Inventory, Location, Package, ScanReport,
+    SourcePackage, Summary, Thresholds, purl_encode,
 };
 
 /// A package of `ecosystem` found by `test` at `/test/NAME`, with its purl.
@@ -57,5 +58,28 @@ pub fn inventory(os: Option<Distro>, packages: Vec<Package>) -> Inventory {
         },
         packages,
         warnings: vec![],
+    }
+}
+
+/// A well-formed sha256 digest whose hex is `n` repeated: distinct per `n`, recognisable in
+/// a failing assertion (`digest(1)` is `sha256:0101…01`).
+pub fn digest(n: u8) -> Digest {
+    Digest::sha256(&format!("sha256:{}", format!("{n:02x}").repeat(32))).expect("64 hex digits")
+}
+
+/// A clean report of `inv` under DB version `db_version`, scanned at a fixed time.
+pub fn report(inv: &Inventory, db_version: &str) -> ScanReport {
+    ScanReport {
+        target: "oci:x".into(),
+        image: inv.image.clone(),
+        packages: inv.packages.clone(),
+        vulnerabilities: Vec::new(),
+        summary: Summary::compute(&[], &Thresholds::default()),
+        db: DbInfo {
+            version: db_version.into(),
+            ..Default::default()
+        },
+        scanned_at: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
+        warnings: Vec::new(),
     }
 }

@@ -1,32 +1,18 @@
 //! One conformance suite for every result-store backend: what the store traits promise, run
 //! against a fresh, empty store.
 
-use portcullis_core::{
-    DbInfo, DecisionEvent, Ecosystem, Inventory, ResultStore, ScanReport, Summary, Thresholds,
-};
+use portcullis_core::{DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, ScanReport};
 
-use crate::build::{inventory, package};
+use crate::build::{digest, inventory, package};
 
-fn inventory_of(digest: &str) -> Inventory {
+fn inventory_of(d: &Digest) -> Inventory {
     let mut inv = inventory(None, vec![package(Ecosystem::PyPI, "jinja2", "2.10")]);
-    inv.image.digest = Some(digest.to_string());
+    inv.image.digest = Some(d.clone());
     inv
 }
 
 fn report_of(inv: &Inventory, db_version: &str) -> ScanReport {
-    ScanReport {
-        target: "oci:x".into(),
-        image: inv.image.clone(),
-        packages: inv.packages.clone(),
-        vulnerabilities: Vec::new(),
-        summary: Summary::compute(&[], &Thresholds::default()),
-        db: DbInfo {
-            version: db_version.into(),
-            ..Default::default()
-        },
-        scanned_at: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
-        warnings: Vec::new(),
-    }
+    crate::build::report(inv, db_version)
 }
 
 fn decision(uid: &str, allowed: bool) -> DecisionEvent {
@@ -51,39 +37,27 @@ fn decision(uid: &str, allowed: bool) -> DecisionEvent {
 /// Runs every check against `store`, which must be empty.
 pub fn conformance(store: &dyn ResultStore) {
     // Inventories by digest.
-    let inv = inventory_of("sha256:01");
-    assert_eq!(store.inventory("sha256:01").expect("read"), None);
+    let (d1, d2) = (digest(1), digest(2));
+    let inv = inventory_of(&d1);
+    assert_eq!(store.inventory(&d1).expect("read"), None);
+    store.put_inventory(&d1, &inv).expect("put inventory");
+    assert_eq!(store.inventory(&d1).expect("read"), Some(inv.clone()));
     store
-        .put_inventory("sha256:01", &inv)
-        .expect("put inventory");
-    assert_eq!(
-        store.inventory("sha256:01").expect("read"),
-        Some(inv.clone())
-    );
-    store
-        .put_inventory("sha256:02", &inventory_of("sha256:02"))
+        .put_inventory(&d2, &inventory_of(&d2))
         .expect("put inventory");
     let stored = store.stored_inventories().expect("list");
-    let digests: Vec<&str> = stored.iter().map(|s| s.digest.as_str()).collect();
-    assert_eq!(digests, ["sha256:01", "sha256:02"], "digest order");
+    let digests: Vec<&Digest> = stored.iter().map(|s| &s.digest).collect();
+    assert_eq!(digests, [&d1, &d2], "digest order");
     assert_eq!(store.decode_inventory(&stored[0]).expect("decode"), inv);
 
     // Reports by digest and DB version; a newer version replaces the older.
     let v1 = report_of(&inv, "v1");
-    store
-        .put_report("sha256:01", "v1", &v1)
-        .expect("put report");
-    assert_eq!(
-        store.report("sha256:01", "v1").expect("read"),
-        Some(v1.clone())
-    );
-    assert_eq!(
-        store.report_for("sha256:01", "v1", &inv).expect("read"),
-        Some(v1)
-    );
-    assert_eq!(store.report("sha256:01", "v2").expect("read"), None);
+    store.put_report(&d1, "v1", &v1).expect("put report");
+    assert_eq!(store.report(&d1, "v1").expect("read"), Some(v1.clone()));
+    assert_eq!(store.report_for(&d1, "v1", &inv).expect("read"), Some(v1));
+    assert_eq!(store.report(&d1, "v2").expect("read"), None);
     let mut v2 = report_of(&inv, "v2");
-    let encoded = store.encode_report("sha256:01", &mut v2).expect("encode");
+    let encoded = store.encode_report(&d1, &mut v2).expect("encode");
     assert_eq!(
         v2,
         report_of(&inv, "v2"),
@@ -92,9 +66,9 @@ pub fn conformance(store: &dyn ResultStore) {
     store
         .put_encoded_reports("v2", &[encoded])
         .expect("put encoded");
-    assert_eq!(store.report("sha256:01", "v2").expect("read"), Some(v2));
+    assert_eq!(store.report(&d1, "v2").expect("read"), Some(v2));
     assert_eq!(
-        store.report("sha256:01", "v1").expect("read"),
+        store.report(&d1, "v1").expect("read"),
         None,
         "older versions of a digest's report go"
     );

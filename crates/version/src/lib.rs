@@ -40,6 +40,26 @@ macro_rules! ordered_by_cmp {
             }
         }
     };
+    // Shown as written: the text it was parsed from, kept in its `original` field.
+    ($t:ident, parse, shown as written) => {
+        ordered_by_cmp!($t, parse);
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.original)
+            }
+        }
+    };
+}
+
+/// How two versions of one scheme compare, for the schemes' unit tests.
+#[cfg(test)]
+fn cmp_as<V: std::str::FromStr + Ord>(a: &str, b: &str) -> std::cmp::Ordering
+where
+    V::Err: std::fmt::Debug,
+{
+    let parse = |v: &str| v.parse::<V>().unwrap_or_else(|e| panic!("{v}: {e:?}"));
+    parse(a).cmp(&parse(b))
 }
 
 mod num;

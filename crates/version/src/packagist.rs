@@ -9,7 +9,6 @@
 //! further word is weighed against `#` (so `1.0-dev < 1.0 < 1.0pl1`).
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::num::Num;
 use crate::{Result, VersionError};
@@ -126,20 +125,14 @@ impl Ord for Version {
     }
 }
 
-ordered_by_cmp!(Version, parse);
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.original)
-    }
-}
+ordered_by_cmp!(Version, parse, shown as written);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn cmp(a: &str, b: &str) -> Ordering {
-        Version::parse(a).unwrap().cmp(&Version::parse(b).unwrap())
+        crate::cmp_as::<Version>(a, b)
     }
 
     #[test]

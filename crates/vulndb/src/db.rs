@@ -122,8 +122,9 @@ pub struct ImportReport {
 pub struct DbStatus {
     /// Schema version of the file.
     pub schema_version: u32,
-    /// When it was built (RFC 3339).
-    pub built: String,
+    /// When it was built (RFC 3339 on the wire).
+    #[serde(with = "time::serde::rfc3339")]
+    pub built: OffsetDateTime,
     /// Content version; changes on every import.
     pub content_version: String,
     /// Advisories stored, withdrawn ones included.
@@ -143,8 +144,9 @@ pub struct SourceStatus {
     pub location: String,
     /// Records it contributed.
     pub records: usize,
-    /// When it was imported (RFC 3339).
-    pub imported_at: String,
+    /// When it was imported (RFC 3339 on the wire).
+    #[serde(with = "time::serde::rfc3339")]
+    pub imported_at: OffsetDateTime,
     /// HTTP validator of the download, for conditional updates.
     pub etag: Option<String>,
     /// HTTP validator of the download, for conditional updates.
@@ -168,7 +170,6 @@ pub struct Db {
     conn: Mutex<Connection>,
     path: PathBuf,
     info: DbInfo,
-    built: Option<OffsetDateTime>,
     memo: Mutex<Memo>,
 }
 
@@ -252,14 +253,12 @@ fn sql(path: &Path, what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error
 }
 
 fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+    portcullis_core::format_time(OffsetDateTime::now_utc())
 }
 
 /// The `meta` table, read and checked against [`SCHEMA_VERSION`].
 struct Meta {
-    built: String,
+    built: OffsetDateTime,
     content_version: String,
     counter: u64,
 }
@@ -296,7 +295,13 @@ fn read_meta(conn: &Connection, path: &Path) -> Result<Meta> {
         });
     }
     Ok(Meta {
-        built: rows.get("built").cloned().unwrap_or_default(),
+        built: rows
+            .get("built")
+            .and_then(|b| OffsetDateTime::parse(b, &Rfc3339).ok())
+            .ok_or_else(|| Error::NotADatabase {
+                path: path.to_path_buf(),
+                source: "no RFC 3339 build time (`built`) in the meta table".into(),
+            })?,
         content_version: rows.get("content_version").cloned().unwrap_or_default(),
         counter: rows
             .get("import_counter")
@@ -327,7 +332,6 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         let conn = open_read_only(path)?;
         let meta = read_meta(&conn, path)?;
-        let built = OffsetDateTime::parse(&meta.built, &Rfc3339).ok();
         Ok(Db {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -335,7 +339,6 @@ impl Db {
                 version: meta.content_version,
                 built: meta.built,
             },
-            built,
             memo: Mutex::new(Memo::default()),
         })
     }
@@ -502,7 +505,16 @@ impl Db {
                     kind: r.get(1)?,
                     location: r.get(2)?,
                     records: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
-                    imported_at: r.get(4)?,
+                    imported_at: {
+                        let t: String = r.get(4)?;
+                        OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                4,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?
+                    },
                     etag: r.get(5)?,
                     last_modified: r.get(6)?,
                 })
@@ -514,7 +526,7 @@ impl Db {
             .map_err(sql(&self.path, "count advisories"))?;
         Ok(DbStatus {
             schema_version: SCHEMA_VERSION,
-            built: self.info.built.clone(),
+            built: self.info.built,
             content_version: self.info.version.clone(),
             advisories: advisories.try_into().unwrap_or(0),
             sources,
@@ -526,13 +538,9 @@ impl Db {
         self.info.clone()
     }
 
-    /// Time since the database was built (zero if the build time is unreadable or ahead
-    /// of the clock).
+    /// Time since the database was built (zero if the build time is ahead of the clock).
     pub fn age(&self) -> Duration {
-        let Some(built) = self.built else {
-            return Duration::ZERO;
-        };
-        (OffsetDateTime::now_utc() - built)
+        (OffsetDateTime::now_utc() - self.info.built)
             .try_into()
             .unwrap_or(Duration::ZERO)
     }

@@ -1,9 +1,6 @@
 //! The feed formats the database can ingest.
 
-use std::fmt;
 use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A feed format. Import detects it per file from name and content; naming one forces it
 /// for every candidate file of a source (useful when detection guesses wrong).
@@ -60,24 +57,7 @@ impl FromStr for SourceFormat {
     }
 }
 
-impl fmt::Display for SourceFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for SourceFormat {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for SourceFormat {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+portcullis_core::named_by_str!(SourceFormat);
 
 #[cfg(test)]
 mod tests {

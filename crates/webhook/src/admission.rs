@@ -343,7 +343,7 @@ fn pin_patches(p: &Pending, outcomes: &HashMap<String, ImageOutcome>) -> Vec<Pat
         let Some(ImageOutcome::Report { report, .. }) = outcomes.get(&c.image) else {
             continue;
         };
-        let Some(digest) = report.image.digest.as_deref().filter(|d| d.contains(':')) else {
+        let Some(digest) = &report.image.digest else {
             continue;
         };
         let pinned = format!(

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use portcullis_core::{ErrorChain, Exception, ScanReport};
+use portcullis_core::{Digest, ErrorChain, Exception, ScanReport};
 use portcullis_scanner::Scanner;
 use time::OffsetDateTime;
 
@@ -30,15 +30,22 @@ pub struct PipelineScanner {
     cache: RwLock<ReportCache>,
 }
 
+/// What a held report is known by: its image's digest, or (for a report without one, e.g. a
+/// local directory) the image as written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Digest(Digest),
+    Unpinned(String),
+}
+
 /// Reports by digest, with the images that name each.
 struct ReportCache {
     capacity: usize,
-    /// Digest (or, for a report without one, `image:` + the image as written) → report.
-    reports: HashMap<String, Cached>,
+    reports: HashMap<Key, Cached>,
     /// Image as written → the key of its report.
-    images: HashMap<String, String>,
+    images: HashMap<String, Key>,
     /// Keys, oldest first; a key cached again moves to the back (its old place is skipped).
-    order: VecDeque<(String, u64)>,
+    order: VecDeque<(Key, u64)>,
     next: u64,
 }
 
@@ -69,8 +76,8 @@ impl ReportCache {
 
     fn insert(&mut self, image: &str, report: Arc<ScanReport>, at: OffsetDateTime) {
         let key = match &report.image.digest {
-            Some(d) => d.clone(),
-            None => format!("image:{image}"),
+            Some(d) => Key::Digest(d.clone()),
+            None => Key::Unpinned(image.to_string()),
         };
         // The image may have pointed at another digest (a moved tag).
         if let Some(old) = self.images.insert(image.to_string(), key.clone())
@@ -165,10 +172,11 @@ impl PipelineScanner {
     /// Matches every report held in memory again under the current database (after a DB
     /// update), from the package lists the reports carry: no image is pulled, and decisions
     /// use the new reports as soon as this returns. A report the store already holds under the
-    /// current database (after `Scanner::rematch_stored`) is taken from there, not matched twice. Returns how many were rematched; a report
-    /// that fails to rematch keeps its old version (and the error is logged).
+    /// current database (after `Scanner::rematch_stored`) is taken from there, not matched
+    /// twice. Returns how many were rematched; a report that fails to rematch keeps its old
+    /// version (and the error is logged).
     pub fn rematch_cached(&self) -> usize {
-        let held: Vec<(String, Arc<ScanReport>)> = {
+        let held: Vec<(Key, Arc<ScanReport>)> = {
             let cache = self.cache.read();
             cache
                 .reports
@@ -316,7 +324,7 @@ mod tests {
         )
     }
 
-    fn report(image: &str, digest: Option<&str>) -> Arc<ScanReport> {
+    fn report(image: &str, digest: Option<u8>) -> Arc<ScanReport> {
         let mut r = portcullis_matcher::report(
             image,
             portcullis_core::ImageInfo::default(),
@@ -325,7 +333,7 @@ mod tests {
             portcullis_core::DbInfo::default(),
             &portcullis_core::Thresholds::default(),
         );
-        r.image.digest = digest.map(str::to_string);
+        r.image.digest = digest.map(portcullis_test_support::build::digest);
         Arc::new(r)
     }
 
@@ -350,32 +358,27 @@ mod tests {
     fn spellings_of_one_digest_share_a_report_and_a_moved_tag_does_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = scanner(dir.path(), 10);
-        put(&s, "nginx", report("nginx", Some("sha256:aa")));
+        put(&s, "nginx", report("nginx", Some(0xaa)));
         put(
             &s,
             "docker.io/library/nginx:latest",
-            report("x", Some("sha256:aa")),
+            report("x", Some(0xaa)),
         );
         assert_eq!(s.cached_reports(), 1);
         assert_eq!(
-            s.cached("nginx")
-                .and_then(|r| r.image.digest.clone())
-                .as_deref(),
-            Some("sha256:aa")
+            s.cached("nginx").and_then(|r| r.image.digest.clone()),
+            Some(portcullis_test_support::build::digest(0xaa))
         );
         // The tag moves: `nginx` now names another image; the old spelling keeps the old one.
-        put(&s, "nginx", report("nginx", Some("sha256:bb")));
+        put(&s, "nginx", report("nginx", Some(0xbb)));
         assert_eq!(
-            s.cached("nginx")
-                .and_then(|r| r.image.digest.clone())
-                .as_deref(),
-            Some("sha256:bb")
+            s.cached("nginx").and_then(|r| r.image.digest.clone()),
+            Some(portcullis_test_support::build::digest(0xbb))
         );
         assert_eq!(
             s.cached("docker.io/library/nginx:latest")
-                .and_then(|r| r.image.digest.clone())
-                .as_deref(),
-            Some("sha256:aa")
+                .and_then(|r| r.image.digest.clone()),
+            Some(portcullis_test_support::build::digest(0xaa))
         );
         assert!(s.cached("never-scanned").is_none());
     }
@@ -385,23 +388,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = scanner(dir.path(), 3);
         for i in 0..5 {
-            put(
-                &s,
-                &format!("app:{i}"),
-                report("x", Some(&format!("sha256:{i}"))),
-            );
+            put(&s, &format!("app:{i}"), report("x", Some(i)));
         }
         assert_eq!(s.cached_reports(), 3);
         assert!(s.cached("app:0").is_none() && s.cached("app:1").is_none());
         assert!(s.cached("app:2").is_some() && s.cached("app:4").is_some());
         // Cached again, an image is young again.
-        put(&s, "app:2", report("x", Some("sha256:2")));
-        put(&s, "app:5", report("x", Some("sha256:5")));
+        put(&s, "app:2", report("x", Some(2)));
+        put(&s, "app:5", report("x", Some(5)));
         assert!(s.cached("app:2").is_some(), "refreshed, so kept");
         assert!(s.cached("app:3").is_none(), "the oldest went");
         // Many refreshes of one image keep the bookkeeping bounded too.
         for _ in 0..100 {
-            put(&s, "app:5", report("x", Some("sha256:5")));
+            put(&s, "app:5", report("x", Some(5)));
         }
         let cache = s.cache.read();
         assert!(cache.order.len() <= 2 * 3 + 1, "{}", cache.order.len());

@@ -219,7 +219,7 @@ mod tests {
         };
         let input = ExtractInput {
             path: "/var/lib/rpm/rpmdb.sqlite",
-            layer: Some("sha256:aa"),
+            layer: Some(&portcullis_test_support::build::digest(0xaa)),
             content: &content,
             distro: Some(&distro),
         };

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use portcullis_catalog::{ExtractError, ExtractInput, Extractor};
-use portcullis_core::{Distro, Package};
+use portcullis_core::{Digest, Distro, Package};
 
 /// A file of osv-scalibr's extractor testdata, relative to `extractor/filesystem/`.
 pub(crate) fn scalibr(rel: &str) -> Option<Vec<u8>> {
@@ -34,7 +34,7 @@ pub(crate) fn extract(
     );
     ex.extract(&ExtractInput {
         path,
-        layer: Some("sha256:feed"),
+        layer: Some(&layer()),
         content,
         distro,
     })
@@ -57,4 +57,9 @@ pub(crate) fn debian12() -> Distro {
         codename: Some("bookworm".into()),
         pretty_name: None,
     }
+}
+
+/// The layer [`extract`] says its file is in.
+pub(crate) fn layer() -> Digest {
+    portcullis_test_support::build::digest(0xfe)
 }

@@ -2,14 +2,22 @@
 //! failure isolation.
 
 use std::io::{Cursor, Read};
+use std::sync::LazyLock;
 
 use portcullis_catalog::lang::{NpmPackageJson, PythonDistInfo};
 use portcullis_catalog::os::Dpkg;
 use portcullis_catalog::{Cataloger, ExtractInput, Extractor};
-use portcullis_core::{Location, Package};
+use portcullis_core::{Digest, Location, Package};
 use portcullis_image::{Entry, EntryKind, Event, WalkError};
+use portcullis_test_support::build::digest;
 
-const LAYERS: [&str; 3] = ["sha256:l0", "sha256:l1", "sha256:l2"];
+/// The three layers' digests.
+static LAYERS: LazyLock<[Digest; 3]> = LazyLock::new(|| [digest(0), digest(1), digest(2)]);
+
+/// A warning about the first layer, as the cataloger words it.
+fn in_layer0(rest: &str) -> String {
+    format!("layer {}: {rest}", LAYERS[0])
+}
 const STATUS: &str = "/var/lib/dpkg/status";
 const ACL: &[u8] =
     b"Package: acl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.3.1-3\n";
@@ -39,7 +47,7 @@ impl Walk {
         self.c
             .on_event(Event::LayerStart {
                 index,
-                digest: Some(LAYERS[index]),
+                digest: Some(&LAYERS[index]),
             })
             .unwrap();
         self
@@ -55,7 +63,7 @@ impl Walk {
         let mut r = Cursor::new(content.to_vec());
         self.c.on_event(Event::Entry(Entry {
             layer_index: self.layer,
-            layer: Some(LAYERS[self.layer]),
+            layer: Some(&LAYERS[self.layer]),
             path,
             kind,
             size: content.len() as u64,
@@ -114,7 +122,7 @@ fn later_layer_replaces_a_file() {
     assert_eq!(
         pkgs[0].locations,
         vec![Location {
-            layer: Some("sha256:l1".into()),
+            layer: Some(LAYERS[1].clone()),
             path: STATUS.into()
         }]
     );
@@ -191,7 +199,9 @@ fn malformed_file_is_a_warning_and_the_rest_continues() {
     assert_eq!(nv(&pkgs), ["django 3.2"]);
     assert_eq!(
         warnings,
-        ["layer sha256:l0: os/dpkg: /var/lib/dpkg/status:1: expected 'Key: value', found \"asdf\""]
+        [in_layer0(
+            "os/dpkg: /var/lib/dpkg/status:1: expected 'Key: value', found \"asdf\""
+        )]
     );
 }
 
@@ -223,7 +233,9 @@ fn a_panicking_extractor_is_isolated_and_named() {
     assert_eq!(nv(&pkgs), ["django 3.2"]);
     assert_eq!(
         warnings,
-        ["layer sha256:l0: test/panicky: /x.boom: extractor panicked: kaboom"]
+        [in_layer0(
+            "test/panicky: /x.boom: extractor panicked: kaboom"
+        )]
     );
 }
 
@@ -271,9 +283,9 @@ fn symlink_loops_and_links_out_of_the_root_stay_inside_the_image() {
     assert_eq!(nv(&pkgs), ["x 1"]);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
-        warnings[0]
-            .starts_with("layer sha256:l0: /etc/os-release: symlink to `/usr/lib/os-release`")
-            && warnings[0].contains("a loop"),
+        warnings[0].starts_with(&in_layer0(
+            "/etc/os-release: symlink to `/usr/lib/os-release`"
+        )) && warnings[0].contains("a loop"),
         "{warnings:?}"
     );
 
@@ -327,7 +339,8 @@ fn oversized_files_are_skipped_with_a_warning() {
     assert_eq!(
         warnings,
         [format!(
-            "layer sha256:l0: {STATUS}: skipped: {} bytes exceeds the 30 byte limit",
+            "layer {}: {STATUS}: skipped: {} bytes exceeds the 30 byte limit",
+            LAYERS[0],
             ACL.len()
         )]
     );
@@ -385,13 +398,15 @@ fn binaries_are_chosen_by_magic_and_read_whole() {
     assert_eq!(
         pkgs[0].locations,
         vec![Location {
-            layer: Some("sha256:l0".into()),
+            layer: Some(LAYERS[0].clone()),
             path: "/usr/bin/small".into()
         }]
     );
     assert_eq!(
         warnings,
-        ["layer sha256:l0: /usr/bin/big: skipped: 5000 bytes exceeds the 4096 byte limit"]
+        [in_layer0(
+            "/usr/bin/big: skipped: 5000 bytes exceeds the 4096 byte limit"
+        )]
     );
 }
 
@@ -446,7 +461,7 @@ fn a_broken_stream_stops_the_walk() {
     let err = c
         .on_event(Event::Entry(Entry {
             layer_index: 0,
-            layer: Some("sha256:l0"),
+            layer: Some(&LAYERS[0]),
             path: STATUS,
             kind: EntryKind::File,
             size: 100,

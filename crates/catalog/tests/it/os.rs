@@ -3,7 +3,7 @@
 use portcullis_catalog::os::{Apk, Dpkg, Rpm};
 use portcullis_core::{Distro, Ecosystem, Location, SourcePackage};
 
-use crate::common::{debian12, extract, nv, scalibr};
+use crate::common::{debian12, extract, layer, nv, scalibr};
 
 const STATUS: &str = "/var/lib/dpkg/status";
 
@@ -52,7 +52,7 @@ fn dpkg_valid_lists_every_installed_package() {
     assert_eq!(
         ule.locations,
         vec![Location {
-            layer: Some("sha256:feed".into()),
+            layer: Some(layer()),
             path: STATUS.into()
         }]
     );

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use portcullis_core::format_time;
 use portcullis_vulndb::{Db, SourceFormat, UpdateConfig};
 
 use crate::args::{DbArgs, DbCommand};
@@ -59,14 +60,17 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
             } else {
                 println!("database      {}", path.display());
                 println!("schema        {}", st.schema_version);
-                println!("built         {}", st.built);
+                println!("built         {}", format_time(st.built));
                 println!("content       {}", st.content_version);
                 println!("age           {} h", db.age().as_secs() / 3600);
                 println!("advisories    {}", st.advisories);
                 for s in &st.sources {
                     println!(
                         "source        {:<32} {:>7} records  {:<22} imported {}",
-                        s.name, s.records, s.kind, s.imported_at
+                        s.name,
+                        s.records,
+                        s.kind,
+                        format_time(s.imported_at)
                     );
                 }
             }

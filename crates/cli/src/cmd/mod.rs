@@ -74,6 +74,28 @@ fn status(s: StatusArg) -> Status {
     }
 }
 
+/// The scanner the image, DB and verdict flags describe: `scan`, `serve` and `policy test`
+/// read them alike.
+pub(crate) fn scanner_config(
+    image: &ImageArgs,
+    db: Option<PathBuf>,
+    store: Option<PathBuf>,
+    v: &VerdictArgs,
+) -> anyhow::Result<portcullis_scanner::ScannerConfig> {
+    let (thresholds, exceptions, vex) = verdict(v)?;
+    Ok(portcullis_scanner::ScannerConfig {
+        image: image_options(image)?,
+        db: Some(db_path(db)),
+        store,
+        thresholds,
+        exceptions,
+        vex,
+        matching: portcullis_matcher::MatchOptions {
+            include_unfixed_states: !v.only_fixed,
+        },
+    })
+}
+
 /// Thresholds, exceptions and VEX from flags.
 pub(crate) fn verdict(
     a: &VerdictArgs,

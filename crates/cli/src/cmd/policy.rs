@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use portcullis_core::ScanReport;
-use portcullis_scanner::{Scanner, ScannerConfig};
+use portcullis_scanner::Scanner;
 use serde_json::{Value, json};
 
 use crate::args::{PolicyArgs, PolicyCommand};
@@ -77,16 +77,7 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                     reports.insert(r.image.reference.clone(), r);
                 }
             } else if db.is_some() {
-                let (thresholds, exceptions, vex) = super::verdict(&verdict)?;
-                let cfg = ScannerConfig {
-                    image: super::image_options(&image)?,
-                    db: Some(super::db_path(db.clone())),
-                    store: None,
-                    thresholds,
-                    exceptions,
-                    vex,
-                    matching: Default::default(),
-                };
+                let cfg = super::scanner_config(&image, db.clone(), None, &verdict)?;
                 let scanner = Scanner::new(cfg)?;
                 for body in &reviews {
                     for img in review_images(body) {

@@ -3,25 +3,15 @@
 use std::process::ExitCode;
 
 use portcullis_core::Status;
-use portcullis_scanner::{Scanner, ScannerConfig};
+use portcullis_scanner::Scanner;
 
 use crate::args::{FailOn, ScanArgs, ScanFormat};
 use crate::output;
 
 pub(crate) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
-    let (thresholds, exceptions, vex) = super::verdict(&a.verdict)?;
     let cache = super::cache_dir(&a.image);
-    let cfg = ScannerConfig {
-        image: super::image_options(&a.image)?,
-        db: Some(super::db_path(a.db.clone())),
-        store: super::store_path(a.store.as_deref(), &cache)?,
-        thresholds,
-        exceptions,
-        vex,
-        matching: portcullis_matcher::MatchOptions {
-            include_unfixed_states: !a.verdict.only_fixed,
-        },
-    };
+    let store = super::store_path(a.store.as_deref(), &cache)?;
+    let cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     let scanner = Scanner::new(cfg)?;
     let report = scanner.scan(&a.target).await?;
     let bytes = match a.format {

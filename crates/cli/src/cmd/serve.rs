@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use portcullis_scanner::{Scanner, ScannerConfig};
+use portcullis_scanner::Scanner;
 use portcullis_webhook::{AppState, FailureAction, PipelineScanner, ServeConfig, WebhookConfig};
 
 use crate::args::{ModeArg, OnFailure, ServeArgs};
@@ -18,25 +18,12 @@ fn action(a: OnFailure) -> FailureAction {
 }
 
 pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (thresholds, exceptions, vex) = super::verdict(&a.verdict)?;
-    // Exceptions from --exceptions stay in force next to the cluster's.
-    let file_exceptions = exceptions.clone();
     let cache = super::cache_dir(&a.image);
-    let cfg = ScannerConfig {
-        image: {
-            let mut o = super::image_options(&a.image)?;
-            o.progress = false;
-            o
-        },
-        db: Some(super::db_path(a.db.clone())),
-        store: super::store_path(a.store.as_deref(), &cache)?,
-        thresholds,
-        exceptions,
-        vex,
-        matching: portcullis_matcher::MatchOptions {
-            include_unfixed_states: !a.verdict.only_fixed,
-        },
-    };
+    let store = super::store_path(a.store.as_deref(), &cache)?;
+    let mut cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
+    cfg.image.progress = false;
+    // Exceptions from --exceptions stay in force next to the cluster's.
+    let file_exceptions = cfg.exceptions.clone();
     let scanner = Arc::new(PipelineScanner::new(Scanner::new(cfg)?));
     if !(0.5..=30.0).contains(&a.webhook_timeout) {
         anyhow::bail!(

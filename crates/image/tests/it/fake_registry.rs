@@ -140,7 +140,7 @@ async fn bearer_token_flow_with_credentials() {
     )
     .await
     .expect("pull");
-    assert_eq!(resolved.info.digest, Some(digest(&img.manifest)));
+    assert_eq!(resolved.info.digest, Some(typed(&digest(&img.manifest))));
     assert!(
         walk_all(&resolved)
             .expect("walk")

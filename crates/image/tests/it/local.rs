@@ -24,11 +24,11 @@ fn layout_walk_applies_whiteouts_opaque_links_and_skips_escapes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (img, resolved) = layout_image(dir.path(), sample_layers(GZIP));
     assert_eq!(
-        resolved.info.digest.as_deref(),
+        resolved.info.digest.as_ref().map(|d| d.as_str()),
         Some(digest(&img.manifest).as_str())
     );
     assert_eq!(
-        resolved.info.config_digest.as_deref(),
+        resolved.info.config_digest.as_ref().map(|d| d.as_str()),
         Some(digest(&img.config).as_str())
     );
     assert_eq!(resolved.info.platform.as_deref(), Some("linux/amd64"));
@@ -325,12 +325,12 @@ fn layout_tags_nested_index_and_platforms() {
         ..o.clone()
     };
     let img = resolve_local(&multi, &arm_opts).expect("arm64");
-    assert_eq!(img.info.digest, Some(digest(&arm.manifest)));
-    assert_eq!(img.index_digest, Some(index_digest.clone()));
+    assert_eq!(img.info.digest, Some(typed(&digest(&arm.manifest))));
+    assert_eq!(img.index_digest, Some(typed(&index_digest)));
     assert_eq!(img.info.platform.as_deref(), Some("linux/arm64"));
     assert!(walk_all(&img).expect("walk").view.contains_key("/arm"));
     let img = resolve_local(&multi, &o).expect("default amd64");
-    assert_eq!(img.info.digest, Some(digest(&amd.manifest)));
+    assert_eq!(img.info.digest, Some(typed(&digest(&amd.manifest))));
 
     let s390 = portcullis_image::Options {
         platform: Platform::new("linux", "s390x", None),
@@ -395,7 +395,7 @@ fn the_same_image_from_layout_archives_and_dir_has_the_same_final_view() {
             .map(|l| l.diff_id.clone())
             .collect::<Vec<_>>()
     );
-    assert_eq!(legacy.info.config_digest, Some(digest(&img.config)));
+    assert_eq!(legacy.info.config_digest, Some(typed(&digest(&img.config))));
     assert_eq!(
         legacy.info.digest, None,
         "a legacy archive has no manifest digest"
@@ -409,7 +409,7 @@ fn the_same_image_from_layout_archives_and_dir_has_the_same_final_view() {
     let oci_tar = dir.path().join("oci.tar");
     write_oci_archive(&oci_tar, &img);
     let oci_archive = resolve_local(&Target::DockerArchive(oci_tar), &o).expect("oci archive");
-    assert_eq!(oci_archive.info.digest, Some(digest(&img.manifest)));
+    assert_eq!(oci_archive.info.digest, Some(typed(&digest(&img.manifest))));
 
     let rootfs = dir.path().join("rootfs");
     std::fs::create_dir(&rootfs).expect("mkdir");

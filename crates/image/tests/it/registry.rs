@@ -120,10 +120,10 @@ async fn pull_by_tag_and_digest_gives_the_layout_view() {
         .await
         .expect("pull by tag");
     assert_eq!(
-        by_tag.info.digest.as_deref(),
+        by_tag.info.digest.as_ref().map(|d| d.as_str()),
         Some(manifest_digest.as_str())
     );
-    assert_eq!(by_tag.info.config_digest, Some(digest(&img.config)));
+    assert_eq!(by_tag.info.config_digest, Some(typed(&digest(&img.config))));
     assert_eq!(by_tag.info.reference, format!("{host}/{}:v1", p.repo));
     assert_eq!(by_tag.index_digest, None);
     let w = walk_all(&by_tag).expect("walk");
@@ -152,7 +152,7 @@ async fn pull_by_tag_and_digest_gives_the_layout_view() {
             .await
             .expect("pull by digest");
         assert_eq!(
-            pinned.info.digest.as_deref(),
+            pinned.info.digest.as_ref().map(|d| d.as_str()),
             Some(manifest_digest.as_str())
         );
         assert_eq!(
@@ -255,8 +255,8 @@ async fn an_index_resolves_to_the_requested_platform_or_lists_the_available_ones
         ..p.opts(cache.path())
     };
     let img = resolve(&p.target(":multi"), &o).await.expect("arm64");
-    assert_eq!(img.info.digest, Some(arm_digest.clone()));
-    assert_eq!(img.index_digest, Some(index_digest.clone()));
+    assert_eq!(img.info.digest, Some(typed(&arm_digest)));
+    assert_eq!(img.index_digest, Some(typed(&index_digest)));
     assert_eq!(img.info.platform.as_deref(), Some("linux/arm64"));
     assert!(
         walk_all(&img)
@@ -271,7 +271,7 @@ async fn an_index_resolves_to_the_requested_platform_or_lists_the_available_ones
     )
     .await
     .expect("amd64 by digest");
-    assert_eq!(img.info.digest, Some(amd_digest));
+    assert_eq!(img.info.digest, Some(typed(&amd_digest)));
 
     let o = Options {
         platform: "linux/ppc64le".parse().expect("platform"),

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use portcullis_core::Digest;
 use portcullis_image::{EntryKind, Event, ResolvedImage, WalkError, walk_with_warnings};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 /// One tar member of a test layer.
 #[derive(Clone, Debug)]
@@ -103,6 +104,11 @@ pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
 
 pub(crate) fn digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// [`digest`] typed, for comparing with what the image crate reports.
+pub(crate) fn typed(d: &str) -> Digest {
+    Digest::parse(d).expect("digest")
 }
 
 pub(crate) const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -349,8 +355,10 @@ pub(crate) fn walk_all(img: &ResolvedImage) -> Result<Walked, WalkError> {
         match ev {
             Event::LayerStart { index, digest } => {
                 layer = index;
-                w.events
-                    .push(format!("start {index} {}", digest.unwrap_or("-")));
+                w.events.push(format!(
+                    "start {index} {}",
+                    digest.map_or("-", |d| d.as_str())
+                ));
             }
             Event::LayerEnd { index } => w.events.push(format!("end {index}")),
             Event::Whiteout { path } => {

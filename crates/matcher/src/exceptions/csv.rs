@@ -9,7 +9,7 @@
 //! Fields follow RFC 4180: double quotes around fields with commas, quotes or line breaks,
 //! `""` for a quote inside.
 
-use portcullis_core::{Exception, ExceptionScope};
+use portcullis_core::{Exception, ExceptionScope, Expiry};
 
 use super::{ExceptionError, Result, validate};
 
@@ -96,6 +96,15 @@ pub fn exceptions_from_csv(text: &str) -> Result<Vec<Exception>> {
                 }
             },
         };
+        let expires = field(expires_at)
+            .map(|x| Expiry::parse(&x))
+            .transpose()
+            .map_err(|reason| ExceptionError::Invalid {
+                origin: "CSV".into(),
+                position: format!("line {line}"),
+                id: id.clone(),
+                reason,
+            })?;
         let e = Exception {
             id,
             scope,
@@ -103,7 +112,7 @@ pub fn exceptions_from_csv(text: &str) -> Result<Vec<Exception>> {
             repository,
             tags,
             justification: field(positions[4]),
-            expires: field(expires_at),
+            expires,
         };
         validate(&e).map_err(|reason| ExceptionError::Invalid {
             origin: "CSV".into(),
@@ -140,7 +149,7 @@ pub fn exceptions_to_csv(exceptions: &[Exception]) -> String {
             scope.to_string(),
         ];
         if with_expiry {
-            fields.push(e.expires.clone().unwrap_or_default());
+            fields.push(e.expires.map(|x| x.to_string()).unwrap_or_default());
         }
         let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
         out.push_str(&line.join(","));

@@ -369,7 +369,7 @@ mod tests {
             registry: "ghcr.io".into(),
             repository: "org/app".into(),
             tag: Some("1.2".into()),
-            digest: portcullis_core::Digest::parse(&format!("sha256:{}", "ab".repeat(32))),
+            digest: portcullis_core::Digest::sha256(&format!("sha256:{}", "ab".repeat(32))),
         };
         assert!(image_matches("ghcr.io/org/app", &img));
         assert!(image_matches("ghcr.io/org/app:1.2", &img));

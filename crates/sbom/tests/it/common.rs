@@ -14,7 +14,7 @@ pub(crate) const LAYER_2: &str =
 
 fn loc(layer: &str, path: &str) -> Location {
     Location {
-        layer: Some(layer.to_string()),
+        layer: Some(layer.parse().expect("digest")),
         path: path.to_string(),
     }
 }
@@ -131,10 +131,14 @@ pub(crate) fn realistic_inventory() -> Inventory {
         image: ImageInfo {
             reference: "registry.local:5000/acceptance/debian:bookworm".into(),
             digest: Some(
-                "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+                "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    .parse()
+                    .expect("digest"),
             ),
             config_digest: Some(
-                "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc".into(),
+                "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+                    .parse()
+                    .expect("digest"),
             ),
             os: Some(Distro {
                 id: "debian".into(),
@@ -143,7 +147,10 @@ pub(crate) fn realistic_inventory() -> Inventory {
                 pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
             }),
             platform: Some("linux/amd64".into()),
-            layers: vec![LAYER_1.into(), LAYER_2.into()],
+            layers: vec![
+                LAYER_1.parse().expect("digest"),
+                LAYER_2.parse().expect("digest"),
+            ],
         },
         // Deliberately unsorted: encoders sort.
         packages: vec![
@@ -162,7 +169,7 @@ pub(crate) fn realistic_inventory() -> Inventory {
 pub(crate) fn fixed_options() -> EncodeOptions {
     EncodeOptions {
         tool_version: "0.1.0".into(),
-        timestamp: Some("2024-01-02T03:04:05Z".into()),
+        timestamp: Some(time::macros::datetime!(2024-01-02 03:04:05 UTC)),
         serial: Some("urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79".into()),
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use portcullis_core::{Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, TrackerState};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::lenient::opt_string;
 use super::{Error, Out, Result};
@@ -108,7 +109,7 @@ pub(crate) fn from_list(label: &str, kind: ListKind, text: &str, out: &mut Out) 
     flush(current.take(), out);
 }
 
-fn new_advisory(id: &str, summary: &str, date: Option<String>) -> Advisory {
+fn new_advisory(id: &str, summary: &str, date: Option<OffsetDateTime>) -> Advisory {
     Advisory {
         id: id.to_string(),
         aliases: Vec::new(),
@@ -137,8 +138,8 @@ fn cve_header(line: &str) -> Option<(&str, &str)> {
     Some((id, desc.trim()))
 }
 
-/// `29 Mar 2023` → `2023-03-29T00:00:00Z`.
-fn iso_date(date: &str) -> Option<String> {
+/// `29 Mar 2023` → 2023-03-29 00:00 UTC.
+fn iso_date(date: &str) -> Option<OffsetDateTime> {
     let mut parts = date.split_whitespace();
     let day: u8 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
@@ -156,8 +157,14 @@ fn iso_date(date: &str) -> Option<String> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: u16 = parts.next()?.parse().ok()?;
-    Some(format!("{year:04}-{month:02}-{day:02}T00:00:00Z"))
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(month).ok()?;
+    Some(
+        time::Date::from_calendar_date(year, month, day)
+            .ok()?
+            .midnight()
+            .assume_utc(),
+    )
 }
 
 /// One package line: `[release] - pkg token (notes)` or `- pkg token (notes)`.
@@ -503,7 +510,10 @@ CVE-2023-0469 (bad line)
         let a = &out.advisories[0];
         assert_eq!(a.id, "DSA-5380-1");
         assert_eq!(a.aliases, ["CVE-2023-1393"]);
-        assert_eq!(a.modified.as_deref(), Some("2023-03-29T00:00:00Z"));
+        assert_eq!(
+            a.modified,
+            Some(time::macros::datetime!(2023-03-29 00:00 UTC))
+        );
         let got: Vec<_> = a
             .affected
             .iter()

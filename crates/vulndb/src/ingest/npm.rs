@@ -6,6 +6,7 @@
 //! event is `Introduced("npm-range:" + vulnerable_versions)`. The id is `NSWG-ECO-<id>`
 //! and the aliases are the CVEs.
 
+use portcullis_core::parse_time;
 use portcullis_core::{
     Advisory, AdvisoryKind, Affected, Event, NPM_RANGE_PREFIX, Range, RangeKind, SeverityScore,
     TrackerState,
@@ -94,7 +95,7 @@ pub(crate) fn convert(label: &str, value: serde_json::Value, out: &mut Out) {
                 .as_deref()
                 .and_then(super::summary_from_details)
         }),
-        modified: raw.updated_at,
+        modified: raw.updated_at.as_deref().and_then(parse_time),
         withdrawn: None,
         severity,
         affected: vec![Affected {

@@ -5,6 +5,7 @@
 //! `id`, the shape of `affected`/`ranges`/`events` — must be right, or the record is
 //! skipped with a warning naming the file and the id.
 
+use portcullis_core::parse_time;
 use portcullis_core::{
     Advisory, AdvisoryKind, Affected, Ecosystem, Event, Range, RangeKind, SeverityScore,
     TrackerState,
@@ -194,7 +195,7 @@ pub(crate) fn convert(raw: RawOsv, label: &str, out: &mut Out) {
         id,
         aliases: raw.aliases,
         summary,
-        modified: raw.modified,
+        modified: raw.modified.as_deref().and_then(parse_time),
         withdrawn: raw.withdrawn.filter(|w| !w.is_empty()),
         severity,
         affected,

@@ -12,8 +12,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use portcullis_core::{
-    Cvss, DbInfo, Ecosystem, ImageInfo, Match, MatchDetail, MatchedPackage, ScanReport, Severity,
-    Summary, Thresholds, TrackerState,
+    Cvss, DbInfo, Digest, Ecosystem, ImageInfo, Match, MatchDetail, MatchedPackage, ScanReport,
+    Severity, Summary, Thresholds, TrackerState,
 };
 use portcullis_policy::ContainerAdmissionPolicy;
 use portcullis_webhook::{
@@ -24,12 +24,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 /// A digest derived from the image name, so tests can predict it.
-pub(crate) fn digest_of(image: &str) -> String {
+pub(crate) fn digest_of(image: &str) -> Digest {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in image.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
-    format!("sha256:{}", format!("{h:016x}").repeat(4))
+    Digest::sha256(&format!("sha256:{}", format!("{h:016x}").repeat(4))).expect("64 hex digits")
 }
 
 fn vuln(id: &str, score: f64, package: &str, fixed: &str) -> Match {
