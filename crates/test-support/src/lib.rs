@@ -8,10 +8,12 @@
 //! - [`http`]: one small HTTP/1.1 server on 127.0.0.1, serving files (with ETags) or answering
 //!   from a closure, for tests of downloads and registry protocol faults.
 //! - [`store`]: the conformance suite every result-store backend passes.
+//! - [`postgres`]: a database of its own per test on the test PostgreSQL server.
 
 pub mod build;
 pub mod http;
 pub mod inputs;
+pub mod postgres;
 pub mod store;
 
 pub use inputs::{
