@@ -113,7 +113,8 @@ pub(crate) struct ScanArgs {
     /// Exit with code 1 when the status is at least this.
     #[arg(long = "fail-on", env = "PORTCULLIS_FAIL_ON", value_enum)]
     pub(crate) fail_on: Option<FailOn>,
-    /// Result cache: `sqlite:PATH` (default: the cache directory's results.db). `none` disables it.
+    /// Result store: `sqlite:PATH` (default: the cache directory's results.db), or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` to share results; `none` disables it.
     #[arg(long, env = "PORTCULLIS_STORE")]
     pub(crate) store: Option<String>,
     #[command(flatten)]
@@ -222,7 +223,8 @@ pub(crate) struct ServeArgs {
     /// Vulnerability database file.
     #[arg(long, env = "PORTCULLIS_DB")]
     pub(crate) db: Option<PathBuf>,
-    /// Result store: `sqlite:PATH`.
+    /// Result store: `sqlite:PATH` (default: the cache directory's results.db), or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, which replicas share; `none` disables it.
     #[arg(long, env = "PORTCULLIS_STORE")]
     pub(crate) store: Option<String>,
     /// `enforce` rejects; `audit` allows and records what enforce would have rejected.

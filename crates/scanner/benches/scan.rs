@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use portcullis_core::InventoryStore;
-use portcullis_scanner::{Scanner, ScannerConfig, SqliteStore as Store};
+use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl, code_versions};
+use portcullis_store::SqliteStore;
 use portcullis_vulndb::Db;
 
 fn dir_size(p: &Path) -> u64 {
@@ -80,7 +81,7 @@ fn main() {
                 ..Default::default()
             },
             db: Some(db.to_path_buf()),
-            store: Some(store.to_path_buf()),
+            store: Some(StoreUrl::Sqlite(store.to_path_buf())),
             ..Default::default()
         })
         .unwrap_or_else(|e| fail("scanner", e))
@@ -131,7 +132,7 @@ fn main() {
     // 4. 1,000 stored package lists (the lang list under 1,000 digests), rematched under a
     //    new DB version: every list read back from the store, matched, and its report stored.
     let many = tmp.path().join("many.db");
-    let store = Store::open(&many).unwrap_or_else(|e| fail("store", e));
+    let store = SqliteStore::open_for(&many, code_versions()).unwrap_or_else(|e| fail("store", e));
     for i in 0..1000 {
         let mut inv = inv.clone();
         let digest: portcullis_core::Digest = format!("sha256:{i:064x}")

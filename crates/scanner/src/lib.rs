@@ -3,8 +3,6 @@
 //! This is the one place the stages meet. The webhook and the CLI depend on [`Scanner`], never on the stages'
 //! wiring, so the order (resolve, walk once, match, apply exceptions, summarise) is decided here only.
 
-mod store;
-
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +15,24 @@ use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
 use portcullis_vulndb::Db;
 
-pub use store::{CodeVersions, SqliteStore};
+pub use portcullis_store::{CodeVersions, StoreUrl};
+
+/// The versions of the code in this binary that stored results depend on: an inventory on the
+/// extractors, a report on the extractors and the matchers.
+pub fn code_versions() -> CodeVersions {
+    let join = |v: Vec<(&str, u32)>| {
+        v.iter()
+            .map(|(n, v)| format!("{n}@{v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let catalog = join(Cataloger::default().extractor_versions());
+    let matching = join(portcullis_matcher::matcher_versions());
+    CodeVersions {
+        report: format!("{catalog};{matching}"),
+        catalog,
+    }
+}
 
 /// Errors of the pipeline, each naming the stage that failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +99,9 @@ pub struct ScannerConfig {
     pub image: ImageOptions,
     /// The vulnerability database; without one, only inventories can be produced.
     pub db: Option<PathBuf>,
-    /// The result store (SQLite file); without one, nothing is cached between runs.
-    pub store: Option<PathBuf>,
+    /// The result store (an SQLite file or a PostgreSQL database); without one, nothing is
+    /// kept between runs.
+    pub store: Option<StoreUrl>,
     /// Pass/Warn/Fail thresholds.
     pub thresholds: Thresholds,
     /// Exceptions applied to every report.
@@ -107,11 +123,11 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// Builds a scanner; opens the SQLite store at `cfg.store` (creating it) but not the
+    /// Builds a scanner; opens the store at `cfg.store` (creating or migrating it) but not the
     /// database, which is opened on first use.
     pub fn new(cfg: ScannerConfig) -> Result<Scanner> {
         let store = match &cfg.store {
-            Some(p) => Some(Arc::new(SqliteStore::open(p)?) as Arc<dyn ResultStore>),
+            Some(url) => Some(portcullis_store::open(url, code_versions())?),
             None => None,
         };
         Ok(Self::with_store(cfg, store))

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use portcullis_core::{InventoryStore, ReportStore};
-use portcullis_scanner::{Scanner, ScannerConfig, SqliteStore as Store};
+use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl, code_versions};
+use portcullis_store::SqliteStore;
 use portcullis_vulndb::Db;
 
 /// The PyPI advisories and the fixture OCI layout.
@@ -29,7 +30,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
                 ..Default::default()
             },
             db: Some(db.clone()),
-            store: Some(store_path.clone()),
+            store: Some(StoreUrl::Sqlite(store_path.clone())),
             ..Default::default()
         })
         .expect("scanner")
@@ -43,7 +44,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
         .block_on(first.inventory(&format!("oci:{}:lang", oci.display())))
         .expect("inventory");
     // Three more lists under other digests, as if three more images had been scanned.
-    let store = Store::open(&store_path).expect("store");
+    let store = SqliteStore::open_for(&store_path, code_versions()).expect("store");
     // The last one has its packages elsewhere: its matches must say so, not repeat the
     // locations of the list that was matched first.
     for i in 0..3 {
@@ -123,7 +124,7 @@ async fn changed_exceptions_apply_to_stored_reports() {
             ..Default::default()
         },
         db: Some(db),
-        store: Some(dir.path().join("results.db")),
+        store: Some(StoreUrl::Sqlite(dir.path().join("results.db"))),
         ..Default::default()
     })
     .expect("scanner");

@@ -316,7 +316,7 @@ mod tests {
     fn scanner(dir: &Path, capacity: usize) -> PipelineScanner {
         PipelineScanner::with_capacity(
             Scanner::new(ScannerConfig {
-                store: Some(dir.join("r.db")),
+                store: Some(portcullis_scanner::StoreUrl::Sqlite(dir.join("r.db"))),
                 ..Default::default()
             })
             .expect("scanner"),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use portcullis_core::{Exception, Status, Thresholds};
 use portcullis_matcher::VexStatement;
+use portcullis_scanner::StoreUrl;
 
 use crate::args::{ImageArgs, StatusArg, VerdictArgs};
 
@@ -54,15 +55,13 @@ pub(crate) fn db_path(db: Option<PathBuf>) -> PathBuf {
     db.unwrap_or_else(|| portcullis_image::default_cache_dir().join("vuln.db"))
 }
 
-/// Parses `sqlite:PATH` (or a bare path); `none` disables the store.
-pub(crate) fn store_path(store: Option<&str>, cache: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// The result store from `--store`: `sqlite:PATH` (or a bare path), `postgres://...`, or `none`
+/// for no store; by default `results.db` in the cache directory.
+pub(crate) fn store_url(store: Option<&str>, cache: &Path) -> anyhow::Result<Option<StoreUrl>> {
     match store {
-        None => Ok(Some(cache.join("results.db"))),
+        None => Ok(Some(StoreUrl::Sqlite(cache.join("results.db")))),
         Some("none") => Ok(None),
-        Some(s) if s.starts_with("postgres") => {
-            bail!("--store {s}: PostgreSQL is not supported yet; use sqlite:PATH")
-        }
-        Some(s) => Ok(Some(PathBuf::from(s.strip_prefix("sqlite:").unwrap_or(s)))),
+        Some(s) => Ok(Some(s.parse().context("--store")?)),
     }
 }
 
@@ -79,7 +78,7 @@ fn status(s: StatusArg) -> Status {
 pub(crate) fn scanner_config(
     image: &ImageArgs,
     db: Option<PathBuf>,
-    store: Option<PathBuf>,
+    store: Option<StoreUrl>,
     v: &VerdictArgs,
 ) -> anyhow::Result<portcullis_scanner::ScannerConfig> {
     let (thresholds, exceptions, vex) = verdict(v)?;

@@ -10,7 +10,7 @@ use crate::output;
 
 pub(crate) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let cache = super::cache_dir(&a.image);
-    let store = super::store_path(a.store.as_deref(), &cache)?;
+    let store = super::store_url(a.store.as_deref(), &cache)?;
     let cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     let scanner = Scanner::new(cfg)?;
     let report = scanner.scan(&a.target).await?;

@@ -19,7 +19,7 @@ fn action(a: OnFailure) -> FailureAction {
 
 pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let cache = super::cache_dir(&a.image);
-    let store = super::store_path(a.store.as_deref(), &cache)?;
+    let store = super::store_url(a.store.as_deref(), &cache)?;
     let mut cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     cfg.image.progress = false;
     // Exceptions from --exceptions stay in force next to the cluster's.

@@ -1,16 +1,6 @@
-//! The SQLite result store, behind the store traits of `portcullis-core`: inventories by image digest,
-//! reports by (digest, DB version), admission decisions.
+//! The SQLite result store: the embedded default, one file under the cache directory.
 //!
-//! An inventory depends only on the image, so it is kept for as long as the image is; a report also depends on
-//! the database, so a DB change rematches the stored inventory without pulling the image again.
-//!
-//! Both also depend on the code that made them: an inventory on the extractors' versions, a report on the
-//! extractors' and the matchers' ([`CodeVersions`]). A store only hands out what the running code would make
-//! itself, so an upgraded extractor or matcher makes its results anew instead of serving stale ones.
-//!
-//! Reports are stored without their package list (the inventory row holds it) and zstd-compressed: a report
-//! is mostly repeated keys and package metadata, and a rematch rewrites one report per stored image, so the
-//! bytes written are what a rematch costs. Reports written as plain JSON text by older versions stay readable.
+//! Reports written as plain JSON text by versions before compact rows stay readable.
 
 use std::path::{Path, PathBuf};
 
@@ -20,34 +10,11 @@ use portcullis_core::{
     ScanReport, StoreError, StoredInventory,
 };
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-/// What stored results depend on besides the image and the database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodeVersions {
-    /// The extractors (`name@version,...`), which an inventory depends on.
-    pub catalog: String,
-    /// The extractors and the matchers, which a report depends on.
-    pub report: String,
-}
-
-impl CodeVersions {
-    /// The versions of the code in this binary.
-    pub fn current() -> Self {
-        let join = |v: Vec<(&str, u32)>| {
-            v.iter()
-                .map(|(n, v)| format!("{n}@{v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let catalog = join(portcullis_catalog::Cataloger::default().extractor_versions());
-        let matching = join(portcullis_matcher::matcher_versions());
-        CodeVersions {
-            report: format!("{catalog};{matching}"),
-            catalog,
-        }
-    }
-}
+use crate::CodeVersions;
+use crate::codec::{self, CodecError};
+use crate::migrate::{self, Migration};
 
 /// The SQLite result store (the embedded default, one file).
 pub struct SqliteStore {
@@ -56,9 +23,15 @@ pub struct SqliteStore {
     versions: CodeVersions,
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
+/// Set on every open: a writer does not block readers, and a commit waits for the log only.
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/// The schema, one migration per version (kept in `PRAGMA user_version`); a new version appends
+/// one and never edits the older. Version 1 is the schema of the stores written before versions
+/// were recorded, so it creates only what is missing.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: "
 CREATE TABLE IF NOT EXISTS inventories (
   digest TEXT PRIMARY KEY,
   inventory TEXT NOT NULL,
@@ -78,7 +51,24 @@ CREATE TABLE IF NOT EXISTS decisions (
   time TEXT NOT NULL,
   decision TEXT NOT NULL
 );
-";
+",
+}];
+
+/// Brings the schema up to date in one immediate transaction (two processes opening one file at
+/// once migrate once).
+fn migrate_sqlite(conn: &mut Connection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for m in migrate::plan(MIGRATIONS, found)? {
+        tx.execute_batch(m.sql)?;
+        if m.version == 1 {
+            add_code_columns(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", m.version)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// Stores made before results were keyed by code versions lack the `code` columns: their rows
 /// get `''`, which no code version equals, so they are made anew on first use.
@@ -99,26 +89,23 @@ fn add_code_columns(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating) the store at `path`, for the code in this binary.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        Self::open_for(path, CodeVersions::current())
-    }
-
-    /// Opens (creating) the store at `path`, handing out only results made by `versions`.
+    /// Opens (creating and migrating) the store at `path`, handing out only results made by
+    /// `versions`. Fails naming the file when it cannot be opened, is not an SQLite database,
+    /// or holds a newer schema than this binary knows.
     pub fn open_for(path: &Path, versions: CodeVersions) -> Result<SqliteStore, StoreError> {
-        let sql = |source: rusqlite::Error| StoreError {
+        let err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError {
             location: path.display().to_string(),
             what: None,
-            source: Box::new(source),
+            source,
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(Box::new(e)))?;
         }
-        let conn = Connection::open(path).map_err(sql)?;
+        let mut conn = Connection::open(path).map_err(|e| err(Box::new(e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        add_code_columns(&conn).map_err(sql)?;
+            .map_err(|e| err(Box::new(e)))?;
+        conn.execute_batch(PRAGMAS).map_err(|e| err(Box::new(e)))?;
+        migrate_sqlite(&mut conn).map_err(err)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -143,19 +130,11 @@ impl SqliteStore {
     }
 
     fn json(&self, key: impl std::fmt::Display, source: serde_json::Error) -> StoreError {
-        self.error(
-            Some(format!("stored document for {key} is unreadable")),
-            source,
-        )
+        self.error(Some(codec::unreadable(key)), source)
     }
 
-    fn compression(&self, key: impl std::fmt::Display, source: std::io::Error) -> StoreError {
-        self.error(
-            Some(format!(
-                "stored report for {key} could not be (de)compressed"
-            )),
-            source,
-        )
+    fn codec(&self, key: &Digest, source: CodecError) -> StoreError {
+        self.error(Some(source.what(key)), source)
     }
 
     fn report_row(
@@ -182,14 +161,15 @@ impl SqliteStore {
         let Some((compressed, bytes)) = row else {
             return Ok(None);
         };
-        let json = if compressed {
-            zstd::stream::decode_all(&bytes[..]).map_err(|e| self.compression(digest, e))?
+        if compressed {
+            codec::decode_report(&bytes)
+                .map(Some)
+                .map_err(|e| self.codec(digest, e))
         } else {
-            bytes
-        };
-        serde_json::from_slice(&json)
-            .map(Some)
-            .map_err(|e| self.json(digest, e))
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.json(digest, e))
+        }
     }
 }
 
@@ -265,7 +245,7 @@ impl ReportStore for SqliteStore {
         Ok(Some(report))
     }
 
-    /// [`Store::report`] for a digest whose inventory the caller already holds: its packages
+    /// [`ReportStore::report`] for a digest whose inventory the caller already holds: its packages
     /// complete the report without reading the inventory row again.
     fn report_for(
         &self,
@@ -282,7 +262,7 @@ impl ReportStore for SqliteStore {
         }))
     }
 
-    /// Serialises and compresses a report for [`Store::put_encoded_reports`], leaving its
+    /// Serialises and compresses a report for [`ReportStore::put_encoded_reports`], leaving its
     /// packages out (the inventory holds them; they are put back before this returns). Apart
     /// from the write so many threads can encode while one writes.
     fn encode_report(
@@ -290,15 +270,7 @@ impl ReportStore for SqliteStore {
         digest: &Digest,
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError> {
-        let packages = std::mem::take(&mut report.packages);
-        let json = serde_json::to_vec(&*report);
-        report.packages = packages;
-        let json = json.map_err(|e| self.json(digest, e))?;
-        let data = compress(&json).map_err(|e| self.compression(digest, e))?;
-        Ok(EncodedReport {
-            digest: digest.clone(),
-            data,
-        })
+        codec::encode_report(digest, report).map_err(|e| self.codec(digest, e))
     }
 
     /// Stores many reports in one transaction (all or none), each replacing the reports of
@@ -372,30 +344,10 @@ impl DecisionStore for SqliteStore {
     }
 }
 
-thread_local! {
-    /// One compression context per thread: making one costs more than compressing a report.
-    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// zstd level 1: reports compress about tenfold even at the fastest level.
-fn compress(json: &[u8]) -> std::io::Result<Vec<u8>> {
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = Some(zstd::bulk::Compressor::new(1)?);
-        }
-        match c.as_mut() {
-            Some(c) => c.compress(json),
-            None => zstd::bulk::compress(json, 1),
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_core::{DbInfo, Ecosystem, ImageInfo, Location, Package, Thresholds};
+    use portcullis_core::{Ecosystem, ImageInfo, Location, Package};
     use portcullis_test_support::build::digest as dg;
 
     fn inventory(digest: &Digest) -> Inventory {
@@ -424,17 +376,21 @@ mod tests {
     }
 
     fn report_of(inv: &Inventory) -> ScanReport {
-        portcullis_matcher::report(
-            "oci:x",
-            inv.image.clone(),
-            inv.packages.clone(),
-            Vec::new(),
-            DbInfo {
-                version: "v2".into(),
-                ..Default::default()
-            },
-            &Thresholds::default(),
-        )
+        portcullis_test_support::build::report(inv, "v2")
+    }
+
+    /// The code versions of the tests' "binary".
+    fn versions() -> CodeVersions {
+        CodeVersions {
+            catalog: "python@1".into(),
+            report: "python@1;language@1".into(),
+        }
+    }
+
+    impl SqliteStore {
+        fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+            SqliteStore::open_for(path, versions())
+        }
     }
 
     #[test]
@@ -472,10 +428,7 @@ mod tests {
         let path = dir.path().join("r.db");
         let inv = inventory(&dg(0xcc));
         let report = report_of(&inv);
-        let old = CodeVersions {
-            catalog: "python@1".into(),
-            report: "python@1;language@1".into(),
-        };
+        let old = versions();
         let store = SqliteStore::open_for(&path, old.clone()).expect("open");
         store.put_inventory(&dg(0xcc), &inv).expect("inv");
         store.put_report(&dg(0xcc), "v2", &report).expect("put");

@@ -1,0 +1,480 @@
+//! The PostgreSQL result store, for replicas that share their results.
+//!
+//! The store seams are synchronous (a rematch encodes on blocking threads, the scanner reads from
+//! async tasks), and a PostgreSQL client is asynchronous. The client therefore lives on a thread
+//! of its own with its own single-threaded runtime; each call sends that thread a job and waits
+//! for the answer. Callers on any thread, tokio workers included, can use the store, and no
+//! caller's runtime is blocked inside another runtime.
+//!
+//! The connection is made again when it is lost (a restarted server): the call that finds it
+//! closed fails with the error, and the next call reconnects. Nothing is half-written meanwhile:
+//! each write is one statement or one transaction.
+
+use std::sync::mpsc;
+use std::thread;
+
+use parking_lot::Mutex;
+use portcullis_core::{
+    DecisionEvent, DecisionStore, Digest, EncodedReport, Inventory, InventoryStore, ReportStore,
+    ScanReport, StoreError, StoredInventory,
+};
+use tokio_postgres::{Client, NoTls};
+
+use crate::codec;
+use crate::migrate::{self, Migration};
+use crate::{CodeVersions, SchemaTooNew};
+
+/// The schema, one migration per version; a new version appends one and never edits the older.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: "
+CREATE TABLE inventories (
+  digest TEXT PRIMARY KEY,
+  inventory TEXT NOT NULL,
+  code TEXT NOT NULL,
+  created TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE reports (
+  digest TEXT NOT NULL,
+  db_version TEXT NOT NULL,
+  report BYTEA NOT NULL,
+  code TEXT NOT NULL,
+  created TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (digest, db_version)
+);
+CREATE TABLE decisions (
+  id BIGSERIAL PRIMARY KEY,
+  time TIMESTAMPTZ NOT NULL,
+  decision TEXT NOT NULL
+);
+",
+}];
+
+/// Serialises the schema check and migrations of replicas starting at once
+/// (`pg_advisory_xact_lock` key; any fixed number works, this one spells "PCLS").
+const MIGRATION_LOCK: i64 = 0x5043_4c53;
+
+type Job = Box<dyn FnOnce(&tokio::runtime::Runtime, &mut Conn) + Send>;
+
+/// The client thread's connection, made again when lost.
+struct Conn {
+    url: String,
+    client: Option<Client>,
+}
+
+impl Conn {
+    async fn client(&mut self) -> Result<&Client, tokio_postgres::Error> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!("result store connection ended: {e}");
+                }
+            });
+            self.client = Some(client);
+        }
+        Ok(self.client.as_ref().expect("connected above"))
+    }
+}
+
+/// The PostgreSQL result store.
+pub struct PostgresStore {
+    /// The URL without its password, for messages.
+    location: String,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    versions: CodeVersions,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`), creating or upgrading
+    /// the schema, for results made by `versions`. Fails naming the server (never its password)
+    /// when it cannot be reached, and when the database holds a newer schema than this binary
+    /// knows.
+    pub fn open(url: &str, versions: CodeVersions) -> Result<PostgresStore, StoreError> {
+        let location = redact(url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError {
+                location: location.clone(),
+                what: Some("could not start its client thread".into()),
+                source: Box::new(e),
+            })?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let mut conn = Conn {
+            url: url.to_string(),
+            client: None,
+        };
+        thread::Builder::new()
+            .name("result-store".into())
+            .spawn(move || {
+                // Ends when the store (the only sender) is dropped.
+                while let Ok(job) = rx.recv() {
+                    job(&rt, &mut conn);
+                }
+            })
+            .map_err(|e| StoreError {
+                location: location.clone(),
+                what: Some("could not start its client thread".into()),
+                source: Box::new(e),
+            })?;
+        let store = PostgresStore {
+            location,
+            jobs: Mutex::new(tx),
+            versions,
+        };
+        store
+            .call("migrate the schema", |c| {
+                Box::pin(async move {
+                    let client = c.client().await?;
+                    migrate_postgres(client).await
+                })
+            })?
+            .map_err(|too_new| StoreError {
+                location: store.location.clone(),
+                what: None,
+                source: Box::new(too_new),
+            })?;
+        Ok(store)
+    }
+
+    fn error(
+        &self,
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError {
+            location: self.location.clone(),
+            what: Some(what.into()),
+            source: source.into(),
+        }
+    }
+
+    /// Runs `f` on the client thread and waits for its answer. `what` names the operation in
+    /// an error.
+    fn call<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl for<'c> FnOnce(
+            &'c mut Conn,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + 'c>,
+        > + Send
+        + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |rt, conn| {
+            let out = rt.block_on(f(conn));
+            let _ = tx.send(out);
+        });
+        self.jobs
+            .lock()
+            .send(job)
+            .map_err(|_| self.error(what, "its client thread has stopped"))?;
+        rx.recv()
+            .map_err(|_| self.error(what, "its client thread has stopped"))?
+            .map_err(|e| self.error(what, e))
+    }
+}
+
+/// Brings the schema up to date, in one transaction under an advisory lock (replicas starting
+/// at once migrate once); a newer schema than this binary knows is refused.
+async fn migrate_postgres(
+    client: &Client,
+) -> Result<Result<(), SchemaTooNew>, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let result = async {
+        // The lock comes first: even `CREATE TABLE IF NOT EXISTS` races with itself.
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS portcullis_schema (version INTEGER NOT NULL)",
+            )
+            .await?;
+        let found: Option<i32> = client
+            .query_opt("SELECT max(version) FROM portcullis_schema", &[])
+            .await?
+            .and_then(|r| r.get(0));
+        let found = u32::try_from(found.unwrap_or(0)).unwrap_or(0);
+        let plan = match migrate::plan(MIGRATIONS, found) {
+            Ok(plan) => plan,
+            Err(too_new) => return Ok(Err(too_new)),
+        };
+        for m in plan {
+            client.batch_execute(m.sql).await?;
+            client
+                .execute(
+                    "INSERT INTO portcullis_schema (version) VALUES ($1)",
+                    &[&i32::try_from(m.version).unwrap_or(i32::MAX)],
+                )
+                .await?;
+        }
+        Ok(Ok(()))
+    }
+    .await;
+    match &result {
+        Ok(Ok(())) => client.batch_execute("COMMIT").await?,
+        _ => client.batch_execute("ROLLBACK").await?,
+    }
+    result
+}
+
+/// `url` without its password.
+pub(crate) fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split_once(':').map_or(user, |(u, _)| u);
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl InventoryStore for PostgresStore {
+    fn inventory(&self, digest: &Digest) -> Result<Option<Inventory>, StoreError> {
+        let (d, code) = (digest.to_string(), self.versions.catalog.clone());
+        let text: Option<String> = self.call("read an inventory", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt(
+                        "SELECT inventory FROM inventories WHERE digest = $1 AND code = $2",
+                        &[&d, &code],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.error(codec::unreadable(digest), e)))
+            .transpose()
+    }
+
+    fn put_inventory(&self, digest: &Digest, inventory: &Inventory) -> Result<(), StoreError> {
+        let text = serde_json::to_string(inventory)
+            .map_err(|e| self.error(codec::unreadable(digest), e))?;
+        let (d, code) = (digest.to_string(), self.versions.catalog.clone());
+        self.call("store an inventory", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO inventories (digest, inventory, code) VALUES ($1, $2, $3) \
+                         ON CONFLICT (digest) DO UPDATE SET inventory = EXCLUDED.inventory, \
+                         code = EXCLUDED.code, created = now()",
+                        &[&d, &text, &code],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
+        let code = self.versions.catalog.clone();
+        let rows: Vec<(String, String)> = self.call("list inventories", move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT digest, inventory FROM inventories WHERE code = $1 ORDER BY digest",
+                        &[&code],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(d, text)| {
+                Ok(StoredInventory {
+                    digest: Digest::parse(&d).map_err(|e| self.error("list inventories", e))?,
+                    data: text.into_bytes(),
+                })
+            })
+            .collect()
+    }
+
+    fn decode_inventory(&self, stored: &StoredInventory) -> Result<Inventory, StoreError> {
+        serde_json::from_slice(&stored.data)
+            .map_err(|e| self.error(codec::unreadable(&stored.digest), e))
+    }
+}
+
+impl ReportStore for PostgresStore {
+    fn report(&self, digest: &Digest, db_version: &str) -> Result<Option<ScanReport>, StoreError> {
+        let Some(mut report) = self.report_row(digest, db_version)? else {
+            return Ok(None);
+        };
+        // Reports are stored without their packages; the inventory holds them.
+        match self.inventory(digest)? {
+            Some(inv) => report.packages = inv.packages,
+            None => return Ok(None),
+        }
+        Ok(Some(report))
+    }
+
+    fn report_for(
+        &self,
+        digest: &Digest,
+        db_version: &str,
+        inventory: &Inventory,
+    ) -> Result<Option<ScanReport>, StoreError> {
+        Ok(self.report_row(digest, db_version)?.map(|mut r| {
+            r.packages = inventory.packages.clone();
+            r
+        }))
+    }
+
+    fn encode_report(
+        &self,
+        digest: &Digest,
+        report: &mut ScanReport,
+    ) -> Result<EncodedReport, StoreError> {
+        codec::encode_report(digest, report).map_err(|e| self.error(e.what(digest), e))
+    }
+
+    /// All in one transaction, in two statements whatever the count: a rematch of thousands
+    /// of images costs two round trips and one commit.
+    fn put_encoded_reports(
+        &self,
+        db_version: &str,
+        reports: &[EncodedReport],
+    ) -> Result<(), StoreError> {
+        let digests: Vec<String> = reports.iter().map(|r| r.digest.to_string()).collect();
+        let data: Vec<Vec<u8>> = reports.iter().map(|r| r.data.clone()).collect();
+        let (version, code) = (db_version.to_string(), self.versions.report.clone());
+        self.call("store reports", move |c| {
+            Box::pin(async move {
+                let client = c.client().await?;
+                client.batch_execute("BEGIN").await?;
+                let written = async {
+                    client
+                        .execute(
+                            "DELETE FROM reports WHERE digest = ANY($1) \
+                             AND (db_version <> $2 OR code <> $3)",
+                            &[&digests, &version, &code],
+                        )
+                        .await?;
+                    client
+                        .execute(
+                            "INSERT INTO reports (digest, db_version, report, code) \
+                             SELECT d, $2, r, $3 FROM unnest($1::text[], $4::bytea[]) AS t(d, r) \
+                             ON CONFLICT (digest, db_version) DO UPDATE \
+                             SET report = EXCLUDED.report, code = EXCLUDED.code, created = now()",
+                            &[&digests, &version, &code, &data],
+                        )
+                        .await
+                }
+                .await;
+                match written {
+                    Ok(_) => client.batch_execute("COMMIT").await,
+                    Err(e) => {
+                        // The transaction is rolled back; if the connection is gone, so is it.
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        Err(e)
+                    }
+                }
+            })
+        })
+    }
+}
+
+impl PostgresStore {
+    fn report_row(
+        &self,
+        digest: &Digest,
+        db_version: &str,
+    ) -> Result<Option<ScanReport>, StoreError> {
+        let (d, v, code) = (
+            digest.to_string(),
+            db_version.to_string(),
+            self.versions.report.clone(),
+        );
+        let bytes: Option<Vec<u8>> = self.call("read a report", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt(
+                        "SELECT report FROM reports WHERE digest = $1 AND db_version = $2 AND code = $3",
+                        &[&d, &v, &code],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })?;
+        bytes
+            .map(|b| codec::decode_report(&b).map_err(|e| self.error(e.what(digest), e)))
+            .transpose()
+    }
+}
+
+impl DecisionStore for PostgresStore {
+    fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
+        let text = serde_json::to_string(decision)
+            .map_err(|e| self.error(format!("decision {} is unwritable", decision.uid), e))?;
+        let time = decision.time;
+        self.call("record a decision", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO decisions (time, decision) VALUES ($1, $2)",
+                        &[&time, &text],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<String> = self.call("read decisions", move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT decision FROM decisions ORDER BY id DESC LIMIT $1",
+                        &[&limit],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+        })?;
+        rows.iter()
+            .map(|t| {
+                serde_json::from_str(t)
+                    .map_err(|e| self.error("a stored decision is unreadable", e))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.local:5432/portcullis"),
+            "postgres://app@db.local:5432/portcullis"
+        );
+        assert_eq!(
+            redact("postgres://db.local/portcullis"),
+            "postgres://db.local/portcullis"
+        );
+        assert_eq!(
+            redact("postgresql://a:b:c@h/d?sslmode=disable"),
+            "postgresql://a@h/d?sslmode=disable"
+        );
+    }
+}
