@@ -1,0 +1,154 @@
+//! Rematch after a DB update at cluster scale, on both store backends (not a timed test):
+//! 10,000 distinct stored inventories, made from the lang fixture's package list with varied
+//! versions, are rematched under a new DB version; target ≤ 5 s on 2 cores, on SQLite and on
+//! PostgreSQL. Every list is read back from the store, matched, and its report written (one
+//! transaction per backend).
+//!
+//! The lists vary as a cluster's images do: each package of image `i` takes one of
+//! [`VARIANTS`] versions (its own, or its last number moved), chosen per image and package, so no
+//! two images hold the same list while base layers still share most packages.
+//!
+//! Run with `scripts/bench-rematch` (which starts the fixtures and PostgreSQL), or
+//! `cargo bench -p portcullis-scanner --bench rematch` with `PORTCULLIS_TEST_POSTGRES` set.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use portcullis_core::{Digest, Inventory};
+use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
+use portcullis_vulndb::Db;
+
+/// Images rematched.
+const IMAGES: usize = 10_000;
+/// Versions each package takes across the images.
+const VARIANTS: usize = 40;
+
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("{what}: {e}");
+    std::process::exit(1);
+}
+
+/// `version` with its last run of digits moved by `k` (`2.19.0`, 3 → `2.19.3`); as it is when
+/// it has none, or for `k` = 0.
+fn vary(version: &str, k: usize) -> String {
+    let Some(end) = version.rfind(|c: char| c.is_ascii_digit()) else {
+        return version.to_string();
+    };
+    let start = version[..=end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let Ok(n) = version[start..=end].parse::<u64>() else {
+        return version.to_string();
+    };
+    if k == 0 {
+        return version.to_string();
+    }
+    format!(
+        "{}{}{}",
+        &version[..start],
+        n + k as u64,
+        &version[end + 1..]
+    )
+}
+
+/// Image `i`'s list: `base` with versions varied per image and package.
+fn image(base: &Inventory, i: usize) -> (Digest, Inventory) {
+    let mut inv = base.clone();
+    for (j, p) in inv.packages.iter_mut().enumerate() {
+        let k = (i.wrapping_mul(2_654_435_761) ^ j.wrapping_mul(40_503)) % VARIANTS;
+        p.version = vary(&p.version, k);
+    }
+    let digest = Digest::parse(&format!("sha256:{i:064x}")).unwrap_or_else(|e| fail("digest", e));
+    inv.image.digest = Some(digest.clone());
+    (digest, inv)
+}
+
+fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
+    Scanner::new(ScannerConfig {
+        image: portcullis_image::Options {
+            cache_dir: cache.to_path_buf(),
+            ..Default::default()
+        },
+        db: Some(db.to_path_buf()),
+        store: Some(store),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| fail("scanner", e))
+}
+
+fn main() {
+    let (Some(advisories), Some(fx)) = (
+        portcullis_test_support::testdata("advisories"),
+        portcullis_test_support::fixtures(),
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&advisories)
+        .unwrap_or_else(|e| fail("advisories", e))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    sources.sort();
+    let (db1, db2) = (tmp.path().join("vuln1.db"), tmp.path().join("vuln2.db"));
+    for db in [&db1, &db2] {
+        Db::import(db, &sources, None).unwrap_or_else(|e| fail("import", e));
+    }
+    let cache = tmp.path().join("cache");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail("runtime", e));
+    let base = rt
+        .block_on(
+            scanner(StoreUrl::Sqlite(tmp.path().join("base.db")), &db1, &cache)
+                .inventory(&format!("oci:{}:lang", fx.join("oci").display())),
+        )
+        .unwrap_or_else(|e| fail("inventory", e));
+    let images: Vec<(Digest, Inventory)> = (0..IMAGES).map(|i| image(&base, i)).collect();
+    let distinct: std::collections::HashSet<_> = images
+        .iter()
+        .flat_map(|(_, inv)| inv.packages.iter().map(|p| (&p.name, &p.version)))
+        .collect();
+    println!(
+        "inventories {IMAGES} of {} packages; {} distinct (package, version) pairs",
+        base.packages.len(),
+        distinct.len()
+    );
+
+    let mut backends = vec![("sqlite", StoreUrl::Sqlite(tmp.path().join("store.db")))];
+    if let Some(url) = portcullis_test_support::postgres::fresh_database("bench_rematch") {
+        backends.push((
+            "postgres",
+            url.parse().unwrap_or_else(|e| fail("postgres url", e)),
+        ));
+    }
+    for (name, url) in backends {
+        let first = scanner(url.clone(), &db1, &cache);
+        let store = first.store().unwrap_or_else(|| fail("store", "none"));
+        let t = Instant::now();
+        for (d, inv) in &images {
+            store
+                .put_inventory(d, inv)
+                .unwrap_or_else(|e| fail("put", e));
+        }
+        let put = t.elapsed();
+        first
+            .rematch_stored()
+            .unwrap_or_else(|e| fail("rematch", e));
+        drop(first);
+        // The DB changes: every stored list is matched again under the new version.
+        let updated = scanner(url, &db2, &cache);
+        let t = Instant::now();
+        let n = updated
+            .rematch_stored()
+            .unwrap_or_else(|e| fail("rematch", e));
+        let took = t.elapsed();
+        println!(
+            "rematch     {name:<8} {n} distinct stored lists after a DB update: {:.2} s (target <= 5 s); \
+             storing them took {:.1} s",
+            took.as_secs_f64(),
+            put.as_secs_f64()
+        );
+    }
+}
