@@ -32,6 +32,52 @@ pub(crate) enum Command {
     Version(VersionArgs),
     /// Generate a CA and a serving certificate for the webhook Service.
     Certs(CertsArgs),
+    /// Show or change the settings kept in the result store (thresholds); every `serve`
+    /// sharing the store follows within seconds.
+    Settings(SettingsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SettingsArgs {
+    /// Result store: `sqlite:PATH` (default: the cache directory's results.db) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+    #[arg(long, env = "PORTCULLIS_STORE", global = true)]
+    pub(crate) store: Option<String>,
+    /// Cache directory (where the default store lives).
+    #[arg(long = "cache-dir", env = "PORTCULLIS_CACHE_DIR", global = true)]
+    pub(crate) cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: SettingsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Print the settings in force (JSON with --json).
+    Show {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change thresholds; what is not given keeps its stored (or default) value.
+    Set {
+        /// CVSS score at or above which an image warns.
+        #[arg(long = "warn-threshold")]
+        warn_threshold: Option<f64>,
+        /// CVSS score at or above which an image fails.
+        #[arg(long = "fail-threshold")]
+        fail_threshold: Option<f64>,
+        /// Status of a match without any score.
+        #[arg(long = "unknown-as", value_enum)]
+        unknown_as: Option<StatusArg>,
+    },
+    /// Print an image's status history with the cause of each change (JSON with --json).
+    History {
+        /// The image digest (`sha256:...`).
+        digest: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How to reach images: shared by every command that reads one.

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Policy(a) => cmd::policy::run(a).await,
             Command::Version(a) => cmd::version::run(a),
             Command::Certs(a) => cmd::certs::run(a),
+            Command::Settings(a) => cmd::settings::run(a).await,
         }
     });
     match result {

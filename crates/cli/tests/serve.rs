@@ -101,6 +101,34 @@ fn start_serve(args: &[std::ffi::OsString]) -> (Server, u16) {
     panic!("serve did not answer /healthz");
 }
 
+/// Rejects what scans Fail, allows the rest.
+const REJECT_FAILED: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  order: 1\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n";
+
+/// `serve` flags for a real scan of the registry's images: policies, DB, store and cache under
+/// the test's directory.
+fn scanning_args(
+    policies: &std::path::Path,
+    db: &std::path::Path,
+    store: &str,
+    cache: &std::path::Path,
+    reg: &str,
+) -> Vec<std::ffi::OsString> {
+    vec![
+        "--policies".into(),
+        policies.into(),
+        "--db".into(),
+        db.into(),
+        "--store".into(),
+        store.into(),
+        "--cache-dir".into(),
+        cache.into(),
+        "--insecure-registry".into(),
+        reg.into(),
+        "--webhook-timeout".into(),
+        "30".into(),
+    ]
+}
+
 const GATE: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: gate}\nspec:\n  rules:\n  - action: Reject\n    imagePath: {operator: IsNoneOf, values: ['^127\\.0\\.0\\.1:']}\n";
 
 /// Needs no DB, fixtures or registry: nothing here is scanned.
@@ -420,29 +448,16 @@ fn decisions_follow_a_db_update_without_a_restart() {
     std::fs::write(&sources, &debian).expect("write sources");
     let pol = dir.path().join("policies");
     std::fs::create_dir_all(&pol).expect("mkdir");
-    std::fs::write(
-        pol.join("p.yaml"),
-        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  order: 1\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n",
-    )
-    .expect("write policy");
-    let args: Vec<std::ffi::OsString> = vec![
-        "--policies".into(),
-        pol.into(),
-        "--db".into(),
-        dir.path().join("vuln.db").into(),
-        "--store".into(),
-        format!("sqlite:{}", dir.path().join("store.db").display()).into(),
-        "--cache-dir".into(),
-        dir.path().join("cache").into(),
-        "--insecure-registry".into(),
-        reg.clone().into(),
-        "--webhook-timeout".into(),
-        "30".into(),
-        "--db-config".into(),
-        sources.clone().into(),
-        "--db-update-interval".into(),
-        "2s".into(),
-    ];
+    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let mut args = scanning_args(
+        &pol,
+        &dir.path().join("vuln.db"),
+        &format!("sqlite:{}", dir.path().join("store.db").display()),
+        &dir.path().join("cache"),
+        &reg,
+    );
+    args.extend(["--db-config".into(), sources.clone().into()]);
+    args.extend(["--db-update-interval".into(), "2s".into()]);
     let (_serve, port) = start_serve(&args);
     let image = format!("{reg}/portcullis/debian:lang");
     let ask = |uid: &str| {
@@ -472,4 +487,82 @@ fn decisions_follow_a_db_update_without_a_restart() {
         Some(false),
         "the PyPA advisories reached /validate within a minute"
     );
+}
+
+/// Thresholds are stored settings: `portcullis settings set` against the store changes what a
+/// running `serve` decides within seconds, on SQLite and on PostgreSQL; a bad value is refused
+/// and changes nothing.
+#[test]
+fn decisions_follow_stored_thresholds() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    let imported = bin()
+        .args(["db", "import", "--db"])
+        .arg(&db)
+        .arg(td.join("advisories/pypi"))
+        .output()
+        .expect("import");
+    assert!(imported.status.success(), "{imported:?}");
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let mut stores = vec![format!("sqlite:{}", dir.path().join("store.db").display())];
+    if let Some(url) = portcullis_test_support::postgres::fresh_database("serve_settings") {
+        stores.push(url);
+    }
+    for store in stores {
+        let settings = |args: &[&str]| {
+            bin()
+                .args(["settings", "--store", &store])
+                .args(args)
+                .output()
+                .expect("settings")
+        };
+        let shown = json(&settings(&["show", "--json"]));
+        assert_eq!(shown["stored"], false, "{store}: {shown}");
+        let args = scanning_args(&pol, &db, &store, &dir.path().join("cache"), &reg);
+        let (_serve, port) = start_serve(&args);
+        let image = format!("{reg}/portcullis/debian:lang");
+        let ask = |uid: &str| {
+            let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
+            review["response"]["allowed"].as_bool()
+        };
+        assert_eq!(ask("strict"), Some(false), "{store}: the lang image fails");
+
+        let refused = settings(&["set", "--warn-threshold", "9", "--fail-threshold", "5"]);
+        assert_eq!(refused.status.code(), Some(2), "{store}: {refused:?}");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(message.contains("above --fail-threshold"), "{message}");
+        assert_eq!(json(&settings(&["show", "--json"]))["stored"], false);
+
+        let set = settings(&[
+            "set",
+            "--warn-threshold",
+            "10",
+            "--fail-threshold",
+            "10",
+            "--unknown-as",
+            "pass",
+        ]);
+        assert!(set.status.success(), "{store}: {set:?}");
+        let shown = json(&settings(&["show", "--json"]));
+        assert_eq!(shown["generation"], 1, "{store}: {shown}");
+        assert_eq!(shown["thresholds"]["fail"], 10.0, "{store}: {shown}");
+        let mut now = Some(false);
+        for i in 0..20 {
+            now = ask(&format!("relaxed-{i}"));
+            if now == Some(true) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        assert_eq!(
+            now,
+            Some(true),
+            "{store}: serve followed the stored thresholds"
+        );
+    }
 }

@@ -56,8 +56,9 @@ pub use report::{
 };
 pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
 pub use store::{
-    DecisionEvent, DecisionStore, EncodedReport, InventoryStore, ReportStore, ResultStore,
-    StoreError, StoredInventory,
+    ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore, InventoryStore,
+    ReportStore, ResultStore, SettingsStore, StatusChange, StoreError, StoredInventory,
+    UnknownCause,
 };
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Digest, Inventory, ScanReport};
+use crate::{Digest, Inventory, ScanReport, Status, Thresholds};
 
 /// A store could not do what was asked. `location` names the store (its file, or its database
 /// without credentials), `what` what failed when it is more than the store itself.
@@ -149,7 +149,111 @@ pub trait DecisionStore: Send + Sync {
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError>;
 }
 
-/// Everything a result store keeps.
-pub trait ResultStore: InventoryStore + ReportStore + DecisionStore {}
+/// Settings changed at run time (`portcullis settings set`), shared by every process on the
+/// store. Each change bumps a generation, so a process sees that something changed by reading
+/// one number.
+pub trait SettingsStore: Send + Sync {
+    /// The stored thresholds, if any were set.
+    fn thresholds(&self) -> Result<Option<Thresholds>, StoreError>;
 
-impl<T: InventoryStore + ReportStore + DecisionStore> ResultStore for T {}
+    /// Stores the thresholds and bumps the generation; returns the new generation.
+    fn put_thresholds(&self, thresholds: &Thresholds) -> Result<u64, StoreError>;
+
+    /// The settings generation: 0 before any change, then one more per change.
+    fn settings_generation(&self) -> Result<u64, StoreError>;
+}
+
+/// Why an image's status changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeCause {
+    /// The image was scanned for the first time.
+    FirstScan,
+    /// The vulnerability database changed and the image's list was matched again.
+    DbUpdate,
+    /// The exceptions in force changed.
+    Exceptions,
+    /// The warn/fail thresholds changed.
+    Thresholds,
+    /// The image was scanned again (new extractors, or a scheduled rescan).
+    Rescan,
+}
+
+impl ChangeCause {
+    /// The name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeCause::FirstScan => "first-scan",
+            ChangeCause::DbUpdate => "db-update",
+            ChangeCause::Exceptions => "exceptions",
+            ChangeCause::Thresholds => "thresholds",
+            ChangeCause::Rescan => "rescan",
+        }
+    }
+}
+
+/// A name that is no [`ChangeCause`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown change cause `{0}`")]
+pub struct UnknownCause(pub String);
+
+impl std::str::FromStr for ChangeCause {
+    type Err = UnknownCause;
+
+    fn from_str(s: &str) -> Result<Self, UnknownCause> {
+        [
+            ChangeCause::FirstScan,
+            ChangeCause::DbUpdate,
+            ChangeCause::Exceptions,
+            ChangeCause::Thresholds,
+            ChangeCause::Rescan,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| UnknownCause(s.to_string()))
+    }
+}
+
+crate::named_by_str!(ChangeCause);
+
+/// One change of an image's status, with its cause: the history that explains why an image that
+/// passed yesterday fails today.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The image.
+    pub digest: Digest,
+    /// When it changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The status before (`None` for a first scan).
+    pub from: Option<Status>,
+    /// The status after.
+    pub to: Status,
+    /// Why.
+    pub cause: ChangeCause,
+    /// The vulnerability DB version the new status was made under.
+    pub db_version: String,
+}
+
+/// The status history of every image.
+pub trait HistoryStore: Send + Sync {
+    /// Records changes, all or none.
+    fn record_status_changes(&self, changes: &[StatusChange]) -> Result<(), StoreError>;
+
+    /// The latest recorded status of every image that has one (what the next change is
+    /// measured against).
+    fn latest_statuses(&self) -> Result<Vec<(Digest, Status)>, StoreError>;
+
+    /// An image's changes, oldest first.
+    fn status_history(&self, digest: &Digest) -> Result<Vec<StatusChange>, StoreError>;
+}
+
+/// Everything a result store keeps.
+pub trait ResultStore:
+    InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore
+{
+}
+
+impl<T: InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore> ResultStore
+    for T
+{
+}

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use portcullis_catalog::Cataloger;
 use portcullis_core::{
-    DbInfo, EncodedReport, Exception, Inventory, ResultStore, ScanReport, StoreError, Thresholds,
+    ChangeCause, DbInfo, EncodedReport, Exception, Inventory, ResultStore, ScanReport, Status,
+    StatusChange, StoreError, Thresholds,
 };
 use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
@@ -120,6 +121,9 @@ pub struct Scanner {
     /// The exceptions in force: `cfg.exceptions` until [`Scanner::set_exceptions`] replaces them
     /// (in a cluster, from a watch).
     exceptions: parking_lot::RwLock<Arc<Vec<Exception>>>,
+    /// The thresholds in force: `cfg.thresholds` until [`Scanner::set_thresholds`] replaces
+    /// them (from the stored settings).
+    thresholds: parking_lot::RwLock<Thresholds>,
 }
 
 impl Scanner {
@@ -137,6 +141,7 @@ impl Scanner {
     pub fn with_store(cfg: ScannerConfig, store: Option<Arc<dyn ResultStore>>) -> Scanner {
         Scanner {
             exceptions: parking_lot::RwLock::new(Arc::new(cfg.exceptions.clone())),
+            thresholds: parking_lot::RwLock::new(cfg.thresholds.clone()),
             cfg,
             db: Mutex::new(None),
             store,
@@ -148,6 +153,17 @@ impl Scanner {
     /// [`Scanner::apply_exceptions`] for reports the caller holds.
     pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
         *self.exceptions.write() = Arc::new(exceptions);
+    }
+
+    /// Replaces the thresholds in force. Reports made or read from now on are labelled with
+    /// them; [`Scanner::rematch_stored_because`] relabels the stored ones and records why.
+    pub fn set_thresholds(&self, thresholds: Thresholds) {
+        *self.thresholds.write() = thresholds;
+    }
+
+    /// The thresholds in force.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds.read().clone()
     }
 
     /// Applies the exceptions in force to a report made earlier: marks and unmarks its matches
@@ -278,6 +294,23 @@ impl Scanner {
         .map_err(|e| Error::Task(e.to_string()))??;
         if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_ref()) {
             store.put_report(digest, &info.version, &report)?;
+            // A first scan, or a scan made anew (new extractors or matchers): recorded when
+            // the status is new.
+            let before = store.status_history(digest)?.last().map(|c| c.to);
+            if before != Some(report.summary.status) {
+                store.record_status_changes(&[StatusChange {
+                    digest: digest.clone(),
+                    time: time::OffsetDateTime::now_utc(),
+                    from: before,
+                    to: report.summary.status,
+                    cause: if before.is_none() {
+                        ChangeCause::FirstScan
+                    } else {
+                        ChangeCause::Rescan
+                    },
+                    db_version: info.version.clone(),
+                }])?;
+            }
         }
         let mut report = report;
         report.target = target.to_string();
@@ -294,9 +327,17 @@ impl Scanner {
     /// reports: what a DB update triggers, with no image IO. Lists are spread over the CPUs
     /// (matching is CPU work on shared, remembered DB lookups). Returns how many were done.
     pub fn rematch_stored(&self) -> Result<usize> {
+        self.rematch_stored_because(ChangeCause::DbUpdate)
+    }
+
+    /// [`Scanner::rematch_stored`] for any cause (a DB update, new thresholds, new
+    /// exceptions): every status that changes is recorded with `cause`.
+    pub fn rematch_stored_because(&self, cause: ChangeCause) -> Result<usize> {
         let Some(store) = &self.store else {
             return Ok(0);
         };
+        let before: std::collections::HashMap<portcullis_core::Digest, Status> =
+            store.latest_statuses()?.into_iter().collect();
         let db = self.db()?;
         let version = db.info().version;
         let lists = store.stored_inventories()?;
@@ -312,12 +353,13 @@ impl Scanner {
                 .chunks(chunk)
                 .map(|part| {
                     let (db, parts, memo) = (&db, &parts, &memo);
-                    s.spawn(move || -> Result<Vec<EncodedReport>> {
+                    s.spawn(move || -> Result<Vec<(EncodedReport, Status)>> {
                         part.iter()
                             .map(|stored| {
                                 let inv = store.decode_inventory(stored)?;
                                 let mut report = parts.report_memo(db, inv, Some(memo))?;
-                                Ok(store.encode_report(&stored.digest, &mut report)?)
+                                let status = report.summary.status;
+                                Ok((store.encode_report(&stored.digest, &mut report)?, status))
                             })
                             .collect()
                     })
@@ -332,13 +374,28 @@ impl Scanner {
             }
             Ok::<_, Error>(all)
         })?;
+        let now = time::OffsetDateTime::now_utc();
+        let changes: Vec<StatusChange> = encoded
+            .iter()
+            .filter(|(e, status)| before.get(&e.digest) != Some(status))
+            .map(|(e, status)| StatusChange {
+                digest: e.digest.clone(),
+                time: now,
+                from: before.get(&e.digest).copied(),
+                to: *status,
+                cause,
+                db_version: version.clone(),
+            })
+            .collect();
+        let encoded: Vec<EncodedReport> = encoded.into_iter().map(|(e, _)| e).collect();
         store.put_encoded_reports(&version, &encoded)?;
+        store.record_status_changes(&changes)?;
         Ok(lists.len())
     }
 
     fn match_parts(&self) -> MatchParts {
         MatchParts {
-            thresholds: self.cfg.thresholds.clone(),
+            thresholds: self.thresholds.read().clone(),
             exceptions: self.exceptions.read().clone(),
             vex: self.cfg.vex.clone(),
             matching: self.cfg.matching.clone(),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use portcullis_core::{InventoryStore, ReportStore};
+use portcullis_core::{ChangeCause, InventoryStore, ReportStore, Status, Thresholds};
 use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl, code_versions};
 use portcullis_store::SqliteStore;
 use portcullis_vulndb::Db;
@@ -12,6 +12,20 @@ use portcullis_vulndb::Db;
 fn inputs() -> Option<(PathBuf, PathBuf)> {
     let pypi = portcullis_test_support::testdata("advisories/pypi")?;
     Some((pypi, portcullis_test_support::fixtures()?.join("oci")))
+}
+
+/// A scanner on `db` and `store`, its image cache under `dir`.
+fn scanner_on(dir: &std::path::Path, db: &std::path::Path, store: StoreUrl) -> Scanner {
+    Scanner::new(ScannerConfig {
+        image: portcullis_image::Options {
+            cache_dir: dir.join("cache"),
+            ..Default::default()
+        },
+        db: Some(db.to_path_buf()),
+        store: Some(store),
+        ..Default::default()
+    })
+    .expect("scanner")
 }
 
 #[test]
@@ -23,18 +37,7 @@ fn stored_lists_are_rematched_under_a_new_database() {
     Db::import(&db1, std::slice::from_ref(&pypi), None).expect("import");
     Db::import(&db2, &[pypi, td.join("advisories/nvd")], None).expect("import");
     let store_path = dir.path().join("results.db");
-    let scanner = |db: &PathBuf| {
-        Scanner::new(ScannerConfig {
-            image: portcullis_image::Options {
-                cache_dir: dir.path().join("cache"),
-                ..Default::default()
-            },
-            db: Some(db.clone()),
-            store: Some(StoreUrl::Sqlite(store_path.clone())),
-            ..Default::default()
-        })
-        .expect("scanner")
-    };
+    let scanner = |db: &PathBuf| scanner_on(dir.path(), db, StoreUrl::Sqlite(store_path.clone()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,4 +167,71 @@ async fn changed_exceptions_apply_to_stored_reports() {
     let again = scanner.scan(&target).await.expect("cached scan");
     assert_eq!(again.summary, first.summary);
     assert!(again.vulnerabilities.iter().all(|m| m.ignored.is_none()));
+}
+
+/// Every change of an image's status is recorded with its cause (first scan, DB update,
+/// thresholds), on both store backends; a rematch that changes nothing records nothing.
+#[test]
+fn status_changes_are_recorded_with_their_cause() {
+    let Some((pypi, oci)) = inputs() else { return };
+    let nvd = pypi.join("../nvd");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // Without package advisories the lang image passes; the PyPA data makes it fail.
+    Db::import(&db1, std::slice::from_ref(&nvd), None).expect("import");
+    Db::import(&db2, &[pypi, nvd], None).expect("import");
+    let mut stores = vec![StoreUrl::Sqlite(dir.path().join("results.db"))];
+    if let Some(url) = portcullis_test_support::postgres::fresh_database("history") {
+        stores.push(url.parse().expect("url"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for url in stores {
+        let scanner = |db: &PathBuf| scanner_on(dir.path(), db, url.clone());
+        let first = scanner(&db1);
+        let report = rt
+            .block_on(first.scan(&format!("oci:{}:lang", oci.display())))
+            .expect("scan");
+        let digest = report.image.digest.clone().expect("digest");
+        let history = |s: &Scanner| -> Vec<(Option<Status>, Status, ChangeCause)> {
+            s.store()
+                .expect("store")
+                .status_history(&digest)
+                .expect("history")
+                .iter()
+                .map(|c| (c.from, c.to, c.cause))
+                .collect()
+        };
+        assert_eq!(
+            history(&first),
+            [(None, Status::Pass, ChangeCause::FirstScan)],
+            "{url}"
+        );
+        drop(first);
+
+        let updated = scanner(&db2);
+        updated.rematch_stored().expect("rematch");
+        updated.set_thresholds(Thresholds {
+            warn: 10.0,
+            fail: 10.0,
+            unknown: Status::Pass,
+        });
+        updated
+            .rematch_stored_because(ChangeCause::Thresholds)
+            .expect("relabel");
+        updated
+            .rematch_stored_because(ChangeCause::Thresholds)
+            .expect("again, nothing changes");
+        assert_eq!(
+            history(&updated),
+            [
+                (None, Status::Pass, ChangeCause::FirstScan),
+                (Some(Status::Pass), Status::Fail, ChangeCause::DbUpdate),
+                (Some(Status::Fail), Status::Pass, ChangeCause::Thresholds),
+            ],
+            "{url}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use portcullis_core::{Digest, EncodedReport, ScanReport};
+use portcullis_core::{Digest, EncodedReport, ScanReport, Status, StatusChange};
 
 /// What went wrong turning a report into bytes or back.
 #[derive(Debug, thiserror::Error)]
@@ -73,5 +73,41 @@ fn compress(json: &[u8]) -> std::io::Result<Vec<u8>> {
             Some(c) => c.compress(json),
             None => zstd::bulk::compress(json, 1),
         }
+    })
+}
+
+/// A status as stored (`Pass`, `Warn`, `Fail`, as policies spell it).
+pub(crate) fn status(s: &str) -> Result<Status, UnknownStatus> {
+    [Status::Pass, Status::Warn, Status::Fail]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| UnknownStatus(s.to_string()))
+}
+
+/// A stored status that is none of Pass, Warn, Fail.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status `{0}`")]
+pub(crate) struct UnknownStatus(String);
+
+/// The setting name the thresholds are kept under.
+pub(crate) const THRESHOLDS: &str = "thresholds";
+
+/// A status change from its stored columns.
+pub(crate) fn status_change(
+    digest: &Digest,
+    time: &str,
+    from: Option<&str>,
+    to: &str,
+    cause: &str,
+    db_version: String,
+) -> Result<StatusChange, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(StatusChange {
+        digest: digest.clone(),
+        time: portcullis_core::parse_time(time)
+            .ok_or_else(|| format!("time `{time}` is not RFC 3339"))?,
+        from: from.map(status).transpose()?,
+        to: status(to)?,
+        cause: cause.parse()?,
+        db_version,
     })
 }

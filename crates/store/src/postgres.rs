@@ -15,8 +15,9 @@ use std::thread;
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, Inventory, InventoryStore, ReportStore,
-    ScanReport, StoreError, StoredInventory,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
+    ReportStore, ScanReport, SettingsStore, Status, StatusChange, StoreError, StoredInventory,
+    Thresholds,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -25,9 +26,10 @@ use crate::migrate::{self, Migration};
 use crate::{CodeVersions, SchemaTooNew};
 
 /// The schema, one migration per version; a new version appends one and never edits the older.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "
 CREATE TABLE inventories (
   digest TEXT PRIMARY KEY,
   inventory TEXT NOT NULL,
@@ -48,7 +50,26 @@ CREATE TABLE decisions (
   decision TEXT NOT NULL
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        sql: "
+CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE settings_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL);
+INSERT INTO settings_generation (id, generation) VALUES (1, 0);
+CREATE TABLE status_history (
+  id BIGSERIAL PRIMARY KEY,
+  digest TEXT NOT NULL,
+  time TIMESTAMPTZ NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  db_version TEXT NOT NULL
+);
+CREATE INDEX status_history_digest ON status_history (digest, id);
+",
+    },
+];
 
 /// Serialises the schema check and migrations of replicas starting at once
 /// (`pg_advisory_xact_lock` key; any fixed number works, this one spells "PCLS").
@@ -177,13 +198,33 @@ impl PostgresStore {
     }
 }
 
+/// Runs `work` in a transaction: committed when it succeeds, rolled back when it fails (if the
+/// connection is gone, so is the transaction).
+async fn in_transaction<T, F, Fut>(client: &Client, work: F) -> Result<T, tokio_postgres::Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    client.batch_execute("BEGIN").await?;
+    match work().await {
+        Ok(v) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
 /// Brings the schema up to date, in one transaction under an advisory lock (replicas starting
 /// at once migrate once); a newer schema than this binary knows is refused.
 async fn migrate_postgres(
     client: &Client,
 ) -> Result<Result<(), SchemaTooNew>, tokio_postgres::Error> {
-    client.batch_execute("BEGIN").await?;
-    let result = async {
+    // Nothing is written when the store is too new, so committing then is harmless.
+    in_transaction(client, || async {
         // The lock comes first: even `CREATE TABLE IF NOT EXISTS` races with itself.
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -212,13 +253,8 @@ async fn migrate_postgres(
                 .await?;
         }
         Ok(Ok(()))
-    }
-    .await;
-    match &result {
-        Ok(Ok(())) => client.batch_execute("COMMIT").await?,
-        _ => client.batch_execute("ROLLBACK").await?,
-    }
-    result
+    })
+    .await
 }
 
 /// `url` without its password.
@@ -352,8 +388,7 @@ impl ReportStore for PostgresStore {
         self.call("store reports", move |c| {
             Box::pin(async move {
                 let client = c.client().await?;
-                client.batch_execute("BEGIN").await?;
-                let written = async {
+                in_transaction(client, || async {
                     client
                         .execute(
                             "DELETE FROM reports WHERE digest = ANY($1) \
@@ -369,17 +404,10 @@ impl ReportStore for PostgresStore {
                              SET report = EXCLUDED.report, code = EXCLUDED.code, created = now()",
                             &[&digests, &version, &code, &data],
                         )
-                        .await
-                }
-                .await;
-                match written {
-                    Ok(_) => client.batch_execute("COMMIT").await,
-                    Err(e) => {
-                        // The transaction is rolled back; if the connection is gone, so is it.
-                        let _ = client.batch_execute("ROLLBACK").await;
-                        Err(e)
-                    }
-                }
+                        .await?;
+                    Ok(())
+                })
+                .await
             })
         })
     }
@@ -453,6 +481,162 @@ impl DecisionStore for PostgresStore {
             .map(|t| {
                 serde_json::from_str(t)
                     .map_err(|e| self.error("a stored decision is unreadable", e))
+            })
+            .collect()
+    }
+}
+
+impl SettingsStore for PostgresStore {
+    fn thresholds(&self) -> Result<Option<Thresholds>, StoreError> {
+        let text: Option<String> = self.call("read the thresholds", |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt(
+                        "SELECT value FROM settings WHERE name = $1",
+                        &[&codec::THRESHOLDS],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| self.error("the stored thresholds are unreadable", e))
+        })
+        .transpose()
+    }
+
+    fn put_thresholds(&self, thresholds: &Thresholds) -> Result<u64, StoreError> {
+        let text = serde_json::to_string(thresholds)
+            .map_err(|e| self.error("the thresholds are unwritable", e))?;
+        let generation: i64 = self.call("store the thresholds", move |c| {
+            Box::pin(async move {
+                let client = c.client().await?;
+                in_transaction(client, || async {
+                    client
+                        .execute(
+                            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                            &[&codec::THRESHOLDS, &text],
+                        )
+                        .await?;
+                    let row = client
+                        .query_one(
+                            "UPDATE settings_generation SET generation = generation + 1 \
+                             WHERE id = 1 RETURNING generation",
+                            &[],
+                        )
+                        .await?;
+                    Ok::<i64, tokio_postgres::Error>(row.get(0))
+                })
+                .await
+            })
+        })?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    fn settings_generation(&self) -> Result<u64, StoreError> {
+        let generation: i64 = self.call("read the settings generation", |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_one(
+                        "SELECT generation FROM settings_generation WHERE id = 1",
+                        &[],
+                    )
+                    .await?;
+                Ok(row.get(0))
+            })
+        })?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+}
+
+impl HistoryStore for PostgresStore {
+    fn record_status_changes(&self, changes: &[StatusChange]) -> Result<(), StoreError> {
+        let digests: Vec<String> = changes.iter().map(|c| c.digest.to_string()).collect();
+        let times: Vec<time::OffsetDateTime> = changes.iter().map(|c| c.time).collect();
+        let from: Vec<Option<&'static str>> =
+            changes.iter().map(|c| c.from.map(Status::as_str)).collect();
+        let to: Vec<&'static str> = changes.iter().map(|c| c.to.as_str()).collect();
+        let causes: Vec<&'static str> = changes.iter().map(|c| c.cause.as_str()).collect();
+        let versions: Vec<String> = changes.iter().map(|c| c.db_version.clone()).collect();
+        self.call("record status changes", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
+                         SELECT d, tm, f, s, c, v FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                         WITH ORDINALITY AS t(d, tm, f, s, c, v, n) ORDER BY n",
+                        &[&digests, &times, &from, &to, &causes, &versions],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn latest_statuses(&self) -> Result<Vec<(Digest, Status)>, StoreError> {
+        let rows: Vec<(String, String)> = self.call("read the latest statuses", |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT DISTINCT ON (digest) digest, to_status FROM status_history \
+                         ORDER BY digest, id DESC",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(d, st)| {
+                let digest = Digest::parse(&d)
+                    .map_err(|e| self.error("a stored status is unreadable", e))?;
+                let status = codec::status(&st)
+                    .map_err(|e| self.error("a stored status is unreadable", e))?;
+                Ok((digest, status))
+            })
+            .collect()
+    }
+
+    fn status_history(&self, digest: &Digest) -> Result<Vec<StatusChange>, StoreError> {
+        let d = digest.to_string();
+        type Row = (time::OffsetDateTime, Option<String>, String, String, String);
+        let rows: Vec<Row> = self.call("read a status history", move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT time, from_status, to_status, cause, db_version FROM status_history \
+                         WHERE digest = $1 ORDER BY id",
+                        &[&d],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                    .collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(time, from, to, cause, db_version)| {
+                codec::status_change(
+                    digest,
+                    &portcullis_core::format_time(time),
+                    from.as_deref(),
+                    &to,
+                    &cause,
+                    db_version,
+                )
+                .map_err(|e| self.error("a stored status is unreadable", e))
             })
             .collect()
     }

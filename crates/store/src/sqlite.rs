@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, Inventory, InventoryStore, ReportStore,
-    ScanReport, StoreError, StoredInventory,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
+    ReportStore, ScanReport, SettingsStore, Status, StatusChange, StoreError, StoredInventory,
+    Thresholds,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -29,9 +30,10 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
 /// The schema, one migration per version (kept in `PRAGMA user_version`); a new version appends
 /// one and never edits the older. Version 1 is the schema of the stores written before versions
 /// were recorded, so it creates only what is missing.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "
 CREATE TABLE IF NOT EXISTS inventories (
   digest TEXT PRIMARY KEY,
   inventory TEXT NOT NULL,
@@ -52,7 +54,25 @@ CREATE TABLE IF NOT EXISTS decisions (
   decision TEXT NOT NULL
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        sql: "
+CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO settings (name, value) VALUES ('generation', '0');
+CREATE TABLE status_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  digest TEXT NOT NULL,
+  time TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  db_version TEXT NOT NULL
+);
+CREATE INDEX status_history_digest ON status_history (digest, id);
+",
+    },
+];
 
 /// Brings the schema up to date in one immediate transaction (two processes opening one file at
 /// once migrate once).
@@ -116,12 +136,12 @@ impl SqliteStore {
     fn error(
         &self,
         what: Option<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> StoreError {
         StoreError {
             location: self.path.display().to_string(),
             what,
-            source: Box::new(source),
+            source: source.into(),
         }
     }
 
@@ -344,6 +364,136 @@ impl DecisionStore for SqliteStore {
     }
 }
 
+impl SettingsStore for SqliteStore {
+    fn thresholds(&self) -> Result<Option<Thresholds>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .lock()
+            .query_row(
+                "SELECT value FROM settings WHERE name = ?1",
+                [codec::THRESHOLDS],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.json("the thresholds", e)))
+            .transpose()
+    }
+
+    fn put_thresholds(&self, thresholds: &Thresholds) -> Result<u64, StoreError> {
+        let text = serde_json::to_string(thresholds).map_err(|e| self.json("the thresholds", e))?;
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        tx.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![codec::THRESHOLDS, text],
+        )
+        .map_err(|e| self.sql(e))?;
+        let generation: i64 = tx
+            .query_row(
+                "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation' \
+                 RETURNING CAST(value AS INTEGER)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    fn settings_generation(&self) -> Result<u64, StoreError> {
+        let generation: i64 = self
+            .conn
+            .lock()
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'generation'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+}
+
+impl HistoryStore for SqliteStore {
+    fn record_status_changes(&self, changes: &[StatusChange]) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| self.sql(e))?;
+            for c in changes {
+                insert
+                    .execute(params![
+                        c.digest.as_str(),
+                        portcullis_core::format_time(c.time),
+                        c.from.map(Status::as_str),
+                        c.to.as_str(),
+                        c.cause.as_str(),
+                        c.db_version,
+                    ])
+                    .map_err(|e| self.sql(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    fn latest_statuses(&self) -> Result<Vec<(Digest, Status)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT digest, to_status FROM status_history \
+                 WHERE id IN (SELECT max(id) FROM status_history GROUP BY digest) ORDER BY digest",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(d, st)| {
+                let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+                    self.error(Some("a stored status is unreadable".into()), e)
+                };
+                Ok((
+                    Digest::parse(&d).map_err(|e| bad(Box::new(e)))?,
+                    codec::status(&st).map_err(|e| bad(Box::new(e)))?,
+                ))
+            })
+            .collect()
+    }
+
+    fn status_history(&self, digest: &Digest) -> Result<Vec<StatusChange>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT time, from_status, to_status, cause, db_version FROM status_history \
+                 WHERE digest = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.sql(e))?;
+        type Row = (String, Option<String>, String, String, String);
+        let rows: Vec<Row> = stmt
+            .query_map([digest.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(time, from, to, cause, db_version)| {
+                codec::status_change(digest, &time, from.as_deref(), &to, &cause, db_version)
+                    .map_err(|e| self.error(Some("a stored status is unreadable".into()), e))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +634,38 @@ mod tests {
         assert_eq!(store.inventory(&dg(0xdd)).expect("read"), None);
         store.put_inventory(&dg(0xdd), &inv).expect("inv");
         assert_eq!(store.inventory(&dg(0xdd)).expect("read"), Some(inv));
+    }
+
+    /// A store of an older schema version is brought up to date at open, its rows kept.
+    #[test]
+    fn an_older_schema_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let inv = inventory(&dg(0xee));
+        {
+            let conn = Connection::open(&path).expect("sqlite");
+            conn.execute_batch(MIGRATIONS[0].sql).expect("version 1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO inventories (digest, inventory, code) VALUES (?1, ?2, ?3)",
+                params![
+                    dg(0xee).as_str(),
+                    serde_json::to_string(&inv).expect("json"),
+                    versions().catalog
+                ],
+            )
+            .expect("row");
+        }
+        let store = SqliteStore::open(&path).expect("migrated");
+        assert_eq!(store.inventory(&dg(0xee)).expect("read"), Some(inv));
+        assert_eq!(store.settings_generation().expect("settings table"), 0);
+        let found: u32 = store
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(found, MIGRATIONS.last().expect("migrations").version);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! One conformance suite for every result-store backend: what the store traits promise, run
 //! against a fresh, empty store.
 
-use portcullis_core::{DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, ScanReport};
+use portcullis_core::{
+    ChangeCause, DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, ScanReport, Status,
+    StatusChange, Thresholds,
+};
 
 use crate::build::{digest, inventory, package};
 
@@ -81,4 +84,58 @@ pub fn conformance(store: &dyn ResultStore) {
     }
     let recent = store.recent_decisions(2).expect("recent");
     assert_eq!(recent, [decision("c", true), decision("b", false)]);
+
+    // Settings: none at first, then each change bumps the generation.
+    assert_eq!(store.thresholds().expect("read"), None);
+    assert_eq!(store.settings_generation().expect("generation"), 0);
+    let strict = Thresholds {
+        warn: 2.5,
+        fail: 5.0,
+        unknown: Status::Fail,
+    };
+    assert_eq!(store.put_thresholds(&strict).expect("put"), 1);
+    assert_eq!(store.thresholds().expect("read"), Some(strict));
+    assert_eq!(
+        store.put_thresholds(&Thresholds::default()).expect("put"),
+        2
+    );
+    assert_eq!(store.settings_generation().expect("generation"), 2);
+    assert_eq!(
+        store.thresholds().expect("read"),
+        Some(Thresholds::default())
+    );
+
+    // Status history: in order per image, the latest per image.
+    let change = |d: &Digest, from, to, cause, minute| StatusChange {
+        digest: d.clone(),
+        time: time::macros::datetime!(2026-01-02 03:00 UTC) + time::Duration::minutes(minute),
+        from,
+        to,
+        cause,
+        db_version: "v1".into(),
+    };
+    assert!(store.latest_statuses().expect("latest").is_empty());
+    let first = [
+        change(&d1, None, Status::Pass, ChangeCause::FirstScan, 0),
+        change(&d2, None, Status::Warn, ChangeCause::FirstScan, 1),
+    ];
+    store.record_status_changes(&first).expect("record");
+    let later = [change(
+        &d1,
+        Some(Status::Pass),
+        Status::Fail,
+        ChangeCause::DbUpdate,
+        2,
+    )];
+    store.record_status_changes(&later).expect("record");
+    store.record_status_changes(&[]).expect("nothing to record");
+    assert_eq!(
+        store.status_history(&d1).expect("history"),
+        [first[0].clone(), later[0].clone()]
+    );
+    assert_eq!(
+        store.latest_statuses().expect("latest"),
+        [(d1.clone(), Status::Fail), (d2.clone(), Status::Warn)]
+    );
+    assert!(store.status_history(&digest(3)).expect("none").is_empty());
 }

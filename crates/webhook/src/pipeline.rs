@@ -15,7 +15,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use portcullis_core::{Digest, ErrorChain, Exception, ScanReport};
+use portcullis_core::{Digest, ErrorChain, Exception, ScanReport, Thresholds};
 use portcullis_scanner::Scanner;
 use time::OffsetDateTime;
 
@@ -156,6 +156,18 @@ impl PipelineScanner {
     /// Puts new exceptions in force, for the reports held in memory too (no rescan).
     pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
         self.scanner.set_exceptions(exceptions);
+        self.relabel_cached();
+    }
+
+    /// Puts new thresholds in force, for the reports held in memory too (no rescan): the next
+    /// decision already uses them.
+    pub fn set_thresholds(&self, thresholds: Thresholds) {
+        self.scanner.set_thresholds(thresholds);
+        self.relabel_cached();
+    }
+
+    /// Applies the exceptions and thresholds in force to every report held in memory.
+    fn relabel_cached(&self) {
         let mut cache = self.cache.write();
         for c in cache.reports.values_mut() {
             let mut r = ScanReport::clone(&c.report);

@@ -6,6 +6,7 @@ pub(crate) mod policy;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod serve;
+pub(crate) mod settings;
 pub(crate) mod version;
 
 use std::path::{Path, PathBuf};
@@ -65,7 +66,7 @@ pub(crate) fn store_url(store: Option<&str>, cache: &Path) -> anyhow::Result<Opt
     }
 }
 
-fn status(s: StatusArg) -> Status {
+pub(crate) fn status(s: StatusArg) -> Status {
     match s {
         StatusArg::Pass => Status::Pass,
         StatusArg::Warn => Status::Warn,
@@ -95,25 +96,26 @@ pub(crate) fn scanner_config(
     })
 }
 
+/// Checked thresholds: scores 0-10, warn at most fail.
+pub(crate) fn thresholds(warn: f64, fail: f64, unknown: Status) -> anyhow::Result<Thresholds> {
+    if !(0.0..=10.0).contains(&warn) || !(0.0..=10.0).contains(&fail) {
+        bail!("thresholds must be between 0 and 10");
+    }
+    if warn > fail {
+        bail!("--warn-threshold {warn} is above --fail-threshold {fail}");
+    }
+    Ok(Thresholds {
+        warn,
+        fail,
+        unknown,
+    })
+}
+
 /// Thresholds, exceptions and VEX from flags.
 pub(crate) fn verdict(
     a: &VerdictArgs,
 ) -> anyhow::Result<(Thresholds, Vec<Exception>, Vec<VexStatement>)> {
-    if !(0.0..=10.0).contains(&a.warn_threshold) || !(0.0..=10.0).contains(&a.fail_threshold) {
-        bail!("thresholds must be between 0 and 10");
-    }
-    if a.warn_threshold > a.fail_threshold {
-        bail!(
-            "--warn-threshold {} is above --fail-threshold {}",
-            a.warn_threshold,
-            a.fail_threshold
-        );
-    }
-    let t = Thresholds {
-        warn: a.warn_threshold,
-        fail: a.fail_threshold,
-        unknown: status(a.unknown_as),
-    };
+    let t = thresholds(a.warn_threshold, a.fail_threshold, status(a.unknown_as))?;
     let mut exceptions = Vec::new();
     let mut vex = Vec::new();
     for p in &a.exceptions {

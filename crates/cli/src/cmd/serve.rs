@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use portcullis_core::{ChangeCause, ErrorChain, Thresholds};
 use portcullis_scanner::Scanner;
 use portcullis_webhook::{AppState, FailureAction, PipelineScanner, ServeConfig, WebhookConfig};
 
@@ -123,8 +124,70 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(updates) = DbUpdates::from_args(&a) {
         updates.start(scanner.clone()).await;
     }
+    follow_settings(scanner.clone()).await;
     portcullis_webhook::serve(sc, state).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the stored settings are looked at (one number read; the rest only on a change).
+const SETTINGS_POLL: Duration = Duration::from_secs(2);
+
+/// Puts the stored thresholds in force (`portcullis settings set`, by this or any replica
+/// sharing the store) at start and whenever they change: the decisions follow at once, and every
+/// stored result is relabelled, each changed status recorded with its cause.
+async fn follow_settings(scanner: Arc<PipelineScanner>) {
+    let read = {
+        let scanner = scanner.clone();
+        move || -> Option<(u64, Option<Thresholds>)> {
+            let store = scanner.scanner().store()?;
+            let step = || {
+                Ok::<_, portcullis_core::StoreError>((
+                    store.settings_generation()?,
+                    store.thresholds()?,
+                ))
+            };
+            step()
+                .map_err(|e| tracing::warn!("reading the stored settings: {}", ErrorChain(&e)))
+                .ok()
+        }
+    };
+    let Ok(Some((mut seen, thresholds))) = tokio::task::spawn_blocking(read.clone()).await else {
+        return;
+    };
+    if let Some(t) = thresholds {
+        eprintln!(
+            "portcullis: stored thresholds in force (warn {}, fail {}, unknown {})",
+            t.warn, t.fail, t.unknown
+        );
+        scanner.set_thresholds(t);
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SETTINGS_POLL).await;
+            let Ok(Some((generation, Some(t)))) = tokio::task::spawn_blocking(read.clone()).await
+            else {
+                continue;
+            };
+            if generation == seen {
+                continue;
+            }
+            seen = generation;
+            tracing::info!(warn = t.warn, fail = t.fail, unknown = %t.unknown, "thresholds changed");
+            scanner.set_thresholds(t);
+            let scanner = scanner.clone();
+            let relabelled = tokio::task::spawn_blocking(move || {
+                scanner
+                    .scanner()
+                    .rematch_stored_because(ChangeCause::Thresholds)
+            })
+            .await;
+            match relabelled {
+                Ok(Ok(n)) => tracing::info!("{n} stored results relabelled"),
+                Ok(Err(e)) => tracing::warn!("relabelling stored results: {}", ErrorChain(&e)),
+                Err(e) => tracing::warn!("relabel task failed: {e}"),
+            }
+        }
+    });
 }
 
 /// How long serving waits for a first DB when there is none.

@@ -1,0 +1,98 @@
+//! `portcullis settings`: the settings kept in the result store, which every `serve` sharing the
+//! store follows (thresholds), and the status history the store keeps.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use portcullis_core::{Digest, ResultStore, Thresholds, format_time};
+
+use crate::args::{SettingsArgs, SettingsCommand};
+
+pub(crate) async fn run(a: SettingsArgs) -> anyhow::Result<ExitCode> {
+    let cache = a
+        .cache_dir
+        .clone()
+        .unwrap_or_else(portcullis_image::default_cache_dir);
+    let url = super::store_url(a.store.as_deref(), &cache)?
+        .context("--store none: settings live in a result store")?;
+    // The store's calls block (SQLite IO, or waiting on the PostgreSQL client thread).
+    tokio::task::spawn_blocking(move || {
+        let store = portcullis_store::open(&url, portcullis_scanner::code_versions())
+            .with_context(|| format!("opening {url}"))?;
+        run_on(store.as_ref(), a.command)
+    })
+    .await?
+}
+
+fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SettingsCommand::Show { json } => {
+            let stored = store.thresholds()?;
+            let generation = store.settings_generation()?;
+            let t = stored.clone().unwrap_or_default();
+            if json {
+                let v = serde_json::json!({
+                    "thresholds": t,
+                    "stored": stored.is_some(),
+                    "generation": generation,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                show(&t, stored.is_some(), generation);
+            }
+        }
+        SettingsCommand::Set {
+            warn_threshold,
+            fail_threshold,
+            unknown_as,
+        } => {
+            anyhow::ensure!(
+                warn_threshold.is_some() || fail_threshold.is_some() || unknown_as.is_some(),
+                "nothing to set: give --warn-threshold, --fail-threshold or --unknown-as"
+            );
+            let old = store.thresholds()?.unwrap_or_default();
+            let t = super::thresholds(
+                warn_threshold.unwrap_or(old.warn),
+                fail_threshold.unwrap_or(old.fail),
+                unknown_as.map_or(old.unknown, super::status),
+            )?;
+            let generation = store.put_thresholds(&t)?;
+            show(&t, true, generation);
+        }
+        SettingsCommand::History { digest, json } => {
+            let digest: Digest = digest.parse()?;
+            let history = store.status_history(&digest)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else if history.is_empty() {
+                println!("no status recorded for {digest}");
+            } else {
+                for c in history {
+                    println!(
+                        "{}  {:<4} -> {:<4}  {:<10}  db {}",
+                        format_time(c.time),
+                        c.from.map_or("-", |s| s.as_str()),
+                        c.to,
+                        c.cause,
+                        c.db_version
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(t: &Thresholds, stored: bool, generation: u64) {
+    println!("warn-threshold  {}", t.warn);
+    println!("fail-threshold  {}", t.fail);
+    println!("unknown-as      {}", t.unknown);
+    println!(
+        "({}; settings generation {generation})",
+        if stored {
+            "stored"
+        } else {
+            "defaults: nothing stored yet"
+        }
+    );
+}
