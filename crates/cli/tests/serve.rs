@@ -566,3 +566,33 @@ fn decisions_follow_stored_thresholds() {
         );
     }
 }
+
+/// A store that cannot be reached at start stops `serve` with a clear error naming it (never its
+/// password), before anything listens.
+#[test]
+fn an_unreachable_store_at_start_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").expect("write");
+    for (store, named) in [
+        (
+            "postgres://app:s3cret@127.0.0.1:1/portcullis".to_string(),
+            "postgres://app@127.0.0.1:1/portcullis".to_string(),
+        ),
+        (
+            format!("sqlite:{}", not_a_dir.join("store.db").display()),
+            not_a_dir.join("store.db").display().to_string(),
+        ),
+    ] {
+        let out = bin()
+            .args(["serve", "--webhook-listen", "127.0.0.1:1", "--store", &store])
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .output()
+            .expect("serve");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{store}: {err}");
+        assert!(err.contains(&named), "{store}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

@@ -111,6 +111,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             let scanner = scanner.clone();
             move |ex| {
                 scanner.set_exceptions(file_exceptions.iter().cloned().chain(ex).collect());
+                relabel_stored(scanner.clone(), ChangeCause::Exceptions);
             }
         });
         policies.wait(within).await?;
@@ -174,18 +175,22 @@ async fn follow_settings(scanner: Arc<PipelineScanner>) {
             seen = generation;
             tracing::info!(warn = t.warn, fail = t.fail, unknown = %t.unknown, "thresholds changed");
             scanner.set_thresholds(t);
-            let scanner = scanner.clone();
-            let relabelled = tokio::task::spawn_blocking(move || {
-                scanner
-                    .scanner()
-                    .rematch_stored_because(ChangeCause::Thresholds)
-            })
-            .await;
-            match relabelled {
-                Ok(Ok(n)) => tracing::info!("{n} stored results relabelled"),
-                Ok(Err(e)) => tracing::warn!("relabelling stored results: {}", ErrorChain(&e)),
-                Err(e) => tracing::warn!("relabel task failed: {e}"),
-            }
+            relabel_stored(scanner.clone(), ChangeCause::Thresholds);
+        }
+    });
+}
+
+/// Matches every stored result again in the background after what decides a status changed
+/// (`cause`), recording each status that changes. Memory is relabelled by the caller already,
+/// so decisions do not wait for this.
+fn relabel_stored(scanner: Arc<PipelineScanner>, cause: ChangeCause) {
+    tokio::task::spawn_blocking(move || {
+        if scanner.scanner().store().is_none() {
+            return;
+        }
+        match scanner.scanner().rematch_stored_because(cause) {
+            Ok(n) => tracing::info!(%cause, "{n} stored results relabelled"),
+            Err(e) => tracing::warn!(%cause, "relabelling stored results: {}", ErrorChain(&e)),
         }
     });
 }
