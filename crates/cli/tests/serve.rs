@@ -585,7 +585,13 @@ fn an_unreachable_store_at_start_is_named() {
         ),
     ] {
         let out = bin()
-            .args(["serve", "--webhook-listen", "127.0.0.1:1", "--store", &store])
+            .args([
+                "serve",
+                "--webhook-listen",
+                "127.0.0.1:1",
+                "--store",
+                &store,
+            ])
             .arg("--cache-dir")
             .arg(dir.path().join("cache"))
             .output()

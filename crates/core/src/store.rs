@@ -86,6 +86,23 @@ pub trait ReportStore: Send + Sync {
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError>;
 
+    /// The stored inventories (of the running extractors) that have no report under
+    /// `db_version` by the running matchers yet: what a rematch after a DB update still has to
+    /// do, so a replica that comes second finds the work done.
+    fn inventories_without_report(
+        &self,
+        db_version: &str,
+    ) -> Result<Vec<StoredInventory>, StoreError>;
+
+    /// Runs `work` while no other process sharing this store runs work under `name` (waiting
+    /// for it first): the rematch after a DB update runs once for all replicas. Stores only one
+    /// process uses need not coordinate (the default runs `work` at once).
+    fn exclusively(&self, name: &str, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let _ = name;
+        work();
+        Ok(())
+    }
+
     /// Stores reports made under `db_version` in one transaction (all or none), each replacing
     /// the reports of its digest made under other versions.
     fn put_encoded_reports(

@@ -332,15 +332,30 @@ impl Scanner {
 
     /// [`Scanner::rematch_stored`] for any cause (a DB update, new thresholds, new
     /// exceptions): every status that changes is recorded with `cause`.
+    ///
+    /// Replicas sharing a store take turns (`ReportStore::exclusively`), and after a DB update
+    /// only lists without a report under the new version are matched: the second replica finds
+    /// the work done, and no change is recorded twice.
     pub fn rematch_stored_because(&self, cause: ChangeCause) -> Result<usize> {
         let Some(store) = &self.store else {
             return Ok(0);
         };
+        let mut result = Ok(0);
+        store.exclusively("rematch", &mut || {
+            result = self.rematch_under_lock(store.as_ref(), cause);
+        })?;
+        result
+    }
+
+    fn rematch_under_lock(&self, store: &dyn ResultStore, cause: ChangeCause) -> Result<usize> {
         let before: std::collections::HashMap<portcullis_core::Digest, Status> =
             store.latest_statuses()?.into_iter().collect();
         let db = self.db()?;
         let version = db.info().version;
-        let lists = store.stored_inventories()?;
+        let lists = match cause {
+            ChangeCause::DbUpdate => store.inventories_without_report(&version)?,
+            _ => store.stored_inventories()?,
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = lists.len().div_ceil(threads).max(1);
         let parts = self.match_parts();

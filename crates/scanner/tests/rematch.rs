@@ -235,3 +235,66 @@ fn status_changes_are_recorded_with_their_cause() {
         );
     }
 }
+
+/// Two replicas on one PostgreSQL store, both told of the same DB update at once: every stored
+/// list is rematched once in all, by one or the other, and each change recorded once.
+#[test]
+fn replicas_rematch_once_after_a_db_update() {
+    let Some((pypi, oci)) = inputs() else { return };
+    let Some(url) = portcullis_test_support::postgres::fresh_database("replicas_rematch") else {
+        return;
+    };
+    let url: StoreUrl = url.parse().expect("url");
+    let nvd = pypi.join("../nvd");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    Db::import(&db1, std::slice::from_ref(&nvd), None).expect("import");
+    Db::import(&db2, &[pypi, nvd], None).expect("import");
+    let first = scanner_on(dir.path(), &db1, url.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let inv = rt
+        .block_on(first.inventory(&format!("oci:{}:lang", oci.display())))
+        .expect("inventory");
+    let store = first.store().expect("store");
+    const IMAGES: usize = 40;
+    for i in 0..IMAGES {
+        let mut other = inv.clone();
+        let d: portcullis_core::Digest = format!("sha256:{i:064x}").parse().expect("digest");
+        other.image.digest = Some(d.clone());
+        store.put_inventory(&d, &other).expect("put");
+    }
+    // The lang image's own list is stored too.
+    let stored = store.stored_inventories().expect("list").len();
+    assert_eq!(stored, IMAGES + 1);
+    assert_eq!(first.rematch_stored().expect("first DB"), stored);
+    let replicas = [
+        scanner_on(dir.path(), &db2, url.clone()),
+        scanner_on(dir.path(), &db2, url),
+    ];
+    let done: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = replicas
+            .iter()
+            .map(|r| s.spawn(|| r.rematch_stored().expect("rematch")))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(done.iter().sum::<usize>(), stored, "{done:?}");
+    let d0: portcullis_core::Digest = format!("sha256:{:064x}", 0).parse().expect("digest");
+    let causes: Vec<ChangeCause> = store
+        .status_history(&d0)
+        .expect("history")
+        .iter()
+        .map(|c| c.cause)
+        .collect();
+    assert_eq!(
+        causes,
+        [ChangeCause::DbUpdate, ChangeCause::DbUpdate],
+        "{causes:?}"
+    );
+}

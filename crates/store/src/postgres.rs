@@ -104,6 +104,9 @@ pub struct PostgresStore {
     location: String,
     jobs: Mutex<mpsc::Sender<Job>>,
     versions: CodeVersions,
+    /// Held while exclusive work runs: the server's advisory locks are per session, and this
+    /// process's callers share one session.
+    exclusive: Mutex<()>,
 }
 
 impl PostgresStore {
@@ -143,6 +146,7 @@ impl PostgresStore {
             location,
             jobs: Mutex::new(tx),
             versions,
+            exclusive: Mutex::new(()),
         };
         store
             .call("migrate the schema", |c| {
@@ -257,6 +261,16 @@ async fn migrate_postgres(
     .await
 }
 
+/// The advisory-lock key of a named piece of work: a stable hash of the name (FNV-1a), apart
+/// from [`MIGRATION_LOCK`].
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes()) ^ MIGRATION_LOCK
+}
+
 /// `url` without its password.
 pub(crate) fn redact(url: &str) -> String {
     match url.split_once("://") {
@@ -312,28 +326,10 @@ impl InventoryStore for PostgresStore {
     }
 
     fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
-        let code = self.versions.catalog.clone();
-        let rows: Vec<(String, String)> = self.call("list inventories", move |c| {
-            Box::pin(async move {
-                let rows = c
-                    .client()
-                    .await?
-                    .query(
-                        "SELECT digest, inventory FROM inventories WHERE code = $1 ORDER BY digest",
-                        &[&code],
-                    )
-                    .await?;
-                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-        })?;
-        rows.into_iter()
-            .map(|(d, text)| {
-                Ok(StoredInventory {
-                    digest: Digest::parse(&d).map_err(|e| self.error("list inventories", e))?,
-                    data: text.into_bytes(),
-                })
-            })
-            .collect()
+        self.inventories(
+            "SELECT digest, inventory FROM inventories WHERE code = $1 ORDER BY digest",
+            vec![self.versions.catalog.clone()],
+        )
     }
 
     fn decode_inventory(&self, stored: &StoredInventory) -> Result<Inventory, StoreError> {
@@ -375,6 +371,56 @@ impl ReportStore for PostgresStore {
         codec::encode_report(digest, report).map_err(|e| self.error(e.what(digest), e))
     }
 
+    fn inventories_without_report(
+        &self,
+        db_version: &str,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        self.inventories(
+            "SELECT i.digest, i.inventory FROM inventories i WHERE i.code = $1 AND NOT EXISTS \
+             (SELECT 1 FROM reports r WHERE r.digest = i.digest AND r.db_version = $2 AND r.code = $3) \
+             ORDER BY i.digest",
+            vec![
+                self.versions.catalog.clone(),
+                db_version.to_string(),
+                self.versions.report.clone(),
+            ],
+        )
+    }
+
+    /// A PostgreSQL advisory lock named after `name`, held by this store's connection while
+    /// `work` runs. Taken by trying every 100 ms rather than waiting in the server, so the
+    /// client thread stays free for the webhook's reads meanwhile.
+    fn exclusively(&self, name: &str, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let _local = self.exclusive.lock();
+        let key = lock_key(name);
+        loop {
+            let taken: bool = self.call("take a lock", move |c| {
+                Box::pin(async move {
+                    let row = c
+                        .client()
+                        .await?
+                        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                        .await?;
+                    Ok(row.get(0))
+                })
+            })?;
+            if taken {
+                break;
+            }
+            thread::sleep(std::time::Duration::from_millis(100));
+        }
+        work();
+        self.call("release a lock", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
     /// All in one transaction, in two statements whatever the count: a rematch of thousands
     /// of images costs two round trips and one commit.
     fn put_encoded_reports(
@@ -414,6 +460,32 @@ impl ReportStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The `(digest, inventory)` rows `sql` selects with text parameters `args`.
+    fn inventories(
+        &self,
+        sql: &'static str,
+        args: Vec<String>,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let rows: Vec<(String, String)> = self.call("list inventories", move |c| {
+            Box::pin(async move {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                let rows = c.client().await?.query(sql, &params).await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(d, text)| {
+                Ok(StoredInventory {
+                    digest: Digest::parse(&d).map_err(|e| self.error("list inventories", e))?,
+                    data: text.into_bytes(),
+                })
+            })
+            .collect()
+    }
+
     fn report_row(
         &self,
         digest: &Digest,

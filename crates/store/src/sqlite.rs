@@ -22,6 +22,8 @@ pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
     versions: CodeVersions,
+    /// Held while exclusive work runs (one process uses an SQLite store).
+    exclusive: Mutex<()>,
 }
 
 /// Set on every open: a writer does not block readers, and a commit waits for the log only.
@@ -73,6 +75,16 @@ CREATE INDEX status_history_digest ON status_history (digest, id);
 ",
     },
 ];
+
+/// A `(digest, inventory)` row.
+fn stored_inventory(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInventory> {
+    let digest: String = r.get(0)?;
+    Ok(StoredInventory {
+        digest: Digest::parse(&digest)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))?,
+        data: r.get::<_, String>(1)?.into_bytes(),
+    })
+}
 
 /// Brings the schema up to date in one immediate transaction (two processes opening one file at
 /// once migrate once).
@@ -130,6 +142,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             versions,
+            exclusive: Mutex::new(()),
         })
     }
 
@@ -230,15 +243,7 @@ impl InventoryStore for SqliteStore {
             .prepare("SELECT digest, inventory FROM inventories WHERE code = ?1 ORDER BY digest")
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([&self.versions.catalog], |r| {
-                let digest: String = r.get(0)?;
-                Ok(StoredInventory {
-                    digest: Digest::parse(&digest).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e))
-                    })?,
-                    data: r.get::<_, String>(1)?.into_bytes(),
-                })
-            })
+            .query_map([&self.versions.catalog], stored_inventory)
             .map_err(|e| self.sql(e))?;
         rows.map(|row| row.map_err(|e| self.sql(e))).collect()
     }
@@ -291,6 +296,35 @@ impl ReportStore for SqliteStore {
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError> {
         codec::encode_report(digest, report).map_err(|e| self.codec(digest, e))
+    }
+
+    fn inventories_without_report(
+        &self,
+        db_version: &str,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT i.digest, i.inventory FROM inventories i WHERE i.code = ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM reports r WHERE r.digest = i.digest AND r.db_version = ?2 AND r.code = ?3) \
+                 ORDER BY i.digest",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(
+                params![self.versions.catalog, db_version, self.versions.report],
+                stored_inventory,
+            )
+            .map_err(|e| self.sql(e))?;
+        rows.map(|row| row.map_err(|e| self.sql(e))).collect()
+    }
+
+    /// One at a time within this process, which is the only one using the file.
+    fn exclusively(&self, name: &str, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let _ = name;
+        let _one = self.exclusive.lock();
+        work();
+        Ok(())
     }
 
     /// Stores many reports in one transaction (all or none), each replacing the reports of

@@ -148,3 +148,41 @@ fn unreachable_stores_are_named() {
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     portcullis_core::ErrorChain(e).to_string()
 }
+
+/// Work under one name never overlaps, between two stores (two replicas) on one database nor
+/// between threads of one.
+#[test]
+fn postgres_exclusive_work_never_overlaps() {
+    use portcullis_core::ReportStore;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let Some(url) = postgres::fresh_database("exclusive") else {
+        return;
+    };
+    let replicas: Vec<PostgresStore> = (0..2)
+        .map(|_| PostgresStore::open(&url, versions()).expect("open"))
+        .collect();
+    let (inside, overlaps, done) = (
+        AtomicBool::new(false),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    std::thread::scope(|s| {
+        for r in &replicas {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    r.exclusively("rematch", &mut || {
+                        if inside.swap(true, Ordering::SeqCst) {
+                            overlaps.fetch_add(1, Ordering::SeqCst);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        inside.store(false, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .expect("exclusively");
+                });
+            }
+        }
+    });
+    assert_eq!(done.load(Ordering::SeqCst), 6);
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+}

@@ -59,6 +59,25 @@ pub fn conformance(store: &dyn ResultStore) {
     assert_eq!(store.report(&d1, "v1").expect("read"), Some(v1.clone()));
     assert_eq!(store.report_for(&d1, "v1", &inv).expect("read"), Some(v1));
     assert_eq!(store.report(&d1, "v2").expect("read"), None);
+    let without = |v: &str| -> Vec<Digest> {
+        store
+            .inventories_without_report(v)
+            .expect("without")
+            .into_iter()
+            .map(|s| s.digest)
+            .collect()
+    };
+    assert_eq!(
+        without("v1"),
+        std::slice::from_ref(&d2),
+        "d1 has its v1 report"
+    );
+    assert_eq!(without("v2"), [d1.clone(), d2.clone()]);
+    let mut ran = 0;
+    store
+        .exclusively("conformance", &mut || ran += 1)
+        .expect("exclusively");
+    assert_eq!(ran, 1, "the work runs once");
     let mut v2 = report_of(&inv, "v2");
     let encoded = store.encode_report(&d1, &mut v2).expect("encode");
     assert_eq!(
