@@ -103,12 +103,14 @@ pub trait ReportStore: Send + Sync {
         Ok(())
     }
 
-    /// Stores reports made under `db_version` in one transaction (all or none), each replacing
-    /// the reports of its digest made under other versions.
+    /// Stores reports made under `db_version`, each replacing the reports of its digest made
+    /// under other versions, and the status changes they make, in one transaction: all or
+    /// none, so a crash never leaves a report without its recorded change or the reverse.
     fn put_encoded_reports(
         &self,
         db_version: &str,
         reports: &[EncodedReport],
+        changes: &[StatusChange],
     ) -> Result<(), StoreError>;
 
     /// Stores one report (see [`ReportStore::put_encoded_reports`]).
@@ -119,7 +121,7 @@ pub trait ReportStore: Send + Sync {
         report: &ScanReport,
     ) -> Result<(), StoreError> {
         let encoded = self.encode_report(digest, &mut report.clone())?;
-        self.put_encoded_reports(db_version, std::slice::from_ref(&encoded))
+        self.put_encoded_reports(db_version, std::slice::from_ref(&encoded), &[])
     }
 }
 

@@ -403,8 +403,7 @@ impl Scanner {
             })
             .collect();
         let encoded: Vec<EncodedReport> = encoded.into_iter().map(|(e, _)| e).collect();
-        store.put_encoded_reports(&version, &encoded)?;
-        store.record_status_changes(&changes)?;
+        store.put_encoded_reports(&version, &encoded, &changes)?;
         Ok(lists.len())
     }
 

@@ -236,21 +236,20 @@ fn status_changes_are_recorded_with_their_cause() {
     }
 }
 
-/// Two replicas on one PostgreSQL store, both told of the same DB update at once: every stored
-/// list is rematched once in all, by one or the other, and each change recorded once.
-#[test]
-fn replicas_rematch_once_after_a_db_update() {
-    let Some((pypi, oci)) = inputs() else { return };
-    let Some(url) = portcullis_test_support::postgres::fresh_database("replicas_rematch") else {
-        return;
-    };
-    let url: StoreUrl = url.parse().expect("url");
+/// A store at `url` holding the lang image's list under `images` more digests, all matched
+/// under a DB without package advisories (all Pass); returns the scanner on that DB, the path of
+/// a DB with the PyPA advisories (all Fail), and how many lists are stored.
+fn stored_lists(
+    dir: &std::path::Path,
+    url: &StoreUrl,
+    images: usize,
+) -> Option<(Scanner, PathBuf, usize)> {
+    let (pypi, oci) = inputs()?;
     let nvd = pypi.join("../nvd");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    let (db1, db2) = (dir.join("one.db"), dir.join("two.db"));
     Db::import(&db1, std::slice::from_ref(&nvd), None).expect("import");
     Db::import(&db2, &[pypi, nvd], None).expect("import");
-    let first = scanner_on(dir.path(), &db1, url.clone());
+    let first = scanner_on(dir, &db1, url.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -259,8 +258,7 @@ fn replicas_rematch_once_after_a_db_update() {
         .block_on(first.inventory(&format!("oci:{}:lang", oci.display())))
         .expect("inventory");
     let store = first.store().expect("store");
-    const IMAGES: usize = 40;
-    for i in 0..IMAGES {
+    for i in 0..images {
         let mut other = inv.clone();
         let d: portcullis_core::Digest = format!("sha256:{i:064x}").parse().expect("digest");
         other.image.digest = Some(d.clone());
@@ -268,8 +266,24 @@ fn replicas_rematch_once_after_a_db_update() {
     }
     // The lang image's own list is stored too.
     let stored = store.stored_inventories().expect("list").len();
-    assert_eq!(stored, IMAGES + 1);
+    assert_eq!(stored, images + 1);
     assert_eq!(first.rematch_stored().expect("first DB"), stored);
+    Some((first, db2, stored))
+}
+
+/// Two replicas on one PostgreSQL store, both told of the same DB update at once: every stored
+/// list is rematched once in all, by one or the other, and each change recorded once.
+#[test]
+fn replicas_rematch_once_after_a_db_update() {
+    let Some(url) = portcullis_test_support::postgres::fresh_database("replicas_rematch") else {
+        return;
+    };
+    let url: StoreUrl = url.parse().expect("url");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((first, db2, stored)) = stored_lists(dir.path(), &url, 40) else {
+        return;
+    };
+    let store = first.store().expect("store");
     let replicas = [
         scanner_on(dir.path(), &db2, url.clone()),
         scanner_on(dir.path(), &db2, url),
@@ -285,16 +299,73 @@ fn replicas_rematch_once_after_a_db_update() {
             .collect()
     });
     assert_eq!(done.iter().sum::<usize>(), stored, "{done:?}");
-    let d0: portcullis_core::Digest = format!("sha256:{:064x}", 0).parse().expect("digest");
-    let causes: Vec<ChangeCause> = store
-        .status_history(&d0)
-        .expect("history")
-        .iter()
-        .map(|c| c.cause)
-        .collect();
-    assert_eq!(
-        causes,
-        [ChangeCause::DbUpdate, ChangeCause::DbUpdate],
-        "{causes:?}"
+    assert_each_rematched_twice(store);
+}
+
+/// Every stored list's history: the rematch under the first DB, then the update's change,
+/// once each.
+fn assert_each_rematched_twice(store: &dyn portcullis_core::ResultStore) {
+    for stored in store.stored_inventories().expect("list") {
+        let causes: Vec<ChangeCause> = store
+            .status_history(&stored.digest)
+            .expect("history")
+            .iter()
+            .map(|c| c.cause)
+            .collect();
+        assert_eq!(
+            causes,
+            [ChangeCause::DbUpdate, ChangeCause::DbUpdate],
+            "{}",
+            stored.digest
+        );
+    }
+}
+
+/// PostgreSQL killed in the middle of a rematch and started again: the same scanner (no
+/// restart) finishes the work, and no result or recorded change is lost or doubled.
+#[test]
+fn a_rematch_survives_postgres_being_killed() {
+    let Some(server) = portcullis_test_support::postgres::PrivateServer::start("kill") else {
+        return;
+    };
+    portcullis_test_support::postgres::sql(&server.url, "CREATE DATABASE killed");
+    let url: StoreUrl = portcullis_test_support::postgres::database_url(&server.url, "killed")
+        .parse()
+        .expect("url");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((_first, db2, stored)) = stored_lists(dir.path(), &url, 300) else {
+        return;
+    };
+    let updated = scanner_on(dir.path(), &db2, url);
+    let v2 = Db::open(&db2).expect("db").info().version;
+    let during = std::thread::scope(|s| {
+        let rematch = s.spawn(|| updated.rematch_stored());
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        server.kill();
+        rematch.join().expect("thread")
+    });
+    server.restart();
+    // Whatever the kill interrupted, the same scanner finishes the rest once the server is back.
+    let mut after = Vec::new();
+    for _ in 0..10 {
+        let r = updated.rematch_stored();
+        let ok = r.is_ok();
+        after.push(r.map_err(|e| e.to_string()));
+        if ok {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let done = during.as_ref().map_or(0, |n| *n)
+        + after.iter().filter_map(|r| r.as_ref().ok()).sum::<usize>();
+    assert_eq!(done, stored, "during: {during:?}, after: {after:?}");
+    let store = updated.store().expect("store");
+    assert!(
+        store
+            .inventories_without_report(&v2)
+            .expect("left")
+            .is_empty(),
+        "every list has its report under the new DB"
     );
+    assert_each_rematched_twice(store);
 }

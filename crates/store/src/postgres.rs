@@ -261,6 +261,45 @@ async fn migrate_postgres(
     .await
 }
 
+/// Status changes as the columns one statement inserts them from (`unnest`).
+struct ChangeColumns {
+    digests: Vec<String>,
+    times: Vec<time::OffsetDateTime>,
+    from: Vec<Option<&'static str>>,
+    to: Vec<&'static str>,
+    causes: Vec<&'static str>,
+    versions: Vec<String>,
+}
+
+impl ChangeColumns {
+    fn of(changes: &[StatusChange]) -> Self {
+        ChangeColumns {
+            digests: changes.iter().map(|c| c.digest.to_string()).collect(),
+            times: changes.iter().map(|c| c.time).collect(),
+            from: changes.iter().map(|c| c.from.map(Status::as_str)).collect(),
+            to: changes.iter().map(|c| c.to.as_str()).collect(),
+            causes: changes.iter().map(|c| c.cause.as_str()).collect(),
+            versions: changes.iter().map(|c| c.db_version.clone()).collect(),
+        }
+    }
+
+    /// Inserts them in order, within the caller's transaction if there is one.
+    async fn insert(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
+        if self.digests.is_empty() {
+            return Ok(());
+        }
+        client
+            .execute(
+                "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
+                 SELECT d, tm, f, s, c, v FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                 WITH ORDINALITY AS t(d, tm, f, s, c, v, n) ORDER BY n",
+                &[&self.digests, &self.times, &self.from, &self.to, &self.causes, &self.versions],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 /// The advisory-lock key of a named piece of work: a stable hash of the name (FNV-1a), apart
 /// from [`MIGRATION_LOCK`].
 fn lock_key(name: &str) -> i64 {
@@ -410,7 +449,9 @@ impl ReportStore for PostgresStore {
             thread::sleep(std::time::Duration::from_millis(100));
         }
         work();
-        self.call("release a lock", move |c| {
+        // A release that fails means the session is gone, and the server released its locks
+        // with it; the work's own outcome is what the caller needs to hear about.
+        if let Err(e) = self.call("release a lock", move |c| {
             Box::pin(async move {
                 c.client()
                     .await?
@@ -418,7 +459,10 @@ impl ReportStore for PostgresStore {
                     .await?;
                 Ok(())
             })
-        })
+        }) {
+            tracing::debug!("{}", portcullis_core::ErrorChain(&e));
+        }
+        Ok(())
     }
 
     /// All in one transaction, in two statements whatever the count: a rematch of thousands
@@ -427,7 +471,9 @@ impl ReportStore for PostgresStore {
         &self,
         db_version: &str,
         reports: &[EncodedReport],
+        changes: &[StatusChange],
     ) -> Result<(), StoreError> {
+        let columns = ChangeColumns::of(changes);
         let digests: Vec<String> = reports.iter().map(|r| r.digest.to_string()).collect();
         let data: Vec<Vec<u8>> = reports.iter().map(|r| r.data.clone()).collect();
         let (version, code) = (db_version.to_string(), self.versions.report.clone());
@@ -451,7 +497,7 @@ impl ReportStore for PostgresStore {
                             &[&digests, &version, &code, &data],
                         )
                         .await?;
-                    Ok(())
+                    columns.insert(client).await
                 })
                 .await
             })
@@ -629,26 +675,9 @@ impl SettingsStore for PostgresStore {
 
 impl HistoryStore for PostgresStore {
     fn record_status_changes(&self, changes: &[StatusChange]) -> Result<(), StoreError> {
-        let digests: Vec<String> = changes.iter().map(|c| c.digest.to_string()).collect();
-        let times: Vec<time::OffsetDateTime> = changes.iter().map(|c| c.time).collect();
-        let from: Vec<Option<&'static str>> =
-            changes.iter().map(|c| c.from.map(Status::as_str)).collect();
-        let to: Vec<&'static str> = changes.iter().map(|c| c.to.as_str()).collect();
-        let causes: Vec<&'static str> = changes.iter().map(|c| c.cause.as_str()).collect();
-        let versions: Vec<String> = changes.iter().map(|c| c.db_version.clone()).collect();
+        let columns = ChangeColumns::of(changes);
         self.call("record status changes", move |c| {
-            Box::pin(async move {
-                c.client()
-                    .await?
-                    .execute(
-                        "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
-                         SELECT d, tm, f, s, c, v FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                         WITH ORDINALITY AS t(d, tm, f, s, c, v, n) ORDER BY n",
-                        &[&digests, &times, &from, &to, &causes, &versions],
-                    )
-                    .await?;
-                Ok(())
-            })
+            Box::pin(async move { columns.insert(c.client().await?).await })
         })
     }
 

@@ -76,6 +76,28 @@ CREATE INDEX status_history_digest ON status_history (digest, id);
     },
 ];
 
+/// Adds status changes within the caller's transaction.
+fn insert_changes(
+    tx: &rusqlite::Transaction<'_>,
+    changes: &[StatusChange],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for c in changes {
+        insert.execute(params![
+            c.digest.as_str(),
+            portcullis_core::format_time(c.time),
+            c.from.map(Status::as_str),
+            c.to.as_str(),
+            c.cause.as_str(),
+            c.db_version,
+        ])?;
+    }
+    Ok(())
+}
+
 /// A `(digest, inventory)` row.
 fn stored_inventory(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInventory> {
     let digest: String = r.get(0)?;
@@ -334,9 +356,11 @@ impl ReportStore for SqliteStore {
         &self,
         db_version: &str,
         reports: &[EncodedReport],
+        changes: &[StatusChange],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        insert_changes(&tx, changes).map_err(|e| self.sql(e))?;
         {
             let mut delete = tx
                 .prepare_cached(
@@ -456,26 +480,7 @@ impl HistoryStore for SqliteStore {
     fn record_status_changes(&self, changes: &[StatusChange]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO status_history (digest, time, from_status, to_status, cause, db_version) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(|e| self.sql(e))?;
-            for c in changes {
-                insert
-                    .execute(params![
-                        c.digest.as_str(),
-                        portcullis_core::format_time(c.time),
-                        c.from.map(Status::as_str),
-                        c.to.as_str(),
-                        c.cause.as_str(),
-                        c.db_version,
-                    ])
-                    .map_err(|e| self.sql(e))?;
-            }
-        }
+        insert_changes(&tx, changes).map_err(|e| self.sql(e))?;
         tx.commit().map_err(|e| self.sql(e))
     }
 
@@ -768,7 +773,9 @@ mod tests {
             store.put_report(d, "v1", &report_of(&inv)).expect("v1");
             encoded.push(store.encode_report(d, &mut report_of(&inv)).expect("enc"));
         }
-        store.put_encoded_reports("v2", &encoded).expect("batch");
+        store
+            .put_encoded_reports("v2", &encoded, &[])
+            .expect("batch");
         for d in [&dg(1), &dg(2)] {
             assert!(store.report(d, "v2").expect("read").is_some(), "{d}");
             assert_eq!(store.report(d, "v1").expect("read"), None, "{d}");

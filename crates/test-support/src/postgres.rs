@@ -37,6 +37,71 @@ pub fn fresh_database(test: &str) -> Option<String> {
     Some(database_url(&admin, &name))
 }
 
+/// A PostgreSQL server of a test's own (started by `scripts/postgres` in a directory and on a
+/// port of its own), for fault tests that kill it; stopped and removed when dropped.
+pub struct PrivateServer {
+    dir: std::path::PathBuf,
+    port: u16,
+    /// Its admin URL.
+    pub url: String,
+}
+
+impl PrivateServer {
+    /// Starts one named after `test`, or `None` (after the skip rule) when there is no
+    /// PostgreSQL for tests here.
+    pub fn start(test: &str) -> Option<PrivateServer> {
+        server()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::path::PathBuf::from(format!(
+            "/var/tmp/portcullis-postgres-{test}-{}",
+            std::process::id()
+        ));
+        let mut s = PrivateServer {
+            dir,
+            port,
+            url: String::new(),
+        };
+        s.url = s.script(None);
+        Some(s)
+    }
+
+    /// Stops it as a crash would: clients are cut off, nothing is shut down cleanly.
+    pub fn kill(&self) {
+        self.script(Some("kill"));
+    }
+
+    /// Starts it again after [`PrivateServer::kill`].
+    pub fn restart(&self) {
+        self.script(None);
+    }
+
+    fn script(&self, action: Option<&str>) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let out = std::process::Command::new(script)
+            .args(action)
+            .env("PORTCULLIS_POSTGRES_DIR", &self.dir)
+            .env("PORTCULLIS_TEST_POSTGRES_PORT", self.port.to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        assert!(
+            out.status.success(),
+            "{script} {action:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.script(Some("stop"));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// `url` with its database replaced by `database`.
 pub fn database_url(url: &str, database: &str) -> String {
     let (base, query) = url

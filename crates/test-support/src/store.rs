@@ -86,7 +86,7 @@ pub fn conformance(store: &dyn ResultStore) {
         "encoding leaves the report as it was"
     );
     store
-        .put_encoded_reports("v2", &[encoded])
+        .put_encoded_reports("v2", &[encoded], &[])
         .expect("put encoded");
     assert_eq!(store.report(&d1, "v2").expect("read"), Some(v2));
     assert_eq!(
@@ -155,6 +155,26 @@ pub fn conformance(store: &dyn ResultStore) {
     assert_eq!(
         store.latest_statuses().expect("latest"),
         [(d1.clone(), Status::Fail), (d2.clone(), Status::Warn)]
+    );
+    // Reports and the changes they make are written together.
+    let inv2 = inventory_of(&d2);
+    let encoded = store
+        .encode_report(&d2, &mut report_of(&inv2, "v3"))
+        .expect("encode");
+    let made = change(
+        &d2,
+        Some(Status::Warn),
+        Status::Fail,
+        ChangeCause::DbUpdate,
+        3,
+    );
+    store
+        .put_encoded_reports("v3", &[encoded], std::slice::from_ref(&made))
+        .expect("put with changes");
+    assert!(store.report(&d2, "v3").expect("read").is_some());
+    assert_eq!(
+        store.status_history(&d2).expect("history").last(),
+        Some(&made)
     );
     assert!(store.status_history(&digest(3)).expect("none").is_empty());
 }
