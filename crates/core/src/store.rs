@@ -266,13 +266,61 @@ pub trait HistoryStore: Send + Sync {
     fn status_history(&self, digest: &Digest) -> Result<Vec<StatusChange>, StoreError>;
 }
 
+/// An image running in a cluster, grouped as people ask about it: which image (as written in the
+/// pod spec, and the digest the kubelet reports it ran), in which workload of which namespace,
+/// on how many containers and nodes, since when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeImage {
+    /// The cluster (`serve --cluster-name`).
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+    /// The owning workload's kind (`Deployment`, `StatefulSet`, `DaemonSet`, `CronJob`, `Job`,
+    /// `ReplicaSet`), or `Pod` for a bare pod.
+    pub workload_kind: String,
+    /// The owning workload's name.
+    pub workload_name: String,
+    /// The image as written in the pod spec.
+    pub image: String,
+    /// The digest the kubelet reports (`status.containerStatuses[].imageID`), once known.
+    pub digest: Option<Digest>,
+    /// Containers running it now (0 once it stopped).
+    pub instances: u32,
+    /// Nodes it runs on, sorted.
+    pub nodes: Vec<String>,
+    /// When first seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// When last seen running.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// Whether it runs now.
+    pub running: bool,
+}
+
+/// What runs in the clusters: kept by the Pod watch, read by rescans and the API.
+pub trait RuntimeStore: Send + Sync {
+    /// Replaces what runs in `cluster` with `running` (as of `now`): groups seen again keep
+    /// their first sighting; groups no longer seen are kept, marked not running.
+    fn put_running(
+        &self,
+        cluster: &str,
+        running: &[RuntimeImage],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Every image ever seen running, running or not, ordered by cluster, namespace, workload
+    /// and image.
+    fn runtime_images(&self) -> Result<Vec<RuntimeImage>, StoreError>;
+}
+
 /// Everything a result store keeps.
 pub trait ResultStore:
-    InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore
+    InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore + RuntimeStore
 {
 }
 
-impl<T: InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore> ResultStore
-    for T
+impl<T: InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore + RuntimeStore>
+    ResultStore for T
 {
 }

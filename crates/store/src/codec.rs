@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use portcullis_core::{Digest, EncodedReport, ScanReport, Status, StatusChange};
+use portcullis_core::{Digest, EncodedReport, RuntimeImage, ScanReport, Status, StatusChange};
 
 /// What went wrong turning a report into bytes or back.
 #[derive(Debug, thiserror::Error)]
@@ -110,4 +110,48 @@ pub(crate) fn status_change(
         cause: cause.parse()?,
         db_version,
     })
+}
+
+/// A runtime image's columns as both backends store them: no digest is `''`, nodes are
+/// comma-joined, times are RFC 3339 text.
+pub(crate) struct RuntimeRow {
+    pub(crate) cluster: String,
+    pub(crate) namespace: String,
+    pub(crate) workload_kind: String,
+    pub(crate) workload_name: String,
+    pub(crate) image: String,
+    pub(crate) digest: String,
+    pub(crate) instances: u32,
+    pub(crate) nodes: String,
+    pub(crate) first_seen: String,
+    pub(crate) last_seen: String,
+    pub(crate) running: bool,
+}
+
+impl RuntimeRow {
+    pub(crate) fn decode(self) -> Result<RuntimeImage, Box<dyn std::error::Error + Send + Sync>> {
+        let time = |t: &str| {
+            portcullis_core::parse_time(t).ok_or_else(|| format!("time `{t}` is not RFC 3339"))
+        };
+        Ok(RuntimeImage {
+            digest: (!self.digest.is_empty())
+                .then(|| Digest::parse(&self.digest))
+                .transpose()?,
+            nodes: self
+                .nodes
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect(),
+            first_seen: time(&self.first_seen)?,
+            last_seen: time(&self.last_seen)?,
+            cluster: self.cluster,
+            namespace: self.namespace,
+            workload_kind: self.workload_kind,
+            workload_name: self.workload_name,
+            image: self.image,
+            instances: self.instances,
+            running: self.running,
+        })
+    }
 }

@@ -16,8 +16,8 @@ use std::thread;
 use parking_lot::Mutex;
 use portcullis_core::{
     DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    ReportStore, ScanReport, SettingsStore, Status, StatusChange, StoreError, StoredInventory,
-    Thresholds,
+    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status, StatusChange,
+    StoreError, StoredInventory, Thresholds,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -67,6 +67,25 @@ CREATE TABLE status_history (
   db_version TEXT NOT NULL
 );
 CREATE INDEX status_history_digest ON status_history (digest, id);
+",
+    },
+    Migration {
+        version: 3,
+        sql: "
+CREATE TABLE runtime_images (
+  cluster TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  workload_kind TEXT NOT NULL,
+  workload_name TEXT NOT NULL,
+  image TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  instances INTEGER NOT NULL,
+  nodes TEXT NOT NULL,
+  first_seen TIMESTAMPTZ NOT NULL,
+  last_seen TIMESTAMPTZ NOT NULL,
+  running BOOLEAN NOT NULL,
+  PRIMARY KEY (cluster, namespace, workload_kind, workload_name, image, digest)
+);
 ",
     },
 ];
@@ -738,6 +757,102 @@ impl HistoryStore for PostgresStore {
                     db_version,
                 )
                 .map_err(|e| self.error("a stored status is unreadable", e))
+            })
+            .collect()
+    }
+}
+
+impl RuntimeStore for PostgresStore {
+    fn put_running(
+        &self,
+        cluster: &str,
+        running: &[RuntimeImage],
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let cluster = cluster.to_string();
+        let col = |f: fn(&RuntimeImage) -> String| running.iter().map(f).collect::<Vec<String>>();
+        let namespaces = col(|r| r.namespace.clone());
+        let kinds = col(|r| r.workload_kind.clone());
+        let names = col(|r| r.workload_name.clone());
+        let images = col(|r| r.image.clone());
+        let digests = col(|r| {
+            r.digest
+                .as_ref()
+                .map_or_else(String::new, Digest::to_string)
+        });
+        let nodes = col(|r| r.nodes.join(","));
+        let instances: Vec<i32> = running
+            .iter()
+            .map(|r| i32::try_from(r.instances).unwrap_or(i32::MAX))
+            .collect();
+        self.call("store the runtime inventory", move |c| {
+            Box::pin(async move {
+                let client = c.client().await?;
+                in_transaction(client, || async {
+                    client
+                        .execute(
+                            "UPDATE runtime_images SET running = false, instances = 0 WHERE cluster = $1",
+                            &[&cluster],
+                        )
+                        .await?;
+                    client
+                        .execute(
+                            "INSERT INTO runtime_images (cluster, namespace, workload_kind, workload_name, \
+                             image, digest, instances, nodes, first_seen, last_seen, running) \
+                             SELECT $1, ns, k, n, i, d, c, nd, $9, $9, true FROM \
+                             unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::text[]) \
+                             AS t(ns, k, n, i, d, c, nd) \
+                             ON CONFLICT (cluster, namespace, workload_kind, workload_name, image, digest) \
+                             DO UPDATE SET instances = EXCLUDED.instances, nodes = EXCLUDED.nodes, \
+                             last_seen = EXCLUDED.last_seen, running = true",
+                            &[
+                                &cluster, &namespaces, &kinds, &names, &images, &digests, &instances,
+                                &nodes, &now,
+                            ],
+                        )
+                        .await?;
+                    Ok(())
+                })
+                .await
+            })
+        })
+    }
+
+    fn runtime_images(&self) -> Result<Vec<RuntimeImage>, StoreError> {
+        let rows: Vec<codec::RuntimeRow> = self.call("read the runtime inventory", |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT cluster, namespace, workload_kind, workload_name, image, digest, instances, \
+                         nodes, first_seen, last_seen, running FROM runtime_images \
+                         ORDER BY cluster, namespace, workload_kind, workload_name, image, digest",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| codec::RuntimeRow {
+                        cluster: r.get(0),
+                        namespace: r.get(1),
+                        workload_kind: r.get(2),
+                        workload_name: r.get(3),
+                        image: r.get(4),
+                        digest: r.get(5),
+                        instances: u32::try_from(r.get::<_, i32>(6)).unwrap_or(0),
+                        nodes: r.get(7),
+                        first_seen: portcullis_core::format_time(r.get(8)),
+                        last_seen: portcullis_core::format_time(r.get(9)),
+                        running: r.get(10),
+                    })
+                    .collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                row.decode()
+                    .map_err(|e| self.error("a runtime image row is unreadable", e))
             })
             .collect()
     }

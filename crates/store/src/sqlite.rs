@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use portcullis_core::{
     DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    ReportStore, ScanReport, SettingsStore, Status, StatusChange, StoreError, StoredInventory,
-    Thresholds,
+    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status, StatusChange,
+    StoreError, StoredInventory, Thresholds,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
 
 use crate::CodeVersions;
 use crate::codec::{self, CodecError};
@@ -72,6 +73,25 @@ CREATE TABLE status_history (
   db_version TEXT NOT NULL
 );
 CREATE INDEX status_history_digest ON status_history (digest, id);
+",
+    },
+    Migration {
+        version: 3,
+        sql: "
+CREATE TABLE runtime_images (
+  cluster TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  workload_kind TEXT NOT NULL,
+  workload_name TEXT NOT NULL,
+  image TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  instances INTEGER NOT NULL,
+  nodes TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  running INTEGER NOT NULL,
+  PRIMARY KEY (cluster, namespace, workload_kind, workload_name, image, digest)
+);
 ",
     },
 ];
@@ -528,6 +548,87 @@ impl HistoryStore for SqliteStore {
             .map(|(time, from, to, cause, db_version)| {
                 codec::status_change(digest, &time, from.as_deref(), &to, &cause, db_version)
                     .map_err(|e| self.error(Some("a stored status is unreadable".into()), e))
+            })
+            .collect()
+    }
+}
+
+impl RuntimeStore for SqliteStore {
+    fn put_running(
+        &self,
+        cluster: &str,
+        running: &[RuntimeImage],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let now = portcullis_core::format_time(now);
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        tx.execute(
+            "UPDATE runtime_images SET running = 0, instances = 0 WHERE cluster = ?1",
+            [cluster],
+        )
+        .map_err(|e| self.sql(e))?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO runtime_images (cluster, namespace, workload_kind, workload_name, image, \
+                     digest, instances, nodes, first_seen, last_seen, running) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1) \
+                     ON CONFLICT (cluster, namespace, workload_kind, workload_name, image, digest) \
+                     DO UPDATE SET instances = excluded.instances, nodes = excluded.nodes, \
+                     last_seen = excluded.last_seen, running = 1",
+                )
+                .map_err(|e| self.sql(e))?;
+            for r in running {
+                upsert
+                    .execute(params![
+                        cluster,
+                        r.namespace,
+                        r.workload_kind,
+                        r.workload_name,
+                        r.image,
+                        r.digest.as_ref().map_or("", Digest::as_str),
+                        r.instances,
+                        r.nodes.join(","),
+                        now,
+                    ])
+                    .map_err(|e| self.sql(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    fn runtime_images(&self) -> Result<Vec<RuntimeImage>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT cluster, namespace, workload_kind, workload_name, image, digest, instances, \
+                 nodes, first_seen, last_seen, running FROM runtime_images \
+                 ORDER BY cluster, namespace, workload_kind, workload_name, image, digest",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows: Vec<codec::RuntimeRow> = stmt
+            .query_map([], |r| {
+                Ok(codec::RuntimeRow {
+                    cluster: r.get(0)?,
+                    namespace: r.get(1)?,
+                    workload_kind: r.get(2)?,
+                    workload_name: r.get(3)?,
+                    image: r.get(4)?,
+                    digest: r.get(5)?,
+                    instances: r.get(6)?,
+                    nodes: r.get(7)?,
+                    first_seen: r.get(8)?,
+                    last_seen: r.get(9)?,
+                    running: r.get(10)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|row| {
+                row.decode()
+                    .map_err(|e| self.error(Some("a runtime image row is unreadable".into()), e))
             })
             .collect()
     }

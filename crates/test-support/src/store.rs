@@ -2,8 +2,8 @@
 //! against a fresh, empty store.
 
 use portcullis_core::{
-    ChangeCause, DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, ScanReport, Status,
-    StatusChange, Thresholds,
+    ChangeCause, DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, RuntimeImage,
+    ScanReport, Status, StatusChange, Thresholds,
 };
 
 use crate::build::{digest, inventory, package};
@@ -177,4 +177,59 @@ pub fn conformance(store: &dyn ResultStore) {
         Some(&made)
     );
     assert!(store.status_history(&digest(3)).expect("none").is_empty());
+
+    // The runtime inventory: seen again keeps its first sighting; gone is kept, not running.
+    let t1 = time::macros::datetime!(2026-01-02 03:00 UTC);
+    let t2 = t1 + time::Duration::minutes(5);
+    let running =
+        |cluster: &str, name: &str, image: &str, d: Option<&Digest>, n: u32| RuntimeImage {
+            cluster: cluster.into(),
+            namespace: "shop".into(),
+            workload_kind: "Deployment".into(),
+            workload_name: name.into(),
+            image: image.into(),
+            digest: d.cloned(),
+            instances: n,
+            nodes: vec!["node-a".into(), "node-b".into()],
+            first_seen: t1,
+            last_seen: t1,
+            running: true,
+        };
+    let web = running("east", "web", "registry.local/web:1", Some(&d1), 2);
+    let db = running("east", "db", "registry.local/db:1", None, 1);
+    let other = running("west", "web", "registry.local/web:1", Some(&d1), 3);
+    store
+        .put_running("east", &[web.clone(), db.clone()], t1)
+        .expect("put");
+    store
+        .put_running("west", std::slice::from_ref(&other), t1)
+        .expect("put");
+    let web_now = RuntimeImage {
+        instances: 1,
+        nodes: vec!["node-a".into()],
+        ..web.clone()
+    };
+    store
+        .put_running("east", std::slice::from_ref(&web_now), t2)
+        .expect("put again");
+    let db_gone = RuntimeImage {
+        instances: 0,
+        nodes: Vec::new(),
+        running: false,
+        ..db.clone()
+    };
+    assert_eq!(
+        store.runtime_images().expect("read"),
+        [
+            RuntimeImage {
+                nodes: vec!["node-a".into(), "node-b".into()],
+                ..db_gone
+            },
+            RuntimeImage {
+                last_seen: t2,
+                ..web_now
+            },
+            other,
+        ]
+    );
 }
