@@ -35,10 +35,14 @@ pub(crate) enum Command {
     /// Show or change the settings kept in the result store (thresholds); every `serve`
     /// sharing the store follows within seconds.
     Settings(SettingsArgs),
+    /// List the images running in the clusters (`serve --watch-cluster` keeps the list), with
+    /// their workloads, digests and status.
+    Runtime(RuntimeArgs),
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct SettingsArgs {
+/// Which result store a command reads.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StoreArgs {
     /// Result store: `sqlite:PATH` (default: the cache directory's results.db) or
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     #[arg(long, env = "PORTCULLIS_STORE", global = true)]
@@ -46,8 +50,26 @@ pub(crate) struct SettingsArgs {
     /// Cache directory (where the default store lives).
     #[arg(long = "cache-dir", env = "PORTCULLIS_CACHE_DIR", global = true)]
     pub(crate) cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SettingsArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     #[command(subcommand)]
     pub(crate) command: SettingsCommand,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RuntimeArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Only images running now (not those seen before).
+    #[arg(long)]
+    pub(crate) running: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +291,13 @@ pub(crate) struct ServeArgs {
     /// Vulnerability database file.
     #[arg(long, env = "PORTCULLIS_DB")]
     pub(crate) db: Option<PathBuf>,
+    /// This cluster's name in the runtime inventory (with --watch-cluster).
+    #[arg(
+        long = "cluster-name",
+        env = "PORTCULLIS_CLUSTER_NAME",
+        default_value = "default"
+    )]
+    pub(crate) cluster_name: String,
     /// Result store: `sqlite:PATH` (default: the cache directory's results.db), or
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, which replicas share; `none` disables it.
     #[arg(long, env = "PORTCULLIS_STORE")]

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             Command::Version(a) => cmd::version::run(a),
             Command::Certs(a) => cmd::certs::run(a),
             Command::Settings(a) => cmd::settings::run(a).await,
+            Command::Runtime(a) => cmd::runtime::run(a).await,
         }
     });
     match result {

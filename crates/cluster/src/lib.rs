@@ -7,6 +7,9 @@
 //!   label are answered without an API call on the admission path.
 //! - [`ApiPullSecrets`] reads the pod's `imagePullSecrets` and its service account's, so an
 //!   inline scan resolves and pulls the image as the kubelet would.
+//! - [`watch_runtime`] keeps the runtime inventory: which images run where (by workload, with
+//!   the digests the kubelet reports), in the result store; running images without a result
+//!   are scanned in the background.
 //! - [`EventRecorder`] turns rejections (and audit-mode would-be rejections) into Kubernetes
 //!   Events on the object, so `kubectl describe` and `kubectl get events` explain them.
 //!
@@ -15,10 +18,14 @@
 
 mod events;
 mod pull_secrets;
+mod runtime;
 mod watch;
 
 pub use events::EventRecorder;
 pub use pull_secrets::ApiPullSecrets;
+pub use runtime::{
+    OwnerLookup, ScanHint, digest_of_image_id, running_images, watch_runtime, workload_of,
+};
 pub use watch::{NamespaceWatch, Synced, WatchHealth, watch_exceptions, watch_policies};
 
 /// Errors of the cluster integration.

@@ -110,7 +110,7 @@ impl NamespaceLabels for NamespaceWatch {
 }
 
 /// Runs a watch stream for ever, logging its errors (the stream itself backs off and retries).
-async fn drive<T, E: std::fmt::Display>(
+pub(crate) async fn drive<T, E: std::fmt::Display>(
     what: &'static str,
     stream: impl Stream<Item = Result<T, E>>,
     health: Arc<WatchHealth>,

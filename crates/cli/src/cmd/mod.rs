@@ -3,6 +3,7 @@
 pub(crate) mod certs;
 pub(crate) mod db;
 pub(crate) mod policy;
+pub(crate) mod runtime;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod serve;
@@ -16,7 +17,7 @@ use portcullis_core::{Exception, Status, Thresholds};
 use portcullis_matcher::VexStatement;
 use portcullis_scanner::StoreUrl;
 
-use crate::args::{ImageArgs, StatusArg, VerdictArgs};
+use crate::args::{ImageArgs, StatusArg, StoreArgs, VerdictArgs};
 
 /// Image options from flags.
 pub(crate) fn image_options(a: &ImageArgs) -> anyhow::Result<portcullis_image::Options> {
@@ -94,6 +95,26 @@ pub(crate) fn scanner_config(
             include_unfixed_states: !v.only_fixed,
         },
     })
+}
+
+/// Runs `f` on the result store the flags name, on a blocking thread (the store's calls block:
+/// SQLite IO, or waiting on the PostgreSQL client thread).
+pub(crate) async fn with_store<T: Send + 'static>(
+    a: &StoreArgs,
+    f: impl FnOnce(&dyn portcullis_core::ResultStore) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let cache = a
+        .cache_dir
+        .clone()
+        .unwrap_or_else(portcullis_image::default_cache_dir);
+    let url = store_url(a.store.as_deref(), &cache)?
+        .context("--store none: this lives in a result store")?;
+    tokio::task::spawn_blocking(move || {
+        let store = portcullis_store::open(&url, portcullis_scanner::code_versions())
+            .with_context(|| format!("opening {url}"))?;
+        f(store.as_ref())
+    })
+    .await?
 }
 
 /// Checked thresholds: scores 0-10, warn at most fail.

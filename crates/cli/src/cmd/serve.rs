@@ -107,7 +107,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let within = Duration::from_secs(60);
         let policies =
             portcullis_cluster::watch_policies(client.clone(), state.clone(), health.clone());
-        let exceptions = portcullis_cluster::watch_exceptions(client, health, {
+        let exceptions = portcullis_cluster::watch_exceptions(client.clone(), health.clone(), {
             let scanner = scanner.clone();
             move |ex| {
                 scanner.set_exceptions(file_exceptions.iter().cloned().chain(ex).collect());
@@ -117,6 +117,14 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         policies.wait(within).await?;
         exceptions.wait(within).await?;
         ns.ready(within).await?;
+        // What runs: kept in the store, and scanned in the background when unscanned.
+        portcullis_cluster::watch_runtime(
+            client.clone(),
+            a.cluster_name.clone(),
+            scanner.clone(),
+            Arc::new(portcullis_cluster::ApiPullSecrets::new(client)),
+            health,
+        );
         eprintln!("portcullis: following policies, exceptions and namespaces in the cluster");
     }
     eprintln!(

@@ -3,25 +3,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use portcullis_core::{Digest, ResultStore, Thresholds, format_time};
 
 use crate::args::{SettingsArgs, SettingsCommand};
 
 pub(crate) async fn run(a: SettingsArgs) -> anyhow::Result<ExitCode> {
-    let cache = a
-        .cache_dir
-        .clone()
-        .unwrap_or_else(portcullis_image::default_cache_dir);
-    let url = super::store_url(a.store.as_deref(), &cache)?
-        .context("--store none: settings live in a result store")?;
-    // The store's calls block (SQLite IO, or waiting on the PostgreSQL client thread).
-    tokio::task::spawn_blocking(move || {
-        let store = portcullis_store::open(&url, portcullis_scanner::code_versions())
-            .with_context(|| format!("opening {url}"))?;
-        run_on(store.as_ref(), a.command)
-    })
-    .await?
+    super::with_store(&a.store, move |store| run_on(store, a.command)).await
 }
 
 fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<ExitCode> {
