@@ -71,6 +71,8 @@ fn kube_apiserver_end_to_end() {
         "ContainerVulnerabilityExceptions admit the excepted image without restart",
         "private image admitted with the pod's imagePullSecrets",
         "service account's pull secret used",
+        "runtime inventory: running images kept by workload and digest, scanned by digest",
+        "runtime inventory: a deleted Deployment's image is kept, marked not running",
         "webhook down + failurePolicy Fail rejects",
         "webhook down + failurePolicy Ignore admits",
     ] {
