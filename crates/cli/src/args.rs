@@ -342,6 +342,16 @@ pub(crate) struct ServeArgs {
         value_parser = parse_duration
     )]
     pub(crate) db_update_interval: Duration,
+    /// How often every stored and held result is evaluated again under the DB in force (`3s`,
+    /// `10m`, `24h`; `off` never): a DB file replaced by another process is picked up, and a
+    /// changed status is recorded.
+    #[arg(
+        long = "rescan-interval",
+        env = "PORTCULLIS_RESCAN_INTERVAL",
+        default_value = "24h",
+        value_parser = parse_duration_or_off
+    )]
+    pub(crate) rescan_interval: Duration,
     /// What to answer while the policies fail to load and no earlier set is in force (a file
     /// or ContainerAdmissionPolicy the loader refuses at start): `reject` denies every
     /// evaluated workload; `allow` lets the policies that loaded decide. Either way /readyz
@@ -476,6 +486,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// [`parse_duration`], or `off` (zero: never).
+pub(crate) fn parse_duration_or_off(s: &str) -> Result<Duration, String> {
+    if s.trim() == "off" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s).map_err(|e| format!("{e} (or off)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,5 +508,8 @@ mod tests {
             let e = parse_duration(bad).expect_err(bad);
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
+        assert_eq!(parse_duration_or_off("off"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_off("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration_or_off("0s").unwrap_err().contains("or off"));
     }
 }

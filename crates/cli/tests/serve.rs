@@ -602,3 +602,56 @@ fn an_unreachable_store_at_start_is_named() {
         assert!(!err.contains("s3cret"), "{err}");
     }
 }
+
+/// A DB file replaced by another process (a `db update` job) is picked up by the next rescan:
+/// every held result is evaluated again and the decisions follow, with no update configured in
+/// `serve` and no restart.
+#[test]
+fn rescans_follow_a_db_replaced_from_outside() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let import = |db: &std::path::Path, sources: &[&str]| {
+        let out = bin()
+            .args(["db", "import", "--db"])
+            .arg(db)
+            .args(sources.iter().map(|s| td.join(s)))
+            .output()
+            .expect("import");
+        assert!(out.status.success(), "{out:?}");
+    };
+    let db = dir.path().join("vuln.db");
+    import(&db, &["advisories/nvd"]);
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let mut args = scanning_args(
+        &pol,
+        &db,
+        &format!("sqlite:{}", dir.path().join("store.db").display()),
+        &dir.path().join("cache"),
+        &reg,
+    );
+    args.extend(["--rescan-interval".into(), "1s".into()]);
+    let (_serve, port) = start_serve(&args);
+    let image = format!("{reg}/portcullis/debian:lang");
+    let ask = |uid: &str| {
+        let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
+        review["response"]["allowed"].as_bool()
+    };
+    assert_eq!(ask("before"), Some(true), "no package advisories yet");
+    // Another process builds a new DB and renames it over the old one, as `db update` does.
+    let next = dir.path().join("next.db");
+    import(&next, &["advisories/nvd", "advisories/pypi"]);
+    std::fs::rename(&next, &db).expect("replace the DB");
+    let mut now = Some(true);
+    for i in 0..30 {
+        now = ask(&format!("after-{i}"));
+        if now == Some(false) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(now, Some(false), "the next rescan used the new DB");
+}

@@ -134,6 +134,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         updates.start(scanner.clone()).await;
     }
     follow_settings(scanner.clone()).await;
+    if !a.rescan_interval.is_zero() {
+        rescan_every(a.rescan_interval, scanner.clone());
+    }
     portcullis_webhook::serve(sc, state).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -184,6 +187,49 @@ async fn follow_settings(scanner: Arc<PipelineScanner>) {
             tracing::info!(warn = t.warn, fail = t.fail, unknown = %t.unknown, "thresholds changed");
             scanner.set_thresholds(t);
             relabel_stored(scanner.clone(), ChangeCause::Thresholds);
+        }
+    });
+}
+
+/// Evaluates every stored and held result again every `interval` under the DB in force. The
+/// package lists are kept, so nothing is pulled; a new list is made only for a new digest or
+/// new extractors, when the image is next scanned. A status that changes is recorded as a DB
+/// update when the DB changed since the last round (another process replaced the file), as a
+/// rescan otherwise.
+fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
+    tokio::spawn(async move {
+        let version = |s: &PipelineScanner| s.scanner().db().ok().map(|d| d.info().version);
+        let mut last = version(&scanner);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let now = version(&scanner);
+            let cause = if now != last {
+                ChangeCause::DbUpdate
+            } else {
+                ChangeCause::Rescan
+            };
+            last = now;
+            let s = scanner.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                (
+                    s.scanner().rematch_stored_because(cause),
+                    s.rematch_cached(),
+                )
+            })
+            .await;
+            match done {
+                Ok((Ok(stored), held)) => tracing::info!(%cause, stored, held, "rescan done"),
+                Ok((Err(e), held)) => tracing::warn!(
+                    %cause,
+                    held,
+                    "rescan of stored results failed; they stay as they were: {}",
+                    ErrorChain(&e)
+                ),
+                Err(e) => tracing::warn!("rescan task failed: {e}"),
+            }
         }
     });
 }
