@@ -57,8 +57,8 @@ pub use report::{
 pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
 pub use store::{
     ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore, InventoryStore,
-    ReportStore, ResultStore, RuntimeImage, RuntimeStore, SettingsStore, StatusChange, StoreError,
-    StoredInventory, UnknownCause,
+    LeaseStore, ReportStore, ResultStore, RuntimeImage, RuntimeStore, SettingsStore, StatusChange,
+    StoreError, StoredInventory, UnknownCause,
 };
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that

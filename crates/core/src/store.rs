@@ -314,13 +314,42 @@ pub trait RuntimeStore: Send + Sync {
     fn runtime_images(&self) -> Result<Vec<RuntimeImage>, StoreError>;
 }
 
+/// Who scans what, among replicas sharing a store: a lease per image digest, so each digest is
+/// pulled and walked once, and a replica that dies mid-scan has its job taken over once the
+/// lease expires.
+pub trait LeaseStore: Send + Sync {
+    /// Takes (or renews) the lease on scanning `digest` for `holder` for `ttl`, unless another
+    /// holder has one that has not expired. True when `holder` now holds it.
+    fn try_lease(
+        &self,
+        digest: &Digest,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back (nothing happens when another holds it now).
+    fn release_lease(&self, digest: &Digest, holder: &str) -> Result<(), StoreError>;
+}
+
 /// Everything a result store keeps.
 pub trait ResultStore:
-    InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore + RuntimeStore
+    InventoryStore
+    + ReportStore
+    + DecisionStore
+    + SettingsStore
+    + HistoryStore
+    + RuntimeStore
+    + LeaseStore
 {
 }
 
-impl<T: InventoryStore + ReportStore + DecisionStore + SettingsStore + HistoryStore + RuntimeStore>
-    ResultStore for T
+impl<T> ResultStore for T where
+    T: InventoryStore
+        + ReportStore
+        + DecisionStore
+        + SettingsStore
+        + HistoryStore
+        + RuntimeStore
+        + LeaseStore
 {
 }

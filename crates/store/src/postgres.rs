@@ -16,8 +16,8 @@ use std::thread;
 use parking_lot::Mutex;
 use portcullis_core::{
     DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status, StatusChange,
-    StoreError, StoredInventory, Thresholds,
+    LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status,
+    StatusChange, StoreError, StoredInventory, Thresholds,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -87,6 +87,10 @@ CREATE TABLE runtime_images (
   PRIMARY KEY (cluster, namespace, workload_kind, workload_name, image, digest)
 );
 ",
+    },
+    Migration {
+        version: 4,
+        sql: "CREATE TABLE scan_leases (digest TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TIMESTAMPTZ NOT NULL);",
     },
 ];
 
@@ -855,6 +859,52 @@ impl RuntimeStore for PostgresStore {
                     .map_err(|e| self.error("a runtime image row is unreadable", e))
             })
             .collect()
+    }
+}
+
+/// Lease times are the server's: replicas' clocks may differ, the database's is one.
+impl LeaseStore for PostgresStore {
+    fn try_lease(
+        &self,
+        digest: &Digest,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let (d, h) = (digest.to_string(), holder.to_string());
+        let seconds = ttl.as_secs_f64();
+        self.call("take a scan lease", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt(
+                        "INSERT INTO scan_leases (digest, holder, expires) \
+                         VALUES ($1, $2, now() + make_interval(secs => $3)) \
+                         ON CONFLICT (digest) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires \
+                         WHERE scan_leases.expires <= now() OR scan_leases.holder = EXCLUDED.holder \
+                         RETURNING holder",
+                        &[&d, &h, &seconds],
+                    )
+                    .await?;
+                Ok(row.is_some())
+            })
+        })
+    }
+
+    fn release_lease(&self, digest: &Digest, holder: &str) -> Result<(), StoreError> {
+        let (d, h) = (digest.to_string(), holder.to_string());
+        self.call("release a scan lease", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "DELETE FROM scan_leases WHERE digest = $1 AND holder = $2",
+                        &[&d, &h],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use portcullis_core::{
     DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status, StatusChange,
-    StoreError, StoredInventory, Thresholds,
+    LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status,
+    StatusChange, StoreError, StoredInventory, Thresholds,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -93,6 +93,10 @@ CREATE TABLE runtime_images (
   PRIMARY KEY (cluster, namespace, workload_kind, workload_name, image, digest)
 );
 ",
+    },
+    Migration {
+        version: 4,
+        sql: "CREATE TABLE scan_leases (digest TEXT PRIMARY KEY, holder TEXT NOT NULL, expires INTEGER NOT NULL);",
     },
 ];
 
@@ -631,6 +635,44 @@ impl RuntimeStore for SqliteStore {
                     .map_err(|e| self.error(Some("a runtime image row is unreadable".into()), e))
             })
             .collect()
+    }
+}
+
+/// Lease times are whole seconds since the epoch: one process uses an SQLite store, so its own
+/// clock is the only one.
+impl LeaseStore for SqliteStore {
+    fn try_lease(
+        &self,
+        digest: &Digest,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        self.conn
+            .lock()
+            .query_row(
+                "INSERT INTO scan_leases (digest, holder, expires) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (digest) DO UPDATE SET holder = excluded.holder, expires = excluded.expires \
+                 WHERE scan_leases.expires <= ?4 OR scan_leases.holder = excluded.holder \
+                 RETURNING holder",
+                params![digest.as_str(), holder, expires, now],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|taken| taken.is_some())
+            .map_err(|e| self.sql(e))
+    }
+
+    fn release_lease(&self, digest: &Digest, holder: &str) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .execute(
+                "DELETE FROM scan_leases WHERE digest = ?1 AND holder = ?2",
+                params![digest.as_str(), holder],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
     }
 }
 

@@ -232,4 +232,42 @@ pub fn conformance(store: &dyn ResultStore) {
             other,
         ]
     );
+
+    // Scan leases: one holder at a time until it gives the lease back or it expires.
+    let minute = std::time::Duration::from_secs(60);
+    assert!(store.try_lease(&d1, "replica-a", minute).expect("lease"));
+    assert!(!store.try_lease(&d1, "replica-b", minute).expect("held"));
+    assert!(store.try_lease(&d1, "replica-a", minute).expect("renewed"));
+    assert!(
+        store
+            .try_lease(&d2, "replica-b", minute)
+            .expect("another digest")
+    );
+    store
+        .release_lease(&d1, "replica-b")
+        .expect("not b's: nothing happens");
+    assert!(
+        !store
+            .try_lease(&d1, "replica-b", minute)
+            .expect("still a's")
+    );
+    store.release_lease(&d1, "replica-a").expect("release");
+    assert!(
+        store
+            .try_lease(&d1, "replica-b", minute)
+            .expect("free again")
+    );
+    let short = std::time::Duration::from_secs(1);
+    assert!(
+        store
+            .try_lease(&digest(9), "replica-a", short)
+            .expect("lease")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(
+        store
+            .try_lease(&digest(9), "replica-b", minute)
+            .expect("expired"),
+        "a lease its holder stopped renewing is taken over"
+    );
 }
