@@ -38,6 +38,21 @@ pub(crate) enum Command {
     /// List the images running in the clusters (`serve --watch-cluster` keeps the list), with
     /// their workloads, digests and status.
     Runtime(RuntimeArgs),
+    /// List the latest admission decisions `serve` recorded in the result store (the audit
+    /// trail: object, namespace, images, policy, rule, answer, message, time).
+    Decisions(DecisionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecisionsArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// How many, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Which result store a command reads.

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             Command::Certs(a) => cmd::certs::run(a),
             Command::Settings(a) => cmd::settings::run(a).await,
             Command::Runtime(a) => cmd::runtime::run(a).await,
+            Command::Decisions(a) => cmd::decisions::run(a).await,
         }
     });
     match result {

@@ -564,6 +564,32 @@ fn decisions_follow_stored_thresholds() {
             Some(true),
             "{store}: serve followed the stored thresholds"
         );
+
+        // Every decision is in the store's audit trail, newest first.
+        let mut trail = serde_json::Value::Null;
+        for _ in 0..20 {
+            let out = bin()
+                .args(["decisions", "--store", &store, "--limit", "100", "--json"])
+                .output()
+                .expect("decisions");
+            trail = json(&out);
+            if trail
+                .as_array()
+                .is_some_and(|a| a.iter().any(|d| d["uid"] == "strict"))
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let strict = trail
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["uid"] == "strict"))
+            .unwrap_or_else(|| panic!("{store}: no decision 'strict' recorded: {trail}"));
+        assert_eq!(strict["allowed"], false, "{strict}");
+        assert_eq!(strict["policy"], "reject-failed", "{strict}");
+        assert_eq!(strict["kind"], "Deployment", "{strict}");
+        assert_eq!(strict["images"][0], image.as_str(), "{strict}");
+        assert_eq!(trail[0]["allowed"], true, "the newest first: {trail}");
     }
 }
 

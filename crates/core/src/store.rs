@@ -164,6 +164,11 @@ pub trait DecisionStore: Send + Sync {
     /// Records a decision.
     fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError>;
 
+    /// Records decisions, all or none (a batch from the webhook's queue).
+    fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
+        decisions.iter().try_for_each(|d| self.record_decision(d))
+    }
+
     /// The latest `limit` decisions, newest first.
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError>;
 }

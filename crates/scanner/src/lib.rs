@@ -183,6 +183,11 @@ impl Scanner {
         self.store.as_deref()
     }
 
+    /// The result store, shared, for what outlives a call (the decision writer).
+    pub fn shared_store(&self) -> Option<Arc<dyn ResultStore>> {
+        self.store.clone()
+    }
+
     /// The database, reopened when its file has been replaced since last opened (updates are atomic renames).
     pub fn db(&self) -> Result<Arc<Db>> {
         let path = self.cfg.db.clone().ok_or(Error::NoDb)?;

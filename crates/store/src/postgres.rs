@@ -586,16 +586,28 @@ impl PostgresStore {
 
 impl DecisionStore for PostgresStore {
     fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
-        let text = serde_json::to_string(decision)
-            .map_err(|e| self.error(format!("decision {} is unwritable", decision.uid), e))?;
-        let time = decision.time;
-        self.call("record a decision", move |c| {
+        self.record_decisions(std::slice::from_ref(decision))
+    }
+
+    /// One statement for the batch.
+    fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
+        let texts = decisions
+            .iter()
+            .map(|d| {
+                serde_json::to_string(d)
+                    .map_err(|e| self.error(format!("decision {} is unwritable", d.uid), e))
+            })
+            .collect::<Result<Vec<String>, _>>()?;
+        let times: Vec<time::OffsetDateTime> = decisions.iter().map(|d| d.time).collect();
+        self.call("record decisions", move |c| {
             Box::pin(async move {
                 c.client()
                     .await?
                     .execute(
-                        "INSERT INTO decisions (time, decision) VALUES ($1, $2)",
-                        &[&time, &text],
+                        "INSERT INTO decisions (time, decision) \
+                         SELECT t, d FROM unnest($1::timestamptz[], $2::text[]) WITH ORDINALITY AS x(t, d, n) \
+                         ORDER BY n",
+                        &[&times, &texts],
                     )
                     .await?;
                 Ok(())

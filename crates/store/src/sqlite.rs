@@ -416,16 +416,32 @@ impl ReportStore for SqliteStore {
 
 impl DecisionStore for SqliteStore {
     fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
-        let text = serde_json::to_string(decision).map_err(|e| self.json(&decision.uid, e))?;
-        let time = portcullis_core::format_time(decision.time);
-        self.conn
-            .lock()
-            .execute(
-                "INSERT INTO decisions (time, decision) VALUES (?1, ?2)",
-                params![time, text],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.record_decisions(std::slice::from_ref(decision))
+    }
+
+    /// One transaction for the batch.
+    fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
+        let rows = decisions
+            .iter()
+            .map(|d| {
+                serde_json::to_string(d)
+                    .map(|text| (portcullis_core::format_time(d.time), text))
+                    .map_err(|e| self.json(&d.uid, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO decisions (time, decision) VALUES (?1, ?2)")
+                .map_err(|e| self.sql(e))?;
+            for (time, text) in &rows {
+                insert
+                    .execute(params![time, text])
+                    .map_err(|e| self.sql(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
     }
 
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError> {

@@ -9,6 +9,7 @@
 
 mod admission;
 mod config;
+mod decisions;
 mod http;
 mod metrics;
 mod namespaces;
@@ -25,6 +26,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use config::{DEFAULT_WEBHOOK_TIMEOUT, FailureAction, ServeConfig, WebhookConfig};
+pub use decisions::{DecisionSinks, StoredDecisions};
 pub use http::{MAX_BODY, router};
 pub use namespaces::{
     IGNORE_LABEL, NAME_LABEL, NameOnlyLabels, NamespaceLabels, StaticNamespaceLabels,

@@ -2,6 +2,7 @@
 
 pub(crate) mod certs;
 pub(crate) mod db;
+pub(crate) mod decisions;
 pub(crate) mod policy;
 pub(crate) mod runtime;
 pub(crate) mod sbom;

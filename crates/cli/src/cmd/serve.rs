@@ -71,6 +71,11 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut state = AppState::new(wh, scanner.clone(), Vec::new());
+    // Every decision goes to the store's audit trail, and in a cluster to Events too.
+    let mut sinks: Vec<Arc<dyn portcullis_webhook::DecisionSink>> = Vec::new();
+    if let Some(store) = scanner.scanner().shared_store() {
+        sinks.push(portcullis_webhook::StoredDecisions::start(store));
+    }
     let client = if a.watch_cluster {
         Some(
             portcullis_cluster::client()
@@ -94,11 +99,14 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_namespace_labels(ns)
             .with_pull_secrets(Arc::new(portcullis_cluster::ApiPullSecrets::new(
                 client.clone(),
-            )))
-            .with_decision_sink(Arc::new(portcullis_cluster::EventRecorder::start(
-                client.clone(),
-                instance,
             )));
+        sinks.push(Arc::new(portcullis_cluster::EventRecorder::start(
+            client.clone(),
+            instance,
+        )));
+    }
+    if !sinks.is_empty() {
+        state = state.with_decision_sink(Arc::new(portcullis_webhook::DecisionSinks(sinks)));
     }
     let state = Arc::new(state);
     if let (Some(client), Some(ns)) = (client, namespaces) {
