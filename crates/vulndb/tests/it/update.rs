@@ -221,3 +221,40 @@ async fn published_sha256_is_checked() {
     let report = update(&db_path, &cfg).await.unwrap();
     assert!(report.sources[0].1 > 0);
 }
+
+/// A source that serves garbage or a truncated file fails the update with an error naming it,
+/// and the DB in force stays byte for byte as it was (a new one is only ever renamed over it
+/// whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_or_truncated_sources_leave_the_database_in_force() {
+    let Some(adv) = advisories() else { return };
+    let site = tempfile::tempdir().unwrap();
+    server_root(&adv, site.path());
+    let server = HttpServer::files(site.path().to_path_buf());
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("vuln.db");
+    let cfg = config(&server.base_url());
+    update(&db_path, &cfg).await.unwrap();
+    let before = sha256_file(&db_path);
+    let zip = site.path().join("osv/Go/all.zip");
+    let good = std::fs::read(&zip).unwrap();
+    for (what, bytes) in [
+        ("garbage", b"<html>503 Service Unavailable</html>".to_vec()),
+        ("truncated", good[..good.len() / 2].to_vec()),
+    ] {
+        std::fs::write(&zip, &bytes).unwrap();
+        let err = update(&db_path, &cfg).await.expect_err(what);
+        let text = portcullis_core::ErrorChain(&err).to_string();
+        assert!(text.contains("osv-go"), "{what}: {text}");
+        assert_eq!(
+            sha256_file(&db_path),
+            before,
+            "{what}: the DB in force changed"
+        );
+        assert_eq!(
+            dir_names(tmp.path()),
+            ["vuln.db", "vuln.db.cache"],
+            "{what}: nothing left behind"
+        );
+    }
+}
