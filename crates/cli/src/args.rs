@@ -41,6 +41,18 @@ pub(crate) enum Command {
     /// List the latest admission decisions `serve` recorded in the result store (the audit
     /// trail: object, namespace, images, policy, rule, answer, message, time).
     Decisions(DecisionsArgs),
+    /// List the images the store has seen (admitted, scanned, running), by digest, with every
+    /// tag and place they were seen under.
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagesArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

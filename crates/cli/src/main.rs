@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             Command::Settings(a) => cmd::settings::run(a).await,
             Command::Runtime(a) => cmd::runtime::run(a).await,
             Command::Decisions(a) => cmd::decisions::run(a).await,
+            Command::Images(a) => cmd::images::run(a).await,
         }
     });
     match result {

@@ -590,6 +590,20 @@ fn decisions_follow_stored_thresholds() {
         assert_eq!(strict["kind"], "Deployment", "{strict}");
         assert_eq!(strict["images"][0], image.as_str(), "{strict}");
         assert_eq!(trail[0]["allowed"], true, "the newest first: {trail}");
+
+        // The image admitted is in the store's record of images, under its tag, as admitted.
+        let out = bin()
+            .args(["images", "--store", &store, "--json"])
+            .output()
+            .expect("images");
+        let images = json(&out);
+        let lang = images
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["repository"] == "portcullis/debian"))
+            .unwrap_or_else(|| panic!("{store}: the lang image is not recorded: {images}"));
+        assert_eq!(lang["tags"], serde_json::json!(["lang"]), "{lang}");
+        assert_eq!(lang["sources"], serde_json::json!(["admission"]), "{lang}");
+        assert_eq!(lang["registry"], reg.as_str(), "{lang}");
     }
 }
 

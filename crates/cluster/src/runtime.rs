@@ -17,7 +17,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher;
 use parking_lot::Mutex;
-use portcullis_core::{Digest, ErrorChain, ImageRef, RuntimeImage};
+use portcullis_core::{Digest, ErrorChain, ImageRef, ImageSighting, RuntimeImage};
 use portcullis_webhook::{ImageScanner as _, PipelineScanner, PullSecretSource};
 use time::OffsetDateTime;
 
@@ -83,7 +83,11 @@ pub fn watch_runtime(
             let written = tokio::task::spawn_blocking({
                 let (scanner, cluster) = (scanner.clone(), cluster.clone());
                 move || match scanner.scanner().store() {
-                    Some(store) => store.put_running(&cluster, &images, OffsetDateTime::now_utc()),
+                    Some(store) => {
+                        let now = OffsetDateTime::now_utc();
+                        store.put_running(&cluster, &images, now)?;
+                        store.record_sightings(&sightings(&cluster, &images), now)
+                    }
                     None => Ok(()),
                 }
             })
@@ -141,6 +145,24 @@ pub fn watch_runtime(
             tokio::time::sleep(EVERY).await;
         }
     });
+}
+
+/// The running images with a digest, as sightings in `cluster` (`cluster:NAME`).
+fn sightings(cluster: &str, images: &[RuntimeImage]) -> Vec<ImageSighting> {
+    images
+        .iter()
+        .filter_map(|r| {
+            let digest = r.digest.clone()?;
+            let image = ImageRef::loose(&r.image);
+            Some(ImageSighting {
+                registry: image.registry,
+                repository: image.repository,
+                tag: image.tag,
+                digest,
+                source: format!("cluster:{cluster}"),
+            })
+        })
+        .collect()
 }
 
 /// Takes (`take`) or gives back the scan lease on `digest`. Without a store there is no one to

@@ -319,6 +319,56 @@ pub trait RuntimeStore: Send + Sync {
     fn runtime_images(&self) -> Result<Vec<RuntimeImage>, StoreError>;
 }
 
+/// One sighting of an image: where it was seen (`admission`, `scan`, `cluster:NAME`), under
+/// which tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSighting {
+    /// Registry host, `docker.io` for Docker Hub.
+    pub registry: String,
+    /// Repository path.
+    pub repository: String,
+    /// The tag it was named by, if any.
+    pub tag: Option<String>,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// Where it was seen.
+    pub source: String,
+}
+
+/// An image as the store knows it: every tag and place it was seen under, since when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeenImage {
+    /// Registry host.
+    pub registry: String,
+    /// Repository path.
+    pub repository: String,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// Tags seen pointing at it, sorted.
+    pub tags: Vec<String>,
+    /// Where it was seen, sorted.
+    pub sources: Vec<String>,
+    /// First sighting.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// Last sighting.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+/// The images seen, by digest: what was admitted, scanned or found running, under which tags.
+pub trait ImageStore: Send + Sync {
+    /// Records sightings at `now`.
+    fn record_sightings(
+        &self,
+        sightings: &[ImageSighting],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Every image seen, by registry, repository and digest.
+    fn seen_images(&self) -> Result<Vec<SeenImage>, StoreError>;
+}
+
 /// Who scans what, among replicas sharing a store: a lease per image digest, so each digest is
 /// pulled and walked once, and a replica that dies mid-scan has its job taken over once the
 /// lease expires.
@@ -345,6 +395,7 @@ pub trait ResultStore:
     + HistoryStore
     + RuntimeStore
     + LeaseStore
+    + ImageStore
 {
 }
 
@@ -356,5 +407,6 @@ impl<T> ResultStore for T where
         + HistoryStore
         + RuntimeStore
         + LeaseStore
+        + ImageStore
 {
 }

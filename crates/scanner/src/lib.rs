@@ -111,6 +111,9 @@ pub struct ScannerConfig {
     pub vex: Vec<VexStatement>,
     /// Matching options.
     pub matching: MatchOptions,
+    /// Where the images scanned were seen, for the store's record of images (`admission` for
+    /// the webhook); `None` says `scan`.
+    pub seen_at: Option<String>,
 }
 
 /// Scans images. Cheap to share (`Arc`); the database is opened once and reopened when its file changes.
@@ -279,6 +282,7 @@ impl Scanner {
 
     async fn scan_with(&self, target: &str, opts: &ImageOptions) -> Result<ScanReport> {
         let inv = self.inventory_with(target, opts).await?;
+        self.record_sighting(target, &inv)?;
         let db = self.db()?;
         let info = db.info();
         if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_ref())
@@ -320,6 +324,28 @@ impl Scanner {
         let mut report = report;
         report.target = target.to_string();
         Ok(report)
+    }
+
+    /// Records in the store that a registry image was seen under the name `target`, with the
+    /// digest it resolved to (local targets have no place in the record of images).
+    fn record_sighting(&self, target: &str, inv: &Inventory) -> Result<()> {
+        let (Some(store), Some(digest)) = (&self.store, &inv.image.digest) else {
+            return Ok(());
+        };
+        let Ok(Target::Registry(r)) = target.parse::<Target>() else {
+            return Ok(());
+        };
+        store.record_sightings(
+            &[portcullis_core::ImageSighting {
+                registry: r.registry,
+                repository: r.repository,
+                tag: r.tag,
+                digest: digest.clone(),
+                source: self.cfg.seen_at.clone().unwrap_or_else(|| "scan".into()),
+            }],
+            time::OffsetDateTime::now_utc(),
+        )?;
+        Ok(())
     }
 
     /// Matches an inventory under the current database (no image IO): used for rematches after a DB update.

@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-use portcullis_core::{Digest, EncodedReport, RuntimeImage, ScanReport, Status, StatusChange};
+use portcullis_core::{
+    Digest, EncodedReport, RuntimeImage, ScanReport, SeenImage, Status, StatusChange,
+};
 
 /// What went wrong turning a report into bytes or back.
 #[derive(Debug, thiserror::Error)]
@@ -154,4 +156,57 @@ impl RuntimeRow {
             running: self.running,
         })
     }
+}
+
+/// An image sighting's columns as both backends store them (no tag is `''`).
+pub(crate) struct SightingRow {
+    pub(crate) registry: String,
+    pub(crate) repository: String,
+    pub(crate) digest: String,
+    pub(crate) tag: String,
+    pub(crate) source: String,
+    pub(crate) first_seen: String,
+    pub(crate) last_seen: String,
+}
+
+/// Sightings folded into one [`SeenImage`] per (registry, repository, digest), in that order.
+pub(crate) fn seen_images(
+    rows: Vec<SightingRow>,
+) -> Result<Vec<SeenImage>, Box<dyn std::error::Error + Send + Sync>> {
+    let time = |t: &str| {
+        portcullis_core::parse_time(t).ok_or_else(|| format!("time `{t}` is not RFC 3339"))
+    };
+    let mut out: std::collections::BTreeMap<(String, String, String), SeenImage> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let (first, last) = (time(&r.first_seen)?, time(&r.last_seen)?);
+        let image = match out.entry((r.registry.clone(), r.repository.clone(), r.digest.clone())) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(SeenImage {
+                registry: r.registry,
+                repository: r.repository,
+                digest: Digest::parse(&r.digest)?,
+                tags: Vec::new(),
+                sources: Vec::new(),
+                first_seen: first,
+                last_seen: last,
+            }),
+        };
+        image.first_seen = image.first_seen.min(first);
+        image.last_seen = image.last_seen.max(last);
+        if !r.tag.is_empty() && !image.tags.contains(&r.tag) {
+            image.tags.push(r.tag);
+        }
+        if !image.sources.contains(&r.source) {
+            image.sources.push(r.source);
+        }
+    }
+    Ok(out
+        .into_values()
+        .map(|mut i| {
+            i.tags.sort();
+            i.sources.sort();
+            i
+        })
+        .collect())
 }

@@ -15,9 +15,9 @@ use std::thread;
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status,
-    StatusChange, StoreError, StoredInventory, Thresholds,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, ImageSighting, ImageStore,
+    Inventory, InventoryStore, LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport,
+    SeenImage, SettingsStore, Status, StatusChange, StoreError, StoredInventory, Thresholds,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -91,6 +91,20 @@ CREATE TABLE runtime_images (
     Migration {
         version: 4,
         sql: "CREATE TABLE scan_leases (digest TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TIMESTAMPTZ NOT NULL);",
+    },    Migration {
+        version: 5,
+        sql: "
+CREATE TABLE image_sightings (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  source TEXT NOT NULL,
+  first_seen TIMESTAMPTZ NOT NULL,
+  last_seen TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (registry, repository, digest, tag, source)
+);
+",
     },
 ];
 
@@ -917,6 +931,64 @@ impl LeaseStore for PostgresStore {
                 Ok(())
             })
         })
+    }
+}
+
+impl ImageStore for PostgresStore {
+    fn record_sightings(
+        &self,
+        sightings: &[ImageSighting],
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let col = |f: fn(&ImageSighting) -> String| sightings.iter().map(f).collect::<Vec<_>>();
+        let registries = col(|s| s.registry.clone());
+        let repositories = col(|s| s.repository.clone());
+        let digests = col(|s| s.digest.to_string());
+        let tags = col(|s| s.tag.clone().unwrap_or_default());
+        let sources = col(|s| s.source.clone());
+        self.call("record image sightings", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO image_sightings (registry, repository, digest, tag, source, first_seen, last_seen) \
+                         SELECT DISTINCT r, p, d, t, s, $6::timestamptz, $6::timestamptz \
+                         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(r, p, d, t, s) \
+                         ON CONFLICT (registry, repository, digest, tag, source) DO UPDATE SET last_seen = EXCLUDED.last_seen",
+                        &[&registries, &repositories, &digests, &tags, &sources, &now],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn seen_images(&self) -> Result<Vec<SeenImage>, StoreError> {
+        let rows: Vec<codec::SightingRow> = self.call("read image sightings", |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT registry, repository, digest, tag, source, first_seen, last_seen FROM image_sightings",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| codec::SightingRow {
+                        registry: r.get(0),
+                        repository: r.get(1),
+                        digest: r.get(2),
+                        tag: r.get(3),
+                        source: r.get(4),
+                        first_seen: portcullis_core::format_time(r.get(5)),
+                        last_seen: portcullis_core::format_time(r.get(6)),
+                    })
+                    .collect())
+            })
+        })?;
+        codec::seen_images(rows).map_err(|e| self.error("an image sighting is unreadable", e))
     }
 }
 

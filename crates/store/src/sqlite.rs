@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, Inventory, InventoryStore,
-    LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport, SettingsStore, Status,
-    StatusChange, StoreError, StoredInventory, Thresholds,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, ImageSighting, ImageStore,
+    Inventory, InventoryStore, LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport,
+    SeenImage, SettingsStore, Status, StatusChange, StoreError, StoredInventory, Thresholds,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -97,6 +97,21 @@ CREATE TABLE runtime_images (
     Migration {
         version: 4,
         sql: "CREATE TABLE scan_leases (digest TEXT PRIMARY KEY, holder TEXT NOT NULL, expires INTEGER NOT NULL);",
+    },
+    Migration {
+        version: 5,
+        sql: "
+CREATE TABLE image_sightings (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  source TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  PRIMARY KEY (registry, repository, digest, tag, source)
+);
+",
     },
 ];
 
@@ -689,6 +704,65 @@ impl LeaseStore for SqliteStore {
             )
             .map(|_| ())
             .map_err(|e| self.sql(e))
+    }
+}
+
+impl ImageStore for SqliteStore {
+    fn record_sightings(
+        &self,
+        sightings: &[ImageSighting],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let now = portcullis_core::format_time(now);
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO image_sightings (registry, repository, digest, tag, source, first_seen, last_seen) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                     ON CONFLICT (registry, repository, digest, tag, source) DO UPDATE SET last_seen = excluded.last_seen",
+                )
+                .map_err(|e| self.sql(e))?;
+            for s in sightings {
+                upsert
+                    .execute(params![
+                        s.registry,
+                        s.repository,
+                        s.digest.as_str(),
+                        s.tag.as_deref().unwrap_or(""),
+                        s.source,
+                        now
+                    ])
+                    .map_err(|e| self.sql(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    fn seen_images(&self) -> Result<Vec<SeenImage>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT registry, repository, digest, tag, source, first_seen, last_seen FROM image_sightings",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows: Vec<codec::SightingRow> = stmt
+            .query_map([], |r| {
+                Ok(codec::SightingRow {
+                    registry: r.get(0)?,
+                    repository: r.get(1)?,
+                    digest: r.get(2)?,
+                    tag: r.get(3)?,
+                    source: r.get(4)?,
+                    first_seen: r.get(5)?,
+                    last_seen: r.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        codec::seen_images(rows)
+            .map_err(|e| self.error(Some("an image sighting is unreadable".into()), e))
     }
 }
 

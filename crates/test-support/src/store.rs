@@ -2,8 +2,8 @@
 //! against a fresh, empty store.
 
 use portcullis_core::{
-    ChangeCause, DecisionEvent, Digest, Ecosystem, Inventory, ResultStore, RuntimeImage,
-    ScanReport, Status, StatusChange, Thresholds,
+    ChangeCause, DecisionEvent, Digest, Ecosystem, ImageSighting, Inventory, ResultStore,
+    RuntimeImage, ScanReport, SeenImage, Status, StatusChange, Thresholds,
 };
 
 use crate::build::{digest, inventory, package};
@@ -269,5 +269,35 @@ pub fn conformance(store: &dyn ResultStore) {
             .try_lease(&digest(9), "replica-b", minute)
             .expect("expired"),
         "a lease its holder stopped renewing is taken over"
+    );
+
+    // Images seen: one per digest, with every tag and place, first and last sighting.
+    let seen = |tag: Option<&str>, source: &str| ImageSighting {
+        registry: "registry.local".into(),
+        repository: "shop/web".into(),
+        tag: tag.map(Into::into),
+        digest: d1.clone(),
+        source: source.into(),
+    };
+    store
+        .record_sightings(
+            &[seen(Some("1.0"), "admission"), seen(None, "cluster:east")],
+            t1,
+        )
+        .expect("record");
+    store
+        .record_sightings(&[seen(Some("latest"), "admission")], t2)
+        .expect("record");
+    assert_eq!(
+        store.seen_images().expect("images"),
+        [SeenImage {
+            registry: "registry.local".into(),
+            repository: "shop/web".into(),
+            digest: d1.clone(),
+            tags: vec!["1.0".into(), "latest".into()],
+            sources: vec!["admission".into(), "cluster:east".into()],
+            first_seen: t1,
+            last_seen: t2,
+        }]
     );
 }

@@ -3,6 +3,7 @@
 pub(crate) mod certs;
 pub(crate) mod db;
 pub(crate) mod decisions;
+pub(crate) mod images;
 pub(crate) mod policy;
 pub(crate) mod runtime;
 pub(crate) mod sbom;
@@ -95,6 +96,7 @@ pub(crate) fn scanner_config(
         matching: portcullis_matcher::MatchOptions {
             include_unfixed_states: !v.only_fixed,
         },
+        seen_at: None,
     })
 }
 

@@ -23,6 +23,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = super::store_url(a.store.as_deref(), &cache)?;
     let mut cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     cfg.image.progress = false;
+    cfg.seen_at = Some("admission".into());
     // Exceptions from --exceptions stay in force next to the cluster's.
     let file_exceptions = cfg.exceptions.clone();
     let scanner = Arc::new(PipelineScanner::new(Scanner::new(cfg)?));
