@@ -70,15 +70,26 @@ impl StoredDecisions {
 }
 
 impl StoredDecisions {
-    /// Whether one more decision fits in this second's allowance: the second and its count
-    /// share one atomic word (second << 32 | count), so the check is one compare-and-swap.
-    fn admit(&self) -> bool {
+    /// The current second since start, and the window word: the second it counts and how many
+    /// were taken in it (second << 32 | count, one word so taking one is one compare-and-swap).
+    fn window(&self) -> (u64, u64) {
         let second = self.started.elapsed().as_secs() & 0xffff_ffff;
-        let mut current = self.window.load(Ordering::Relaxed);
-        // Over the allowance: answered by a read, so busy threads do not fight over the word.
-        if current >> 32 == second && current & 0xffff_ffff >= PER_SECOND {
+        (second, self.window.load(Ordering::Relaxed))
+    }
+
+    /// Whether this second's allowance is spent: answered by a read, so busy threads do not
+    /// fight over the word.
+    fn spent(&self) -> bool {
+        let (second, current) = self.window();
+        current >> 32 == second && current & 0xffff_ffff >= PER_SECOND
+    }
+
+    /// Takes one from this second's allowance, if any is left.
+    fn admit(&self) -> bool {
+        if self.spent() {
             return false;
         }
+        let (second, mut current) = self.window();
         loop {
             let (s, n) = (current >> 32, current & 0xffff_ffff);
             let next = if s == second {
@@ -103,6 +114,10 @@ impl StoredDecisions {
 }
 
 impl DecisionSink for StoredDecisions {
+    fn wants(&self) -> bool {
+        !self.spent()
+    }
+
     fn record(&self, event: &DecisionEvent) {
         if !self.admit() || self.queue.try_send(event.clone()).is_err() {
             let before = self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +136,10 @@ impl DecisionSink for StoredDecisions {
 pub struct DecisionSinks(pub Vec<Arc<dyn DecisionSink>>);
 
 impl DecisionSink for DecisionSinks {
+    fn wants(&self) -> bool {
+        self.0.iter().any(|s| s.wants())
+    }
+
     fn record(&self, event: &DecisionEvent) {
         for s in &self.0 {
             s.record(event);
@@ -146,7 +165,11 @@ mod tests {
         if s.started.elapsed() < std::time::Duration::from_millis(900) {
             assert_eq!(admitted as u64, PER_SECOND);
         }
+        if s.started.elapsed() < std::time::Duration::from_millis(900) {
+            assert!(!s.wants(), "spent: the decision need not be built");
+        }
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert!(s.admit(), "a new second, a new allowance");
+        assert!(s.wants(), "a new second, a new allowance");
+        assert!(s.admit());
     }
 }

@@ -26,6 +26,12 @@ use crate::scan::{ImageScanner, PullSecret, PullSecretSource, Scans};
 
 /// Receives every evaluated, non-dry-run decision (the `serve` command stores them).
 pub trait DecisionSink: Send + Sync + 'static {
+    /// Whether it would take a decision now. When no sink would, the decision is not even
+    /// built, so a sink that is full or over its allowance costs the request path nothing.
+    fn wants(&self) -> bool {
+        true
+    }
+
     /// Records one decision; must not block for long (it runs on the request path).
     fn record(&self, event: &DecisionEvent);
 }
@@ -557,7 +563,7 @@ impl AppState {
         for a in &v.audit_rejections {
             tracing::warn!(target: "portcullis::audit", uid = %p.uid, namespace = %p.namespace, name = %p.name, "{a}");
         }
-        if let Some(sink) = &self.decisions {
+        if let Some(sink) = self.decisions.as_ref().filter(|s| s.wants()) {
             sink.record(&DecisionEvent {
                 time: OffsetDateTime::now_utc(),
                 uid: p.uid.clone(),
