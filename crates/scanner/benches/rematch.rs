@@ -11,7 +11,7 @@
 //! Run with `scripts/bench-rematch` (which starts the fixtures and PostgreSQL), or
 //! `cargo bench -p portcullis-scanner --bench rematch` with `PORTCULLIS_TEST_POSTGRES` set.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use portcullis_core::{Digest, Inventory};
@@ -77,19 +77,13 @@ fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
 }
 
 fn main() {
-    let (Some(advisories), Some(fx)) = (
-        portcullis_test_support::testdata("advisories"),
+    let (Some(sources), Some(fx)) = (
+        portcullis_test_support::advisory_feeds(),
         portcullis_test_support::fixtures(),
     ) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&advisories)
-        .unwrap_or_else(|e| fail("advisories", e))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    sources.sort();
     let (db1, db2) = (tmp.path().join("vuln1.db"), tmp.path().join("vuln2.db"));
     for db in [&db1, &db2] {
         Db::import(db, &sources, None).unwrap_or_else(|e| fail("import", e));

@@ -6,7 +6,7 @@
 //!
 //! Run with `cargo bench -p portcullis-scanner --bench scan` (or `scripts/bench-scan`) after `scripts/fixtures`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use portcullis_core::InventoryStore;
@@ -40,19 +40,13 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let (Some(advisories), Some(fx)) = (
-        portcullis_test_support::testdata("advisories"),
+    let (Some(sources), Some(fx)) = (
+        portcullis_test_support::advisory_feeds(),
         portcullis_test_support::fixtures(),
     ) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&advisories)
-        .unwrap_or_else(|e| fail("advisories", e))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    sources.sort();
 
     // 1. Import.
     let db_path = tmp.path().join("vuln.db");
@@ -66,7 +60,7 @@ fn main() {
         report.sources.len(),
         import_time.as_secs_f64(),
         mib(db_size),
-        mib(dir_size(&advisories)),
+        mib(sources.iter().map(|s| dir_size(s)).sum()),
     );
 
     let rt = tokio::runtime::Builder::new_multi_thread()

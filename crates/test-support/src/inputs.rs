@@ -59,6 +59,20 @@ pub fn testdata(sub: &str) -> Option<PathBuf> {
     }
 }
 
+/// Every feed of the test data's advisories (the folders under `advisories/`), sorted: what the
+/// benchmarks import as a whole DB.
+#[track_caller]
+pub fn advisory_feeds() -> Option<Vec<PathBuf>> {
+    let root = testdata("advisories")?;
+    let mut feeds: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    feeds.sort();
+    Some(feeds)
+}
+
 /// The fixture images built by `scripts/fixtures` (`PORTCULLIS_FIXTURES`, default
 /// `~/.cache/portcullis/fixtures`), if its OCI layout is there.
 #[track_caller]

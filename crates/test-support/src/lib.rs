@@ -17,5 +17,6 @@ pub mod postgres;
 pub mod store;
 
 pub use inputs::{
-    auth_registry, ci, fixtures, missing, registry, skip, testdata, testdata_root, tool_from_env,
+    advisory_feeds, auth_registry, ci, fixtures, missing, registry, skip, testdata, testdata_root,
+    tool_from_env,
 };

@@ -62,15 +62,42 @@ fn config(base: &str) -> UpdateConfig {
     }
 }
 
+/// The test feeds served by a local mirror, and a DB path of its own beside them.
+struct Mirror {
+    site: tempfile::TempDir,
+    tmp: tempfile::TempDir,
+    db_path: std::path::PathBuf,
+    cfg: UpdateConfig,
+    server: HttpServer,
+}
+
+impl Mirror {
+    fn start() -> Option<Mirror> {
+        let adv = advisories()?;
+        let site = tempfile::tempdir().unwrap();
+        server_root(&adv, site.path());
+        let server = HttpServer::files(site.path().to_path_buf());
+        let tmp = tempfile::tempdir().unwrap();
+        Some(Mirror {
+            db_path: tmp.path().join("vuln.db"),
+            cfg: config(&server.base_url()),
+            site,
+            tmp,
+            server,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_downloads_then_reuses_unchanged_feeds() {
-    let Some(adv) = advisories() else { return };
-    let site = tempfile::tempdir().unwrap();
-    server_root(&adv, site.path());
-    let server = HttpServer::files(site.path().to_path_buf());
-    let tmp = tempfile::tempdir().unwrap();
-    let db_path = tmp.path().join("vuln.db");
-    let cfg = config(&server.base_url());
+    let Some(m) = Mirror::start() else { return };
+    let Mirror {
+        site,
+        tmp: _tmp,
+        db_path,
+        cfg,
+        server,
+    } = m;
 
     let first = update(&db_path, &cfg).await.unwrap();
     assert_eq!(first.sources.len(), 3);
@@ -144,13 +171,14 @@ async fn update_downloads_then_reuses_unchanged_feeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_download_leaves_the_database_intact() {
-    let Some(adv) = advisories() else { return };
-    let site = tempfile::tempdir().unwrap();
-    server_root(&adv, site.path());
-    let server = HttpServer::files(site.path().to_path_buf());
-    let tmp = tempfile::tempdir().unwrap();
-    let db_path = tmp.path().join("vuln.db");
-    let mut cfg = config(&server.base_url());
+    let Some(m) = Mirror::start() else { return };
+    let Mirror {
+        site,
+        tmp,
+        db_path,
+        mut cfg,
+        server: _server,
+    } = m;
     update(&db_path, &cfg).await.unwrap();
     let before = sha256_file(&db_path);
 
@@ -227,13 +255,14 @@ async fn published_sha256_is_checked() {
 /// whole).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_or_truncated_sources_leave_the_database_in_force() {
-    let Some(adv) = advisories() else { return };
-    let site = tempfile::tempdir().unwrap();
-    server_root(&adv, site.path());
-    let server = HttpServer::files(site.path().to_path_buf());
-    let tmp = tempfile::tempdir().unwrap();
-    let db_path = tmp.path().join("vuln.db");
-    let cfg = config(&server.base_url());
+    let Some(m) = Mirror::start() else { return };
+    let Mirror {
+        site,
+        tmp,
+        db_path,
+        cfg,
+        server: _server,
+    } = m;
     update(&db_path, &cfg).await.unwrap();
     let before = sha256_file(&db_path);
     let zip = site.path().join("osv/Go/all.zip");
