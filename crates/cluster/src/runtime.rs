@@ -23,8 +23,11 @@ use time::OffsetDateTime;
 
 use crate::watch::{WatchHealth, drive};
 
-/// How often the inventory is written and unscanned images are looked for.
+/// How often what runs is looked at (and written when it changed), and unscanned images
+/// looked for.
 const EVERY: Duration = Duration::from_secs(5);
+/// How often what runs is written when nothing changed, to move `last_seen` on.
+const REFRESH: Duration = Duration::from_secs(60);
 /// Background scans at once: the webhook's inline scans come first.
 const SCANS_AT_ONCE: usize = 2;
 /// How long a failed background scan waits before it is tried again.
@@ -74,28 +77,37 @@ pub fn watch_runtime(
         let _ = pods.wait_until_ready().await;
         let scans = Arc::new(tokio::sync::Semaphore::new(SCANS_AT_ONCE));
         let tried: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        // What was last written, and when.
+        let mut written: Option<(Instant, Vec<RuntimeImage>)> = None;
         loop {
             let owners = Owners {
                 replicasets: &replicasets,
                 jobs: &jobs,
             };
             let (images, hints) = running_images(&cluster, &pods.state(), &owners);
-            let written = tokio::task::spawn_blocking({
-                let (scanner, cluster) = (scanner.clone(), cluster.clone());
-                move || match scanner.scanner().store() {
-                    Some(store) => {
-                        let now = OffsetDateTime::now_utc();
-                        store.put_running(&cluster, &images, now)?;
-                        store.record_sightings(&sightings(&cluster, &images), now)
+            // Written when what runs changed, else once a minute to move `last_seen` on.
+            let unchanged = written.as_ref().is_some_and(|(at, before)| {
+                at.elapsed() < REFRESH && same_running(before, &images)
+            });
+            if !unchanged {
+                let outcome = tokio::task::spawn_blocking({
+                    let (scanner, cluster, images) =
+                        (scanner.clone(), cluster.clone(), images.clone());
+                    move || match scanner.scanner().store() {
+                        Some(store) => {
+                            let now = OffsetDateTime::now_utc();
+                            store.put_running(&cluster, &images, now)?;
+                            store.record_sightings(&sightings(&cluster, &images), now)
+                        }
+                        None => Ok(()),
                     }
-                    None => Ok(()),
+                })
+                .await;
+                match outcome {
+                    Ok(Ok(())) => written = Some((Instant::now(), images)),
+                    Ok(Err(e)) => tracing::warn!("runtime inventory: {}", ErrorChain(&e)),
+                    Err(e) => tracing::warn!("runtime inventory task failed: {e}"),
                 }
-            })
-            .await;
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("runtime inventory: {}", ErrorChain(&e)),
-                Err(e) => tracing::warn!("runtime inventory task failed: {e}"),
             }
             for hint in hints {
                 if scanner.cached(&hint.pinned).is_some() {
@@ -145,6 +157,32 @@ pub fn watch_runtime(
             tokio::time::sleep(EVERY).await;
         }
     });
+}
+
+/// Whether two readings of what runs hold the same groups, counts and nodes (their times,
+/// always "now", aside).
+fn same_running(a: &[RuntimeImage], b: &[RuntimeImage]) -> bool {
+    type Key<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a Digest>,
+        u32,
+        &'a [String],
+    );
+    fn key(r: &RuntimeImage) -> Key<'_> {
+        (
+            &r.namespace,
+            &r.workload_kind,
+            &r.workload_name,
+            &r.image,
+            r.digest.as_ref(),
+            r.instances,
+            &r.nodes,
+        )
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
 }
 
 /// The running images with a digest, as sightings in `cluster` (`cluster:NAME`).

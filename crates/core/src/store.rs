@@ -94,14 +94,9 @@ pub trait ReportStore: Send + Sync {
         db_version: &str,
     ) -> Result<Vec<StoredInventory>, StoreError>;
 
-    /// Runs `work` while no other process sharing this store runs work under `name` (waiting
-    /// for it first): the rematch after a DB update runs once for all replicas. Stores only one
-    /// process uses need not coordinate (the default runs `work` at once).
-    fn exclusively(&self, name: &str, work: &mut dyn FnMut()) -> Result<(), StoreError> {
-        let _ = name;
-        work();
-        Ok(())
-    }
+    /// Runs `work` while no other thread or process sharing this store runs work under `name`
+    /// (waiting for it first): the rematch after a DB update runs once for all replicas.
+    fn exclusively(&self, name: &str, work: &mut dyn FnMut()) -> Result<(), StoreError>;
 
     /// Stores reports made under `db_version`, each replacing the reports of its digest made
     /// under other versions, and the status changes they make, in one transaction: all or

@@ -1,5 +1,6 @@
 //! `portcullis decisions`: the audit trail of admission decisions `serve` keeps in the store.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use portcullis_core::format_time;
@@ -8,11 +9,12 @@ use crate::args::DecisionsArgs;
 
 pub(crate) async fn run(a: DecisionsArgs) -> anyhow::Result<ExitCode> {
     let (limit, json) = (a.limit, a.json);
-    super::with_store(&a.store, move |store| {
+    let out = super::with_store(&a.store, move |store| {
+        let mut out = String::new();
         let decisions = store.recent_decisions(limit)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&decisions)?);
-            return Ok(ExitCode::SUCCESS);
+            writeln!(out, "{}", serde_json::to_string_pretty(&decisions)?)?;
+            return Ok(out);
         }
         for d in &decisions {
             let object = if d.namespace.is_empty() {
@@ -20,7 +22,8 @@ pub(crate) async fn run(a: DecisionsArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("{} {}/{}", d.kind, d.namespace, d.name)
             };
-            println!(
+            writeln!(
+                out,
                 "{}  {:<8} {:<6} {}  [{}]  {}{}",
                 format_time(d.time),
                 if d.allowed { "allowed" } else { "rejected" },
@@ -33,9 +36,11 @@ pub(crate) async fn run(a: DecisionsArgs) -> anyhow::Result<ExitCode> {
                     format!("policy {} rule {}: ", d.policy, d.rule)
                 },
                 d.message.as_deref().unwrap_or("")
-            );
+            )?;
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(out)
     })
-    .await
+    .await?;
+    super::write_output(None, out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! were seen and the status of their latest result.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use portcullis_core::{Status, format_time};
@@ -10,7 +11,8 @@ use crate::args::ImagesArgs;
 
 pub(crate) async fn run(a: ImagesArgs) -> anyhow::Result<ExitCode> {
     let json = a.json;
-    super::with_store(&a.store, move |store| {
+    let out = super::with_store(&a.store, move |store| {
+        let mut out = String::new();
         let statuses: HashMap<_, Status> = store.latest_statuses()?.into_iter().collect();
         let images = store.seen_images()?;
         if json {
@@ -22,11 +24,12 @@ pub(crate) async fn run(a: ImagesArgs) -> anyhow::Result<ExitCode> {
                     Ok(v)
                 })
                 .collect::<serde_json::Result<Vec<_>>>()?;
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            return Ok(ExitCode::SUCCESS);
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            return Ok(out);
         }
         for i in &images {
-            println!(
+            writeln!(
+                out,
                 "{}/{}@{}  {:<5} tags [{}]  seen {} ({} .. {})",
                 i.registry,
                 i.repository,
@@ -36,9 +39,11 @@ pub(crate) async fn run(a: ImagesArgs) -> anyhow::Result<ExitCode> {
                 i.sources.join(", "),
                 format_time(i.first_seen),
                 format_time(i.last_seen)
-            );
+            )?;
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(out)
     })
-    .await
+    .await?;
+    super::write_output(None, out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! them in the result store, with the status of each digest's latest result.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use portcullis_core::{Status, format_time};
@@ -10,7 +11,8 @@ use crate::args::RuntimeArgs;
 
 pub(crate) async fn run(a: RuntimeArgs) -> anyhow::Result<ExitCode> {
     let (json, only_running) = (a.json, a.running);
-    super::with_store(&a.store, move |store| {
+    let out = super::with_store(&a.store, move |store| {
+        let mut out = String::new();
         let statuses: HashMap<_, Status> = store.latest_statuses()?.into_iter().collect();
         let images: Vec<_> = store
             .runtime_images()?
@@ -27,20 +29,22 @@ pub(crate) async fn run(a: RuntimeArgs) -> anyhow::Result<ExitCode> {
                     Ok(v)
                 })
                 .collect::<serde_json::Result<Vec<_>>>()?;
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            return Ok(ExitCode::SUCCESS);
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            return Ok(out);
         }
-        println!(
+        writeln!(
+            out,
             "{:<10} {:<16} {:<28} {:<44} {:>4} {:<7} {:<8} LAST SEEN",
             "CLUSTER", "NAMESPACE", "WORKLOAD", "IMAGE", "RUN", "STATUS", "DIGEST"
-        );
+        )?;
         for r in &images {
             let status = r
                 .digest
                 .as_ref()
                 .and_then(|d| statuses.get(d))
                 .map_or("-", |s| s.as_str());
-            println!(
+            writeln!(
+                out,
                 "{:<10} {:<16} {:<28} {:<44} {:>4} {:<7} {:<8} {}",
                 r.cluster,
                 r.namespace,
@@ -52,9 +56,11 @@ pub(crate) async fn run(a: RuntimeArgs) -> anyhow::Result<ExitCode> {
                     .as_ref()
                     .map_or("-", |d| &d.encoded()[..8.min(d.encoded().len())]),
                 format_time(r.last_seen)
-            );
+            )?;
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(out)
     })
-    .await
+    .await?;
+    super::write_output(None, out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `portcullis settings`: the settings kept in the result store, which every `serve` sharing the
 //! store follows (thresholds), and the status history the store keeps.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use portcullis_core::{Digest, ResultStore, Thresholds, format_time};
@@ -8,10 +9,14 @@ use portcullis_core::{Digest, ResultStore, Thresholds, format_time};
 use crate::args::{SettingsArgs, SettingsCommand};
 
 pub(crate) async fn run(a: SettingsArgs) -> anyhow::Result<ExitCode> {
-    super::with_store(&a.store, move |store| run_on(store, a.command)).await
+    let out = super::with_store(&a.store, move |store| run_on(store, a.command)).await?;
+    super::write_output(None, out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<ExitCode> {
+/// What the command prints.
+fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<String> {
+    let mut out = String::new();
     match command {
         SettingsCommand::Show { json } => {
             let stored = store.thresholds()?;
@@ -23,9 +28,9 @@ fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<E
                     "stored": stored.is_some(),
                     "generation": generation,
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                show(&t, stored.is_some(), generation);
+                show(&mut out, &t, stored.is_some(), generation)?;
             }
         }
         SettingsCommand::Set {
@@ -44,42 +49,44 @@ fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<E
                 unknown_as.map_or(old.unknown, super::status),
             )?;
             let generation = store.put_thresholds(&t)?;
-            show(&t, true, generation);
+            show(&mut out, &t, true, generation)?;
         }
         SettingsCommand::History { digest, json } => {
             let digest: Digest = digest.parse()?;
             let history = store.status_history(&digest)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&history)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?;
             } else if history.is_empty() {
-                println!("no status recorded for {digest}");
+                writeln!(out, "no status recorded for {digest}")?;
             } else {
                 for c in history {
-                    println!(
+                    writeln!(
+                        out,
                         "{}  {:<4} -> {:<4}  {:<10}  db {}",
                         format_time(c.time),
                         c.from.map_or("-", |s| s.as_str()),
                         c.to,
                         c.cause,
                         c.db_version
-                    );
+                    )?;
                 }
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
-fn show(t: &Thresholds, stored: bool, generation: u64) {
-    println!("warn-threshold  {}", t.warn);
-    println!("fail-threshold  {}", t.fail);
-    println!("unknown-as      {}", t.unknown);
-    println!(
+fn show(out: &mut String, t: &Thresholds, stored: bool, generation: u64) -> std::fmt::Result {
+    writeln!(out, "warn-threshold  {}", t.warn)?;
+    writeln!(out, "fail-threshold  {}", t.fail)?;
+    writeln!(out, "unknown-as      {}", t.unknown)?;
+    writeln!(
+        out,
         "({}; settings generation {generation})",
         if stored {
             "stored"
         } else {
             "defaults: nothing stored yet"
         }
-    );
+    )
 }
