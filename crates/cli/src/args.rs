@@ -352,21 +352,23 @@ pub(crate) struct ServeArgs {
     #[arg(long = "on-scan-error", env = "PORTCULLIS_ON_SCAN_ERROR", value_enum, default_value_t = OnFailure::Reject)]
     pub(crate) on_scan_error: OnFailure,
     /// Keep the vulnerability DB current from the sources in this file (the format `db update
-    /// --config` reads): updated before serving when the DB is missing, then every
-    /// `--db-update-interval`; after each change every held result is matched again.
+    /// --config` reads) instead of the public upstreams: updated before serving when the DB is
+    /// missing, then every `--db-update-interval`; after each change every held result is
+    /// matched again.
     #[arg(long = "db-config", env = "PORTCULLIS_DB_CONFIG")]
     pub(crate) db_config: Option<PathBuf>,
     /// Keep the vulnerability DB current from this mirror of the default sources (as `db
     /// update --mirror`); with `--db-config`, replaces the host of its URLs.
     #[arg(long = "db-mirror", env = "PORTCULLIS_DB_MIRROR")]
     pub(crate) db_mirror: Option<String>,
-    /// How often to update the DB when `--db-config` or `--db-mirror` is given (`3s`, `10m`,
-    /// `6h`, `1d`).
+    /// How often to update the DB (`3s`, `10m`, `6h`, `1d`), at start too: from `--db-config`,
+    /// `--db-mirror`, or else the public upstreams; `off` never updates (the DB at `--db` is
+    /// kept as it is, e.g. when another process replaces it).
     #[arg(
         long = "db-update-interval",
         env = "PORTCULLIS_DB_UPDATE_INTERVAL",
         default_value = "6h",
-        value_parser = parse_duration
+        value_parser = parse_duration_or_off
     )]
     pub(crate) db_update_interval: Duration,
     /// How often every stored and held result is evaluated again under the DB in force (`3s`,

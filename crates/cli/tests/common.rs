@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The `portcullis` binary built by cargo for this test run.
+/// The binary, with `serve`'s DB updates off unless a test asks for them with
+/// `--db-update-interval` (which wins over the variable): no test reaches the public upstreams.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.env("PORTCULLIS_DB_UPDATE_INTERVAL", "off");
+    c
 }
 
 /// Runs the binary, returning its output; panics with stderr if it could not start.

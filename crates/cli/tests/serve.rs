@@ -81,6 +81,11 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 /// Starts `serve` on a free port with `args` and waits until it answers /healthz.
 fn start_serve(args: &[std::ffi::OsString]) -> (Server, u16) {
+    start_serve_logging(args, Stdio::null())
+}
+
+/// [`start_serve`] with its standard error going to `stderr`.
+fn start_serve_logging(args: &[std::ffi::OsString], stderr: Stdio) -> (Server, u16) {
     let port = free_port();
     let server = Server(
         bin()
@@ -88,7 +93,7 @@ fn start_serve(args: &[std::ffi::OsString]) -> (Server, u16) {
             .arg("--webhook-listen")
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("serve"),
     );
@@ -694,4 +699,93 @@ fn rescans_follow_a_db_replaced_from_outside() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     assert_eq!(now, Some(false), "the next rescan used the new DB");
+}
+
+/// A fresh `serve` whose DB source cannot be reached says so once, clearly, and keeps trying;
+/// meanwhile it stays ready and decides whatever needs no scan (the missing DB is reported, not
+/// a reason to reject), is unready only once a policy reads scan results, and takes the DB in
+/// as soon as the source serves it.
+#[test]
+fn a_missing_db_stops_no_decision_that_needs_no_scan() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(&mirror).expect("mkdir");
+    let server = portcullis_test_support::http::HttpServer::files(&mirror);
+    let sources = dir.path().join("sources.yaml");
+    std::fs::write(
+        &sources,
+        format!(
+            "sources:\n- {{name: debian-dsa, url: '{}/DSA-list', format: debian-tracker}}\n",
+            server.base_url()
+        ),
+    )
+    .expect("write sources");
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(pol.join("gate.yaml"), GATE).expect("write policy");
+    let log = dir.path().join("serve.log");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--policies".into(),
+        pol.clone().into(),
+        "--db".into(),
+        dir.path().join("vuln.db").into(),
+        "--cache-dir".into(),
+        dir.path().join("cache").into(),
+        "--db-config".into(),
+        sources.into(),
+        "--db-update-interval".into(),
+        "1s".into(),
+    ];
+    let (_serve, port) =
+        start_serve_logging(&args, std::fs::File::create(&log).expect("log").into());
+    let (code, ready) = get(port, "/readyz");
+    assert_eq!(code, 200, "no policy reads scans: {ready}");
+    assert!(ready.contains("vulnerability database"), "{ready}");
+    let (_, review) = post(
+        port,
+        "/validate",
+        &deployment("gate", "127.0.0.1:1/app:1", false),
+    );
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    let (_, review) = post(
+        port,
+        "/validate",
+        &deployment("gate-2", "docker.io/library/nginx:1", false),
+    );
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    // A policy that reads scan results: without a DB the service cannot answer it.
+    std::fs::write(pol.join("scan.yaml"), REJECT_FAILED).expect("write policy");
+    let unready = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        get(port, "/readyz").0 == 503
+    });
+    assert!(unready, "a policy reads scans and there is no DB");
+    let said = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    };
+    assert_eq!(
+        said("could not be updated from the sources in"),
+        1,
+        "said once, though tried every second: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(said("retried every 1s"), 1);
+    std::fs::copy(
+        td.join("advisories/debian-security-tracker/data/DSA/list"),
+        mirror.join("DSA-list"),
+    )
+    .expect("copy DSA list");
+    let ready = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        get(port, "/readyz").0 == 200
+    });
+    assert!(ready, "the DB came in: {}", get(port, "/readyz").1);
+    assert!(get(port, "/readyz").1.contains("db_age_seconds"));
+    assert_eq!(said("vulnerability DB updated again"), 1);
 }

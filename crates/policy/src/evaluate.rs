@@ -205,6 +205,14 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// True when some rule reads scan results: without one, no decision needs a scan (nor the
+    /// vulnerability DB).
+    pub fn reads_scans(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.rules.iter().any(|r| r.reads_scan()))
+    }
+
     /// Checks each policy and keeps the valid ones, returning the errors of the others
     /// (which are left out whole).
     pub fn new(policies: Vec<ContainerAdmissionPolicy>) -> (PolicySet, Vec<PolicyError>) {

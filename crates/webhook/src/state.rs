@@ -380,7 +380,9 @@ impl AppState {
             degraded.extend(h.degraded());
         }
         Readiness {
-            ready: scanner.is_empty() && !status.broken,
+            // A scanner that cannot scan (no DB yet) stops no decision while no policy reads
+            // scan results: it is reported, and the webhook stays in the Service.
+            ready: (scanner.is_empty() || !self.policies().reads_scans()) && !status.broken,
             degraded,
             policies: status.loaded,
             scans_in_flight: self.scans.inflight_count(),

@@ -139,9 +139,10 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );
-    if let Some(updates) = DbUpdates::from_args(&a) {
-        updates.start(scanner.clone()).await;
-    }
+    let _update_now = match DbUpdates::from_args(&a) {
+        Some(updates) => Some(updates.start(scanner.clone()).await),
+        None => None,
+    };
     follow_settings(scanner.clone()).await;
     if !a.rescan_interval.is_zero() {
         rescan_every(a.rescan_interval, scanner.clone());
@@ -258,11 +259,12 @@ fn relabel_stored(scanner: Arc<PipelineScanner>, cause: ChangeCause) {
     });
 }
 
-/// How long serving waits for a first DB when there is none.
-const FIRST_UPDATE_PATIENCE: Duration = Duration::from_secs(30);
+/// How long serving waits for a first DB from configured sources when there is none.
+const FIRST_UPDATE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Keeps the vulnerability DB current while serving: from `--db-config` (read again on every
-/// update, so a changed source list applies without a restart) and/or `--db-mirror`.
+/// Keeps the vulnerability DB current while serving: at start, then every interval, from
+/// `--db-config` (read again on every update, so a changed source list applies without a
+/// restart), `--db-mirror`, or else the public upstreams.
 struct DbUpdates {
     config: Option<std::path::PathBuf>,
     mirror: Option<String>,
@@ -270,64 +272,126 @@ struct DbUpdates {
 }
 
 impl DbUpdates {
+    /// `None` with `--db-update-interval off`.
     fn from_args(a: &ServeArgs) -> Option<Self> {
-        (a.db_config.is_some() || a.db_mirror.is_some()).then(|| DbUpdates {
+        (!a.db_update_interval.is_zero()).then(|| DbUpdates {
             config: a.db_config.clone(),
             mirror: a.db_mirror.clone(),
             interval: a.db_update_interval,
         })
     }
 
-    /// Updates before serving when there is no DB yet (serving without one would fail every
-    /// scan a policy needs; failed tries are repeated for up to [`FIRST_UPDATE_PATIENCE`]), then
-    /// every interval in the background.
-    async fn start(self, scanner: Arc<PipelineScanner>) {
+    /// Where updates come from, as messages name it.
+    fn origin(&self) -> String {
+        match (&self.config, &self.mirror) {
+            (Some(c), _) => format!("the sources in {}", c.display()),
+            (None, Some(m)) => format!("the mirror {m}"),
+            (None, None) => "the public upstreams".into(),
+        }
+    }
+
+    /// Starts updating. With configured sources (`--db-config`, `--db-mirror`) and no DB yet,
+    /// the first update comes before serving (serving without one would fail every scan a
+    /// policy needs; a source that is not up yet, such as a mirror starting beside us, gets
+    /// tries for up to [`FIRST_UPDATE_PATIENCE`]). The public upstreams are tried in the
+    /// background instead: a first download takes minutes, and offline it cannot succeed.
+    /// Returns a handle that asks for an update at once (a replica that sees another's newer
+    /// DB in the shared store).
+    async fn start(self, scanner: Arc<PipelineScanner>) -> Arc<tokio::sync::Notify> {
+        let now = Arc::new(tokio::sync::Notify::new());
         let Some(db) = scanner.scanner().config().db.clone() else {
-            return;
+            return now;
         };
-        if !db.is_file() {
-            // A source that is not up yet (a mirror starting beside us) gets a few more tries
-            // before serving; scans fail until a DB is in.
+        let configured = self.config.is_some() || self.mirror.is_some();
+        let mut done_at_start = false;
+        let mut failing = None;
+        if configured && !db.is_file() {
             let deadline = tokio::time::Instant::now() + FIRST_UPDATE_PATIENCE;
             loop {
-                self.update(&db, &scanner).await;
-                if db.is_file() || tokio::time::Instant::now() >= deadline {
+                match self.update(&db, &scanner).await {
+                    Ok(_) => {
+                        failing = None;
+                        break;
+                    }
+                    Err(why) => failing = Some(why),
+                }
+                if tokio::time::Instant::now() >= deadline {
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            if !db.is_file() {
-                eprintln!(
-                    "portcullis: no vulnerability database yet ({} could not be made); serving, and scans fail until an update succeeds",
-                    db.display()
-                );
+            done_at_start = true;
+            if let Some(why) = &failing {
+                eprintln!("portcullis: {}", self.failure(why, &db));
             }
         }
+        let asked = now.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(self.interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker.tick().await;
+            if done_at_start {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = asked.notified() => {}
+                }
+            }
             loop {
-                ticker.tick().await;
-                self.update(&db, &scanner).await;
+                match self.update(&db, &scanner).await {
+                    Ok(_) if failing.take().is_some() => {
+                        eprintln!(
+                            "portcullis: vulnerability DB updated again from {}",
+                            self.origin()
+                        );
+                    }
+                    Ok(_) => {}
+                    // Said once, clearly; the same failure again is no news.
+                    Err(why) if failing.is_some() => {
+                        tracing::debug!("DB update failed again: {why}");
+                    }
+                    Err(why) => {
+                        eprintln!("portcullis: {}", self.failure(&why, &db));
+                        failing = Some(why);
+                    }
+                }
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = asked.notified() => {}
+                }
             }
         });
+        now
+    }
+
+    /// What a failed update means for the service, said once until updates work again.
+    fn failure(&self, why: &str, db: &std::path::Path) -> String {
+        let consequence = if db.is_file() {
+            "the last DB stays in force (/readyz and portcullis_db_age_seconds say how old it is)"
+                .to_string()
+        } else {
+            format!(
+                "serving without one: no workload is rejected for it unless a policy needs a scan, which then fails (--on-scan-error); air-gapped sites use --db-mirror, or `portcullis db import --db {}`",
+                db.display()
+            )
+        };
+        format!(
+            "the vulnerability DB could not be updated from {} ({why}); {consequence}; retried every {}",
+            self.origin(),
+            humantime(self.interval)
+        )
     }
 
     /// One update; when the DB changed, every stored and held result is matched again, so
-    /// decisions follow the new DB. A failed update leaves the last DB in force.
-    async fn update(&self, db: &std::path::Path, scanner: &Arc<PipelineScanner>) {
+    /// decisions follow the new DB. A failed update leaves the last DB in force and says why.
+    async fn update(
+        &self,
+        db: &std::path::Path,
+        scanner: &Arc<PipelineScanner>,
+    ) -> Result<bool, String> {
         let mut cfg = match &self.config {
-            Some(p) => match portcullis_vulndb::UpdateConfig::load(p) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(
-                        "DB update skipped; the last DB stays in force: {}",
-                        portcullis_core::ErrorChain(&e)
-                    );
-                    return;
-                }
-            },
+            Some(p) => {
+                portcullis_vulndb::UpdateConfig::load(p).map_err(|e| ErrorChain(&e).to_string())?
+            }
             None => portcullis_vulndb::UpdateConfig::default(),
         };
         if self.mirror.is_some() {
@@ -335,23 +399,15 @@ impl DbUpdates {
         }
         let version = || scanner.scanner().db().ok().map(|d| d.info().version);
         let before = version();
-        match portcullis_vulndb::update(db, &cfg).await {
-            Ok(report) => {
-                for w in &report.warnings {
-                    tracing::warn!("DB update: {w}");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "DB update failed; the last DB stays in force: {}",
-                    portcullis_core::ErrorChain(&e)
-                );
-                return;
-            }
+        let report = portcullis_vulndb::update(db, &cfg)
+            .await
+            .map_err(|e| ErrorChain(&e).to_string())?;
+        for w in &report.warnings {
+            tracing::warn!("DB update: {w}");
         }
         let after = version();
         if after.is_none() || after == before {
-            return;
+            return Ok(false);
         }
         tracing::info!(from = ?before, to = ?after, "vulnerability DB updated; matching held results again");
         let scanner = scanner.clone();
@@ -367,9 +423,22 @@ impl DbUpdates {
             Ok((Err(e), held)) => tracing::warn!(
                 held,
                 "stored results could not be matched again: {}",
-                portcullis_core::ErrorChain(&e)
+                ErrorChain(&e)
             ),
             Err(e) => tracing::warn!("rematch task failed: {e}"),
         }
+        Ok(true)
     }
+}
+
+/// A duration as the flags write it (`90s`, `10m`, `6h`, `1d`).
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .iter()
+        .find(|(unit, _)| s >= *unit && s.is_multiple_of(*unit))
+        .map_or_else(
+            || format!("{s}s"),
+            |(unit, name)| format!("{}{name}", s / unit),
+        )
 }

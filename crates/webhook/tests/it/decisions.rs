@@ -401,10 +401,16 @@ async fn readyz_reports_scanner_trouble_and_missing_policies() {
         Arc::new(Down),
         Vec::new(),
     ));
+    // No policy reads scans: the trouble is reported, and the webhook stays ready.
+    let (status, body) = get(&st, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("vulnerability database missing"), "{body}");
+    assert!(body.contains("no policies loaded"), "{body}");
+    // TRUSTED allows only Pass and Warn results: it needs the scanner.
+    st.set_policies(policies(TRUSTED));
     let (status, body) = get(&st, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("vulnerability database missing"), "{body}");
-    assert!(body.contains("no policies loaded"), "{body}");
     let healthy = evil_state(WebhookConfig::default());
     let (status, body) = get(&healthy, "/readyz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
