@@ -125,7 +125,7 @@ pub struct DbStatus {
     /// When it was built (RFC 3339 on the wire).
     #[serde(with = "time::serde::rfc3339")]
     pub built: OffsetDateTime,
-    /// Content version; changes on every import.
+    /// Content version: a digest of what the sources hold, the same for the same data.
     pub content_version: String,
     /// Advisories stored, withdrawn ones included.
     pub advisories: usize,
@@ -683,9 +683,6 @@ pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<Import
     }
     let built = now_rfc3339();
     let counter = previous.as_ref().map_or(0, |m| m.counter) + 1;
-    let mut hasher = Sha256::new();
-    hasher.update(previous.as_ref().map_or("", |m| m.content_version.as_str()));
-    hasher.update(&built);
 
     let mut report = ImportReport::default();
     let mut deleted = false;
@@ -693,13 +690,16 @@ pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<Import
         let tx = conn.transaction().map_err(sql(&tmp.path, "begin"))?;
         for (spec, out) in loaded {
             deleted |= delete_source(&tx, &tmp.path, &spec.name)?;
-            hasher.update(spec.name.as_bytes());
-            store_source(&tx, &tmp.path, &spec, &out, &built, &mut hasher)?;
+            let content = store_source(&tx, &tmp.path, &spec, &out, &built)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![format!("{SOURCE_CONTENT}{}", spec.name), content],
+            )
+            .map_err(sql(&tmp.path, "write meta"))?;
             report.sources.push((spec.name.clone(), out.records()));
             report.warnings.extend(out.warnings);
         }
-        let digest = hex::encode(hasher.finalize());
-        let version = format!("{counter}-{}", &digest[..12]);
+        let version = content_version(&tx, &tmp.path)?;
         let mut put = tx
             .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
             .map_err(sql(&tmp.path, "write meta"))?;
@@ -773,14 +773,45 @@ fn delete_source(tx: &rusqlite::Transaction<'_>, db: &Path, name: &str) -> Resul
     Ok(n + m + s > 0)
 }
 
+/// The meta key prefix under which each source's content digest is kept.
+const SOURCE_CONTENT: &str = "source_content:";
+
+/// The DB's content version: a digest of what every source holds, never of when or where it
+/// was imported. Two imports of the same data agree, so replicas that update from the same
+/// sources each on their own reach the same version, and the results stored under it by one
+/// are the other's too (nothing is matched twice); an update that brought nothing new keeps
+/// the version, so nothing is matched again.
+fn content_version(tx: &rusqlite::Transaction<'_>, db: &Path) -> Result<String> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT s.name, coalesce(m.value, s.imported_at) FROM sources s \
+             LEFT JOIN meta m ON m.key = ?1 || s.name ORDER BY s.name",
+        )
+        .map_err(sql(db, "read sources"))?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([SOURCE_CONTENT], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(sql(db, "read sources"))?;
+    let mut hasher = Sha256::new();
+    for (name, content) in rows {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(content.as_bytes());
+        hasher.update([0]);
+    }
+    Ok(hex::encode(hasher.finalize())[..16].to_string())
+}
+
+/// Stores one source's records; returns the digest of its content, the same whatever order
+/// the records came in (a directory's listing order is the filesystem's).
 fn store_source(
     tx: &rusqlite::Transaction<'_>,
     db: &Path,
     spec: &SourceSpec,
     out: &Out,
     now: &str,
-    hasher: &mut Sha256,
-) -> Result<()> {
+) -> Result<String> {
+    let mut digests: Vec<[u8; 32]> = Vec::with_capacity(out.advisories.len() + out.nvd.len());
     let mut adv_stmt = tx
         .prepare("INSERT INTO advisories (id, source, kind, withdrawn, json) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(sql(db, "prepare insert"))?;
@@ -797,7 +828,7 @@ fn store_source(
             id: adv.id.clone(),
             source: Box::new(e),
         })?;
-        hasher.update(&json);
+        digests.push(Sha256::digest(&json).into());
         let json = pack(&json);
         let kind = match adv.kind {
             AdvisoryKind::Vulnerability => "vulnerability",
@@ -844,8 +875,7 @@ fn store_source(
             id: cve.clone(),
             source: Box::new(e),
         })?;
-        hasher.update(cve.as_bytes());
-        hasher.update(json.as_bytes());
+        digests.push(Sha256::digest(format!("{cve}\0{json}")).into());
         nvd_stmt
             .execute(params![cve, json, spec.name])
             .map_err(sql(db, "insert NVD severity"))?;
@@ -873,7 +903,12 @@ fn store_source(
         ],
     )
     .map_err(sql(db, "insert source"))?;
-    Ok(())
+    digests.sort_unstable();
+    let mut hasher = Sha256::new();
+    for d in &digests {
+        hasher.update(d);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Per source name: the stored `ETag` and `Last-Modified`.
