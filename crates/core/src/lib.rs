@@ -57,8 +57,9 @@ pub use report::{
 pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
 pub use store::{
     ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore, ImageSighting,
-    ImageStore, InventoryStore, LeaseStore, ReportStore, ResultStore, RuntimeImage, RuntimeStore,
-    SeenImage, SettingsStore, StatusChange, StoreError, StoredInventory, UnknownCause,
+    ImageStore, InventoryStore, LeaseStore, RematchMark, ReportStore, ResultStore, RuntimeImage,
+    RuntimeStore, SeenImage, SettingsStore, StatusChange, StoreError, StoredInventory,
+    UnknownCause,
 };
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that

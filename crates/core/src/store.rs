@@ -26,6 +26,17 @@ pub struct StoreError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// What the last rematch of the stored lists matched under, and a counter of rematches: one
+/// number to read tells a replica that another rematched, and the version whether its own DB
+/// is as new.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RematchMark {
+    /// 0 before any rematch, then one more per [`ReportStore::mark_rematch`].
+    pub generation: u64,
+    /// The DB version of the last rematch.
+    pub db_version: Option<String>,
+}
+
 /// An inventory as stored, not yet decoded: decoding is left to the caller's threads.
 #[derive(Clone, Debug)]
 pub struct StoredInventory {
@@ -108,6 +119,13 @@ pub trait ReportStore: Send + Sync {
         changes: &[StatusChange],
     ) -> Result<(), StoreError>;
 
+    /// The mark the last rematch left (by any process on this store): replicas poll it to
+    /// follow a rematch another made.
+    fn rematch_mark(&self) -> Result<RematchMark, StoreError>;
+
+    /// Marks that a rematch under `db_version` stored its reports; returns the new mark.
+    fn mark_rematch(&self, db_version: &str) -> Result<RematchMark, StoreError>;
+
     /// Stores one report (see [`ReportStore::put_encoded_reports`]).
     fn put_report(
         &self,
@@ -180,6 +198,13 @@ pub trait SettingsStore: Send + Sync {
 
     /// The settings generation: 0 before any change, then one more per change.
     fn settings_generation(&self) -> Result<u64, StoreError>;
+
+    /// The exceptions in force when last stored (from files and the cluster together).
+    fn exceptions(&self) -> Result<Vec<crate::Exception>, StoreError>;
+
+    /// Stores the exceptions in force, replacing the earlier set; returns whether they changed
+    /// (replicas that watch the same sources write the same set, and only the first counts).
+    fn put_exceptions(&self, exceptions: &[crate::Exception]) -> Result<bool, StoreError>;
 }
 
 /// Why an image's status changed.

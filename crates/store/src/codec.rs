@@ -93,6 +93,8 @@ pub(crate) struct UnknownStatus(String);
 
 /// The setting name the thresholds are kept under.
 pub(crate) const THRESHOLDS: &str = "thresholds";
+/// The settings row of the exceptions in force (a JSON array).
+pub(crate) const EXCEPTIONS: &str = "exceptions";
 
 /// A status change from its stored columns.
 pub(crate) fn status_change(

@@ -15,9 +15,10 @@ use std::thread;
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, ImageSighting, ImageStore,
-    Inventory, InventoryStore, LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport,
-    SeenImage, SettingsStore, Status, StatusChange, StoreError, StoredInventory, Thresholds,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore, ImageSighting,
+    ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore, RuntimeImage,
+    RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange, StoreError,
+    StoredInventory, Thresholds,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -104,6 +105,13 @@ CREATE TABLE image_sightings (
   last_seen TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (registry, repository, digest, tag, source)
 );
+",
+    },
+    Migration {
+        version: 6,
+        sql: "
+CREATE TABLE rematch_mark (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL, db_version TEXT);
+INSERT INTO rematch_mark (id, generation) VALUES (1, 0);
 ",
     },
 ];
@@ -540,9 +548,69 @@ impl ReportStore for PostgresStore {
             })
         })
     }
+
+    fn rematch_mark(&self) -> Result<RematchMark, StoreError> {
+        self.rematch_row(
+            "read the rematch mark",
+            "SELECT generation, db_version FROM rematch_mark WHERE id = 1",
+            Vec::new(),
+        )
+    }
+
+    fn mark_rematch(&self, db_version: &str) -> Result<RematchMark, StoreError> {
+        self.rematch_row(
+            "mark a rematch",
+            "UPDATE rematch_mark SET generation = generation + 1, db_version = $1 \
+             WHERE id = 1 RETURNING generation, db_version",
+            vec![db_version.to_string()],
+        )
+    }
 }
 
 impl PostgresStore {
+    /// The stored setting `name`, decoded from JSON (`unreadable` says what when that fails).
+    fn setting<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &'static str,
+        unreadable: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let text: Option<String> = self.call("read a setting", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.error(unreadable, e)))
+            .transpose()
+    }
+
+    /// The rematch mark, as `sql` (a `SELECT` or an `UPDATE ... RETURNING`) gives it.
+    fn rematch_row(
+        &self,
+        what: &'static str,
+        sql: &'static str,
+        args: Vec<String>,
+    ) -> Result<RematchMark, StoreError> {
+        let (generation, version): (i64, Option<String>) = self.call(what, move |c| {
+            Box::pin(async move {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                let row = c.client().await?.query_one(sql, &params).await?;
+                Ok((row.get(0), row.get(1)))
+            })
+        })?;
+        Ok(RematchMark {
+            generation: u64::try_from(generation).unwrap_or(0),
+            db_version: version,
+        })
+    }
+
     /// The `(digest, inventory)` rows `sql` selects with text parameters `args`.
     fn inventories(
         &self,
@@ -655,24 +723,7 @@ impl DecisionStore for PostgresStore {
 
 impl SettingsStore for PostgresStore {
     fn thresholds(&self) -> Result<Option<Thresholds>, StoreError> {
-        let text: Option<String> = self.call("read the thresholds", |c| {
-            Box::pin(async move {
-                let row = c
-                    .client()
-                    .await?
-                    .query_opt(
-                        "SELECT value FROM settings WHERE name = $1",
-                        &[&codec::THRESHOLDS],
-                    )
-                    .await?;
-                Ok(row.map(|r| r.get(0)))
-            })
-        })?;
-        text.map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| self.error("the stored thresholds are unreadable", e))
-        })
-        .transpose()
+        self.setting(codec::THRESHOLDS, "the stored thresholds are unreadable")
     }
 
     fn put_thresholds(&self, thresholds: &Thresholds) -> Result<u64, StoreError> {
@@ -719,6 +770,31 @@ impl SettingsStore for PostgresStore {
             })
         })?;
         Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    fn exceptions(&self) -> Result<Vec<Exception>, StoreError> {
+        Ok(self
+            .setting(codec::EXCEPTIONS, "the stored exceptions are unreadable")?
+            .unwrap_or_default())
+    }
+
+    fn put_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(exceptions)
+            .map_err(|e| self.error("the exceptions are unwritable", e))?;
+        let changed = self.call("store the exceptions", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value \
+                         WHERE settings.value <> EXCLUDED.value",
+                        &[&codec::EXCEPTIONS, &text],
+                    )
+                    .await
+            })
+        })?;
+        Ok(changed > 0)
     }
 }
 

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, HistoryStore, ImageSighting, ImageStore,
-    Inventory, InventoryStore, LeaseStore, ReportStore, RuntimeImage, RuntimeStore, ScanReport,
-    SeenImage, SettingsStore, Status, StatusChange, StoreError, StoredInventory, Thresholds,
+    DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore, ImageSighting,
+    ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore, RuntimeImage,
+    RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange, StoreError,
+    StoredInventory, Thresholds,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -112,6 +113,10 @@ CREATE TABLE image_sightings (
   PRIMARY KEY (registry, repository, digest, tag, source)
 );
 ",
+    },
+    Migration {
+        version: 6,
+        sql: "INSERT INTO settings (name, value) VALUES ('rematch_generation', '0'), ('rematch_db_version', '');",
     },
 ];
 
@@ -427,6 +432,49 @@ impl ReportStore for SqliteStore {
         }
         tx.commit().map_err(|e| self.sql(e))
     }
+
+    fn rematch_mark(&self) -> Result<RematchMark, StoreError> {
+        let conn = self.conn.lock();
+        read_rematch_mark(&conn).map_err(|e| self.sql(e))
+    }
+
+    fn mark_rematch(&self, db_version: &str) -> Result<RematchMark, StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        tx.execute(
+            "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = ?1",
+            [REMATCH_GENERATION],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "UPDATE settings SET value = ?2 WHERE name = ?1",
+                params![REMATCH_DB_VERSION, db_version],
+            )
+        })
+        .map_err(|e| self.sql(e))?;
+        let mark = read_rematch_mark(&tx).map_err(|e| self.sql(e))?;
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(mark)
+    }
+}
+
+/// The settings rows of the rematch mark.
+const REMATCH_GENERATION: &str = "rematch_generation";
+const REMATCH_DB_VERSION: &str = "rematch_db_version";
+
+fn read_rematch_mark(conn: &Connection) -> rusqlite::Result<RematchMark> {
+    let (generation, version): (i64, String) = conn.query_row(
+        "SELECT (SELECT CAST(value AS INTEGER) FROM settings WHERE name = ?1), \
+                (SELECT value FROM settings WHERE name = ?2)",
+        params![REMATCH_GENERATION, REMATCH_DB_VERSION],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(RematchMark {
+        generation: u64::try_from(generation).unwrap_or(0),
+        db_version: (!version.is_empty()).then_some(version),
+    })
 }
 
 impl DecisionStore for SqliteStore {
@@ -477,20 +525,29 @@ impl DecisionStore for SqliteStore {
     }
 }
 
-impl SettingsStore for SqliteStore {
-    fn thresholds(&self) -> Result<Option<Thresholds>, StoreError> {
+impl SqliteStore {
+    /// The stored setting `name`, decoded from JSON (`what` names it when that fails).
+    fn setting<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
         let text: Option<String> = self
             .conn
             .lock()
-            .query_row(
-                "SELECT value FROM settings WHERE name = ?1",
-                [codec::THRESHOLDS],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.sql(e))?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.json("the thresholds", e)))
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.json(what, e)))
             .transpose()
+    }
+}
+
+impl SettingsStore for SqliteStore {
+    fn thresholds(&self) -> Result<Option<Thresholds>, StoreError> {
+        self.setting(codec::THRESHOLDS, "the thresholds")
     }
 
     fn put_thresholds(&self, thresholds: &Thresholds) -> Result<u64, StoreError> {
@@ -528,6 +585,27 @@ impl SettingsStore for SqliteStore {
             )
             .map_err(|e| self.sql(e))?;
         Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    fn exceptions(&self) -> Result<Vec<Exception>, StoreError> {
+        Ok(self
+            .setting(codec::EXCEPTIONS, "the exceptions")?
+            .unwrap_or_default())
+    }
+
+    fn put_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(exceptions).map_err(|e| self.json("the exceptions", e))?;
+        let changed = self
+            .conn
+            .lock()
+            .execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value \
+                 WHERE settings.value <> excluded.value",
+                params![codec::EXCEPTIONS, text],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(changed > 0)
     }
 }
 

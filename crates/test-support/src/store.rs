@@ -2,8 +2,9 @@
 //! against a fresh, empty store.
 
 use portcullis_core::{
-    ChangeCause, DecisionEvent, Digest, Ecosystem, ImageSighting, Inventory, ResultStore,
-    RuntimeImage, ScanReport, SeenImage, Status, StatusChange, Thresholds,
+    ChangeCause, DecisionEvent, Digest, Ecosystem, Exception, ImageSighting, Inventory,
+    RematchMark, ResultStore, RuntimeImage, ScanReport, SeenImage, Status, StatusChange,
+    Thresholds,
 };
 
 use crate::build::{digest, inventory, package};
@@ -95,6 +96,24 @@ pub fn conformance(store: &dyn ResultStore) {
         "older versions of a digest's report go"
     );
 
+    // The rematch mark: one more per rematch, with its DB version; storing reports alone
+    // does not move it.
+    assert_eq!(store.rematch_mark().expect("mark"), RematchMark::default());
+    let marked = store.mark_rematch("v2").expect("mark");
+    assert_eq!(
+        (marked.generation, marked.db_version.as_deref()),
+        (1, Some("v2"))
+    );
+    store
+        .put_report(&d2, "v2", &report_of(&inventory_of(&d2), "v2"))
+        .expect("put report");
+    assert_eq!(store.rematch_mark().expect("mark"), marked);
+    assert_eq!(store.mark_rematch("v3").expect("mark").generation, 2);
+    assert_eq!(
+        store.rematch_mark().expect("mark").db_version.as_deref(),
+        Some("v3")
+    );
+
     // Decisions, newest first.
     for (uid, allowed) in [("a", true), ("b", false), ("c", true)] {
         store
@@ -123,6 +142,22 @@ pub fn conformance(store: &dyn ResultStore) {
         store.thresholds().expect("read"),
         Some(Thresholds::default())
     );
+
+    // Exceptions: none at first; a set stored replaces the last, and the same set again is
+    // no change.
+    assert_eq!(store.exceptions().expect("read"), []);
+    let accepted: Vec<Exception> = serde_json::from_value(serde_json::json!([
+        {"id": "CVE-2024-0001", "justification": "not reachable", "expires": "2030-01-01"},
+        {"id": "GHSA-aaaa-bbbb-cccc", "scope": "repository", "registry": "registry.local", "repository": "app"}
+    ]))
+    .expect("exceptions");
+    assert!(store.put_exceptions(&accepted).expect("put"));
+    assert_eq!(store.exceptions().expect("read"), accepted);
+    assert!(!store.put_exceptions(&accepted).expect("put"), "unchanged");
+    assert!(store.put_exceptions(&accepted[1..]).expect("put"));
+    assert_eq!(store.exceptions().expect("read"), &accepted[1..]);
+    assert!(store.put_exceptions(&[]).expect("put"));
+    assert_eq!(store.exceptions().expect("read"), []);
 
     // Status history: in order per image, the latest per image.
     let change = |d: &Digest, from, to, cause, minute| StatusChange {
