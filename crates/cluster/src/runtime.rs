@@ -32,10 +32,6 @@ const REFRESH: Duration = Duration::from_secs(60);
 const SCANS_AT_ONCE: usize = 2;
 /// How long a failed background scan waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(300);
-/// How long a replica's claim on scanning a digest lasts: long enough for any scan, short
-/// enough that a replica that died mid-scan holds nothing up for long.
-const LEASE: Duration = Duration::from_secs(600);
-
 /// A running image and what a scan of it needs: the image pinned to its digest, and one pod's
 /// namespace, service account and pull secret names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,14 +61,6 @@ pub fn watch_runtime(
     let pods = reflect::<Pod>("pod", Api::all(client.clone()), health.clone());
     let replicasets = reflect::<ReplicaSet>("replicaset", Api::all(client.clone()), health.clone());
     let jobs = reflect::<Job>("job", Api::all(client), health);
-    // This replica, as leases name it.
-    let holder = format!(
-        "{}-{}",
-        std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "portcullis".into()),
-        std::process::id()
-    );
     tokio::spawn(async move {
         let _ = pods.wait_until_ready().await;
         let scans = Arc::new(tokio::sync::Semaphore::new(SCANS_AT_ONCE));
@@ -128,14 +116,10 @@ pub fn watch_runtime(
                 };
                 let (scanner, secrets, tried) =
                     (scanner.clone(), pull_secrets.clone(), tried.clone());
-                let holder = holder.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    // Replicas sharing the store scan each digest once: the one holding the
-                    // lease scans, the others find its result in the store later.
-                    if !lease(&scanner, &hint.digest, &holder, true).await {
-                        return;
-                    }
+                    // Replicas sharing the store make each package list once: the scanner
+                    // leases the digest, and the others wait for its list.
                     let found = secrets
                         .pull_secrets(&hint.namespace, &hint.service_account, &hint.pull_secrets)
                         .await;
@@ -151,7 +135,6 @@ pub fn watch_runtime(
                             ErrorChain(&e)
                         ),
                     }
-                    lease(&scanner, &hint.digest, &holder, false).await;
                 });
             }
             tokio::time::sleep(EVERY).await;
@@ -201,30 +184,6 @@ fn sightings(cluster: &str, images: &[RuntimeImage]) -> Vec<ImageSighting> {
             })
         })
         .collect()
-}
-
-/// Takes (`take`) or gives back the scan lease on `digest`. Without a store there is no one to
-/// share with: always taken. A store that fails is logged and the scan goes ahead (scanning
-/// twice is better than not at all).
-async fn lease(scanner: &Arc<PipelineScanner>, digest: &Digest, holder: &str, take: bool) -> bool {
-    let (s, d, h) = (scanner.clone(), digest.clone(), holder.to_string());
-    let outcome = tokio::task::spawn_blocking(move || match s.scanner().store() {
-        None => Ok(true),
-        Some(store) if take => store.try_lease(&d, &h, LEASE),
-        Some(store) => store.release_lease(&d, &h).map(|()| true),
-    })
-    .await;
-    match outcome {
-        Ok(Ok(held)) => held,
-        Ok(Err(e)) => {
-            tracing::warn!("scan lease: {}", ErrorChain(&e));
-            true
-        }
-        Err(e) => {
-            tracing::warn!("scan lease task failed: {e}");
-            true
-        }
-    }
 }
 
 fn reflect<K>(what: &'static str, api: Api<K>, health: Arc<WatchHealth>) -> Store<K>

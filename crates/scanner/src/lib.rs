@@ -127,6 +127,8 @@ pub struct Scanner {
     /// The thresholds in force: `cfg.thresholds` until [`Scanner::set_thresholds`] replaces
     /// them (from the stored settings).
     thresholds: parking_lot::RwLock<Thresholds>,
+    /// The rematch mark this scanner's last rematch left in the store.
+    own_mark: std::sync::atomic::AtomicU64,
 }
 
 impl Scanner {
@@ -148,6 +150,7 @@ impl Scanner {
             cfg,
             db: Mutex::new(None),
             store,
+            own_mark: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -162,6 +165,12 @@ impl Scanner {
     /// them; [`Scanner::rematch_stored_because`] relabels the stored ones and records why.
     pub fn set_thresholds(&self, thresholds: Thresholds) {
         *self.thresholds.write() = thresholds;
+    }
+
+    /// The generation of the rematch mark this scanner's last rematch left (0 before any): a
+    /// mark the store shows beyond it is another replica's rematch.
+    pub fn own_rematch_generation(&self) -> u64 {
+        self.own_mark.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The thresholds in force.
@@ -227,13 +236,17 @@ impl Scanner {
         }
         // A registry image already catalogued is known by its manifest digest: fetch the
         // manifest first, so a rescan or a rematch after a DB update pulls no layer.
+        let mut _lease = None;
         let img = match portcullis_image::resolve_manifest(&parsed, opts).await? {
             Some(pending) => {
-                if let Some(store) = &self.store
-                    && let Some(mut inv) = store.inventory(pending.digest())?
-                {
-                    inv.image.reference = target.to_string();
-                    return Ok(inv);
+                if let Some(store) = &self.store {
+                    match self.stored_or_lease(store, pending.digest()).await? {
+                        Ok(mut inv) => {
+                            inv.image.reference = target.to_string();
+                            return Ok(inv);
+                        }
+                        Err(lease) => _lease = lease,
+                    }
                 }
                 pending.pull(opts).await?
             }
@@ -257,6 +270,32 @@ impl Scanner {
             store.put_inventory(digest, &inv)?;
         }
         Ok(inv)
+    }
+
+    /// The stored inventory of `digest`, or the lease on making it. Replicas sharing a store
+    /// make each package list once: while another holds the lease, this one waits for the list
+    /// to appear (or for the lease to lapse: the holder renews it while it works, so a holder
+    /// that died frees the digest within [`LEASE_TTL`]). A store that fails to lease is
+    /// logged and the scan goes ahead (scanning twice is better than not at all).
+    async fn stored_or_lease(
+        &self,
+        store: &Arc<dyn ResultStore>,
+        digest: &portcullis_core::Digest,
+    ) -> Result<Result<Inventory, Option<HeldLease>>> {
+        let holder = lease_holder();
+        loop {
+            if let Some(inv) = store.inventory(digest)? {
+                return Ok(Ok(inv));
+            }
+            match store.try_lease(digest, holder, LEASE_TTL) {
+                Ok(true) => return Ok(Err(Some(HeldLease::hold(store.clone(), digest.clone())))),
+                Ok(false) => tokio::time::sleep(LEASE_POLL).await,
+                Err(e) => {
+                    tracing::warn!("scan lease: {}", portcullis_core::ErrorChain(&e));
+                    return Ok(Err(None));
+                }
+            }
+        }
     }
 
     /// Scans a target: inventory, then matches under the current database.
@@ -435,6 +474,11 @@ impl Scanner {
             .collect();
         let encoded: Vec<EncodedReport> = encoded.into_iter().map(|(e, _)| e).collect();
         store.put_encoded_reports(&version, &encoded, &changes)?;
+        if !lists.is_empty() {
+            let mark = store.mark_rematch(&version)?;
+            self.own_mark
+                .store(mark.generation, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(lists.len())
     }
 
@@ -444,6 +488,71 @@ impl Scanner {
             exceptions: self.exceptions.read().clone(),
             vex: self.cfg.vex.clone(),
             matching: self.cfg.matching.clone(),
+        }
+    }
+}
+
+/// How long a scan lease lasts unless renewed; its holder renews it every third of that.
+pub const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a replica waiting for another's scan looks for its result.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// This process, as scan leases name it: the pod (or host) and the process id.
+pub fn lease_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        let host = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "portcullis".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// A scan lease held while this process makes a package list: renewed in the background, given
+/// back when dropped (the scan finished, failed or was abandoned).
+struct HeldLease {
+    store: Arc<dyn ResultStore>,
+    digest: portcullis_core::Digest,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl HeldLease {
+    fn hold(store: Arc<dyn ResultStore>, digest: portcullis_core::Digest) -> HeldLease {
+        let renew = tokio::spawn({
+            let (store, digest) = (store.clone(), digest.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    let (store, digest) = (store.clone(), digest.clone());
+                    let renewed = tokio::task::spawn_blocking(move || {
+                        store.try_lease(&digest, lease_holder(), LEASE_TTL)
+                    })
+                    .await;
+                    if let Ok(Err(e)) = renewed {
+                        tracing::warn!(
+                            "renewing a scan lease: {}",
+                            portcullis_core::ErrorChain(&e)
+                        );
+                    }
+                }
+            }
+        });
+        HeldLease {
+            store,
+            digest,
+            renew,
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.renew.abort();
+        if let Err(e) = self.store.release_lease(&self.digest, lease_holder()) {
+            tracing::warn!(
+                "giving back a scan lease: {}",
+                portcullis_core::ErrorChain(&e)
+            );
         }
     }
 }
