@@ -119,6 +119,13 @@ pub(crate) enum SettingsCommand {
         #[arg(long = "unknown-as", value_enum)]
         unknown_as: Option<StatusArg>,
     },
+    /// Print the exceptions `serve` last had in force, from its files and the cluster together
+    /// (JSON with --json).
+    Exceptions {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print an image's status history with the cause of each change (JSON with --json).
     History {
         /// The image digest (`sha256:...`).

@@ -109,6 +109,14 @@ fn start_serve_logging(args: &[std::ffi::OsString], stderr: Stdio) -> (Server, u
 /// Rejects what scans Fail, allows the rest.
 const REJECT_FAILED: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  order: 1\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n";
 
+/// A policies directory under `dir` holding `policy`.
+fn policies_dir(dir: &std::path::Path, policy: &str) -> std::path::PathBuf {
+    let pol = dir.join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(pol.join("p.yaml"), policy).expect("write policy");
+    pol
+}
+
 /// `serve` flags for a real scan of the registry's images: policies, DB, store and cache under
 /// the test's directory.
 fn scanning_args(
@@ -135,6 +143,91 @@ fn scanning_args(
 }
 
 const GATE: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: gate}\nspec:\n  rules:\n  - action: Reject\n    imagePath: {operator: IsNoneOf, values: ['^127\\.0\\.0\\.1:']}\n";
+
+/// Two advisory feeds served locally: the Debian DSA list from the start, and the PyPA
+/// advisories (as OSV's `all.zip`) once [`Feeds::add_pypi`] puts them in the sources file that
+/// `--db-config` names.
+struct Feeds {
+    _server: portcullis_test_support::http::HttpServer,
+    sources: std::path::PathBuf,
+    debian: String,
+    base: String,
+}
+
+impl Feeds {
+    fn new(td: &std::path::Path, dir: &std::path::Path) -> Feeds {
+        let mirror = dir.join("mirror");
+        std::fs::create_dir_all(mirror.join("debian")).expect("mkdir");
+        std::fs::copy(
+            td.join("advisories/debian-security-tracker/data/DSA/list"),
+            mirror.join("debian/DSA-list"),
+        )
+        .expect("copy DSA list");
+        let zipped = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import os, sys, zipfile\nz = zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED)\nfor root, _, files in os.walk(sys.argv[1]):\n    for f in files: z.write(os.path.join(root, f), f)",
+            ])
+            .arg(td.join("advisories/pypi/vulns"))
+            .arg(mirror.join("pypi-all.zip"))
+            .status()
+            .expect("python3");
+        assert!(zipped.success());
+        let server = portcullis_test_support::http::HttpServer::files(&mirror);
+        let base = server.base_url();
+        let sources = dir.join("sources.yaml");
+        let debian = format!(
+            "sources:\n- {{name: debian-dsa, url: '{base}/debian/DSA-list', format: debian-tracker}}\n"
+        );
+        std::fs::write(&sources, &debian).expect("write sources");
+        Feeds {
+            _server: server,
+            sources,
+            debian,
+            base,
+        }
+    }
+
+    /// `serve` flags that update from these feeds every `interval`.
+    fn args(&self, interval: &str) -> [std::ffi::OsString; 4] {
+        [
+            "--db-config".into(),
+            self.sources.clone().into(),
+            "--db-update-interval".into(),
+            interval.into(),
+        ]
+    }
+
+    fn add_pypi(&self) {
+        std::fs::write(
+            &self.sources,
+            format!(
+                "{}- {{name: osv-pypi, url: '{}/pypi-all.zip', format: osv}}\n",
+                self.debian, self.base
+            ),
+        )
+        .expect("write sources");
+    }
+}
+
+/// Asks `serve` on `port` whether a Deployment of `image` is allowed.
+fn allowed(port: u16, uid: &str, image: &str) -> Option<bool> {
+    let (_, review) = post(port, "/validate", &deployment(uid, image, false));
+    review["response"]["allowed"].as_bool()
+}
+
+/// Asks until the answer is `want` or `tries` half-seconds passed; returns the last answer.
+fn until_allowed(port: u16, image: &str, want: bool, tries: u32) -> Option<bool> {
+    let mut now = None;
+    for i in 0..tries {
+        now = allowed(port, &format!("until-{i}"), image);
+        if now == Some(want) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    now
+}
 
 /// Needs no DB, fixtures or registry: nothing here is scanned.
 #[test]
@@ -427,33 +520,8 @@ fn decisions_follow_a_db_update_without_a_restart() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let mirror = dir.path().join("mirror");
-    std::fs::create_dir_all(mirror.join("debian")).expect("mkdir");
-    std::fs::copy(
-        td.join("advisories/debian-security-tracker/data/DSA/list"),
-        mirror.join("debian/DSA-list"),
-    )
-    .expect("copy DSA list");
-    let zipped = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys, zipfile\nz = zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED)\nfor root, _, files in os.walk(sys.argv[1]):\n    for f in files: z.write(os.path.join(root, f), f)",
-        ])
-        .arg(td.join("advisories/pypi/vulns"))
-        .arg(mirror.join("pypi-all.zip"))
-        .status()
-        .expect("python3");
-    assert!(zipped.success());
-    let server = portcullis_test_support::http::HttpServer::files(&mirror);
-    let base = server.base_url();
-    let sources = dir.path().join("sources.yaml");
-    let debian = format!(
-        "sources:\n- {{name: debian-dsa, url: '{base}/debian/DSA-list', format: debian-tracker}}\n"
-    );
-    std::fs::write(&sources, &debian).expect("write sources");
-    let pol = dir.path().join("policies");
-    std::fs::create_dir_all(&pol).expect("mkdir");
-    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let feeds = Feeds::new(&td, dir.path());
+    let pol = policies_dir(dir.path(), REJECT_FAILED);
     let mut args = scanning_args(
         &pol,
         &dir.path().join("vuln.db"),
@@ -461,37 +529,168 @@ fn decisions_follow_a_db_update_without_a_restart() {
         &dir.path().join("cache"),
         &reg,
     );
-    args.extend(["--db-config".into(), sources.clone().into()]);
-    args.extend(["--db-update-interval".into(), "2s".into()]);
+    args.extend(feeds.args("2s"));
     let (_serve, port) = start_serve(&args);
     let image = format!("{reg}/portcullis/debian:lang");
-    let ask = |uid: &str| {
-        let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
-        review["response"]["allowed"].as_bool()
-    };
     assert_eq!(
-        ask("before"),
+        allowed(port, "before", &image),
         Some(true),
         "the DB was made before serving: Debian data only"
     );
-    std::fs::write(
-        &sources,
-        format!("{debian}- {{name: osv-pypi, url: '{base}/pypi-all.zip', format: osv}}\n"),
-    )
-    .expect("write sources");
-    let mut now = Some(true);
-    for i in 0..60 {
-        now = ask(&format!("after-{i}"));
-        if now == Some(false) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
+    feeds.add_pypi();
     assert_eq!(
-        now,
+        until_allowed(port, &image, false, 120),
         Some(false),
         "the PyPA advisories reached /validate within a minute"
     );
+}
+
+/// The image's digest and status history, as `portcullis images` and `settings history` read
+/// them from `store`.
+fn history(store: &str, repository: &str) -> (String, Vec<serde_json::Value>) {
+    let out = bin()
+        .args(["images", "--store", store, "--json"])
+        .output()
+        .expect("images");
+    let images = json(&out);
+    let digest = images
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["repository"] == repository))
+        .and_then(|i| i["digest"].as_str())
+        .unwrap_or_else(|| panic!("{repository} is not recorded: {images}"))
+        .to_string();
+    let out = bin()
+        .args(["settings", "--store", store, "history", &digest, "--json"])
+        .output()
+        .expect("history");
+    let changes = json(&out).as_array().cloned().unwrap_or_default();
+    (digest, changes)
+}
+
+/// Files in a `serve` cache's blob store: what it pulled.
+fn pulled(cache: &std::path::Path) -> usize {
+    std::fs::read_dir(cache.join("blobs/sha256")).map_or(0, Iterator::count)
+}
+
+/// Two `serve` processes on one PostgreSQL: asked about the same image at once, one makes its
+/// package list (the scan lease) and the other waits for it; after a DB update that only one of
+/// them makes on schedule (the other updates every hour), both decide by the new DB within
+/// seconds, the stored results were matched once, and each status change is recorded once.
+#[test]
+fn two_replicas_share_one_postgres_store() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let Some(store) = portcullis_test_support::postgres::fresh_database("serve_replicas") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feeds = Feeds::new(&td, dir.path());
+    let pol = policies_dir(dir.path(), REJECT_FAILED);
+    let replica = |name: &str, interval: &str| {
+        let own = dir.path().join(name);
+        let mut args = scanning_args(&pol, &own.join("vuln.db"), &store, &own.join("cache"), &reg);
+        args.extend(feeds.args(interval));
+        start_serve(&args)
+    };
+    let (_a, a) = replica("a", "2s");
+    let (_b, b) = replica("b", "1h");
+    let image = format!("{reg}/portcullis/debian:lang");
+    let (first_a, first_b) = std::thread::scope(|s| {
+        let ask_a = s.spawn(|| allowed(a, "a", &image));
+        let ask_b = s.spawn(|| allowed(b, "b", &image));
+        (ask_a.join().expect("a"), ask_b.join().expect("b"))
+    });
+    assert_eq!(
+        (first_a, first_b),
+        (Some(true), Some(true)),
+        "Debian data only"
+    );
+    let (pulled_a, pulled_b) = (
+        pulled(&dir.path().join("a/cache")),
+        pulled(&dir.path().join("b/cache")),
+    );
+    assert!(
+        (pulled_a == 0) != (pulled_b == 0),
+        "one replica pulled the layers, the other used its list: a {pulled_a}, b {pulled_b}"
+    );
+    let (digest, changes) = history(&store, "portcullis/debian");
+    assert_eq!(changes.len(), 1, "{digest}: one first scan: {changes:?}");
+    assert_eq!(changes[0]["cause"], "first-scan", "{changes:?}");
+
+    feeds.add_pypi();
+    assert_eq!(
+        until_allowed(a, &image, false, 60),
+        Some(false),
+        "a updated on schedule"
+    );
+    assert_eq!(
+        until_allowed(b, &image, false, 40),
+        Some(false),
+        "b followed a's rematch without waiting for its own schedule"
+    );
+    let (_, changes) = history(&store, "portcullis/debian");
+    let causes: Vec<&str> = changes.iter().filter_map(|c| c["cause"].as_str()).collect();
+    assert_eq!(causes, ["first-scan", "db-update"], "{changes:?}");
+    assert_eq!(changes[1]["to"], "Fail", "{changes:?}");
+}
+
+/// PostgreSQL goes away under a running `serve`: /validate keeps deciding from memory, a DB
+/// update meanwhile reaches the decisions all the same, and once the server is back the stored
+/// results are matched under the new DB with the next update, without a restart, each change
+/// recorded once.
+#[test]
+fn serve_rides_out_postgres_going_away() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let Some(server) = portcullis_test_support::postgres::PrivateServer::start("serve") else {
+        return;
+    };
+    portcullis_test_support::postgres::sql(&server.url, "CREATE DATABASE served");
+    let store = portcullis_test_support::postgres::database_url(&server.url, "served");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feeds = Feeds::new(&td, dir.path());
+    let pol = policies_dir(dir.path(), REJECT_FAILED);
+    let mut args = scanning_args(
+        &pol,
+        &dir.path().join("vuln.db"),
+        &store,
+        &dir.path().join("cache"),
+        &reg,
+    );
+    args.extend(feeds.args("2s"));
+    let (_serve, port) = start_serve(&args);
+    let image = format!("{reg}/portcullis/debian:lang");
+    assert_eq!(allowed(port, "up", &image), Some(true));
+    server.kill();
+    assert_eq!(
+        allowed(port, "down", &image),
+        Some(true),
+        "decided from memory"
+    );
+    feeds.add_pypi();
+    assert_eq!(
+        until_allowed(port, &image, false, 60),
+        Some(false),
+        "the new DB reached /validate with the store down"
+    );
+    server.restart();
+    // The rematch owed to the store is made with the next update.
+    let mut causes = Vec::new();
+    for _ in 0..40 {
+        let (_, changes) = history(&store, "portcullis/debian");
+        causes = changes
+            .iter()
+            .filter_map(|c| c["cause"].as_str().map(str::to_string))
+            .collect();
+        if causes.len() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(causes, ["first-scan", "db-update"]);
+    assert_eq!(allowed(port, "back", &image), Some(false));
 }
 
 /// Thresholds are stored settings: `portcullis settings set` against the store changes what a
@@ -511,9 +710,7 @@ fn decisions_follow_stored_thresholds() {
         .output()
         .expect("import");
     assert!(imported.status.success(), "{imported:?}");
-    let pol = dir.path().join("policies");
-    std::fs::create_dir_all(&pol).expect("mkdir");
-    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let pol = policies_dir(dir.path(), REJECT_FAILED);
     let mut stores = vec![format!("sqlite:{}", dir.path().join("store.db").display())];
     if let Some(url) = portcullis_test_support::postgres::fresh_database("serve_settings") {
         stores.push(url);
@@ -528,8 +725,36 @@ fn decisions_follow_stored_thresholds() {
         };
         let shown = json(&settings(&["show", "--json"]));
         assert_eq!(shown["stored"], false, "{store}: {shown}");
-        let args = scanning_args(&pol, &db, &store, &dir.path().join("cache"), &reg);
+        let exceptions = dir.path().join("exceptions.yaml");
+        std::fs::write(
+            &exceptions,
+            "- {id: CVE-2099-0001, scope: any, justification: not reachable}\n",
+        )
+        .expect("write exceptions");
+        let mut args = scanning_args(&pol, &db, &store, &dir.path().join("cache"), &reg);
+        args.extend(["--exceptions".into(), exceptions.into()]);
         let (_serve, port) = start_serve(&args);
+        // The exceptions in force are kept in the store.
+        let mut kept = serde_json::Value::Null;
+        for _ in 0..20 {
+            kept = json(&settings(&["exceptions", "--json"]));
+            if kept.as_array().is_some_and(|a| !a.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert_eq!(
+            kept,
+            serde_json::json!([{"id": "CVE-2099-0001", "scope": "any", "justification": "not reachable"}]),
+            "{store}"
+        );
+        let text = String::from_utf8_lossy(&settings(&["exceptions"]).stdout).to_string();
+        assert!(
+            text.contains("CVE-2099-0001")
+                && text.contains("any")
+                && text.contains("not reachable"),
+            "{text}"
+        );
         let image = format!("{reg}/portcullis/debian:lang");
         let ask = |uid: &str| {
             let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
@@ -668,9 +893,7 @@ fn rescans_follow_a_db_replaced_from_outside() {
     };
     let db = dir.path().join("vuln.db");
     import(&db, &["advisories/nvd"]);
-    let pol = dir.path().join("policies");
-    std::fs::create_dir_all(&pol).expect("mkdir");
-    std::fs::write(pol.join("p.yaml"), REJECT_FAILED).expect("write policy");
+    let pol = policies_dir(dir.path(), REJECT_FAILED);
     let mut args = scanning_args(
         &pol,
         &db,

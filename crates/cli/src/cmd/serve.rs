@@ -118,9 +118,11 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             portcullis_cluster::watch_policies(client.clone(), state.clone(), health.clone());
         let exceptions = portcullis_cluster::watch_exceptions(client.clone(), health.clone(), {
             let scanner = scanner.clone();
+            let file_exceptions = file_exceptions.clone();
             move |ex| {
-                scanner.set_exceptions(file_exceptions.iter().cloned().chain(ex).collect());
-                relabel_stored(scanner.clone(), ChangeCause::Exceptions);
+                let all: Vec<_> = file_exceptions.iter().cloned().chain(ex).collect();
+                scanner.set_exceptions(all.clone());
+                keep_exceptions(scanner.clone(), all);
             }
         });
         policies.wait(within).await?;
@@ -136,14 +138,18 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         eprintln!("portcullis: following policies, exceptions and namespaces in the cluster");
     }
+    if !a.watch_cluster {
+        keep_exceptions(scanner.clone(), file_exceptions);
+    }
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );
-    let _update_now = match DbUpdates::from_args(&a) {
+    let update_now = match DbUpdates::from_args(&a) {
         Some(updates) => Some(updates.start(scanner.clone()).await),
         None => None,
     };
     follow_settings(scanner.clone()).await;
+    follow_rematches(scanner.clone(), update_now);
     if !a.rescan_interval.is_zero() {
         rescan_every(a.rescan_interval, scanner.clone());
     }
@@ -201,6 +207,53 @@ async fn follow_settings(scanner: Arc<PipelineScanner>) {
     });
 }
 
+/// Follows the rematches other replicas sharing the store make: when the store's rematch mark
+/// moves past this process's own, the results it holds are read again from the store if its DB
+/// is the version the mark names, so its decisions follow within [`SETTINGS_POLL`] of the
+/// other's rematch; else its own DB is older, and is updated at once (the sources being the
+/// same, to the same version, whose results the other stored already: nothing is matched twice).
+fn follow_rematches(scanner: Arc<PipelineScanner>, update_now: Option<Arc<tokio::sync::Notify>>) {
+    if scanner.scanner().store().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut seen = None;
+        loop {
+            tokio::time::sleep(SETTINGS_POLL).await;
+            let s = scanner.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let store = s.scanner().store()?;
+                let mark = store
+                    .rematch_mark()
+                    .map_err(|e| tracing::warn!("reading the rematch mark: {}", ErrorChain(&e)))
+                    .ok()?;
+                let ours = s.scanner().db().ok().map(|d| d.info().version);
+                Some((mark, ours, s.scanner().own_rematch_generation()))
+            })
+            .await;
+            let Ok(Some((mark, ours, own))) = read else {
+                continue;
+            };
+            // The first reading only sets where we stand; our own rematches need no following.
+            let first = seen.is_none();
+            if seen.replace(mark.generation) == Some(mark.generation)
+                || first
+                || mark.generation == own
+            {
+                continue;
+            }
+            if mark.db_version.is_some() && mark.db_version == ours {
+                let s = scanner.clone();
+                let held = tokio::task::spawn_blocking(move || s.rematch_cached()).await;
+                tracing::info!(generation = mark.generation, held = ?held.ok(), "followed another replica's rematch");
+            } else if let Some(now) = &update_now {
+                tracing::info!(theirs = ?mark.db_version, ours = ?ours, "another replica rematched under another DB: updating now");
+                now.notify_one();
+            }
+        }
+    });
+}
+
 /// Evaluates every stored and held result again every `interval` under the DB in force. The
 /// package lists are kept, so nothing is pulled; a new list is made only for a new digest or
 /// new extractors, when the image is next scanned. A status that changes is recorded as a DB
@@ -240,6 +293,22 @@ fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
                 ),
                 Err(e) => tracing::warn!("rescan task failed: {e}"),
             }
+        }
+    });
+}
+
+/// Stores the exceptions in force and, when they differ from the stored set, relabels every
+/// stored result with them (in memory they apply already). Replicas watching the same
+/// exceptions store the same set: the first relabels, the others find nothing changed.
+fn keep_exceptions(scanner: Arc<PipelineScanner>, exceptions: Vec<portcullis_core::Exception>) {
+    tokio::task::spawn_blocking(move || {
+        let Some(store) = scanner.scanner().store() else {
+            return;
+        };
+        match store.put_exceptions(&exceptions) {
+            Ok(true) => relabel_stored(scanner.clone(), ChangeCause::Exceptions),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("storing the exceptions in force: {}", ErrorChain(&e)),
         }
     });
 }
@@ -305,12 +374,16 @@ impl DbUpdates {
         let configured = self.config.is_some() || self.mirror.is_some();
         let mut done_at_start = false;
         let mut failing = None;
+        // A rematch of the stored results that failed (the store was down), done with the next
+        // update whatever it brings.
+        let mut owed = false;
         if configured && !db.is_file() {
             let deadline = tokio::time::Instant::now() + FIRST_UPDATE_PATIENCE;
             loop {
                 match self.update(&db, &scanner).await {
-                    Ok(_) => {
+                    Ok(changed) => {
                         failing = None;
+                        owed = changed && !rematch_after_update(&scanner).await;
                         break;
                     }
                     Err(why) => failing = Some(why),
@@ -338,13 +411,17 @@ impl DbUpdates {
             }
             loop {
                 match self.update(&db, &scanner).await {
-                    Ok(_) if failing.take().is_some() => {
-                        eprintln!(
-                            "portcullis: vulnerability DB updated again from {}",
-                            self.origin()
-                        );
+                    Ok(changed) => {
+                        if failing.take().is_some() {
+                            eprintln!(
+                                "portcullis: vulnerability DB updated again from {}",
+                                self.origin()
+                            );
+                        }
+                        if changed || owed {
+                            owed = !rematch_after_update(&scanner).await;
+                        }
                     }
-                    Ok(_) => {}
                     // Said once, clearly; the same failure again is no news.
                     Err(why) if failing.is_some() => {
                         tracing::debug!("DB update failed again: {why}");
@@ -381,8 +458,8 @@ impl DbUpdates {
         )
     }
 
-    /// One update; when the DB changed, every stored and held result is matched again, so
-    /// decisions follow the new DB. A failed update leaves the last DB in force and says why.
+    /// One update: true when the DB changed (the caller then matches the results again). A
+    /// failed update leaves the last DB in force and says why.
     async fn update(
         &self,
         db: &std::path::Path,
@@ -409,25 +486,39 @@ impl DbUpdates {
         if after.is_none() || after == before {
             return Ok(false);
         }
-        tracing::info!(from = ?before, to = ?after, "vulnerability DB updated; matching held results again");
-        let scanner = scanner.clone();
-        let rematched = tokio::task::spawn_blocking(move || {
-            let stored = scanner.scanner().rematch_stored();
-            (stored, scanner.rematch_cached())
-        })
-        .await;
-        match rematched {
-            Ok((Ok(stored), held)) => {
-                tracing::info!(stored, held, "results matched again under the new DB");
-            }
-            Ok((Err(e), held)) => tracing::warn!(
-                held,
-                "stored results could not be matched again: {}",
-                ErrorChain(&e)
-            ),
-            Err(e) => tracing::warn!("rematch task failed: {e}"),
-        }
+        tracing::info!(from = ?before, to = ?after, "vulnerability DB updated");
         Ok(true)
+    }
+}
+
+/// Matches every stored and held result again under the DB in force, after an update: the
+/// stored lists without a report under it (another replica may have done them), then what this
+/// process holds. False when the stored ones could not be done (the store is down): the caller
+/// owes the rematch and tries again, while the held results follow the new DB already.
+async fn rematch_after_update(scanner: &Arc<PipelineScanner>) -> bool {
+    let scanner = scanner.clone();
+    let rematched = tokio::task::spawn_blocking(move || {
+        let stored = scanner.scanner().rematch_stored();
+        (stored, scanner.rematch_cached())
+    })
+    .await;
+    match rematched {
+        Ok((Ok(stored), held)) => {
+            tracing::info!(stored, held, "results matched again under the new DB");
+            true
+        }
+        Ok((Err(e), held)) => {
+            tracing::warn!(
+                held,
+                "stored results could not be matched again (tried again with the next update): {}",
+                ErrorChain(&e)
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!("rematch task failed: {e}");
+            false
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use portcullis_core::{Digest, ResultStore, Thresholds, format_time};
+use portcullis_core::{Digest, ExceptionScope, ResultStore, Thresholds, format_time};
 
 use crate::args::{SettingsArgs, SettingsCommand};
 
@@ -50,6 +50,41 @@ fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<S
             )?;
             let generation = store.put_thresholds(&t)?;
             show(&mut out, &t, true, generation)?;
+        }
+        SettingsCommand::Exceptions { json } => {
+            let exceptions = store.exceptions()?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&exceptions)?)?;
+            } else if exceptions.is_empty() {
+                writeln!(out, "no exceptions stored")?;
+            } else {
+                for e in exceptions {
+                    let place = [e.registry.as_deref(), e.repository.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    writeln!(
+                        out,
+                        "{:<20}  {:<10}  {:<30}  expires {:<20}  {}",
+                        e.id,
+                        match e.scope {
+                            ExceptionScope::Any => "any",
+                            ExceptionScope::Repository => "repository",
+                            ExceptionScope::Image => "image",
+                        },
+                        if e.tags.is_empty() {
+                            place
+                        } else {
+                            format!("{place}:{}", e.tags.join(","))
+                        },
+                        e.expires
+                            .as_ref()
+                            .map_or("never".into(), ToString::to_string),
+                        e.justification.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
         }
         SettingsCommand::History { digest, json } => {
             let digest: Digest = digest.parse()?;
