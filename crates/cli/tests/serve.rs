@@ -109,6 +109,36 @@ fn start_serve_logging(args: &[std::ffi::OsString], stderr: Stdio) -> (Server, u
 /// Rejects what scans Fail, allows the rest.
 const REJECT_FAILED: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  order: 1\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n";
 
+/// `serve` with the "reject Fail" policy, an SQLite store under `dir` and a rescan every
+/// second, scanning images of registry `reg`.
+fn serve_rescanning_every_second(
+    dir: &std::path::Path,
+    db: &std::path::Path,
+    reg: &str,
+) -> (Server, u16) {
+    let pol = policies_dir(dir, REJECT_FAILED);
+    let mut args = scanning_args(
+        &pol,
+        db,
+        &format!("sqlite:{}", dir.join("store.db").display()),
+        &dir.join("cache"),
+        reg,
+    );
+    args.extend(["--rescan-interval".into(), "1s".into()]);
+    start_serve(&args)
+}
+
+/// Builds the DB at `db` from the test data folders `sources` (under `td`).
+fn import(td: &std::path::Path, db: &std::path::Path, sources: &[&str]) {
+    let out = bin()
+        .args(["db", "import", "--db"])
+        .arg(db)
+        .args(sources.iter().map(|s| td.join(s)))
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// A policies directory under `dir` holding `policy`.
 fn policies_dir(dir: &std::path::Path, policy: &str) -> std::path::PathBuf {
     let pol = dir.join("policies");
@@ -333,14 +363,7 @@ fn webhook_decides_real_images_over_https() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("vuln.db");
-    let out = run(&[
-        "db",
-        "import",
-        "--db",
-        db.to_str().expect("utf8"),
-        td.join("advisories/pypi").to_str().expect("utf8"),
-    ]);
-    assert!(out.status.success());
+    import(&td, &db, &["advisories/pypi"]);
     let pol = dir.path().join("policies");
     std::fs::create_dir_all(&pol).expect("mkdir");
     std::fs::write(
@@ -703,13 +726,7 @@ fn decisions_follow_stored_thresholds() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("vuln.db");
-    let imported = bin()
-        .args(["db", "import", "--db"])
-        .arg(&db)
-        .arg(td.join("advisories/pypi"))
-        .output()
-        .expect("import");
-    assert!(imported.status.success(), "{imported:?}");
+    import(&td, &db, &["advisories/pypi"]);
     let pol = policies_dir(dir.path(), REJECT_FAILED);
     let mut stores = vec![format!("sqlite:{}", dir.path().join("store.db").display())];
     if let Some(url) = portcullis_test_support::postgres::fresh_database("serve_settings") {
@@ -882,27 +899,10 @@ fn rescans_follow_a_db_replaced_from_outside() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let import = |db: &std::path::Path, sources: &[&str]| {
-        let out = bin()
-            .args(["db", "import", "--db"])
-            .arg(db)
-            .args(sources.iter().map(|s| td.join(s)))
-            .output()
-            .expect("import");
-        assert!(out.status.success(), "{out:?}");
-    };
+    let import = |db: &std::path::Path, sources: &[&str]| import(&td, db, sources);
     let db = dir.path().join("vuln.db");
     import(&db, &["advisories/nvd"]);
-    let pol = policies_dir(dir.path(), REJECT_FAILED);
-    let mut args = scanning_args(
-        &pol,
-        &db,
-        &format!("sqlite:{}", dir.path().join("store.db").display()),
-        &dir.path().join("cache"),
-        &reg,
-    );
-    args.extend(["--rescan-interval".into(), "1s".into()]);
-    let (_serve, port) = start_serve(&args);
+    let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &reg);
     let image = format!("{reg}/portcullis/debian:lang");
     let ask = |uid: &str| {
         let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
@@ -1011,4 +1011,89 @@ fn a_missing_db_stops_no_decision_that_needs_no_scan() {
     assert!(ready, "the DB came in: {}", get(port, "/readyz").1);
     assert!(get(port, "/readyz").1.contains("db_age_seconds"));
     assert_eq!(said("vulnerability DB updated again"), 1);
+}
+
+/// The registry goes away between rescans: an image written with a tag keeps its last good
+/// result (the decision is the same), and the answer says the result may be stale and why;
+/// once the registry is back, the next rescan clears the mark.
+#[test]
+fn a_registry_down_at_a_rescan_leaves_the_last_good_result_marked_stale() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    import(&td, &db, &["advisories/pypi"]);
+    let relay = portcullis_test_support::relay::Relay::start(&reg);
+    let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &relay.address());
+    let image = format!("{}/portcullis/debian:lang", relay.address());
+    let ask = |uid: &str| {
+        let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
+        let warnings = review["response"]["warnings"].to_string();
+        (review["response"]["allowed"].as_bool(), warnings)
+    };
+    let (first, warnings) = ask("up");
+    assert_eq!(first, Some(false), "the lang image fails");
+    assert!(!warnings.contains("stale"), "{warnings}");
+    relay.cut();
+    let mut now = (None, String::new());
+    for i in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        now = ask(&format!("down-{i}"));
+        if now.1.contains("stale") {
+            break;
+        }
+    }
+    assert_eq!(now.0, Some(false), "the last good result decides: {now:?}");
+    assert!(
+        now.1.contains("may be stale") && now.1.contains("could not reach"),
+        "{now:?}"
+    );
+    relay.restore();
+    let mut now = (None, String::new());
+    for i in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        now = ask(&format!("back-{i}"));
+        if !now.1.contains("stale") {
+            break;
+        }
+    }
+    assert_eq!(now.0, Some(false));
+    assert!(!now.1.contains("stale"), "the mark is cleared: {now:?}");
+}
+
+/// A tag held in memory that moves to another image is scanned as the new image at the next
+/// rescan, and decisions follow, with no new pod spec and no restart.
+#[test]
+fn a_moved_tag_is_scanned_anew_at_the_next_rescan() {
+    let (Some(td), Some(fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    import(&td, &db, &["advisories/pypi"]);
+    // A repository of this test's own, whose tag is pushed twice.
+    let image = format!("{reg}/moving-{}/app:current", std::process::id());
+    let push = |tag: &str| {
+        let out = std::process::Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", fx.join("oci").display()))
+            .arg(format!("docker://{image}"))
+            .output()
+            .expect("skopeo");
+        assert!(out.status.success(), "{out:?}");
+    };
+    push("bookworm");
+    let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &reg);
+    assert_eq!(
+        allowed(port, "before", &image),
+        Some(true),
+        "bookworm is clean"
+    );
+    push("lang");
+    assert_eq!(
+        until_allowed(port, &image, false, 30),
+        Some(false),
+        "the tag now names the lang image, which fails"
+    );
 }

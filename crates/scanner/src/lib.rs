@@ -298,6 +298,26 @@ impl Scanner {
         }
     }
 
+    /// The digest a registry image resolves to now (one manifest request, nothing pulled;
+    /// `logins` as for [`Scanner::scan_as`]); `None` for a target that is not a registry image.
+    /// What a rescan asks first: a tag that still names the digest scanned needs no new list.
+    pub async fn resolve_digest(
+        &self,
+        target: &str,
+        logins: &std::collections::BTreeMap<String, portcullis_image::Login>,
+    ) -> Result<Option<portcullis_core::Digest>> {
+        let parsed: Target = target.parse().map_err(|e| Error::Target {
+            target: target.to_string(),
+            source: e,
+        })?;
+        let mut opts = self.cfg.image.clone();
+        opts.logins
+            .extend(logins.iter().map(|(h, l)| (h.clone(), l.clone())));
+        Ok(portcullis_image::resolve_manifest(&parsed, &opts)
+            .await?
+            .map(|pending| pending.digest().clone()))
+    }
+
     /// Scans a target: inventory, then matches under the current database.
     pub async fn scan(&self, target: &str) -> Result<ScanReport> {
         self.scan_with(target, &self.cfg.image).await

@@ -14,6 +14,7 @@ pub mod build;
 pub mod http;
 pub mod inputs;
 pub mod postgres;
+pub mod relay;
 pub mod store;
 
 pub use inputs::{

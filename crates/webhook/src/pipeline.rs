@@ -8,6 +8,7 @@
 //! their digests. Both maps are bounded: past the capacity, the report cached longest ago goes
 //! (a decision then scans again, or falls back as configured).
 
+use futures_util::StreamExt as _;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -28,6 +29,23 @@ pub const DEFAULT_REPORT_CAPACITY: usize = 10_000;
 pub struct PipelineScanner {
     scanner: Arc<Scanner>,
     cache: RwLock<ReportCache>,
+    /// Whether some held report is marked stale: the hot path asks only then.
+    any_stale: std::sync::atomic::AtomicBool,
+}
+
+/// How many registries a tag refresh asks at once.
+const REFRESHES_AT_ONCE: usize = 4;
+
+/// What [`PipelineScanner::refresh_tags`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagRefresh {
+    /// Images written with a tag that were asked about.
+    pub checked: usize,
+    /// Tags that named another digest now, scanned anew.
+    pub moved: usize,
+    /// Images whose registry could not be reached (or whose new digest failed to scan): the
+    /// last good result stays, marked stale.
+    pub stale: usize,
 }
 
 /// What a held report is known by: its image's digest, or (for a report without one, e.g. a
@@ -44,6 +62,9 @@ struct ReportCache {
     reports: HashMap<Key, Cached>,
     /// Image as written → the key of its report.
     images: HashMap<String, Key>,
+    /// Image as written → the pull secrets it was scanned with, for its rescans (only images
+    /// scanned with some).
+    secrets: HashMap<String, Arc<[PullSecret]>>,
     /// Keys, oldest first; a key cached again moves to the back (its old place is skipped).
     order: VecDeque<(Key, u64)>,
     next: u64,
@@ -57,6 +78,8 @@ struct Cached {
     images: Vec<String>,
     /// Its place in `order`.
     generation: u64,
+    /// Why this report may be out of date: the last rescan could not reach its registry.
+    stale: Option<Arc<str>>,
 }
 
 impl ReportCache {
@@ -65,6 +88,7 @@ impl ReportCache {
             capacity: capacity.max(1),
             reports: HashMap::new(),
             images: HashMap::new(),
+            secrets: HashMap::new(),
             order: VecDeque::new(),
             next: 0,
         }
@@ -93,10 +117,12 @@ impl ReportCache {
             at,
             images: Vec::new(),
             generation,
+            stale: None,
         });
         entry.report = report;
         entry.at = at;
         entry.generation = generation;
+        entry.stale = None;
         if !entry.images.iter().any(|i| i == image) {
             entry.images.push(image.to_string());
         }
@@ -113,6 +139,7 @@ impl ReportCache {
             {
                 for i in gone.images {
                     self.images.remove(&i);
+                    self.secrets.remove(&i);
                 }
             }
         }
@@ -136,6 +163,7 @@ impl PipelineScanner {
         PipelineScanner {
             scanner: Arc::new(scanner),
             cache: RwLock::new(ReportCache::new(capacity)),
+            any_stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -147,10 +175,79 @@ impl PipelineScanner {
     ) -> Result<Arc<ScanReport>, portcullis_scanner::Error> {
         let logins = logins_of(pull_secrets);
         let report = Arc::new(self.scanner.scan_as(image, &logins).await?);
-        self.cache
-            .write()
-            .insert(image, report.clone(), OffsetDateTime::now_utc());
+        let mut cache = self.cache.write();
+        cache.insert(image, report.clone(), OffsetDateTime::now_utc());
+        if pull_secrets.is_empty() {
+            cache.secrets.remove(image);
+        } else {
+            cache.secrets.insert(image.to_string(), pull_secrets.into());
+        }
         Ok(report)
+    }
+
+    /// Asks the registry what each held image written with a tag names now: a tag that moved
+    /// is scanned as the new image it is (a new package list for a new digest only); one whose
+    /// registry cannot be reached keeps its last good report, marked stale (decisions on it
+    /// say so) until a later rescan reaches it. At most [`REFRESHES_AT_ONCE`] at a time.
+    pub async fn refresh_tags(&self) -> TagRefresh {
+        let held: Vec<(String, Key, Arc<[PullSecret]>)> = {
+            let cache = self.cache.read();
+            cache
+                .images
+                .iter()
+                .filter(|(image, _)| !image.contains('@'))
+                .map(|(image, key)| {
+                    let secrets = cache
+                        .secrets
+                        .get(image)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new([]));
+                    (image.clone(), key.clone(), secrets)
+                })
+                .collect()
+        };
+        let summary = parking_lot::Mutex::new(TagRefresh::default());
+        futures_util::stream::iter(held)
+            .for_each_concurrent(REFRESHES_AT_ONCE, |(image, key, secrets)| {
+                let summary = &summary;
+                async move {
+                    let logins = logins_of(&secrets);
+                    let outcome = match self.scanner.resolve_digest(&image, &logins).await {
+                        Ok(Some(now)) if key == Key::Digest(now.clone()) => Ok(false),
+                        Ok(None) => Ok(false),
+                        Ok(Some(_)) => self.scan_image(&image, &secrets).await.map(|_| true),
+                        Err(e) => Err(e),
+                    };
+                    let mut cache = self.cache.write();
+                    let mut s = summary.lock();
+                    s.checked += 1;
+                    match outcome {
+                        Ok(moved) => {
+                            s.moved += usize::from(moved);
+                            if let Some(c) = cache.reports.get_mut(&key) {
+                                c.stale = None;
+                            }
+                        }
+                        Err(e) => {
+                            s.stale += 1;
+                            let why = format!(
+                                "the rescan of {} could not reach it ({})",
+                                portcullis_core::format_time(OffsetDateTime::now_utc()),
+                                ErrorChain(&e)
+                            );
+                            tracing::warn!(%image, "{why}; the last good result stays, marked stale");
+                            if let Some(c) = cache.reports.get_mut(&key) {
+                                c.stale = Some(why.into());
+                            }
+                        }
+                    }
+                }
+            })
+            .await;
+        let summary = summary.into_inner();
+        self.any_stale
+            .store(summary.stale > 0, std::sync::atomic::Ordering::Relaxed);
+        summary
     }
 
     /// Puts new exceptions in force, for the reports held in memory too (no rescan).
@@ -275,6 +372,13 @@ impl ImageScanner for PipelineScanner {
 
     fn cached(&self, image: &str) -> Option<Arc<ScanReport>> {
         self.cache.read().get(image).map(|c| c.report.clone())
+    }
+
+    fn stale(&self, image: &str) -> Option<Arc<str>> {
+        if !self.any_stale.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        self.cache.read().get(image)?.stale.clone()
     }
 
     fn scanned_at(&self, image: &str, report: &ScanReport) -> Option<OffsetDateTime> {

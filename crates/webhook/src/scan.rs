@@ -89,6 +89,12 @@ pub trait ImageScanner: Send + Sync + 'static {
     /// A cached report if one exists, without any IO (the hot path of every admission).
     fn cached(&self, image: &str) -> Option<Arc<ScanReport>>;
 
+    /// Why the cached report of `image` may be out of date, when it may: the last rescan could
+    /// not reach its registry. Decisions on it say so.
+    fn stale(&self, _image: &str) -> Option<Arc<str>> {
+        None
+    }
+
     /// When `report` was made, if known: policies can require a recent scan, and reports
     /// carry no time of their own. `None` makes the webhook use the time of the admission.
     fn scanned_at(&self, _image: &str, _report: &ScanReport) -> Option<OffsetDateTime> {

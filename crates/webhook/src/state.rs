@@ -522,7 +522,12 @@ impl AppState {
         for image in images {
             if let Some(report) = self.scanner.cached(image) {
                 self.metrics.cache(true);
-                out.insert(image.clone(), self.report_outcome(image, report, None));
+                let note = self.scanner.stale(image).map(|why| {
+                    format!(
+                        "image {image}: decided on its last good scan, which may be stale: {why}"
+                    )
+                });
+                out.insert(image.clone(), self.report_outcome(image, report, note));
             }
         }
         out

@@ -255,8 +255,8 @@ fn follow_rematches(scanner: Arc<PipelineScanner>, update_now: Option<Arc<tokio:
 }
 
 /// Evaluates every stored and held result again every `interval` under the DB in force. The
-/// package lists are kept, so nothing is pulled; a new list is made only for a new digest or
-/// new extractors, when the image is next scanned. A status that changes is recorded as a DB
+/// package lists are kept, so nothing is pulled; a new list is made only for a new digest (a
+/// held tag that moved, asked first) or new extractors, when the image is next scanned. A status that changes is recorded as a DB
 /// update when the DB changed since the last round (another process replaced the file), as a
 /// rescan otherwise.
 fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
@@ -275,6 +275,15 @@ fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
                 ChangeCause::Rescan
             };
             last = now;
+            // Tags first: one that moved is scanned as the new image it is; one whose registry
+            // is down keeps its last good result, marked stale.
+            let tags = scanner.refresh_tags().await;
+            tracing::info!(
+                checked = tags.checked,
+                moved = tags.moved,
+                stale = tags.stale,
+                "tags asked about"
+            );
             let s = scanner.clone();
             let done = tokio::task::spawn_blocking(move || {
                 (
