@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portcullis_core::{InventoryStore, LeaseStore};
 use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
 use portcullis_test_support::registry;
 
