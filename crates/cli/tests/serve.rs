@@ -1097,3 +1097,52 @@ fn a_moved_tag_is_scanned_anew_at_the_next_rescan() {
         "the tag now names the lang image, which fails"
     );
 }
+
+/// A restarted `serve` holds the stored results of the images seen before: with their registry
+/// gone, it decides on them from the store (the vulnerabilities named), not by a scan that
+/// cannot pull; `nginx`-style short names find their canonical entries too.
+#[test]
+fn a_restarted_serve_decides_from_the_store_without_the_registry() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    import(&td, &db, &["advisories/pypi"]);
+    let relay = portcullis_test_support::relay::Relay::start(&reg);
+    let image = format!("{}/portcullis/debian:lang", relay.address());
+    let message = |port: u16, uid: &str| {
+        let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
+        (
+            review["response"]["allowed"].as_bool(),
+            review["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    };
+    let first = {
+        let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &relay.address());
+        message(port, "first")
+    };
+    assert_eq!(first.0, Some(false), "{first:?}");
+    assert!(
+        first.1.contains("CVE-") || first.1.contains("PYSEC-") || first.1.contains("GHSA-"),
+        "{first:?}"
+    );
+    relay.cut();
+    let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &relay.address());
+    let mut again = (None, String::new());
+    for i in 0..20 {
+        again = message(port, &format!("again-{i}"));
+        if again.0 == Some(false) && !again.1.contains("scan") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(again.0, Some(false), "{again:?}");
+    assert_eq!(
+        again.1, first.1,
+        "the same decision, from the stored result"
+    );
+}

@@ -94,8 +94,14 @@ impl ReportCache {
         }
     }
 
+    /// The report of `image` as written or, failing that, under its canonical name (how
+    /// reports read from the store at start are known: `docker.io/library/nginx:1.25` answers
+    /// for `nginx:1.25` too). Only a miss pays for the second look.
     fn get(&self, image: &str) -> Option<&Cached> {
-        self.reports.get(self.images.get(image)?)
+        match self.images.get(image) {
+            Some(key) => self.reports.get(key),
+            None => self.reports.get(self.images.get(&canonical(image)?)?),
+        }
     }
 
     fn insert(&mut self, image: &str, report: Arc<ScanReport>, at: OffsetDateTime) {
@@ -152,6 +158,17 @@ impl ReportCache {
     }
 }
 
+/// The name an image reference is known by whatever its spelling: `REGISTRY/REPOSITORY@DIGEST`
+/// when pinned, else `REGISTRY/REPOSITORY:TAG` (`latest` when none is written).
+fn canonical(image: &str) -> Option<String> {
+    let r: portcullis_core::ImageRef = image.parse().ok()?;
+    Some(match (&r.digest, &r.tag) {
+        (Some(d), _) => format!("{}/{}@{d}", r.registry, r.repository),
+        (None, Some(t)) => format!("{}/{}:{t}", r.registry, r.repository),
+        (None, None) => format!("{}/{}:latest", r.registry, r.repository),
+    })
+}
+
 impl PipelineScanner {
     /// The scanner, keeping up to [`DEFAULT_REPORT_CAPACITY`] reports.
     pub fn new(scanner: Scanner) -> Self {
@@ -183,6 +200,47 @@ impl PipelineScanner {
             cache.secrets.insert(image.to_string(), pull_secrets.into());
         }
         Ok(report)
+    }
+
+    /// Holds the stored reports of the images the store has seen (most recently seen first, up
+    /// to the capacity) under the DB in force, by their canonical names: a restarted replica,
+    /// or one that joins, answers for them from memory at once instead of scanning on the
+    /// first admission. Images without a report under this DB are left to be scanned when
+    /// asked for. Returns how many reports are held.
+    pub fn warm_from_store(&self) -> Result<usize, portcullis_scanner::Error> {
+        let Some(store) = self.scanner.store() else {
+            return Ok(0);
+        };
+        let version = self.scanner.db()?.info().version;
+        let mut seen = store.seen_images()?;
+        seen.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        let capacity = self.cache.read().capacity;
+        seen.truncate(capacity);
+        // Oldest first: a tag seen on several digests ends on the one seen last.
+        seen.reverse();
+        let mut held = 0;
+        for image in seen {
+            let Some(mut report) = store.report(&image.digest, &version)? else {
+                continue;
+            };
+            self.scanner.apply_exceptions(&mut report);
+            let at = report.scanned_at.unwrap_or_else(OffsetDateTime::now_utc);
+            let pinned = format!("{}/{}@{}", image.registry, image.repository, image.digest);
+            report.target = pinned.clone();
+            report.image.reference = pinned.clone();
+            let report = Arc::new(report);
+            let mut cache = self.cache.write();
+            cache.insert(&pinned, report.clone(), at);
+            for tag in &image.tags {
+                cache.insert(
+                    &format!("{}/{}:{tag}", image.registry, image.repository),
+                    report.clone(),
+                    at,
+                );
+            }
+            held += 1;
+        }
+        Ok(held)
     }
 
     /// Asks the registry what each held image written with a tag names now: a tag that moved
@@ -497,6 +555,39 @@ mod tests {
             Some(portcullis_test_support::build::digest(0xaa))
         );
         assert!(s.cached("never-scanned").is_none());
+    }
+
+    #[test]
+    fn short_spellings_find_reports_held_by_canonical_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = scanner(dir.path(), 10);
+        let d = portcullis_test_support::build::digest(0xcc);
+        put(&s, "docker.io/library/nginx:1.25", report("x", Some(0xcc)));
+        put(
+            &s,
+            &format!("docker.io/library/nginx@{d}"),
+            report("x", Some(0xcc)),
+        );
+        put(
+            &s,
+            "registry.local:5000/team/app:latest",
+            report("x", Some(0xdd)),
+        );
+        for short in ["nginx:1.25", "library/nginx:1.25", "docker.io/nginx:1.25"] {
+            assert_eq!(
+                s.cached(short).and_then(|r| r.image.digest.clone()),
+                Some(d.clone()),
+                "{short}"
+            );
+        }
+        assert!(s.cached(&format!("nginx@{d}")).is_some(), "pinned");
+        assert!(
+            s.cached(&format!("nginx:1.25@{d}")).is_some(),
+            "pinned with a tag"
+        );
+        assert!(s.cached("registry.local:5000/team/app").is_some(), "latest");
+        assert!(s.cached("nginx:1.26").is_none());
+        assert!(s.cached("not a reference").is_none());
     }
 
     #[test]

@@ -149,6 +149,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     follow_settings(scanner.clone()).await;
+    warm_from_store(scanner.clone());
     follow_rematches(scanner.clone(), update_now);
     if !a.rescan_interval.is_zero() {
         rescan_every(a.rescan_interval, scanner.clone());
@@ -203,6 +204,25 @@ async fn follow_settings(scanner: Arc<PipelineScanner>) {
             tracing::info!(warn = t.warn, fail = t.fail, unknown = %t.unknown, "thresholds changed");
             scanner.set_thresholds(t);
             relabel_stored(scanner.clone(), ChangeCause::Thresholds);
+        }
+    });
+}
+
+/// Holds the stored results of the images seen before (by this process before a restart, or
+/// by other replicas), in the background: decisions on them need no scan.
+fn warm_from_store(scanner: Arc<PipelineScanner>) {
+    tokio::task::spawn_blocking(move || {
+        if scanner.scanner().store().is_none() || scanner.scanner().db().is_err() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match scanner.warm_from_store() {
+            Ok(held) => tracing::info!(
+                held,
+                seconds = started.elapsed().as_secs_f64(),
+                "stored results held in memory"
+            ),
+            Err(e) => tracing::warn!("reading stored results at start: {}", ErrorChain(&e)),
         }
     });
 }
