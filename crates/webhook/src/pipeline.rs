@@ -213,7 +213,7 @@ impl PipelineScanner {
         };
         let version = self.scanner.db()?.info().version;
         let mut seen = store.seen_images()?;
-        seen.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        seen.sort_by_key(|i| std::cmp::Reverse(i.last_seen));
         let capacity = self.cache.read().capacity;
         seen.truncate(capacity);
         // Oldest first: a tag seen on several digests ends on the one seen last.
