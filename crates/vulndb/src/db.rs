@@ -626,19 +626,15 @@ impl Drop for TempDb {
     }
 }
 
-/// Reads every source, then writes a new database file next to `path` and renames it
-/// over `path`. Nothing is written before all sources parsed.
+/// Writes a new database file next to `path`, reading each source into it in turn (one
+/// source in memory at a time), and renames it over `path` once all are in. A source that fails
+/// to read removes the new file: `path` is left as it was.
 pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<ImportReport> {
     let mut names = HashSet::new();
     for s in &specs {
         if !names.insert(s.name.as_str()) {
             return Err(Error::DuplicateSource(s.name.clone()));
         }
-    }
-    let mut loaded = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let out = ingest::load_source(&spec.path, spec.format)?;
-        loaded.push((spec, out));
     }
 
     let dir = match path.parent() {
@@ -688,7 +684,8 @@ pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<Import
     let mut deleted = false;
     {
         let tx = conn.transaction().map_err(sql(&tmp.path, "begin"))?;
-        for (spec, out) in loaded {
+        for spec in specs {
+            let out = ingest::load_source(&spec.path, spec.format)?;
             deleted |= delete_source(&tx, &tmp.path, &spec.name)?;
             let content = store_source(&tx, &tmp.path, &spec, &out, &built)?;
             tx.execute(
