@@ -64,8 +64,22 @@ pub trait InventoryStore: Send + Sync {
     /// Stores an inventory, replacing any earlier one of the digest.
     fn put_inventory(&self, digest: &Digest, inventory: &Inventory) -> Result<(), StoreError>;
 
-    /// Every stored inventory, in digest order, still encoded (what a rematch goes over).
-    fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError>;
+    /// A page of the stored inventories (of the running extractors), still encoded: in digest
+    /// order after `after`, at most `limit`; with `without_report`, only those that have no
+    /// report under that DB version by the running matchers yet (what a rematch after a DB
+    /// update still has to do, so a replica that comes second finds the work done). A rematch
+    /// reads page by page, so a cluster's lists are never all in memory at once.
+    fn inventories_page(
+        &self,
+        without_report: Option<&str>,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<Vec<StoredInventory>, StoreError>;
+
+    /// Every stored inventory, in digest order, still encoded.
+    fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
+        self.inventories_page(None, None, usize::MAX)
+    }
 
     /// Decodes what [`InventoryStore::stored_inventories`] returned.
     fn decode_inventory(&self, stored: &StoredInventory) -> Result<Inventory, StoreError>;
@@ -96,14 +110,6 @@ pub trait ReportStore: Send + Sync {
         digest: &Digest,
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError>;
-
-    /// The stored inventories (of the running extractors) that have no report under
-    /// `db_version` by the running matchers yet: what a rematch after a DB update still has to
-    /// do, so a replica that comes second finds the work done.
-    fn inventories_without_report(
-        &self,
-        db_version: &str,
-    ) -> Result<Vec<StoredInventory>, StoreError>;
 
     /// Runs `work` while no other thread or process sharing this store runs work under `name`
     /// (waiting for it first): the rematch after a DB update runs once for all replicas.

@@ -442,64 +442,74 @@ impl Scanner {
             store.latest_statuses()?.into_iter().collect();
         let db = self.db()?;
         let version = db.info().version;
-        let lists = match cause {
-            ChangeCause::DbUpdate => store.inventories_without_report(&version)?,
-            _ => store.stored_inventories()?,
-        };
+        // After a DB update only what has no report under it yet; else every list.
+        let without_report = (cause == ChangeCause::DbUpdate).then_some(version.as_str());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = lists.len().div_ceil(threads).max(1);
         let parts = self.match_parts();
         // Stored lists share most packages; each distinct one is evaluated once per rematch.
         let memo = portcullis_matcher::MatchMemo::default();
-        // Threads decode, match and encode; the reports are then written in one transaction,
-        // so a failure anywhere leaves the store as it was.
-        let encoded = std::thread::scope(|s| {
-            let workers: Vec<_> = lists
-                .chunks(chunk)
-                .map(|part| {
-                    let (db, parts, memo) = (&db, &parts, &memo);
-                    s.spawn(move || -> Result<Vec<(EncodedReport, Status)>> {
-                        part.iter()
-                            .map(|stored| {
-                                let inv = store.decode_inventory(stored)?;
-                                let mut report = parts.report_memo(db, inv, Some(memo))?;
-                                let status = report.summary.status;
-                                Ok((store.encode_report(&stored.digest, &mut report)?, status))
-                            })
-                            .collect()
+        // Page by page, so memory stays bounded whatever the number of images: threads decode,
+        // match and encode a page, then its reports and the status changes they make are
+        // written in one transaction. A failure leaves every batch all or nothing; the
+        // rest is what a second try (or another replica) finds without a report.
+        let mut after = None;
+        let mut done = 0;
+        loop {
+            let batch = store.inventories_page(without_report, after.as_ref(), REMATCH_BATCH)?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            after = Some(last.digest.clone());
+            done += batch.len();
+            let chunk = batch.len().div_ceil(threads).max(1);
+            let encoded = std::thread::scope(|s| {
+                let workers: Vec<_> = batch
+                    .chunks(chunk)
+                    .map(|part| {
+                        let (db, parts, memo) = (&db, &parts, &memo);
+                        s.spawn(move || -> Result<Vec<(EncodedReport, Status)>> {
+                            part.iter()
+                                .map(|stored| {
+                                    let inv = store.decode_inventory(stored)?;
+                                    let mut report = parts.report_memo(db, inv, Some(memo))?;
+                                    let status = report.summary.status;
+                                    Ok((store.encode_report(&stored.digest, &mut report)?, status))
+                                })
+                                .collect()
+                        })
                     })
+                    .collect();
+                let mut all = Vec::with_capacity(batch.len());
+                for w in workers {
+                    all.extend(
+                        w.join()
+                            .map_err(|_| Error::Task("a rematch thread panicked".into()))??,
+                    );
+                }
+                Ok::<_, Error>(all)
+            })?;
+            let now = time::OffsetDateTime::now_utc();
+            let changes: Vec<StatusChange> = encoded
+                .iter()
+                .filter(|(e, status)| before.get(&e.digest) != Some(status))
+                .map(|(e, status)| StatusChange {
+                    digest: e.digest.clone(),
+                    time: now,
+                    from: before.get(&e.digest).copied(),
+                    to: *status,
+                    cause,
+                    db_version: version.clone(),
                 })
                 .collect();
-            let mut all = Vec::with_capacity(lists.len());
-            for w in workers {
-                all.extend(
-                    w.join()
-                        .map_err(|_| Error::Task("a rematch thread panicked".into()))??,
-                );
-            }
-            Ok::<_, Error>(all)
-        })?;
-        let now = time::OffsetDateTime::now_utc();
-        let changes: Vec<StatusChange> = encoded
-            .iter()
-            .filter(|(e, status)| before.get(&e.digest) != Some(status))
-            .map(|(e, status)| StatusChange {
-                digest: e.digest.clone(),
-                time: now,
-                from: before.get(&e.digest).copied(),
-                to: *status,
-                cause,
-                db_version: version.clone(),
-            })
-            .collect();
-        let encoded: Vec<EncodedReport> = encoded.into_iter().map(|(e, _)| e).collect();
-        store.put_encoded_reports(&version, &encoded, &changes)?;
-        if !lists.is_empty() {
+            let encoded: Vec<EncodedReport> = encoded.into_iter().map(|(e, _)| e).collect();
+            store.put_encoded_reports(&version, &encoded, &changes)?;
+        }
+        if done > 0 {
             let mark = store.mark_rematch(&version)?;
             self.own_mark
                 .store(mark.generation, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(lists.len())
+        Ok(done)
     }
 
     fn match_parts(&self) -> MatchParts {
@@ -511,6 +521,10 @@ impl Scanner {
         }
     }
 }
+
+/// Stored lists matched and written at a time by a rematch: large enough that commits cost
+/// little, small enough that a cluster's worth of reports is never in memory at once.
+const REMATCH_BATCH: usize = 1_000;
 
 /// How long a scan lease lasts unless renewed; its holder renews it every third of that.
 pub const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);

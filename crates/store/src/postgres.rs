@@ -112,6 +112,7 @@ CREATE TABLE image_sightings (
         sql: "
 CREATE TABLE rematch_mark (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL, db_version TEXT);
 INSERT INTO rematch_mark (id, generation) VALUES (1, 0);
+INSERT INTO settings (name, value) VALUES ('exceptions', '[]');
 ",
     },
 ];
@@ -409,11 +410,45 @@ impl InventoryStore for PostgresStore {
         })
     }
 
-    fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
-        self.inventories(
-            "SELECT digest, inventory FROM inventories WHERE code = $1 ORDER BY digest",
-            vec![self.versions.catalog.clone()],
-        )
+    fn inventories_page(
+        &self,
+        without_report: Option<&str>,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let args = (
+            self.versions.catalog.clone(),
+            after.map_or(String::new(), ToString::to_string),
+            without_report.map(str::to_string),
+            self.versions.report.clone(),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let rows: Vec<(String, String)> = self.call("list inventories", move |c| {
+            Box::pin(async move {
+                let (catalog, after, version, report, limit) = &args;
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT i.digest, i.inventory FROM inventories i \
+                         WHERE i.code = $1 AND i.digest > $2 \
+                         AND ($3::text IS NULL OR NOT EXISTS (SELECT 1 FROM reports r \
+                           WHERE r.digest = i.digest AND r.db_version = $3 AND r.code = $4)) \
+                         ORDER BY i.digest LIMIT $5",
+                        &[catalog, after, version, report, limit],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(d, text)| {
+                Ok(StoredInventory {
+                    digest: Digest::parse(&d).map_err(|e| self.error("list inventories", e))?,
+                    data: text.into_bytes(),
+                })
+            })
+            .collect()
     }
 
     fn decode_inventory(&self, stored: &StoredInventory) -> Result<Inventory, StoreError> {
@@ -453,22 +488,6 @@ impl ReportStore for PostgresStore {
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError> {
         codec::encode_report(digest, report).map_err(|e| self.error(e.what(digest), e))
-    }
-
-    fn inventories_without_report(
-        &self,
-        db_version: &str,
-    ) -> Result<Vec<StoredInventory>, StoreError> {
-        self.inventories(
-            "SELECT i.digest, i.inventory FROM inventories i WHERE i.code = $1 AND NOT EXISTS \
-             (SELECT 1 FROM reports r WHERE r.digest = i.digest AND r.db_version = $2 AND r.code = $3) \
-             ORDER BY i.digest",
-            vec![
-                self.versions.catalog.clone(),
-                db_version.to_string(),
-                self.versions.report.clone(),
-            ],
-        )
     }
 
     /// A PostgreSQL advisory lock named after `name`, held by this store's connection while
@@ -609,32 +628,6 @@ impl PostgresStore {
             generation: u64::try_from(generation).unwrap_or(0),
             db_version: version,
         })
-    }
-
-    /// The `(digest, inventory)` rows `sql` selects with text parameters `args`.
-    fn inventories(
-        &self,
-        sql: &'static str,
-        args: Vec<String>,
-    ) -> Result<Vec<StoredInventory>, StoreError> {
-        let rows: Vec<(String, String)> = self.call("list inventories", move |c| {
-            Box::pin(async move {
-                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
-                    .collect();
-                let rows = c.client().await?.query(sql, &params).await?;
-                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-        })?;
-        rows.into_iter()
-            .map(|(d, text)| {
-                Ok(StoredInventory {
-                    digest: Digest::parse(&d).map_err(|e| self.error("list inventories", e))?,
-                    data: text.into_bytes(),
-                })
-            })
-            .collect()
     }
 
     fn report_row(

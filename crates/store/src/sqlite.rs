@@ -116,7 +116,7 @@ CREATE TABLE image_sightings (
     },
     Migration {
         version: 6,
-        sql: "INSERT INTO settings (name, value) VALUES ('rematch_generation', '0'), ('rematch_db_version', '');",
+        sql: "INSERT INTO settings (name, value) VALUES ('rematch_generation', '0'), ('rematch_db_version', ''), ('exceptions', '[]');",
     },
 ];
 
@@ -303,13 +303,32 @@ impl InventoryStore for SqliteStore {
     /// Every stored inventory the running extractors made, still serialised: decoding is left
     /// to the caller's threads. (One made by other extractors is made anew when its image is
     /// next scanned, not rematched.)
-    fn stored_inventories(&self) -> Result<Vec<StoredInventory>, StoreError> {
+    fn inventories_page(
+        &self,
+        without_report: Option<&str>,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
         let conn = self.conn.lock();
         let mut stmt = conn
-            .prepare("SELECT digest, inventory FROM inventories WHERE code = ?1 ORDER BY digest")
+            .prepare_cached(
+                "SELECT i.digest, i.inventory FROM inventories i WHERE i.code = ?1 AND i.digest > ?2 \
+                 AND (?3 IS NULL OR NOT EXISTS (SELECT 1 FROM reports r \
+                   WHERE r.digest = i.digest AND r.db_version = ?3 AND r.code = ?4)) \
+                 ORDER BY i.digest LIMIT ?5",
+            )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([&self.versions.catalog], stored_inventory)
+            .query_map(
+                params![
+                    self.versions.catalog,
+                    after.map_or("", Digest::as_str),
+                    without_report,
+                    self.versions.report,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                stored_inventory,
+            )
             .map_err(|e| self.sql(e))?;
         rows.map(|row| row.map_err(|e| self.sql(e))).collect()
     }
@@ -362,27 +381,6 @@ impl ReportStore for SqliteStore {
         report: &mut ScanReport,
     ) -> Result<EncodedReport, StoreError> {
         codec::encode_report(digest, report).map_err(|e| self.codec(digest, e))
-    }
-
-    fn inventories_without_report(
-        &self,
-        db_version: &str,
-    ) -> Result<Vec<StoredInventory>, StoreError> {
-        let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT i.digest, i.inventory FROM inventories i WHERE i.code = ?1 AND NOT EXISTS \
-                 (SELECT 1 FROM reports r WHERE r.digest = i.digest AND r.db_version = ?2 AND r.code = ?3) \
-                 ORDER BY i.digest",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map(
-                params![self.versions.catalog, db_version, self.versions.report],
-                stored_inventory,
-            )
-            .map_err(|e| self.sql(e))?;
-        rows.map(|row| row.map_err(|e| self.sql(e))).collect()
     }
 
     /// One at a time within this process, which is the only one using the file.

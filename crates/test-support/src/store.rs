@@ -62,7 +62,7 @@ pub fn conformance(store: &dyn ResultStore) {
     assert_eq!(store.report(&d1, "v2").expect("read"), None);
     let without = |v: &str| -> Vec<Digest> {
         store
-            .inventories_without_report(v)
+            .inventories_page(Some(v), None, usize::MAX)
             .expect("without")
             .into_iter()
             .map(|s| s.digest)
@@ -74,6 +74,20 @@ pub fn conformance(store: &dyn ResultStore) {
         "d1 has its v1 report"
     );
     assert_eq!(without("v2"), [d1.clone(), d2.clone()]);
+    // Pages: at most `limit`, in digest order after `after`.
+    let page = |without: Option<&str>, after: Option<&Digest>, limit| -> Vec<Digest> {
+        store
+            .inventories_page(without, after, limit)
+            .expect("page")
+            .into_iter()
+            .map(|s| s.digest)
+            .collect()
+    };
+    assert_eq!(page(None, None, 1), std::slice::from_ref(&d1));
+    assert_eq!(page(None, Some(&d1), 1), std::slice::from_ref(&d2));
+    assert!(page(None, Some(&d2), 1).is_empty());
+    assert_eq!(page(Some("v2"), Some(&d1), 10), std::slice::from_ref(&d2));
+    assert_eq!(page(Some("v1"), None, 10), std::slice::from_ref(&d2));
     let mut ran = 0;
     store
         .exclusively("conformance", &mut || ran += 1)
@@ -146,6 +160,10 @@ pub fn conformance(store: &dyn ResultStore) {
     // Exceptions: none at first; a set stored replaces the last, and the same set again is
     // no change.
     assert_eq!(store.exceptions().expect("read"), []);
+    assert!(
+        !store.put_exceptions(&[]).expect("put"),
+        "none stored is none in force: no change"
+    );
     let accepted: Vec<Exception> = serde_json::from_value(serde_json::json!([
         {"id": "CVE-2024-0001", "justification": "not reachable", "expires": "2030-01-01"},
         {"id": "GHSA-aaaa-bbbb-cccc", "scope": "repository", "registry": "registry.local", "repository": "app"}
