@@ -28,41 +28,6 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
-/// `version` with its last run of digits moved by `k` (`2.19.0`, 3 → `2.19.3`); as it is when
-/// it has none, or for `k` = 0.
-fn vary(version: &str, k: usize) -> String {
-    let Some(end) = version.rfind(|c: char| c.is_ascii_digit()) else {
-        return version.to_string();
-    };
-    let start = version[..=end]
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |i| i + 1);
-    let Ok(n) = version[start..=end].parse::<u64>() else {
-        return version.to_string();
-    };
-    if k == 0 {
-        return version.to_string();
-    }
-    format!(
-        "{}{}{}",
-        &version[..start],
-        n + k as u64,
-        &version[end + 1..]
-    )
-}
-
-/// Image `i`'s list: `base` with versions varied per image and package.
-fn image(base: &Inventory, i: usize) -> (Digest, Inventory) {
-    let mut inv = base.clone();
-    for (j, p) in inv.packages.iter_mut().enumerate() {
-        let k = (i.wrapping_mul(2_654_435_761) ^ j.wrapping_mul(40_503)) % VARIANTS;
-        p.version = vary(&p.version, k);
-    }
-    let digest = Digest::parse(&format!("sha256:{i:064x}")).unwrap_or_else(|e| fail("digest", e));
-    inv.image.digest = Some(digest.clone());
-    (digest, inv)
-}
-
 fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
     Scanner::new(ScannerConfig {
         image: portcullis_image::Options {
@@ -99,7 +64,9 @@ fn main() {
                 .inventory(&format!("oci:{}:lang", fx.join("oci").display())),
         )
         .unwrap_or_else(|e| fail("inventory", e));
-    let images: Vec<(Digest, Inventory)> = (0..IMAGES).map(|i| image(&base, i)).collect();
+    let images: Vec<(Digest, Inventory)> = (0..IMAGES)
+        .map(|i| portcullis_test_support::build::varied(&base, i, VARIANTS))
+        .collect();
     let distinct: std::collections::HashSet<_> = images
         .iter()
         .flat_map(|(_, inv)| inv.packages.iter().map(|p| (&p.name, &p.version)))

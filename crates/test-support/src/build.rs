@@ -83,3 +83,38 @@ pub fn report(inv: &Inventory, db_version: &str) -> ScanReport {
         warnings: Vec::new(),
     }
 }
+
+/// `version` with its last run of digits moved by `k` (`2.19.0`, 3 → `2.19.3`); as it is when
+/// it has none, or for `k` = 0.
+fn vary(version: &str, k: usize) -> String {
+    let Some(end) = version.rfind(|c: char| c.is_ascii_digit()) else {
+        return version.to_string();
+    };
+    let start = version[..=end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    match version[start..=end].parse::<u64>() {
+        Ok(n) if k > 0 => format!(
+            "{}{}{}",
+            &version[..start],
+            n + k as u64,
+            &version[end + 1..]
+        ),
+        _ => version.to_string(),
+    }
+}
+
+/// Image `i` of a cluster-sized set made from `base`, as the benchmarks use: each package takes
+/// one of `variants` versions (its own, or its last number moved), chosen per image and
+/// package, so no two images hold the same list while they still share most packages, as
+/// images on common base layers do. Its digest is `i` written as a sha256.
+pub fn varied(base: &Inventory, i: usize, variants: usize) -> (Digest, Inventory) {
+    let mut inv = base.clone();
+    for (j, p) in inv.packages.iter_mut().enumerate() {
+        let k = (i.wrapping_mul(2_654_435_761) ^ j.wrapping_mul(40_503)) % variants.max(1);
+        p.version = vary(&p.version, k);
+    }
+    let digest = Digest::parse(&format!("sha256:{i:064x}")).expect("a sha256 digest");
+    inv.image.digest = Some(digest.clone());
+    (digest, inv)
+}

@@ -11,6 +11,7 @@
 //! - [`postgres`]: a database of its own per test on the test PostgreSQL server.
 
 pub mod build;
+pub mod feeds;
 pub mod http;
 pub mod inputs;
 pub mod postgres;

@@ -191,7 +191,9 @@ impl PipelineScanner {
         pull_secrets: &[PullSecret],
     ) -> Result<Arc<ScanReport>, portcullis_scanner::Error> {
         let logins = logins_of(pull_secrets);
-        let report = Arc::new(self.scanner.scan_as(image, &logins).await?);
+        let mut report = self.scanner.scan_as(image, &logins).await?;
+        self.slim(&mut report);
+        let report = Arc::new(report);
         let mut cache = self.cache.write();
         cache.insert(image, report.clone(), OffsetDateTime::now_utc());
         if pull_secrets.is_empty() {
@@ -220,10 +222,13 @@ impl PipelineScanner {
         seen.reverse();
         let mut held = 0;
         for image in seen {
-            let Some(mut report) = store.report(&image.digest, &version)? else {
+            // Held slim: the list is not read.
+            let none = portcullis_core::Inventory::default();
+            let Some(mut report) = store.report_for(&image.digest, &version, &none)? else {
                 continue;
             };
             self.scanner.apply_exceptions(&mut report);
+            self.slim(&mut report);
             let at = report.scanned_at.unwrap_or_else(OffsetDateTime::now_utc);
             let pinned = format!("{}/{}@{}", image.registry, image.repository, image.digest);
             report.target = pinned.clone();
@@ -355,30 +360,11 @@ impl PipelineScanner {
         let now = OffsetDateTime::now_utc();
         let version = self.scanner.db().ok().map(|d| d.info().version);
         for (key, old) in held {
-            let inventory = portcullis_core::Inventory {
-                image: old.image.clone(),
-                packages: old.packages.clone(),
-                warnings: old.warnings.clone(),
-            };
-            // A rematch of the store (`Scanner::rematch_stored`) may have made this one already.
-            let stored = match (self.scanner.store(), &version, &old.image.digest) {
-                (Some(store), Some(v), Some(d)) => {
-                    store.report_for(d, v, &inventory).ok().flatten()
-                }
-                _ => None,
-            };
-            let fresh = match stored {
-                Some(mut r) => {
-                    r.image.reference = old.image.reference.clone();
-                    // Stored under the exceptions of its time.
-                    self.scanner.apply_exceptions(&mut r);
-                    Ok(r)
-                }
-                None => self.scanner.rematch(inventory),
-            };
+            let fresh = self.rematched(&old, version.as_deref());
             match fresh {
                 Ok(mut fresh) => {
                     fresh.target = old.target.clone();
+                    self.slim(&mut fresh);
                     if let Some(c) = self.cache.write().reports.get_mut(&key) {
                         c.report = Arc::new(fresh);
                         c.at = now;
@@ -391,6 +377,67 @@ impl PipelineScanner {
             }
         }
         done
+    }
+
+    /// `old` under the DB in force (`version`): the store's report when a rematch of the store
+    /// made it already, else matched here from the package list (held, or read from the store
+    /// when the held report is slim). With the store down, a slim report cannot be matched
+    /// again: it stays as it is until the owed rematch after the store is back.
+    fn rematched(
+        &self,
+        old: &ScanReport,
+        version: Option<&str>,
+    ) -> Result<ScanReport, portcullis_scanner::Error> {
+        let mut inventory = portcullis_core::Inventory {
+            image: old.image.clone(),
+            packages: old.packages.clone(),
+            warnings: old.warnings.clone(),
+        };
+        let (Some(store), Some(digest)) = (self.scanner.store(), &old.image.digest) else {
+            return self.scanner.rematch(inventory);
+        };
+        if let Some(v) = version
+            && let Some(mut r) = store.report_for(digest, v, &inventory)?
+        {
+            r.image.reference = old.image.reference.clone();
+            // Stored under the exceptions of its time.
+            self.scanner.apply_exceptions(&mut r);
+            return Ok(r);
+        }
+        if inventory.packages.is_empty()
+            && let Some(stored) = store.inventory(digest)?
+        {
+            inventory.packages = stored.packages;
+        }
+        self.scanner.rematch(inventory)
+    }
+
+    /// Makes a report held in memory slim when the store keeps it whole: without the package
+    /// list and each match's evidence (its summary, purl, CVSS vector and how it matched), and
+    /// with what decisions, exceptions and thresholds read (ids, package name and version,
+    /// fixes, severity and score). A list is most of a report's memory; 10,000 images held
+    /// whole would take gigabytes.
+    fn slim(&self, report: &mut ScanReport) {
+        if self.scanner.store().is_none() || report.image.digest.is_none() {
+            return;
+        }
+        report.packages = Vec::new();
+        for m in &mut report.vulnerabilities {
+            m.matched_by = portcullis_core::MatchDetail {
+                matcher: String::new(),
+                searched: String::new(),
+                range: String::new(),
+                source: String::new(),
+                location: String::new(),
+            };
+            m.summary = None;
+            m.package.purl = String::new();
+            if let Some(c) = &mut m.cvss {
+                c.vector = String::new();
+                c.source = None;
+            }
+        }
+        report.vulnerabilities.shrink_to_fit();
     }
 
     /// How many reports are held.

@@ -513,6 +513,7 @@ impl DbUpdates {
         }
         let after = version();
         if after.is_none() || after == before {
+            tracing::info!(version = ?after, "vulnerability DB checked: unchanged");
             return Ok(false);
         }
         tracing::info!(from = ?before, to = ?after, "vulnerability DB updated");
