@@ -433,9 +433,12 @@ impl PipelineScanner {
             m.summary = None;
             m.package.purl = String::new();
             if let Some(c) = &mut m.cvss {
+                c.version = String::new();
                 c.vector = String::new();
                 c.source = None;
             }
+            m.aliases.shrink_to_fit();
+            m.fixed_versions.shrink_to_fit();
         }
         report.vulnerabilities.shrink_to_fit();
     }
