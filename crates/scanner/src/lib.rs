@@ -524,7 +524,7 @@ impl Scanner {
 
 /// Stored lists matched and written at a time by a rematch: large enough that commits cost
 /// little, small enough that a cluster's worth of reports is never in memory at once.
-const REMATCH_BATCH: usize = 1_000;
+const REMATCH_BATCH: usize = 250;
 
 /// How long a scan lease lasts unless renewed; its holder renews it every third of that.
 pub const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
