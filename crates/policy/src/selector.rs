@@ -13,8 +13,8 @@
 //! | `k in {'a', 'b'}` | label `k` present with one of the values |
 //! | `k not in {'a', 'b'}` | label `k` absent, or present with none of the values |
 //! | `k contains 's'` | label `k` present and its value contains `s` |
-//! | `k starts with 's'` | label `k` present and its value starts with `s` |
-//! | `k ends with 's'` | label `k` present and its value ends with `s` |
+//! | `k starts with 's'`, `k startswith 's'` | label `k` present and its value starts with `s` |
+//! | `k ends with 's'`, `k endswith 's'` | label `k` present and its value ends with `s` |
 //!
 //! Expressions combine with `!`, `&&`, `||` and parentheses; `!` binds tightest, then `&&`,
 //! then `||`, so `a == 'x' || b == 'y' && c == 'z'` is `a == 'x' || (b == 'y' && c == 'z')`.
@@ -336,6 +336,13 @@ impl Parser<'_> {
         if self.eat_word("contains") {
             return Ok(Node::Contains(key, self.parse_string()?));
         }
+        // Calico spells these `starts with`/`ends with` and `startswith`/`endswith` alike.
+        if self.eat_word("startswith") {
+            return Ok(Node::StartsWith(key, self.parse_string()?));
+        }
+        if self.eat_word("endswith") {
+            return Ok(Node::EndsWith(key, self.parse_string()?));
+        }
         if self.eat_word("starts") {
             self.skip_ws();
             if !self.eat_word("with") {
@@ -448,6 +455,10 @@ mod tests {
             ("a contains 'ro'", &[("a", "prod")], true),
             ("a contains 'ro'", &[("a", "dev")], false),
             ("a contains ''", &[], false),
+            ("a startswith 'pr'", &[("a", "prod")], true),
+            ("a startswith 'pr'", &[("a", "dev-prod")], false),
+            ("a endswith 'od'", &[("a", "prod")], true),
+            ("a endswith 'od'", &[("a", "prod-x")], false),
             ("a starts with 'pr'", &[("a", "prod")], true),
             ("a starts with 'pr'", &[("a", "dev-prod")], false),
             ("a starts with 'pr'", &[], false),
