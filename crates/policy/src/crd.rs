@@ -121,6 +121,10 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
+    /// A name for the rule, shown in decisions and metrics instead of its position (1 for the
+    /// first rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `Allow` or `Reject`.
     pub action: Action,
     /// Regular expressions searched for in the image reference as written in the pod spec.

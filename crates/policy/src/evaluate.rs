@@ -156,6 +156,12 @@ pub struct RuleRef {
     pub policy: String,
     /// Index in the policy's `spec.rules` (0-based).
     pub rule: usize,
+    /// The rule's `name`, if it has one.
+    pub name: Option<String>,
+    /// Each criterion of the rule with the value it matched
+    /// (`imagePath IsNoneOf ["^gcr\.io/"]: docker.io/library/nginx`); empty for a rule
+    /// without criteria, which matches every image.
+    pub matched: Vec<String>,
     /// The rule's action.
     pub action: Action,
     /// True when the decision is not enforced: the policy is in `Audit` mode, or (in
@@ -163,9 +169,22 @@ pub struct RuleRef {
     pub audit: bool,
 }
 
+impl RuleRef {
+    /// How people know the rule: its `name`, else its position counted from 1.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => (self.rule + 1).to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for RuleRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "policy {:?} rule {}", self.policy, self.rule)
+        match &self.name {
+            Some(n) => write!(f, "policy {:?} rule {n:?}", self.policy),
+            None => write!(f, "policy {:?} rule {}", self.policy, self.rule + 1),
+        }
     }
 }
 
@@ -293,6 +312,8 @@ fn evaluate_filtered(
             let by = RuleRef {
                 policy: p.name.clone(),
                 rule: i,
+                name: r.name.clone(),
+                matched: explain(r, img, now),
                 action: r.action,
                 audit,
             };
@@ -407,6 +428,112 @@ pub(crate) fn rule_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTi
         }
     }
     true
+}
+
+/// Each criterion of `r` (which matched `img`) with the value it matched, as a person reads
+/// it: `imagePath IsNoneOf ["^gcr\.io/"]: docker.io/library/nginx`, `imageLastScan lt 3
+/// days: scanned 2026-11-20, 17 days ago`.
+fn explain(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> Vec<String> {
+    let set = |op: SetOperator| match op {
+        SetOperator::IsOneOf => "IsOneOf",
+        SetOperator::IsNoneOf => "IsNoneOf",
+    };
+    let quoted = |values: Vec<String>| {
+        let q: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        format!("[{}]", q.join(", "))
+    };
+    let mut out = Vec::new();
+    if let Some((op, regexes)) = &r.image_path {
+        out.push(format!(
+            "imagePath {} {}: {}",
+            set(*op),
+            quoted(regexes.iter().map(|re| re.as_str().to_string()).collect()),
+            img.image
+        ));
+    }
+    if let Some((op, values)) = &r.scan_status {
+        out.push(format!(
+            "imageScanStatus {} [{}]: {}",
+            set(*op),
+            values
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            img.status.map_or("not scanned", |s| s.as_str())
+        ));
+    }
+    if let (Some((op, point)), Some(scanned)) = (&r.last_scan, img.last_scan) {
+        let op = match op {
+            TimeOperator::Gt => "gt",
+            TimeOperator::Lt => "lt",
+        };
+        let days = (now - scanned).whole_days();
+        out.push(format!(
+            "imageLastScan {op} {}: scanned {}, {}",
+            describe_point(point),
+            portcullis_core::format_time(scanned),
+            match days {
+                0 => "today".to_string(),
+                1 => "1 day ago".to_string(),
+                d => format!("{d} days ago"),
+            }
+        ));
+    }
+    if let (Some((op, value)), Some(score)) = (&r.max_cvss, img.effective_max_cvss()) {
+        let op = match op {
+            ScoreOperator::Gt => "gt",
+            ScoreOperator::Gte => "gte",
+            ScoreOperator::Lt => "lt",
+            ScoreOperator::Lte => "lte",
+        };
+        out.push(format!("maxCVSSScore {op} {value}: {score:.1}"));
+    }
+    if let Some((op, ids)) = &r.vulnerability_ids {
+        let found: Vec<&String> = img
+            .vulnerability_ids
+            .iter()
+            .filter(|id| ids.contains(&id.trim().to_ascii_uppercase()))
+            .collect();
+        let value = if found.is_empty() {
+            "none of them".to_string()
+        } else {
+            found
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push(format!(
+            "vulnerabilityIds {} {}: {value}",
+            set(*op),
+            quoted(ids.iter().cloned().collect())
+        ));
+    }
+    out
+}
+
+/// A last-scan point as a policy writes it: `3 days`, `1 month 2 days`, or a time.
+fn describe_point(point: &ScanPoint) -> String {
+    match point {
+        ScanPoint::At(t) => portcullis_core::format_time(*t),
+        ScanPoint::Ago {
+            days,
+            months,
+            years,
+        } => {
+            let parts: Vec<String> = [(*years, "year"), (*months, "month"), (*days, "day")]
+                .into_iter()
+                .filter(|(n, _)| *n != 0)
+                .map(|(n, unit)| format!("{n} {unit}{}", if n == 1 { "" } else { "s" }))
+                .collect();
+            if parts.is_empty() {
+                "0 days".into()
+            } else {
+                parts.join(" ")
+            }
+        }
+    }
 }
 
 /// The point in time a duration reaches back to from `now`: years and months first, on the
@@ -532,12 +659,20 @@ fn fmt_score(s: Option<f64>) -> String {
 /// One line saying why an image is (or would be) rejected, with the evidence a person
 /// needs to fix it: status, score, the worst vulnerabilities and their fixes.
 fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
+    let why = |by: &RuleRef| {
+        if by.matched.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.matched.join("; "))
+        }
+    };
     let mut line = match by {
         Some(by) if by.audit => format!(
-            "image {:?} would be rejected by {by} (audit mode)",
-            img.image
+            "image {:?} would be rejected by {by}{} (audit mode)",
+            img.image,
+            why(by)
         ),
-        Some(by) => format!("image {:?} rejected by {by}", img.image),
+        Some(by) => format!("image {:?} rejected by {by}{}", img.image, why(by)),
         None => format!(
             "image {:?} rejected: no policy decided and the default is to reject",
             img.image

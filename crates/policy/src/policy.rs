@@ -139,6 +139,7 @@ pub(crate) enum ScanPoint {
 /// A rule with its criteria checked and compiled.
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
+    pub(crate) name: Option<String>,
     pub(crate) action: Action,
     pub(crate) image_path: Option<(SetOperator, Vec<Regex>)>,
     pub(crate) scan_status: Option<(SetOperator, Vec<Status>)>,
@@ -291,6 +292,11 @@ impl TryFrom<&ContainerAdmissionPolicy> for Policy {
 type FieldError = (String, String);
 
 fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
+    if let Some(name) = &r.name
+        && name.trim().is_empty()
+    {
+        return Err(("name".into(), "must not be empty when given".into()));
+    }
     let image_path = match &r.image_path {
         None => None,
         Some(m) => {
@@ -354,6 +360,7 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
         }
     };
     Ok(CompiledRule {
+        name: r.name.clone(),
         action: r.action,
         image_path,
         scan_status,

@@ -332,7 +332,7 @@ fn deciding_rule(d: &Decision) -> (String, String) {
     };
     rejected
         .or_else(allowed)
-        .map(|r| (r.policy.clone(), r.rule.to_string()))
+        .map(|r| (r.policy.clone(), r.label()))
         .unwrap_or_default()
 }
 

@@ -586,7 +586,7 @@ fn message_lists_at_most_five_highest_first() {
     bad.top = vulns(7);
     let d = decide_simple(&s, &[bad], Mode::Enforce, true);
     let msg = d.message.unwrap();
-    assert!(msg.starts_with("image \"app:1\" rejected by policy \"reject-fail\" rule 1: scan status Fail, max CVSS 9.8"), "{msg}");
+    assert!(msg.starts_with("image \"app:1\" rejected by policy \"reject-fail\" rule 2 (imageScanStatus IsOneOf [Fail]: Fail): scan status Fail, max CVSS 9.8"), "{msg}");
     // 9.8 (0101), 9.8 (0105), 8.1, 7.5, 5.3 are shown; 4.0 and the unscored one are not.
     let first_9_8 = msg.find("CVE-2024-0101").unwrap();
     let second_9_8 = msg.find("CVE-2024-0105").unwrap();
@@ -637,7 +637,7 @@ fn global_audit_mode_admits_and_records() {
     assert_eq!(d.audit_rejections.len(), 1);
     assert!(
         d.audit_rejections[0]
-            .starts_with("image \"app:1\" rejected by policy \"reject-fail\" rule 1"),
+            .starts_with("image \"app:1\" rejected by policy \"reject-fail\" rule 2"),
         "{:?}",
         d.audit_rejections
     );
@@ -689,6 +689,8 @@ fn audit_mode_policy_reports_but_never_changes_enforcement() {
                 RuleRef {
                     policy: "audit-reject".into(),
                     rule: 0,
+                    name: None,
+                    matched: vec!["imageScanStatus IsNoneOf [Pass]: Warn".into()],
                     action: Action::Reject,
                     audit: true
                 }
@@ -701,14 +703,14 @@ fn audit_mode_policy_reports_but_never_changes_enforcement() {
     assert_eq!(d.audit_rejections.len(), 1);
     assert!(
         d.audit_rejections[0]
-            .contains("would be rejected by policy \"audit-reject\" rule 0 (audit mode)"),
+            .contains("would be rejected by policy \"audit-reject\" rule 1 (imageScanStatus IsNoneOf [Pass]: Warn) (audit mode)"),
         "{:?}",
         d.audit_rejections
     );
     assert_eq!(d.images[0].1, ImageDecision::NoPolicy);
     let d = decide_simple(&s, std::slice::from_ref(&fail), Mode::Enforce, true);
     assert!(!d.allowed);
-    assert!(d.message.unwrap().contains("policy \"enforce\" rule 0"));
+    assert!(d.message.unwrap().contains("policy \"enforce\" rule 1"));
     assert_eq!(d.audit_rejections.len(), 1);
 
     // An audit policy that would allow everything cannot loosen enforcement.
@@ -851,5 +853,53 @@ fn scan_matters_only_where_a_scan_reading_rule_can_decide() {
     assert!(
         scan_matters(&audit, &w, "x/app:1"),
         "an audit policy's path match leaves the enforcing policies to decide"
+    );
+}
+
+/// A denial names the rule (by its name, else its position from 1) and every criterion with
+/// the value it matched: a last scan with its date and age, a score, the ids found.
+#[test]
+fn a_denial_names_the_rule_and_what_each_criterion_matched() {
+    let s = set(&policy(
+        "gate",
+        "  rules:\n  - action: Allow\n    imageScanStatus: {operator: IsOneOf, values: [Pass]}\n  - name: stale-and-severe\n    action: Reject\n    imageLastScan: {operator: lt, duration: {days: 3}}\n    maxCVSSScore: {operator: gte, value: 7}\n    vulnerabilityIds: {operator: IsOneOf, values: [cve-2024-1, CVE-2099-9]}\n  - action: Reject\n",
+    ));
+    let mut old = scanned(
+        "app:1",
+        Status::Fail,
+        Some(9.8),
+        &["CVE-2024-1", "CVE-2024-2"],
+    );
+    old.last_scan = Some(NOW - Duration::days(17));
+    let msg = decide_simple(&s, &[old], Mode::Enforce, true)
+        .message
+        .unwrap_or_default();
+    assert!(
+        msg.contains(
+            "rejected by policy \"gate\" rule \"stale-and-severe\" (imageLastScan lt 3 days: scanned 2024-03-14T12:00:00Z, 17 days ago; maxCVSSScore gte 7: 9.8; vulnerabilityIds IsOneOf [\"CVE-2024-1\", \"CVE-2099-9\"]: CVE-2024-1)"
+        ),
+        "{msg}"
+    );
+    // Recently scanned: the unnamed last rule decides, known by its position.
+    let recent = scanned("app:2", Status::Fail, Some(9.8), &["CVE-2024-1"]);
+    let msg = decide_simple(&s, &[recent], Mode::Enforce, true)
+        .message
+        .unwrap_or_default();
+    assert!(
+        msg.contains("rejected by policy \"gate\" rule 3: scan status Fail"),
+        "{msg}"
+    );
+    // An empty name is refused at load.
+    let policies: Vec<ContainerAdmissionPolicy> = serde_saphyr::from_multiple(&policy(
+        "unnamed",
+        "  rules:\n  - name: ' '\n    action: Reject\n",
+    ))
+    .expect("parses");
+    let (_, errors) = PolicySet::new(policies);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("name: must not be empty")),
+        "{errors:?}"
     );
 }

@@ -54,8 +54,10 @@ async fn evil_rejection(scanner: Arc<MapScanner>) -> String {
 async fn untrusted_image_without_a_report_rejected_without_a_scan() {
     // No scan result could change the rejection, so the image is never pulled.
     let msg = evil_rejection(Arc::new(MapScanner::with_scannable(&[clean(EVIL)], None))).await;
+    // The rule by its name, and the criterion with the value it matched.
     assert!(
-        msg.contains("rule 0") && msg.contains("not scanned"),
+        msg.contains(r#"rule "untrusted-registry" (imagePath IsOneOf ["^evil\\.example/.*"]: evil.example/app:1)"#)
+            && msg.contains("not scanned"),
         "{msg}"
     );
 }
@@ -65,7 +67,7 @@ async fn untrusted_image_with_a_cached_report_rejected_with_its_vulnerabilities(
     // A cached report costs nothing to use, and the message then shows what the image holds.
     let cached = report(EVIL, &[("CVE-2024-0001", 9.8)]);
     let msg = evil_rejection(Arc::new(MapScanner::with_cached(&[cached]))).await;
-    assert!(msg.contains("rule 0"), "{msg}");
+    assert!(msg.contains(r#"rule "untrusted-registry""#), "{msg}");
     assert!(
         msg.contains("CVE-2024-0001") && msg.contains("max CVSS 9.8"),
         "{msg}"
@@ -319,7 +321,7 @@ async fn vulnerable_image_rejected_naming_vulnerability() {
     assert!(!r.allowed);
     let msg = r.message().unwrap();
     assert!(
-        msg.contains("GHSA-1") && msg.contains(image) && msg.contains("rule 2"),
+        msg.contains("GHSA-1") && msg.contains(image) && msg.contains("rule 3:"),
         "{msg}"
     );
 }
@@ -355,7 +357,8 @@ async fn metrics_and_health() {
         })
         .unwrap_or_else(|| panic!("no rejected decision in\n{text}"));
     assert!(
-        line.contains("policy=\"trusted-registries\"") && line.contains("rule=\"0\""),
+        line.contains("policy=\"trusted-registries\"")
+            && line.contains("rule=\"untrusted-registry\""),
         "{line}"
     );
     assert!(

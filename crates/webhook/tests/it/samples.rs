@@ -181,7 +181,7 @@ async fn untrusted_deployment_sample_rejected_naming_image_policy_and_rule() {
     let msg = r.message().unwrap();
     assert!(msg.contains("evil.example/app:1"), "{msg}");
     assert!(msg.contains("trusted-registries"), "{msg}");
-    assert!(msg.contains("rule 0"), "{msg}");
+    assert!(msg.contains(r#"rule "untrusted-registry""#), "{msg}");
     assert_eq!(r.status.unwrap().code, Some(403));
 }
 

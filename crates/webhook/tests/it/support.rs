@@ -192,7 +192,8 @@ spec:
   selector: all()
   namespaceSelector: all()
   rules:
-  - action: Reject
+  - name: untrusted-registry
+    action: Reject
     imagePath: {operator: IsOneOf, values: ['^evil\.example/.*']}
   - action: Allow
     imageScanStatus: {operator: IsOneOf, values: [Pass, Warn]}
