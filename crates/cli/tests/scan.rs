@@ -381,6 +381,67 @@ fn policy_test_decides_a_manifest_offline() {
         msg.contains("no-fail") && msg.contains("PYSEC-") && msg.contains("fixed in"),
         "{msg}"
     );
+
+    // The same decision from reports given with --results: as `scan --format json` writes
+    // them, and as an older version wrote them (without the fields added since).
+    let scanned = run(&[
+        "scan", &image, "--db", &db, "--store", "none", "--format", "json",
+    ]);
+    let mut report: serde_json::Value = serde_json::from_slice(&scanned.stdout).expect("report");
+    let decide = |report: &serde_json::Value| {
+        let path = dir.path().join("results.json");
+        std::fs::write(&path, report.to_string()).expect("write");
+        run(&[
+            "policy",
+            "test",
+            "--policies",
+            pol.to_str().expect("utf8"),
+            "--manifest",
+            manifest.to_str().expect("utf8"),
+            "--results",
+            path.to_str().expect("utf8"),
+        ])
+    };
+    let out = decide(&report);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let older = {
+        let mut r = report.clone();
+        let o = r.as_object_mut().expect("object");
+        o.remove("scanned_at");
+        o.remove("warnings");
+        for v in o["vulnerabilities"]
+            .as_array_mut()
+            .expect("vulnerabilities")
+        {
+            let v = v.as_object_mut().expect("match");
+            v.remove("summary");
+            v.remove("informational");
+        }
+        r
+    };
+    let out = decide(&serde_json::json!([older]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A field that does not read is named by its path.
+    report["vulnerabilities"][1]["severity"] = "Catastrophic".into();
+    let out = decide(&report);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "results.json: report 1: vulnerabilities[1].severity: unknown variant `Catastrophic`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -64,14 +64,14 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("reading {}", p.display()))?;
                 let v: Value = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not JSON", p.display()))?;
-                let list = if v.is_array() {
-                    v
-                } else {
-                    Value::Array(vec![v])
+                let list = match v {
+                    Value::Array(list) => list,
+                    one => vec![one],
                 };
-                let list: Vec<ScanReport> = serde_json::from_value(list)
-                    .with_context(|| format!("{}: not scan reports", p.display()))?;
-                for r in list {
+                for (i, report) in list.into_iter().enumerate() {
+                    let r = read_report(report).map_err(|why| {
+                        anyhow::anyhow!("{}: report {}: {why}", p.display(), i + 1)
+                    })?;
                     let r = Arc::new(r);
                     reports.insert(r.target.clone(), r.clone());
                     reports.insert(r.image.reference.clone(), r);
@@ -198,4 +198,19 @@ fn manifest_reviews(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
         out.push(serde_json::to_vec(&review)?);
     }
     Ok(out)
+}
+
+/// One scan report as `scan --format json` writes it, or as older versions did (fields added
+/// since are optional). When it does not read, the error names the field by its path
+/// (`vulnerabilities[2].severity: unknown variant ...`).
+fn read_report(v: Value) -> Result<ScanReport, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
 }
