@@ -1073,6 +1073,11 @@ fn a_restarted_serve_decides_from_the_store_without_the_registry() {
         message(port, "first")
     };
     assert_eq!(first.0, Some(false), "{first:?}");
+    // Each vulnerability shown says where its package was found: path and layer.
+    assert!(
+        first.1.contains(" at /") && first.1.contains("(layer sha256:"),
+        "{first:?}"
+    );
     assert!(
         first.1.contains("CVE-") || first.1.contains("PYSEC-") || first.1.contains("GHSA-"),
         "{first:?}"

@@ -85,7 +85,7 @@ pub struct Cvss {
 }
 
 /// Why a match matched: the evidence a person needs to agree or disagree with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MatchDetail {
     /// The matcher that decided (`dpkg-source`, `osv-ecosystem`, `apk-origin` ...).
     pub matcher: String,
@@ -98,6 +98,9 @@ pub struct MatchDetail {
     pub source: String,
     /// Where the package was found (path in the image).
     pub location: String,
+    /// The layer that last wrote that path (none for a root filesystem or an SBOM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<crate::Digest>,
 }
 
 /// The exception that silenced a match.
@@ -399,6 +402,7 @@ mod tests {
                 range: String::new(),
                 source: String::new(),
                 location: String::new(),
+                layer: None,
             },
             ignored: None,
             summary: None,

@@ -218,10 +218,11 @@ fn match_with(
                 && let Some(hit) = memo.get(key)
             {
                 // Remembered matches differ from this package's only by where it was found.
-                let location = first_location(pkg);
+                let (location, layer) = first_location(pkg);
                 out.extend(hit.iter().map(|m| {
                     let mut m = m.clone();
                     m.matched_by.location.clone_from(&location);
+                    m.matched_by.layer.clone_from(&layer);
                     m
                 }));
                 continue;
@@ -265,10 +266,11 @@ fn match_with(
 }
 
 /// Where a package's matches say it was found: its first location.
-fn first_location(pkg: &Package) -> String {
+/// Where a package was found first: its path, and the layer that wrote it.
+fn first_location(pkg: &Package) -> (String, Option<portcullis_core::Digest>) {
     pkg.locations
         .first()
-        .map(|l| l.path.clone())
+        .map(|l| (l.path.clone(), l.layer.clone()))
         .unwrap_or_default()
 }
 
@@ -284,7 +286,7 @@ fn to_match(
         AdvisoryKind::Informational(kind) => Some(kind.clone()),
         AdvisoryKind::Vulnerability => None,
     };
-    let location = first_location(pkg);
+    let (location, layer) = first_location(pkg);
     Ok(Match {
         id: f.advisory.id.clone(),
         aliases: f.advisory.aliases.clone(),
@@ -299,6 +301,7 @@ fn to_match(
             range: f.ranges.join("; "),
             source: f.advisory.source.clone(),
             location,
+            layer,
         },
         ignored: None,
         summary: f.advisory.summary.clone(),

@@ -40,6 +40,11 @@ pub struct TopVuln {
     pub version: String,
     /// Versions that fix it (empty when none).
     pub fixed: Vec<String>,
+    /// Where the package was found: its path, and the layer that wrote it when known
+    /// (`/usr/lib/python3/dist-packages/jinja2 (layer sha256:0123456789ab)`); empty when
+    /// the report does not say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub location: String,
 }
 
 /// What is known about one image of a workload: the input of evaluation.
@@ -96,12 +101,22 @@ impl ImageFacts {
                     Some(cve) if !m.id.starts_with("CVE-") => format!("{} ({cve})", m.id),
                     _ => m.id.clone(),
                 };
+                let location = match (&m.matched_by.location, &m.matched_by.layer) {
+                    (path, _) if path.is_empty() => String::new(),
+                    (path, Some(layer)) => format!(
+                        "{path} (layer {}:{})",
+                        layer.algorithm(),
+                        &layer.encoded()[..layer.encoded().len().min(12)]
+                    ),
+                    (path, None) => path.clone(),
+                };
                 top.push(TopVuln {
                     id,
                     cvss: m.cvss.as_ref().map(|c| c.score),
                     package: m.package.name.clone(),
                     version: m.package.version.clone(),
                     fixed: m.fixed_versions.clone(),
+                    location,
                 });
             }
         }
@@ -713,5 +728,13 @@ fn describe(v: &TopVuln) -> String {
     } else {
         format!("fixed in {}", v.fixed.join(", "))
     };
-    format!("{} ({score}) in {} {}, {fix}", v.id, v.package, v.version)
+    let at = if v.location.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", v.location)
+    };
+    format!(
+        "{} ({score}) in {} {}{at}, {fix}",
+        v.id, v.package, v.version
+    )
 }

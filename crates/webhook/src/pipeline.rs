@@ -415,7 +415,7 @@ impl PipelineScanner {
     /// Makes a report held in memory slim when the store keeps it whole: without the package
     /// list and each match's evidence (its summary, purl, CVSS vector and how it matched), and
     /// with what decisions, exceptions and thresholds read (ids, package name and version,
-    /// fixes, severity and score). A list is most of a report's memory; 10,000 images held
+    /// fixes, severity and score, where the package was found). A list is most of a report's memory; 10,000 images held
     /// whole would take gigabytes.
     fn slim(&self, report: &mut ScanReport) {
         if self.scanner.store().is_none() || report.image.digest.is_none() {
@@ -423,12 +423,11 @@ impl PipelineScanner {
         }
         report.packages = Vec::new();
         for m in &mut report.vulnerabilities {
+            // Where the package was found stays: denials show it.
             m.matched_by = portcullis_core::MatchDetail {
-                matcher: String::new(),
-                searched: String::new(),
-                range: String::new(),
-                source: String::new(),
-                location: String::new(),
+                location: std::mem::take(&mut m.matched_by.location),
+                layer: m.matched_by.layer.take(),
+                ..Default::default()
             };
             m.summary = None;
             m.package.purl = String::new();

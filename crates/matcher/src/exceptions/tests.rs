@@ -23,6 +23,7 @@ fn m(id: &str, aliases: &[&str], purl: &str) -> Match {
             range: String::new(),
             source: "t".into(),
             location: "/x".into(),
+            layer: None,
         },
         ignored: None,
         summary: None,

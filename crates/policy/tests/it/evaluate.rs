@@ -532,6 +532,11 @@ fn vulns(n: usize) -> Vec<TopVuln> {
             },
             package: format!("pkg{i}"),
             version: format!("1.{i}"),
+            location: if i == 0 {
+                "/usr/lib/pkg0 (layer sha256:0123456789ab)".into()
+            } else {
+                String::new()
+            },
             fixed: if i % 2 == 0 {
                 vec![format!("1.{i}.1")]
             } else {
@@ -750,6 +755,7 @@ fn facts_from_a_report() {
             range: String::new(),
             source: String::new(),
             location: String::new(),
+            layer: None,
         },
         ignored: None,
         summary: None,

@@ -57,6 +57,7 @@ fn vuln(id: &str, score: f64, package: &str, fixed: &str) -> Match {
             range: String::new(),
             source: "test".into(),
             location: String::new(),
+            layer: None,
         },
         ignored: None,
         summary: None,
