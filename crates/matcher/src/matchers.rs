@@ -214,8 +214,9 @@ impl Matcher for LanguageMatcher {
         "osv-ecosystem"
     }
 
+    /// 2: Maven versions ordered as Maven 3.9 does (a qualifier after `.` as after `-`).
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn handles(&self, eco: Ecosystem) -> bool {

@@ -1,8 +1,8 @@
-//! Maven artifact versions, ordered as Maven's `ComparableVersion` (maven-artifact 3.8/3.9).
+//! Maven artifact versions, ordered as Maven's `ComparableVersion` (maven-artifact 3.9).
 //!
 //! The lowercased string is cut into items at `.`, at `-` and at every switch between digits and
-//! other characters; a `-` or a digit/letter switch opens a nested list, so `1.0-beta-2` is
-//! `[1, 0, [beta, [2]]]`. Numbers compare as integers; qualifiers by the well-known order
+//! other characters; a `-`, a digit/letter switch or a qualifier after `.` (since Maven 3.9,
+//! MNG-7644: `2.0.abc = 2-abc`) opens a nested list, so `1.0-beta-2` is `[1, 0, [beta, [2]]]`. Numbers compare as integers; qualifiers by the well-known order
 //! `alpha < beta < milestone < rc = cr < snapshot < "" = ga = final = release < sp`, then any other
 //! qualifier alphabetically; `a`, `b` and `m` directly followed by a digit mean alpha, beta,
 //! milestone. "Null" items (0, the release qualifiers, empty lists) at the end of each list are
@@ -132,6 +132,15 @@ fn normalize(list: &mut Vec<Item>) {
     }
 }
 
+/// Before a qualifier: opens a nested list unless the innermost one is empty (just opened by
+/// `-`), so `.X` reads as `-X` (Maven 3.9, MNG-7644: `1.0.X = 1-X = 1.0.0.X`, `1.0.0.X1 <
+/// 1.0.0-X2`).
+fn open_qualifier(stack: &mut Vec<Vec<Item>>) {
+    if stack.last().is_some_and(|top| !top.is_empty()) {
+        stack.push(Vec::new());
+    }
+}
+
 /// A parsed Maven version.
 #[derive(Clone, Debug)]
 pub struct Version {
@@ -173,6 +182,8 @@ impl Version {
                 }
             } else if c.is_ascii_digit() {
                 if !is_digit && i > start {
+                    // A qualifier after `.` opens a list as after `-` (1.0.X1 = 1-X1).
+                    open_qualifier(&mut stack);
                     push(&mut stack, Item::string(&lower[start..i], true));
                     start = i;
                     stack.push(Vec::new());
@@ -188,6 +199,9 @@ impl Version {
             }
         }
         if lower.len() > start {
+            if !is_digit {
+                open_qualifier(&mut stack);
+            }
             push(&mut stack, Item::parse(is_digit, &lower[start..]));
         }
         let mut items = Vec::new();
@@ -248,14 +262,22 @@ mod tests {
         }
     }
 
-    /// Maven's own `ComparableVersion` (3.9) orders these three in a circle: a qualifier
-    /// sorts before any `-` list, padding sorts before an unknown qualifier and after a list
-    /// that starts with `alpha`. Kept as Maven has it; the property tests avoid the shape.
+    /// A qualifier after `.` nests as after `-`, as maven-artifact 3.9.9 orders them
+    /// (MNG-7644); each line checked with its `ComparableVersion`.
     #[test]
-    fn maven_is_not_transitive_on_dotted_qualifiers() {
-        assert_eq!(cmp("4.a", "4.a.m"), Ordering::Less);
-        assert_eq!(cmp("4.a.m", "4.a-alpha"), Ordering::Less);
-        assert_eq!(cmp("4.a-alpha", "4.a"), Ordering::Less);
+    fn a_dotted_qualifier_reads_as_a_hyphenated_one() {
+        for (a, b, want) in [
+            ("2-abc", "2.0.abc", Ordering::Equal),
+            ("1.0.x", "1-x", Ordering::Equal),
+            ("1-x", "1.0.0.x", Ordering::Equal),
+            ("1.0.0.x1", "1.0.0-x2", Ordering::Less),
+            ("1.5.9.rc1", "1.5.9-rc0", Ordering::Greater),
+            ("4.a", "4.a.m", Ordering::Greater),
+            ("4.a.m", "4.a-alpha", Ordering::Greater),
+            ("4.a-alpha", "4.a", Ordering::Less),
+        ] {
+            assert_eq!(cmp(a, b), want, "{a} {want:?} {b}");
+        }
     }
 
     #[test]

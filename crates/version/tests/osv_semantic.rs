@@ -17,8 +17,104 @@ use portcullis_version::{Ecosystem, Parsed, compare, compare_semver, pypi};
 /// `java -cp maven-artifact.jar org.apache.maven.artifact.versioning.ComparableVersion 1-1
 /// 1-ga-1` prints `1-1 > 1-ga-1`, tokens `[1, [1]]` and `[1, [[1]]]`) orders them; this crate
 /// follows the tool Maven resolves with. The tool's answer is asserted instead.
-const TOOL_OVERRIDES: [(&str, &str, Ordering); 1] =
-    [("maven-versions.txt", "1-1 = 1-ga-1", Ordering::Greater)];
+///
+/// `maven-versions-generated.txt` was generated with a Maven from before 3.9.0, which changed
+/// the order of a qualifier after `.` (MNG-7644: `.X` reads as `-X`, so `1.5.9.RC1 = 1.5.9-RC1 >
+/// 1.5.9-RC0`). These 18 of its 14,752 lines are the ones maven-artifact 3.9.9 orders the other
+/// way (every line was run through it); its answer is asserted.
+const TOOL_OVERRIDES: &[(&str, &str, Ordering)] = &[
+    ("maven-versions.txt", "1-1 = 1-ga-1", Ordering::Greater),
+    (
+        "maven-versions-generated.txt",
+        "1.0.0-RC16 < 1.0.0.RC8-beta",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.0.0-gradle-rework-beta3 < 1.0.0.RC7-3",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "2.9.0-1 < 2.9.0.RC1",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "6.1.12.rc5 < 6.1.12rc1",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.1.31.sec10 < 1.1.31_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.1.34.sec10 < 1.1.34_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.1.46.sec10 < 1.1.46_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.8.sec10_noneautotype < 1.2.8_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.31.sec10 < 1.2.31_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.48.sec10 < 1.2.48_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.50.sec10 < 1.2.50_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.54.sec10 < 1.2.54_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.57.sec10 < 1.2.57_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.60.sec10 < 1.2.60_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.2.67.sec10 < 1.2.67_noneautotype",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.0.0rc0 < 1.0.beta8",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.5.9.RC1 < 1.5.9-RC0",
+        Ordering::Greater,
+    ),
+    (
+        "maven-versions-generated.txt",
+        "1.1.0-01-glassfish < 1.1.0.Beta1",
+        Ordering::Greater,
+    ),
+];
 
 /// Ecosystems of the data set that Portcullis does not support.
 const UNSUPPORTED: [&str; 3] = ["cran", "pub", "hackage"];
