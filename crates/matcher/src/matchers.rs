@@ -122,8 +122,9 @@ impl Matcher for ApkMatcher {
         "apk-origin"
     }
 
+    /// 2: a commit hash (`~HEX`) counts in the order, as apk-tools has it.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn handles(&self, eco: Ecosystem) -> bool {

@@ -3,7 +3,9 @@
 //! The grammar (apk-package(5)) is `number{.number}...{letter}{_suffix{number}}...{~hash}{-rN}`:
 //! dot-separated numbers, at most one lowercase letter, any number of suffixes among
 //! `_alpha < _beta < _pre < _rc < (none) < _cvs < _svn < _git < _hg < _p`, an optional commit
-//! hash (ignored when ordering) and the package revision `-rN`.
+//! hash `~HEX` and the package revision `-rN`. A hash counts after the suffixes and before the
+//! revision: two hashes compare as text, and a version with one is newer than the same version
+//! without (`1.0~abc > 1.0-r5`), as apk-tools orders its token classes.
 //!
 //! Numbers compare as integers, except that a component after the first one with a leading zero
 //! compares as a string (apk reads `1.02` as a decimal fraction, so `1.02 < 1.1`). A missing
@@ -244,6 +246,13 @@ impl Ord for Version {
                 return ord;
             }
         }
+        let ord = match (&self.hash, &other.hash) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (a, b) => a.is_some().cmp(&b.is_some()),
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
         let zero = Num::zero();
         let ord = self
             .revision
@@ -278,6 +287,26 @@ mod tests {
         assert_eq!(cmp("1.2-r1", "1.2"), Ordering::Greater);
         assert_eq!(cmp("1.02", "1.1"), Ordering::Less);
         assert_eq!(cmp("1.2a", "1.2"), Ordering::Greater);
+    }
+
+    /// The commit hash after `~`, as apk-tools orders it (checked against libsolv's apk
+    /// comparison, which follows apk-tools' token classes).
+    #[test]
+    fn commit_hashes() {
+        for (a, b, want) in [
+            ("1.0~abc", "1.0", Ordering::Greater),
+            ("1.0~abc", "1.0-r5", Ordering::Greater),
+            ("1.0~abc-r0", "1.0~abc-r1", Ordering::Less),
+            ("1.0~abc", "1.0~abd", Ordering::Less),
+            ("1.0~abc", "1.0~abc", Ordering::Equal),
+            ("1.0_p1", "1.0~abc", Ordering::Greater),
+            ("1.0_rc1", "1.0~abc", Ordering::Less),
+            ("1.0~abc", "1.0.1", Ordering::Less),
+            // Not a hash: the rest is unreadable, so older.
+            ("1.0~rc1", "1.0", Ordering::Less),
+        ] {
+            assert_eq!(cmp(a, b), want, "{a} {want:?} {b}");
+        }
     }
 
     #[test]
