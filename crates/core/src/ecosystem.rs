@@ -153,9 +153,20 @@ impl Ecosystem {
             Some((n, r)) => (n, Some(r)),
             None => (s, None),
         };
+        // Wolfi and Chainguard are apk distributions of their own: their records are apk
+        // advisories for the release named after them, never for an Alpine branch.
+        for distro in APK_DISTROS {
+            if name.eq_ignore_ascii_case(distro) {
+                return Ok((Ecosystem::Alpine, Some(distro)));
+            }
+        }
         Ok((name.parse()?, release))
     }
 }
+
+/// apk-based distributions whose OSV ecosystem is their own name (`Wolfi`, `Chainguard`): the
+/// release their records are for is the distribution's `ID` from os-release.
+pub const APK_DISTROS: [&str; 2] = ["wolfi", "chainguard"];
 
 impl FromStr for Ecosystem {
     type Err = UnknownEcosystem;

@@ -43,7 +43,7 @@ mod store;
 pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
 };
-pub use ecosystem::{Ecosystem, UnknownEcosystem};
+pub use ecosystem::{APK_DISTROS, Ecosystem, UnknownEcosystem};
 pub use expiry::{Expiry, format_time, parse_time};
 pub use image_ref::{
     DOCKER_HUB, DOCKER_HUB_API_HOST, Digest, DigestError, ImageRef, ImageRefError, WrittenRef,

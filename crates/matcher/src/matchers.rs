@@ -122,7 +122,8 @@ impl Matcher for ApkMatcher {
         "apk-origin"
     }
 
-    /// 2: a commit hash (`~HEX`) counts in the order, as apk-tools has it.
+    /// 2: a commit hash (`~HEX`) counts in the order, as apk-tools has it; Wolfi and
+    /// Chainguard images matched against their own records.
     fn version(&self) -> u32 {
         2
     }
@@ -137,11 +138,17 @@ impl Matcher for ApkMatcher {
         ctx: &MatchContext<'_>,
         pkg: &Package,
     ) -> Result<Vec<Finding>> {
-        let branch = ctx
-            .distro
-            .and_then(|d| d.version_id.as_deref())
-            .and_then(alpine_branch);
-        let releases: Vec<String> = branch.into_iter().collect();
+        // Wolfi and Chainguard images have advisories of their own; Alpine ones by branch.
+        let release = ctx.distro.and_then(|d| {
+            match portcullis_core::APK_DISTROS
+                .iter()
+                .find(|x| d.id.eq_ignore_ascii_case(x))
+            {
+                Some(distro) => Some(distro.to_string()),
+                None => d.version_id.as_deref().and_then(alpine_branch),
+            }
+        });
+        let releases: Vec<String> = release.into_iter().collect();
         let (name, version) = pkg.source_or_self();
         let searched = format!(
             "{} {name} {version}{}",
