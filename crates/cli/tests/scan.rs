@@ -819,3 +819,96 @@ fn wolfi_and_chainguard_images_match_their_own_records() {
     );
     assert!(found(&alpine).is_empty(), "no Alpine record here");
 }
+
+/// Java, Ruby, PHP and .NET applications are matched against their ecosystems' real records
+/// (GitHub's, in `osv-more`), each package by its own ecosystem's version order.
+#[test]
+fn java_ruby_php_and_dotnet_packages_match_their_records() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let more = td.join("advisories/osv-more");
+    let db = import(
+        dir.path(),
+        &[
+            &more.join("Maven"),
+            &more.join("RubyGems"),
+            &more.join("NuGet"),
+            &more.join("Packagist"),
+        ],
+    );
+    let app = dir.path().join("root/app");
+    std::fs::create_dir_all(app.join("lib")).expect("mkdir");
+    std::fs::write(
+        app.join("Gemfile.lock"),
+        "GEM\n  remote: https://rubygems.org/\n  specs:\n    activerecord (7.0.2)\n    nokogiri (1.13.4)\n    rack (2.1.2)\n\nPLATFORMS\n  ruby\n\nDEPENDENCIES\n  rack\n",
+    )
+    .expect("write");
+    std::fs::write(
+        app.join("composer.lock"),
+        r#"{"packages": [{"name": "guzzlehttp/guzzle", "version": "7.4.2"}, {"name": "guzzlehttp/psr7", "version": "2.1.0"}], "packages-dev": []}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        app.join("app.deps.json"),
+        r#"{"libraries": {"Newtonsoft.Json/12.0.3": {"type": "package"}, "System.Text.Json/8.0.0": {"type": "package"}, "App/1.0.0": {"type": "project"}}}"#,
+    )
+    .expect("write");
+    // Jars as Maven builds them: the artifact named in META-INF/maven/.../pom.properties.
+    for (group, artifact, version) in [
+        ("org.apache.logging.log4j", "log4j-core", "2.14.1"),
+        ("org.yaml", "snakeyaml", "1.33"),
+    ] {
+        let made = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\nz.writestr(f'META-INF/maven/{sys.argv[2]}/{sys.argv[3]}/pom.properties', f'groupId={sys.argv[2]}\\nartifactId={sys.argv[3]}\\nversion={sys.argv[4]}\\n')\nz.close()",
+            ])
+            .arg(app.join(format!("lib/{artifact}-{version}.jar")))
+            .args([group, artifact, version])
+            .status()
+            .expect("python3");
+        assert!(made.success());
+    }
+    let target = format!("dir:{}", dir.path().join("root").display());
+    let out = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut found: Vec<String> = report["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                v["id"].as_str().unwrap_or(""),
+                v["package"]["name"].as_str().unwrap_or(""),
+                v["package"]["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    assert_eq!(
+        found,
+        [
+            "GHSA-3hhc-qp5v-9p2j activerecord 7.0.2",
+            "GHSA-5crp-9r3c-p9vr Newtonsoft.Json 12.0.3",
+            "GHSA-f2wf-25xc-69c9 guzzlehttp/guzzle 7.4.2",
+            "GHSA-hh2w-p6rv-4g7w System.Text.Json 8.0.0",
+            "GHSA-hxqx-xwvh-44m2 rack 2.1.2",
+            "GHSA-jfh8-c2jp-5v3q org.apache.logging.log4j:log4j-core 2.14.1",
+            "GHSA-mjmj-j48q-9wg2 org.yaml:snakeyaml 1.33",
+            "GHSA-q7rv-6hp3-vh96 guzzlehttp/psr7 2.1.0",
+            "GHSA-w248-ffj2-4v5q guzzlehttp/guzzle 7.4.2",
+            "GHSA-wq4h-7r42-5hrr rack 2.1.2",
+            "GHSA-wxmh-65f7-jcvw guzzlehttp/psr7 2.1.0",
+            "GHSA-xh29-r2w5-wx8m nokogiri 1.13.4",
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -136,6 +136,12 @@ fn default_sources() -> Vec<UpdateSource> {
         ("osv-crates-io", "crates.io"),
         ("osv-go", "Go"),
         ("osv-npm", "npm"),
+        ("osv-maven", "Maven"),
+        ("osv-rubygems", "RubyGems"),
+        ("osv-nuget", "NuGet"),
+        ("osv-packagist", "Packagist"),
+        ("osv-wolfi", "Wolfi"),
+        ("osv-chainguard", "Chainguard"),
     ]
     .into_iter()
     .map(|(name, eco)| {
@@ -169,7 +175,8 @@ fn default_sources() -> Vec<UpdateSource> {
 }
 
 impl Default for UpdateConfig {
-    /// The public upstreams: OSV `all.zip` for PyPI, crates.io, Go and npm; the Debian
+    /// The public upstreams: OSV `all.zip` for PyPI, crates.io, Go, npm, Maven, RubyGems, NuGet,
+    /// Packagist, Wolfi and Chainguard; the Debian
     /// tracker's DSA and DLA lists; Alpine secdb for the supported branches.
     fn default() -> Self {
         UpdateConfig {
