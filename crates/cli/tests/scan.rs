@@ -912,3 +912,60 @@ fn java_ruby_php_and_dotnet_packages_match_their_records() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Ubuntu images are matched through Ubuntu's own records (`Ubuntu:20.04:LTS`), by source
+/// package, for their release only: the real USN-5355-1 (zlib) in `osv-more`.
+#[test]
+fn ubuntu_images_match_their_releases_records() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/osv-more/Ubuntu")]);
+    let scan = |name: &str, release: &str, codename: &str, version: &str| -> Vec<String> {
+        let root = dir.path().join(name);
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        std::fs::create_dir_all(root.join("var/lib/dpkg")).expect("mkdir");
+        std::fs::write(
+            root.join("etc/os-release"),
+            format!("NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"{release}\"\nVERSION_CODENAME={codename}\n"),
+        )
+        .expect("write");
+        std::fs::write(
+            root.join("var/lib/dpkg/status"),
+            format!("Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: {version}\nDescription: compression library - runtime\n\n"),
+        )
+        .expect("write");
+        let target = format!("dir:{}", root.display());
+        let out = run(&[
+            "scan", &target, "--db", &db, "--store", "none", "--format", "json",
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        report["vulnerabilities"]
+            .as_array()
+            .expect("vulnerabilities")
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {} fixed in {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["package"]["name"].as_str().unwrap_or(""),
+                    v["fixed_versions"][0].as_str().unwrap_or("-")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        scan("focal", "20.04", "focal", "1:1.2.11.dfsg-2ubuntu1.2"),
+        ["USN-5355-1 zlib1g fixed in 1:1.2.11.dfsg-2ubuntu1.3"]
+    );
+    assert!(
+        scan("focal-fixed", "20.04", "focal", "1:1.2.11.dfsg-2ubuntu1.3").is_empty(),
+        "the fixed version"
+    );
+    assert!(
+        scan("jammy", "22.04", "jammy", "1:1.2.11.dfsg-2ubuntu1.2").is_empty(),
+        "the record has no 22.04 entry"
+    );
+}

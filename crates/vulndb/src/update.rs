@@ -142,6 +142,7 @@ fn default_sources() -> Vec<UpdateSource> {
         ("osv-packagist", "Packagist"),
         ("osv-wolfi", "Wolfi"),
         ("osv-chainguard", "Chainguard"),
+        ("osv-ubuntu", "Ubuntu"),
     ]
     .into_iter()
     .map(|(name, eco)| {
@@ -176,7 +177,7 @@ fn default_sources() -> Vec<UpdateSource> {
 
 impl Default for UpdateConfig {
     /// The public upstreams: OSV `all.zip` for PyPI, crates.io, Go, npm, Maven, RubyGems, NuGet,
-    /// Packagist, Wolfi and Chainguard; the Debian
+    /// Packagist, Wolfi, Chainguard and Ubuntu; the Debian
     /// tracker's DSA and DLA lists; Alpine secdb for the supported branches.
     fn default() -> Self {
         UpdateConfig {
