@@ -118,6 +118,9 @@ pub(crate) enum SettingsCommand {
         /// Status of a match without any score.
         #[arg(long = "unknown-as", value_enum)]
         unknown_as: Option<StatusArg>,
+        /// The least status of an image with packages no source covers.
+        #[arg(long = "uncovered-as", value_enum)]
+        uncovered_as: Option<StatusArg>,
     },
     /// Print the exceptions `serve` last had in force, from its files and the cluster together
     /// (JSON with --json).
@@ -180,6 +183,10 @@ pub(crate) struct VerdictArgs {
     /// Status for a vulnerability with no score and no severity.
     #[arg(long = "unknown-as", env = "PORTCULLIS_UNKNOWN_AS", value_enum, default_value_t = StatusArg::Warn)]
     pub(crate) unknown_as: StatusArg,
+    /// The least status of an image with packages that no source in the DB covers (they are
+    /// listed as not examined): nothing reports Pass for what it did not examine.
+    #[arg(long = "uncovered-as", env = "PORTCULLIS_UNCOVERED_AS", value_enum, default_value_t = StatusArg::Warn)]
+    pub(crate) uncovered_as: StatusArg,
     /// Exceptions: YAML list, Calico CSV (.csv) or OpenVEX JSON (.json); repeatable.
     #[arg(
         long = "exceptions",

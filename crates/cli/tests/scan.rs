@@ -969,3 +969,116 @@ fn ubuntu_images_match_their_releases_records() {
         "the record has no 22.04 entry"
     );
 }
+
+/// Never a silent Pass: a report says per ecosystem how many packages and which sources covered
+/// them; what no source covers is not examined and raises the status to `--uncovered-as`
+/// (default warn), in JSON, the table, SARIF and a denial alike.
+#[test]
+fn what_no_source_covers_is_not_examined_and_never_passes() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Go advisories only: the bookworm image's Debian packages are covered by nothing.
+    let db = import(dir.path(), &[&td.join("advisories/go")]);
+    let target = format!("oci:{}:bookworm", fx.join("oci").display());
+    let scan = |extra: &[&str]| {
+        let out = bin()
+            .args(["scan", &target, "--db", &db, "--store", "none"])
+            .args(extra)
+            .output()
+            .expect("run");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let report: serde_json::Value =
+        serde_json::from_str(&scan(&["--format", "json"])).expect("json");
+    let coverage = report["coverage"].as_array().expect("coverage");
+    let debian = coverage
+        .iter()
+        .find(|c| c["ecosystem"] == "Debian:bookworm")
+        .unwrap_or_else(|| panic!("{coverage:?}"));
+    assert_eq!(debian["sources"], serde_json::json!([]), "{debian}");
+    let packages = debian["packages"].as_u64().expect("count");
+    assert!(packages > 50, "{debian}");
+    assert_eq!(report["vulnerabilities"], serde_json::json!([]));
+    assert_eq!(report["summary"]["not_examined"].as_u64(), Some(packages));
+    assert_eq!(
+        report["summary"]["status"], "Warn",
+        "no finding, yet not Pass"
+    );
+    for (flag, want) in [("pass", "Pass"), ("fail", "Fail")] {
+        let r: serde_json::Value =
+            serde_json::from_str(&scan(&["--format", "json", "--uncovered-as", flag]))
+                .expect("json");
+        assert_eq!(r["summary"]["status"], want, "--uncovered-as {flag}");
+    }
+    let table = scan(&[]);
+    assert!(
+        table.contains("Debian:bookworm")
+            && table.contains("NOT EXAMINED")
+            && table.contains(&format!("{packages} not examined")),
+        "{table}"
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_str(&scan(&["--format", "sarif"])).expect("sarif");
+    let notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"].to_string();
+    assert!(
+        notes.contains("Debian:bookworm packages not examined"),
+        "{notes}"
+    );
+
+    // A covered ecosystem names its source: the lang image's PyPI packages and the PyPA data.
+    let db2 = import(&dir.path().join("pypi"), &[&td.join("advisories/pypi")]);
+    let lang = format!("oci:{}:lang", fx.join("oci").display());
+    let covered: serde_json::Value = serde_json::from_slice(
+        &bin()
+            .args([
+                "scan", &lang, "--db", &db2, "--store", "none", "--format", "json",
+            ])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    let pypi = covered["coverage"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["ecosystem"] == "PyPI"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", covered["coverage"]));
+    assert_eq!(pypi["sources"][0]["source"], "pypi", "{pypi}");
+    assert!(pypi["sources"][0]["imported"].is_string(), "{pypi}");
+
+    // A denial says what was not examined.
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("p.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: pass-only}\nspec:\n  rules:\n  - action: Allow\n    imageScanStatus: {operator: IsOneOf, values: [Pass]}\n  - action: Reject\n",
+    )
+    .expect("write");
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: default}}\nspec:\n  containers:\n  - name: c\n    image: {target}\n"),
+    )
+    .expect("write");
+    let out = run(&[
+        "policy",
+        "test",
+        "--policies",
+        pol.to_str().expect("utf8"),
+        "--manifest",
+        manifest.to_str().expect("utf8"),
+        "--db",
+        &db,
+    ]);
+    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("review");
+    let msg = review["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        msg.contains("scan status Warn")
+            && msg.contains(&format!("not examined (no source in the DB covers them): {packages} Debian:bookworm packages")),
+        "{msg}"
+    );
+}

@@ -51,10 +51,10 @@ pub use image_ref::{
 };
 pub use package::{Distro, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode};
 pub use report::{
-    Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail, MatchedPackage,
-    ScanReport, Severity, Status, Summary, Thresholds,
+    Coverage, Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail,
+    MatchedPackage, ScanReport, Severity, Status, Summary, Thresholds,
 };
-pub use source::{AdvisorySource, NPM_RANGE_PREFIX, SourceError};
+pub use source::{AdvisorySource, Covering, NPM_RANGE_PREFIX, SourceError, release_covers};
 pub use store::{
     ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore, ImageSighting,
     ImageStore, InventoryStore, LeaseStore, RematchMark, ReportStore, ResultStore, RuntimeImage,

@@ -205,6 +205,15 @@ pub struct Thresholds {
     pub fail: f64,
     /// Status for a match with no score at all (default `Warn`).
     pub unknown: Status,
+    /// The least status of an image with packages that no source in the DB covers, which
+    /// therefore were not examined (default `Warn`: nothing reports Pass for what it did not
+    /// examine).
+    #[serde(default = "warn")]
+    pub uncovered: Status,
+}
+
+fn warn() -> Status {
+    Status::Warn
 }
 
 impl Default for Thresholds {
@@ -213,7 +222,28 @@ impl Default for Thresholds {
             warn: 4.0,
             fail: 7.0,
             unknown: Status::Warn,
+            uncovered: Status::Warn,
         }
+    }
+}
+
+/// What a report could check for one ecosystem of the packages found: how many packages, and
+/// the sources that covered them (none: those packages were not examined).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// The advisory namespace the packages are looked up in, as matching scopes them
+    /// (`Debian:bookworm`, `Alpine:v3.19`, `PyPI`, `Maven` ...).
+    pub ecosystem: String,
+    /// Packages of the image in it.
+    pub packages: usize,
+    /// The DB sources holding advisories for it, with when each was imported.
+    pub sources: Vec<crate::Covering>,
+}
+
+impl Coverage {
+    /// True when some source covered these packages.
+    pub fn examined(&self) -> bool {
+        !self.sources.is_empty()
     }
 }
 
@@ -269,6 +299,14 @@ pub struct Summary {
     pub ignored: usize,
     /// Informational advisories (not counted).
     pub informational: usize,
+    /// Packages that no source in the DB covers, so were not examined; they raise the status
+    /// to at least [`Thresholds::uncovered`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_examined: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The vulnerability database a report was made with.
@@ -318,6 +356,9 @@ pub struct ScanReport {
     /// Warnings from cataloguing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What could and could not be checked, per ecosystem of the packages found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<Coverage>,
 }
 
 impl Summary {
@@ -368,7 +409,23 @@ impl Summary {
             counts,
             ignored,
             informational,
+            not_examined: 0,
         }
+    }
+
+    /// [`Summary::compute`], then what was not examined: packages that no source covers
+    /// raise the status to at least [`Thresholds::uncovered`].
+    pub fn of(matches: &[Match], coverage: &[Coverage], t: &Thresholds) -> Summary {
+        let mut s = Summary::compute(matches, t);
+        s.not_examined = coverage
+            .iter()
+            .filter(|c| !c.examined())
+            .map(|c| c.packages)
+            .sum();
+        if s.not_examined > 0 {
+            s.status = s.status.max(t.uncovered);
+        }
+        s
     }
 }
 

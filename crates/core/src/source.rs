@@ -23,8 +23,41 @@ pub struct SourceError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// A source that holds advisories for an ecosystem (and release), and when it was imported: what
+/// a report's coverage names.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Covering {
+    /// The source's name in the DB (`osv-pypi`, `debian-dsa` ...).
+    pub source: String,
+    /// When it was imported, when known.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub imported: Option<time::OffsetDateTime>,
+}
+
+/// Whether an affected entry's release (`None`: no release in particular) is one the image is
+/// scoped to: one of `releases`, or with one of them as a `:`-separated part (`22.04` in
+/// `22.04:LTS`).
+pub fn release_covers(release: Option<&str>, releases: &[String]) -> bool {
+    match release {
+        None => true,
+        Some(r) => releases
+            .iter()
+            .any(|x| x == r || r.split(':').any(|part| part == x)),
+    }
+}
+
 /// Where advisories come from.
 pub trait AdvisorySource {
+    /// The sources holding advisories for `eco` in one of `releases` (a release matches when
+    /// it is one of them or has one of them as a `:`-separated part, as `22.04` in
+    /// `22.04:LTS`), or for `eco` with no release. Empty when none does: packages there
+    /// cannot be examined.
+    fn covering(&self, eco: Ecosystem, releases: &[String]) -> Result<Vec<Covering>, SourceError>;
+
     /// Every non-withdrawn advisory with an affected entry for `package` in `eco` (any
     /// release; the source normalises the name with [`Ecosystem::normalize_name`]).
     fn advisories_for(&self, eco: Ecosystem, package: &str)

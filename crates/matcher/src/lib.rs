@@ -113,6 +113,12 @@ pub trait Matcher: Send + Sync {
     fn version(&self) -> u32;
     /// Whether this matcher is responsible for packages of `eco`.
     fn handles(&self, eco: Ecosystem) -> bool;
+    /// Where advisories for `pkg` are looked up: the ecosystem and the releases of the image
+    /// that scope it (none for language ecosystems). What a report's coverage is counted by.
+    fn scope(&self, ctx: &MatchContext<'_>, pkg: &Package) -> (Ecosystem, Vec<String>) {
+        let _ = ctx;
+        (pkg.ecosystem, Vec::new())
+    }
     /// The advisories that affect `pkg`.
     fn find(
         &self,
@@ -329,7 +335,53 @@ pub fn report(
         db,
         scanned_at: None,
         warnings: Vec::new(),
+        coverage: Vec::new(),
     }
+}
+
+/// What the packages of `inv` could be checked against in `src`: per advisory namespace the
+/// default matchers look them up in (`Debian:bookworm`, `PyPI` ...), how many packages, and
+/// the sources that hold advisories there. A namespace no source covers, or an ecosystem no
+/// matcher handles, has none: its packages were not examined.
+pub fn coverage(
+    src: &dyn AdvisorySource,
+    inv: &Inventory,
+    opts: &MatchOptions,
+) -> Result<Vec<portcullis_core::Coverage>> {
+    let matchers = default_matchers();
+    let ctx = MatchContext {
+        distro: inv.image.os.as_ref(),
+        options: opts,
+    };
+    let mut groups: std::collections::BTreeMap<String, (Ecosystem, Vec<String>, bool, usize)> =
+        std::collections::BTreeMap::new();
+    for pkg in &inv.packages {
+        let matcher = matchers.iter().find(|m| m.handles(pkg.ecosystem));
+        let (eco, releases) = match matcher {
+            Some(m) => m.scope(&ctx, pkg),
+            None => (pkg.ecosystem, Vec::new()),
+        };
+        let label = matchers::scope_label(eco, &releases);
+        groups
+            .entry(label)
+            .or_insert((eco, releases, matcher.is_some(), 0))
+            .3 += 1;
+    }
+    groups
+        .into_iter()
+        .map(|(label, (eco, releases, handled, packages))| {
+            let sources = if handled {
+                src.covering(eco, &releases)?
+            } else {
+                Vec::new()
+            };
+            Ok(portcullis_core::Coverage {
+                ecosystem: label,
+                packages,
+                sources,
+            })
+        })
+        .collect()
 }
 
 /// An [`AdvisorySource`] over advisories held in memory, for tests and for callers that load
@@ -357,6 +409,37 @@ impl MemorySource {
 }
 
 impl AdvisorySource for MemorySource {
+    fn covering(
+        &self,
+        eco: Ecosystem,
+        releases: &[String],
+    ) -> Result<Vec<portcullis_core::Covering>, SourceError> {
+        let mut names: Vec<&str> = self
+            .advisories
+            .iter()
+            .filter(|a| {
+                a.affected
+                    .iter()
+                    .any(|aff| match Ecosystem::parse_osv(&aff.ecosystem) {
+                        Ok((e, release)) if e == eco => {
+                            portcullis_core::release_covers(release, releases)
+                        }
+                        _ => false,
+                    })
+            })
+            .map(|a| a.source.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|n| portcullis_core::Covering {
+                source: n.to_string(),
+                imported: None,
+            })
+            .collect())
+    }
+
     fn advisories_for(
         &self,
         eco: Ecosystem,

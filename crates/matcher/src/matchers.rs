@@ -12,10 +12,13 @@ use crate::{Finding, MatchContext, Matcher, Result};
 /// `(name, version)` of every default matcher, for cache keys: a stored report is only valid
 /// for the matchers that made it.
 pub fn matcher_versions() -> Vec<(&'static str, u32)> {
-    default_matchers()
+    let mut v: Vec<(&'static str, u32)> = default_matchers()
         .iter()
         .map(|m| (m.name(), m.version()))
-        .collect()
+        .collect();
+    // Reports say what was examined since coverage 1: older ones are made again.
+    v.push(("coverage", 1));
+    v
 }
 
 /// The matchers [`crate::match_inventory`] uses, one per package family.
@@ -63,18 +66,24 @@ impl Matcher for DpkgMatcher {
         matches!(eco, Ecosystem::Debian | Ecosystem::Ubuntu)
     }
 
-    fn find(
-        &self,
-        src: &dyn AdvisorySource,
-        ctx: &MatchContext<'_>,
-        pkg: &Package,
-    ) -> Result<Vec<Finding>> {
+    /// Debian or Ubuntu (by the image's distribution), scoped to its release.
+    fn scope(&self, ctx: &MatchContext<'_>, pkg: &Package) -> (Ecosystem, Vec<String>) {
         let family = dpkg_family(pkg.ecosystem, ctx.distro);
         let releases = match ctx.distro {
             Some(d) if family == Ecosystem::Debian => debian_releases(d),
             Some(d) => ubuntu_releases(d),
             None => Vec::new(),
         };
+        (family, releases)
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let (family, releases) = self.scope(ctx, pkg);
         let (name, version) = pkg.source_or_self();
         let searched = format!(
             "{} {name} {version}{}",
@@ -132,13 +141,8 @@ impl Matcher for ApkMatcher {
         eco == Ecosystem::Alpine
     }
 
-    fn find(
-        &self,
-        src: &dyn AdvisorySource,
-        ctx: &MatchContext<'_>,
-        pkg: &Package,
-    ) -> Result<Vec<Finding>> {
-        // Wolfi and Chainguard images have advisories of their own; Alpine ones by branch.
+    /// Wolfi and Chainguard images have advisories of their own; Alpine ones by branch.
+    fn scope(&self, ctx: &MatchContext<'_>, _: &Package) -> (Ecosystem, Vec<String>) {
         let release = ctx.distro.and_then(|d| {
             match portcullis_core::APK_DISTROS
                 .iter()
@@ -148,7 +152,16 @@ impl Matcher for ApkMatcher {
                 None => d.version_id.as_deref().and_then(alpine_branch),
             }
         });
-        let releases: Vec<String> = release.into_iter().collect();
+        (Ecosystem::Alpine, release.into_iter().collect())
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let (_, releases) = self.scope(ctx, pkg);
         let (name, version) = pkg.source_or_self();
         let searched = format!(
             "{} {name} {version}{}",
@@ -401,7 +414,7 @@ fn alpine_branch(version_id: &str) -> Option<String> {
 }
 
 /// `Debian:bookworm` (first release spelling), or the bare ecosystem when the release is unknown.
-fn scope_label(eco: Ecosystem, releases: &[String]) -> String {
+pub(crate) fn scope_label(eco: Ecosystem, releases: &[String]) -> String {
     match releases.first() {
         Some(r) => format!("{}:{r}", eco.osv_name()),
         None => eco.osv_name().to_string(),

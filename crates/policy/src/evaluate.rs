@@ -63,6 +63,9 @@ pub struct ImageFacts {
     pub vulnerability_ids: Vec<String>,
     /// Counted vulnerabilities for messages (any order: messages sort by CVSS).
     pub top: Vec<TopVuln>,
+    /// What the scan could not examine: `N PACKAGES in ECOSYSTEM` for each ecosystem no
+    /// source in the DB covers.
+    pub not_examined: Vec<String>,
 }
 
 impl ImageFacts {
@@ -121,6 +124,12 @@ impl ImageFacts {
             }
         }
         top.sort_by(by_severity);
+        let not_examined = report
+            .coverage
+            .iter()
+            .filter(|c| !c.examined())
+            .map(|c| format!("{} {} packages", c.packages, c.ecosystem))
+            .collect();
         ImageFacts {
             image: image.into(),
             status: Some(report.summary.status),
@@ -128,6 +137,7 @@ impl ImageFacts {
             last_scan,
             vulnerability_ids: ids.into_iter().collect(),
             top,
+            not_examined,
         }
     }
 
@@ -713,6 +723,12 @@ fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
                 if top.len() > TOP_IN_MESSAGE {
                     line.push_str(&format!("; and {} more", top.len() - TOP_IN_MESSAGE));
                 }
+            }
+            if !img.not_examined.is_empty() {
+                line.push_str(&format!(
+                    "; not examined (no source in the DB covers them): {}",
+                    img.not_examined.join(", ")
+                ));
             }
         }
     }

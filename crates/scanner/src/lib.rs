@@ -607,8 +607,11 @@ impl MatchParts {
             m.ignored = None;
         }
         self.mark_excepted(&mut report.vulnerabilities, &report.image.reference);
-        report.summary =
-            portcullis_core::Summary::compute(&report.vulnerabilities, &self.thresholds);
+        report.summary = portcullis_core::Summary::of(
+            &report.vulnerabilities,
+            &report.coverage,
+            &self.thresholds,
+        );
     }
 
     /// Marks the matches these exceptions and VEX statements silence for image `reference`.
@@ -638,6 +641,7 @@ impl MatchParts {
             None => portcullis_matcher::match_inventory(db, &inv, &self.matching)?,
         };
         self.mark_excepted(&mut matches, &inv.image.reference);
+        let coverage = portcullis_matcher::coverage(db, &inv, &self.matching)?;
         let info: DbInfo = db.info();
         let Inventory {
             image,
@@ -653,6 +657,8 @@ impl MatchParts {
             &self.thresholds,
         );
         r.warnings = warnings;
+        r.summary = portcullis_core::Summary::of(&r.vulnerabilities, &coverage, &self.thresholds);
+        r.coverage = coverage;
         r.scanned_at = Some(time::OffsetDateTime::now_utc());
         Ok(r)
     }

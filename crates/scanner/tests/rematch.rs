@@ -153,7 +153,10 @@ async fn changed_exceptions_apply_to_stored_reports() {
     scanner.set_exceptions(ids.iter().map(except).collect());
     let excepted = scanner.scan(&target).await.expect("cached scan");
     assert!(excepted.vulnerabilities.iter().all(|m| m.ignored.is_some()));
-    assert_eq!(excepted.summary.status, portcullis_core::Status::Pass);
+    // Every finding excepted; the image's other packages (Debian's, Go's ...) were not examined
+    // with PyPI data only, so Warn, not Pass.
+    assert_eq!(excepted.summary.status, portcullis_core::Status::Warn);
+    assert!(excepted.summary.counts.is_empty() && excepted.summary.not_examined > 0);
     assert_eq!(excepted.vulnerabilities.len(), first.vulnerabilities.len());
     // Served from the store: as old as the match that made it.
     assert_eq!(excepted.scanned_at, first.scanned_at);
@@ -177,7 +180,8 @@ fn status_changes_are_recorded_with_their_cause() {
     let nvd = pypi.join("../nvd");
     let dir = tempfile::tempdir().expect("tempdir");
     let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
-    // Without package advisories the lang image passes; the PyPA data makes it fail.
+    // Without package advisories nothing of the lang image is examined: Warn (never Pass for
+    // what was not examined); the PyPA data makes it fail.
     Db::import(&db1, std::slice::from_ref(&nvd), None).expect("import");
     Db::import(&db2, &[pypi, nvd], None).expect("import");
     let mut stores = vec![StoreUrl::Sqlite(dir.path().join("results.db"))];
@@ -206,9 +210,10 @@ fn status_changes_are_recorded_with_their_cause() {
         };
         assert_eq!(
             history(&first),
-            [(None, Status::Pass, ChangeCause::FirstScan)],
+            [(None, Status::Warn, ChangeCause::FirstScan)],
             "{url}"
         );
+        assert!(report.summary.not_examined > 0, "{url}");
         drop(first);
 
         let updated = scanner(&db2);
@@ -217,6 +222,7 @@ fn status_changes_are_recorded_with_their_cause() {
             warn: 10.0,
             fail: 10.0,
             unknown: Status::Pass,
+            uncovered: Status::Pass,
         });
         updated
             .rematch_stored_because(ChangeCause::Thresholds)
@@ -227,8 +233,8 @@ fn status_changes_are_recorded_with_their_cause() {
         assert_eq!(
             history(&updated),
             [
-                (None, Status::Pass, ChangeCause::FirstScan),
-                (Some(Status::Pass), Status::Fail, ChangeCause::DbUpdate),
+                (None, Status::Warn, ChangeCause::FirstScan),
+                (Some(Status::Warn), Status::Fail, ChangeCause::DbUpdate),
                 (Some(Status::Fail), Status::Pass, ChangeCause::Thresholds),
             ],
             "{url}"

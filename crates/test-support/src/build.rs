@@ -81,6 +81,7 @@ pub fn report(inv: &Inventory, db_version: &str) -> ScanReport {
         },
         scanned_at: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
         warnings: Vec::new(),
+        coverage: Vec::new(),
     }
 }
 

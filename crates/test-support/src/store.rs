@@ -144,6 +144,7 @@ pub fn conformance(store: &dyn ResultStore) {
         warn: 2.5,
         fail: 5.0,
         unknown: Status::Fail,
+        uncovered: Status::Fail,
     };
     assert_eq!(store.put_thresholds(&strict).expect("put"), 1);
     assert_eq!(store.thresholds().expect("read"), Some(strict));

@@ -181,7 +181,13 @@ pub struct Db {
 struct Memo {
     packages: HashMap<(&'static str, String), Arc<[Advisory]>>,
     alias_scores: HashMap<String, Arc<[SeverityScore]>>,
+    /// Per ecosystem: each release (or none) with the sources holding advisories for it, and
+    /// when those were imported.
+    releases: HashMap<&'static str, ReleaseSources>,
 }
+
+/// `(release, source, imported)` rows of one ecosystem.
+type ReleaseSources = Arc<[(Option<String>, String, Option<OffsetDateTime>)]>;
 
 /// Entries kept per memo table before it is emptied (a bound on memory, not a tuning knob:
 /// the full test feeds have about 20,000 packages).
@@ -399,6 +405,61 @@ impl Db {
                 Some(&i) => merge_same_id(&mut out[i], adv),
             }
         }
+        Ok(out)
+    }
+
+    /// The sources holding advisories for `eco` in one of `releases` (see
+    /// [`portcullis_core::release_covers`]), with when each was imported. Read once per
+    /// ecosystem and remembered: a report's coverage asks for every ecosystem it has.
+    pub fn covering(
+        &self,
+        eco: Ecosystem,
+        releases: &[String],
+    ) -> Result<Vec<portcullis_core::Covering>> {
+        let key = eco.osv_name();
+        // Bound apart: the memo's guard must be dropped before the miss path takes it again.
+        let cached = self.memo().releases.get(key).cloned();
+        let rows = match cached {
+            Some(rows) => rows,
+            None => {
+                let conn = self.conn.lock();
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT DISTINCT a.release, adv.source, s.imported_at FROM affected_index a \
+                         JOIN advisories adv ON adv.rowid = a.advisory \
+                         LEFT JOIN sources s ON s.name = adv.source WHERE a.ecosystem = ?1",
+                    )
+                    .map_err(sql(&self.path, "read coverage"))?;
+                let rows: ReleaseSources = stmt
+                    .query_map([key], |r| {
+                        let imported: Option<String> = r.get(2)?;
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            imported.and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
+                        ))
+                    })
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(sql(&self.path, "read coverage"))?
+                    .into();
+                drop(stmt);
+                drop(conn);
+                self.memo().releases.insert(key, rows.clone());
+                rows
+            }
+        };
+        let mut out: Vec<portcullis_core::Covering> = Vec::new();
+        for (release, source, imported) in rows.iter() {
+            if portcullis_core::release_covers(release.as_deref(), releases)
+                && !out.iter().any(|c| &c.source == source)
+            {
+                out.push(portcullis_core::Covering {
+                    source: source.clone(),
+                    imported: *imported,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.source.cmp(&b.source));
         Ok(out)
     }
 

@@ -7,6 +7,17 @@ use portcullis_core::{Advisory, AdvisorySource, Ecosystem, SeverityScore, Source
 use crate::Db;
 
 impl AdvisorySource for Db {
+    fn covering(
+        &self,
+        eco: Ecosystem,
+        releases: &[String],
+    ) -> Result<Vec<portcullis_core::Covering>, SourceError> {
+        Db::covering(self, eco, releases).map_err(|e| SourceError {
+            what: format!("looking up which sources cover {eco}"),
+            source: Box::new(e),
+        })
+    }
+
     fn advisories_for(
         &self,
         eco: Ecosystem,

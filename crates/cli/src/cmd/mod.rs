@@ -121,7 +121,12 @@ pub(crate) async fn with_store<T: Send + 'static>(
 }
 
 /// Checked thresholds: scores 0-10, warn at most fail.
-pub(crate) fn thresholds(warn: f64, fail: f64, unknown: Status) -> anyhow::Result<Thresholds> {
+pub(crate) fn thresholds(
+    warn: f64,
+    fail: f64,
+    unknown: Status,
+    uncovered: Status,
+) -> anyhow::Result<Thresholds> {
     if !(0.0..=10.0).contains(&warn) || !(0.0..=10.0).contains(&fail) {
         bail!("thresholds must be between 0 and 10");
     }
@@ -132,6 +137,7 @@ pub(crate) fn thresholds(warn: f64, fail: f64, unknown: Status) -> anyhow::Resul
         warn,
         fail,
         unknown,
+        uncovered,
     })
 }
 
@@ -139,7 +145,12 @@ pub(crate) fn thresholds(warn: f64, fail: f64, unknown: Status) -> anyhow::Resul
 pub(crate) fn verdict(
     a: &VerdictArgs,
 ) -> anyhow::Result<(Thresholds, Vec<Exception>, Vec<VexStatement>)> {
-    let t = thresholds(a.warn_threshold, a.fail_threshold, status(a.unknown_as))?;
+    let t = thresholds(
+        a.warn_threshold,
+        a.fail_threshold,
+        status(a.unknown_as),
+        status(a.uncovered_as),
+    )?;
     let mut exceptions = Vec::new();
     let mut vex = Vec::new();
     for p in &a.exceptions {

@@ -37,16 +37,21 @@ fn run_on(store: &dyn ResultStore, command: SettingsCommand) -> anyhow::Result<S
             warn_threshold,
             fail_threshold,
             unknown_as,
+            uncovered_as,
         } => {
             anyhow::ensure!(
-                warn_threshold.is_some() || fail_threshold.is_some() || unknown_as.is_some(),
-                "nothing to set: give --warn-threshold, --fail-threshold or --unknown-as"
+                warn_threshold.is_some()
+                    || fail_threshold.is_some()
+                    || unknown_as.is_some()
+                    || uncovered_as.is_some(),
+                "nothing to set: give --warn-threshold, --fail-threshold, --unknown-as or --uncovered-as"
             );
             let old = store.thresholds()?.unwrap_or_default();
             let t = super::thresholds(
                 warn_threshold.unwrap_or(old.warn),
                 fail_threshold.unwrap_or(old.fail),
                 unknown_as.map_or(old.unknown, super::status),
+                uncovered_as.map_or(old.uncovered, super::status),
             )?;
             let generation = store.put_thresholds(&t)?;
             show(&mut out, &t, true, generation)?;
@@ -115,6 +120,7 @@ fn show(out: &mut String, t: &Thresholds, stored: bool, generation: u64) -> std:
     writeln!(out, "warn-threshold  {}", t.warn)?;
     writeln!(out, "fail-threshold  {}", t.fail)?;
     writeln!(out, "unknown-as      {}", t.unknown)?;
+    writeln!(out, "uncovered-as    {}", t.uncovered)?;
     writeln!(
         out,
         "({}; settings generation {generation})",

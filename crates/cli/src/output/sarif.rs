@@ -64,7 +64,21 @@ pub(crate) fn render(r: &ScanReport) -> anyhow::Result<Vec<u8>> {
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": results,
-            "properties": { "target": r.target, "status": r.summary.status.as_str(), "maxCvss": r.summary.max_cvss },
+            // What could not be checked is said where SARIF readers look for tool trouble.
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": r.coverage.iter().filter(|c| !c.examined()).map(|c| json!({
+                    "level": "warning",
+                    "message": { "text": format!("{} {} packages not examined: no source in the vulnerability DB covers {}", c.packages, c.ecosystem, c.ecosystem) },
+                })).collect::<Vec<_>>(),
+            }],
+            "properties": {
+                "target": r.target,
+                "status": r.summary.status.as_str(),
+                "maxCvss": r.summary.max_cvss,
+                "notExamined": r.summary.not_examined,
+                "coverage": r.coverage,
+            },
         }],
     });
     let mut v = serde_json::to_vec_pretty(&doc)?;

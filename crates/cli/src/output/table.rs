@@ -45,8 +45,35 @@ pub(crate) fn render(r: &ScanReport) -> String {
         .rev()
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
+    let mut coverage = String::new();
+    for c in &r.coverage {
+        let sources = if c.examined() {
+            c.sources
+                .iter()
+                .map(|s| match s.imported {
+                    Some(t) => format!("{} (imported {})", s.source, t.date()),
+                    None => s.source.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            "NOT EXAMINED: no source in the DB covers it".to_string()
+        };
+        coverage.push_str(&format!(
+            "  {:<24} {:>5} packages  {sources}\n",
+            c.ecosystem, c.packages
+        ));
+    }
+    if !coverage.is_empty() {
+        coverage.insert_str(0, "coverage:\n");
+    }
+    let not_examined = if s.not_examined > 0 {
+        format!(", {} not examined", s.not_examined)
+    } else {
+        String::new()
+    };
     format!(
-        "{}\n{}\n{} packages, {} vulnerabilities ({}), {} ignored, {} informational\nmax CVSS {}  status {}\n",
+        "{}\n{}\n{coverage}{} packages, {} vulnerabilities ({}), {} ignored, {} informational{not_examined}\nmax CVSS {}  status {}\n",
         r.target,
         if r.vulnerabilities.is_empty() {
             "no vulnerabilities found".to_string()

@@ -486,6 +486,13 @@ fn informational_and_withdrawn() {
 fn withdrawn_is_skipped_by_matchers() {
     struct Leaky(Vec<portcullis_core::Advisory>);
     impl AdvisorySource for Leaky {
+        fn covering(
+            &self,
+            _: Ecosystem,
+            _: &[String],
+        ) -> Result<Vec<portcullis_core::Covering>, SourceError> {
+            Ok(Vec::new())
+        }
         fn advisories_for(
             &self,
             _: Ecosystem,

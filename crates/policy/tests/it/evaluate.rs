@@ -41,6 +41,7 @@ fn scanned(image: &str, status: Status, max_cvss: Option<f64>, ids: &[&str]) -> 
         last_scan: Some(NOW - Duration::days(1)),
         vulnerability_ids: ids.iter().map(|s| s.to_string()).collect(),
         top: Vec::new(),
+        not_examined: Vec::new(),
     }
 }
 
@@ -784,6 +785,7 @@ fn facts_from_a_report() {
         db: DbInfo::default(),
         scanned_at: None,
         warnings: vec![],
+        coverage: vec![],
     };
     let facts = ImageFacts::from_report("app:1", &report, Some(NOW));
     assert_eq!(facts.status, Some(Status::Fail));

@@ -84,6 +84,7 @@ pub(crate) fn report(image: &str, vulns: &[(&str, f64)]) -> Arc<ScanReport> {
         db: DbInfo::default(),
         scanned_at: None,
         warnings: Vec::new(),
+        coverage: Vec::new(),
     })
 }
 
