@@ -440,6 +440,9 @@ impl PipelineScanner {
             m.fixed_versions.shrink_to_fit();
         }
         report.vulnerabilities.shrink_to_fit();
+        // Of the coverage, what decisions say and statuses count: what was not examined.
+        report.coverage.retain(|c| !c.examined());
+        report.coverage.shrink_to_fit();
     }
 
     /// How many reports are held.
