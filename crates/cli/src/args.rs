@@ -529,6 +529,18 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// A duration as [`parse_duration`] reads it (`90s`, `10m`, `6h`, `1d`).
+pub(crate) fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .iter()
+        .find(|(unit, _)| s >= *unit && s.is_multiple_of(*unit))
+        .map_or_else(
+            || format!("{s}s"),
+            |(unit, name)| format!("{}{name}", s / unit),
+        )
+}
+
 /// [`parse_duration`], or `off` (zero: never).
 pub(crate) fn parse_duration_or_off(s: &str) -> Result<Duration, String> {
     if s.trim() == "off" {

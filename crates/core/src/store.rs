@@ -181,12 +181,12 @@ pub struct DecisionEvent {
 /// Admission decisions, newest last.
 pub trait DecisionStore: Send + Sync {
     /// Records a decision.
-    fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError>;
+    fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
+        self.record_decisions(std::slice::from_ref(decision))
+    }
 
     /// Records decisions, all or none (a batch from the webhook's queue).
-    fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
-        decisions.iter().try_for_each(|d| self.record_decision(d))
-    }
+    fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError>;
 
     /// The latest `limit` decisions, newest first.
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError>;

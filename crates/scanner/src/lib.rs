@@ -173,6 +173,11 @@ impl Scanner {
         self.own_mark.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The version of the DB in force, if one can be opened.
+    pub fn db_version(&self) -> Option<String> {
+        self.db().ok().map(|d| d.info().version)
+    }
+
     /// The thresholds in force.
     pub fn thresholds(&self) -> Thresholds {
         self.thresholds.read().clone()
@@ -310,12 +315,11 @@ impl Scanner {
             target: target.to_string(),
             source: e,
         })?;
-        let mut opts = self.cfg.image.clone();
-        opts.logins
-            .extend(logins.iter().map(|(h, l)| (h.clone(), l.clone())));
-        Ok(portcullis_image::resolve_manifest(&parsed, &opts)
-            .await?
-            .map(|pending| pending.digest().clone()))
+        Ok(
+            portcullis_image::resolve_manifest(&parsed, &self.options_with(logins))
+                .await?
+                .map(|pending| pending.digest().clone()),
+        )
     }
 
     /// Scans a target: inventory, then matches under the current database.
@@ -333,10 +337,18 @@ impl Scanner {
         if logins.is_empty() {
             return self.scan(target).await;
         }
+        self.scan_with(target, &self.options_with(logins)).await
+    }
+
+    /// The image options with extra registry logins (a pod's pull secrets, by host).
+    fn options_with(
+        &self,
+        logins: &std::collections::BTreeMap<String, portcullis_image::Login>,
+    ) -> ImageOptions {
         let mut opts = self.cfg.image.clone();
         opts.logins
             .extend(logins.iter().map(|(h, l)| (h.clone(), l.clone())));
-        self.scan_with(target, &opts).await
+        opts
     }
 
     async fn scan_with(&self, target: &str, opts: &ImageOptions) -> Result<ScanReport> {
@@ -531,15 +543,18 @@ pub const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 /// How often a replica waiting for another's scan looks for its result.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// This process, as scan leases name it: the pod (or host) and the process id.
+/// This replica, as Kubernetes Events and scan leases name it: the pod name in a cluster, else
+/// the host name.
+pub fn replica_name() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "portcullis".into())
+}
+
+/// This process, as scan leases name it: the replica and the process id.
 pub fn lease_holder() -> &'static str {
     static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOLDER.get_or_init(|| {
-        let host = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "portcullis".into());
-        format!("{host}-{}", std::process::id())
-    })
+    HOLDER.get_or_init(|| format!("{}-{}", replica_name(), std::process::id()))
 }
 
 /// A scan lease held while this process makes a package list: renewed in the background, given

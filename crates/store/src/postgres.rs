@@ -660,10 +660,6 @@ impl PostgresStore {
 }
 
 impl DecisionStore for PostgresStore {
-    fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
-        self.record_decisions(std::slice::from_ref(decision))
-    }
-
     /// One statement for the batch.
     fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
         let texts = decisions

@@ -476,10 +476,6 @@ fn read_rematch_mark(conn: &Connection) -> rusqlite::Result<RematchMark> {
 }
 
 impl DecisionStore for SqliteStore {
-    fn record_decision(&self, decision: &DecisionEvent) -> Result<(), StoreError> {
-        self.record_decisions(std::slice::from_ref(decision))
-    }
-
     /// One transaction for the batch.
     fn record_decisions(&self, decisions: &[DecisionEvent]) -> Result<(), StoreError> {
         let rows = decisions

@@ -161,12 +161,15 @@ impl ReportCache {
 /// The name an image reference is known by whatever its spelling: `REGISTRY/REPOSITORY@DIGEST`
 /// when pinned, else `REGISTRY/REPOSITORY:TAG` (`latest` when none is written).
 fn canonical(image: &str) -> Option<String> {
-    let r: portcullis_core::ImageRef = image.parse().ok()?;
-    Some(match (&r.digest, &r.tag) {
-        (Some(d), _) => format!("{}/{}@{d}", r.registry, r.repository),
-        (None, Some(t)) => format!("{}/{}:{t}", r.registry, r.repository),
-        (None, None) => format!("{}/{}:latest", r.registry, r.repository),
-    })
+    image.parse().ok().map(canonical_name)
+}
+
+/// [`canonical`] of a reference already split: the digest when there is one, else the tag.
+fn canonical_name(mut r: portcullis_core::ImageRef) -> String {
+    if r.digest.is_some() {
+        r.tag = None;
+    }
+    r.to_string()
 }
 
 impl PipelineScanner {
@@ -230,18 +233,22 @@ impl PipelineScanner {
             self.scanner.apply_exceptions(&mut report);
             self.slim(&mut report);
             let at = report.scanned_at.unwrap_or_else(OffsetDateTime::now_utc);
-            let pinned = format!("{}/{}@{}", image.registry, image.repository, image.digest);
+            let name = |tag: Option<&String>, digest: Option<&portcullis_core::Digest>| {
+                canonical_name(portcullis_core::ImageRef {
+                    registry: image.registry.clone(),
+                    repository: image.repository.clone(),
+                    tag: tag.cloned(),
+                    digest: digest.cloned(),
+                })
+            };
+            let pinned = name(None, Some(&image.digest));
             report.target = pinned.clone();
             report.image.reference = pinned.clone();
             let report = Arc::new(report);
             let mut cache = self.cache.write();
             cache.insert(&pinned, report.clone(), at);
             for tag in &image.tags {
-                cache.insert(
-                    &format!("{}/{}:{tag}", image.registry, image.repository),
-                    report.clone(),
-                    at,
-                );
+                cache.insert(&name(Some(tag), None), report.clone(), at);
             }
             held += 1;
         }
@@ -358,7 +365,7 @@ impl PipelineScanner {
         };
         let mut done = 0;
         let now = OffsetDateTime::now_utc();
-        let version = self.scanner.db().ok().map(|d| d.info().version);
+        let version = self.scanner.db_version();
         for (key, old) in held {
             let fresh = self.rematched(&old, version.as_deref());
             match fresh {

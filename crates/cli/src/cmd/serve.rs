@@ -91,10 +91,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(client) = &client {
         let ns = portcullis_cluster::NamespaceWatch::start(client.clone(), health.clone());
         namespaces = Some(ns.clone());
-        // This replica, as Events name it: the pod name in a cluster.
-        let instance = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "portcullis".into());
+        let instance = portcullis_scanner::replica_name();
         state = state
             .with_health_source(health.clone())
             .with_namespace_labels(ns)
@@ -247,7 +244,7 @@ fn follow_rematches(scanner: Arc<PipelineScanner>, update_now: Option<Arc<tokio:
                     .rematch_mark()
                     .map_err(|e| tracing::warn!("reading the rematch mark: {}", ErrorChain(&e)))
                     .ok()?;
-                let ours = s.scanner().db().ok().map(|d| d.info().version);
+                let ours = s.scanner().db_version();
                 Some((mark, ours, s.scanner().own_rematch_generation()))
             })
             .await;
@@ -281,7 +278,7 @@ fn follow_rematches(scanner: Arc<PipelineScanner>, update_now: Option<Arc<tokio:
 /// rescan otherwise.
 fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
     tokio::spawn(async move {
-        let version = |s: &PipelineScanner| s.scanner().db().ok().map(|d| d.info().version);
+        let version = |s: &PipelineScanner| s.scanner().db_version();
         let mut last = version(&scanner);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -483,7 +480,7 @@ impl DbUpdates {
         format!(
             "the vulnerability DB could not be updated from {} ({why}); {consequence}; retried every {}",
             self.origin(),
-            humantime(self.interval)
+            crate::args::format_duration(self.interval)
         )
     }
 
@@ -503,7 +500,7 @@ impl DbUpdates {
         if self.mirror.is_some() {
             cfg.mirror = self.mirror.clone();
         }
-        let version = || scanner.scanner().db().ok().map(|d| d.info().version);
+        let version = || scanner.scanner().db_version();
         let before = version();
         let report = portcullis_vulndb::update(db, &cfg)
             .await
@@ -550,16 +547,4 @@ async fn rematch_after_update(scanner: &Arc<PipelineScanner>) -> bool {
             false
         }
     }
-}
-
-/// A duration as the flags write it (`90s`, `10m`, `6h`, `1d`).
-fn humantime(d: Duration) -> String {
-    let s = d.as_secs();
-    [(86_400, "d"), (3_600, "h"), (60, "m")]
-        .iter()
-        .find(|(unit, _)| s >= *unit && s.is_multiple_of(*unit))
-        .map_or_else(
-            || format!("{s}s"),
-            |(unit, name)| format!("{}{name}", s / unit),
-        )
 }
