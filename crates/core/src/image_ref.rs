@@ -26,9 +26,12 @@ pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 /// allows, with the registered algorithms' encodings checked (sha256: 64, sha512: 128
 /// lowercase hex digits), so a malformed value is refused where it enters, never carried;
 /// [`Digest::is_sha256`] tells the ones Portcullis can verify.
+///
+/// Clones share one allocation: a report names the same few layer digests in every match, and
+/// `serve` holds the reports of thousands of images.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
+pub struct Digest(std::sync::Arc<str>);
 
 /// Why a string is not a [`Digest`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +44,7 @@ impl Digest {
     /// `d` as a digest, if the OCI grammar allows it.
     pub fn parse(d: &str) -> Result<Digest, DigestError> {
         if Self::is_valid(d) {
-            Ok(Digest(d.to_string()))
+            Ok(Digest(d.into()))
         } else {
             Err(DigestError(d.to_string()))
         }
@@ -50,7 +53,7 @@ impl Digest {
     /// `d` as a digest when it is `sha256:` and 64 lowercase hex digits, the only kind a
     /// pull can verify.
     pub fn sha256(d: &str) -> Option<Digest> {
-        Self::is_sha256(d).then(|| Digest(d.to_string()))
+        Self::is_sha256(d).then(|| Digest(d.into()))
     }
 
     /// True when `d` is `sha256:` followed by 64 lowercase hex digits.
@@ -127,7 +130,7 @@ impl TryFrom<String> for Digest {
 
     fn try_from(s: String) -> Result<Self, DigestError> {
         if Digest::is_valid(&s) {
-            Ok(Digest(s))
+            Ok(Digest(s.into()))
         } else {
             Err(DigestError(s))
         }
@@ -136,7 +139,7 @@ impl TryFrom<String> for Digest {
 
 impl From<Digest> for String {
     fn from(d: Digest) -> String {
-        d.0
+        d.0.to_string()
     }
 }
 
@@ -148,19 +151,19 @@ impl AsRef<str> for Digest {
 
 impl PartialEq<str> for Digest {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        &*self.0 == other
     }
 }
 
 impl PartialEq<String> for Digest {
     fn eq(&self, other: &String) -> bool {
-        &self.0 == other
+        *self.0 == **other
     }
 }
 
 impl PartialEq<&str> for Digest {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        &*self.0 == *other
     }
 }
 

@@ -126,16 +126,17 @@ pub struct Match {
     pub fixed_versions: Vec<String>,
     /// Qualitative severity.
     pub severity: Severity,
-    /// The CVSS vector used, if any.
+    /// The CVSS vector used, if any. Boxed, like `ignored`: most matches have neither, and a
+    /// `serve` holding 10,000 images holds hundreds of thousands of matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cvss: Option<Cvss>,
+    pub cvss: Option<Box<Cvss>>,
     /// Tracker state (distro feeds), `fixed` otherwise.
     pub state: TrackerState,
     /// Why it matched.
     pub matched_by: MatchDetail,
     /// Set when an exception silences it; it then does not count toward the status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ignored: Option<IgnoredBy>,
+    pub ignored: Option<Box<IgnoredBy>>,
     /// One-line summary of the advisory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
@@ -446,11 +447,13 @@ mod tests {
             },
             fixed_versions: vec![],
             severity: sev,
-            cvss: score.map(|s| Cvss {
-                version: "3.1".into(),
-                vector: String::new(),
-                score: s,
-                source: None,
+            cvss: score.map(|s| {
+                Box::new(Cvss {
+                    version: "3.1".into(),
+                    vector: String::new(),
+                    score: s,
+                    source: None,
+                })
             }),
             state: TrackerState::Fixed,
             matched_by: MatchDetail {
@@ -497,10 +500,10 @@ mod tests {
     #[test]
     fn ignored_does_not_count() {
         let mut x = m(Some(9.8), Severity::Critical);
-        x.ignored = Some(IgnoredBy {
+        x.ignored = Some(Box::new(IgnoredBy {
             exception: "e".into(),
             justification: None,
-        });
+        }));
         let s = Summary::compute(&[x], &Thresholds::default());
         assert_eq!(s.status, Status::Pass);
         assert_eq!(s.ignored, 1);

@@ -227,20 +227,20 @@ pub fn apply_exceptions(
                 }
                 continue;
             }
-            m.ignored = Some(IgnoredBy {
+            m.ignored = Some(Box::new(IgnoredBy {
                 exception: describe(e),
                 justification: e.justification.clone(),
-            });
+            }));
             break;
         }
         if m.ignored.is_some() {
             continue;
         }
         if let Some(s) = vex.iter().find(|s| s.applies_to(m, image)) {
-            m.ignored = Some(IgnoredBy {
+            m.ignored = Some(Box::new(IgnoredBy {
                 exception: s.describe_for(m),
                 justification: s.reason(),
-            });
+            }));
         }
     }
 }

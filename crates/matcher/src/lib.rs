@@ -299,7 +299,7 @@ fn to_match(
         package: MatchedPackage::from(pkg),
         fixed_versions: f.fixed_versions,
         severity,
-        cvss,
+        cvss: cvss.map(Box::new),
         state: f.state,
         matched_by: MatchDetail {
             matcher: matcher.to_string(),

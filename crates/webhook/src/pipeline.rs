@@ -429,11 +429,20 @@ impl PipelineScanner {
             return;
         }
         report.packages = Vec::new();
+        let layers = &report.image.layers;
         for m in &mut report.vulnerabilities {
-            // Where the package was found stays: denials show it.
+            // Where the package was found stays: denials show it. The layer's digest is the
+            // image's (one allocation for all its matches, not one each).
+            let layer = m.matched_by.layer.take().map(|l| {
+                layers
+                    .iter()
+                    .find(|known| **known == l)
+                    .cloned()
+                    .unwrap_or(l)
+            });
             m.matched_by = portcullis_core::MatchDetail {
                 location: std::mem::take(&mut m.matched_by.location),
-                layer: m.matched_by.layer.take(),
+                layer,
                 ..Default::default()
             };
             m.summary = None;

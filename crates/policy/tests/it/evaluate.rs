@@ -743,11 +743,13 @@ fn facts_from_a_report() {
         },
         fixed_versions: vec!["3.0.2".into()],
         severity: score.map_or(Severity::Unknown, Severity::from_score),
-        cvss: score.map(|s| Cvss {
-            version: "3.1".into(),
-            vector: String::new(),
-            score: s,
-            source: None,
+        cvss: score.map(|s| {
+            Box::new(Cvss {
+                version: "3.1".into(),
+                vector: String::new(),
+                score: s,
+                source: None,
+            })
         }),
         state: TrackerState::Fixed,
         matched_by: MatchDetail {
@@ -763,10 +765,10 @@ fn facts_from_a_report() {
         informational: None,
     };
     let mut ignored = m("CVE-IGNORED", "GHSA-IGNORED", Some(10.0));
-    ignored.ignored = Some(IgnoredBy {
+    ignored.ignored = Some(Box::new(IgnoredBy {
         exception: "e".into(),
         justification: None,
-    });
+    }));
     let mut info = m("RUSTSEC-INFO", "", None);
     info.informational = Some("unmaintained".into());
     let vulns = vec![

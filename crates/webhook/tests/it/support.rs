@@ -44,12 +44,12 @@ fn vuln(id: &str, score: f64, package: &str, fixed: &str) -> Match {
         },
         fixed_versions: vec![fixed.into()],
         severity: Severity::from_score(score),
-        cvss: Some(Cvss {
+        cvss: Some(Box::new(Cvss {
             version: "3.1".into(),
             vector: String::new(),
             score,
             source: None,
-        }),
+        })),
         state: TrackerState::Fixed,
         matched_by: MatchDetail {
             matcher: "test".into(),
