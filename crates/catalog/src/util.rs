@@ -58,6 +58,7 @@ pub(crate) fn lang_package(
     purl: String,
 ) -> Package {
     Package {
+        module: None,
         name,
         version,
         ecosystem,

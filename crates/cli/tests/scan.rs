@@ -27,6 +27,32 @@ fn import(dir: &Path, sources: &[&Path]) -> String {
     db.display().to_string()
 }
 
+/// Writes a root filesystem at `root` (`etc/os-release` and each `(path, text)` of `files`) and
+/// scans it against `db`: the JSON report.
+fn scan_rootfs(
+    root: &Path,
+    os_release: &str,
+    files: &[(&str, &str)],
+    db: &str,
+) -> serde_json::Value {
+    for (path, text) in std::iter::once(&("etc/os-release", os_release)).chain(files) {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, text).expect("write");
+    }
+    scan_json(root, db)
+}
+
+/// `scan dir:ROOT --db DB --format json`: the report.
+fn scan_json(root: &Path, db: &str) -> serde_json::Value {
+    let target = format!("dir:{}", root.display());
+    let out = run(&[
+        "scan", &target, "--db", db, "--store", "none", "--format", "json",
+    ]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 #[test]
 fn pypa_versions_lists_are_an_oracle_for_the_lang_image() {
     let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
@@ -244,19 +270,32 @@ fn exceptions_fail_on_and_formats() {
         sarif["runs"][0]["results"].as_array().map(|r| r.len()),
         report["vulnerabilities"].as_array().map(|v| v.len())
     );
-    // CSV: a header and one row per match.
+    // CSV: a header, one row per match, then one per namespace not examined.
     let out = bin()
         .args(base)
         .args(["--format", "csv"])
         .output()
         .expect("run");
     let csv = String::from_utf8(out.stdout).expect("utf8");
+    let not_examined = csv
+        .lines()
+        .filter(|l| l.ends_with(",not-examined,"))
+        .count();
     assert_eq!(
-        csv.lines().count() - 1,
+        csv.lines().count() - 1 - not_examined,
         report["vulnerabilities"]
             .as_array()
             .map(|v| v.len())
             .unwrap_or(0)
+    );
+    assert_eq!(
+        not_examined,
+        report["coverage"]
+            .as_array()
+            .expect("coverage")
+            .iter()
+            .filter(|c| c["sources"] == serde_json::json!([]))
+            .count()
     );
     // CycloneDX with vulnerabilities.
     let out = bin()
@@ -923,25 +962,18 @@ fn ubuntu_images_match_their_releases_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = import(dir.path(), &[&td.join("advisories/osv-more/Ubuntu")]);
     let scan = |name: &str, release: &str, codename: &str, version: &str| -> Vec<String> {
-        let root = dir.path().join(name);
-        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
-        std::fs::create_dir_all(root.join("var/lib/dpkg")).expect("mkdir");
-        std::fs::write(
-            root.join("etc/os-release"),
-            format!("NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"{release}\"\nVERSION_CODENAME={codename}\n"),
-        )
-        .expect("write");
-        std::fs::write(
-            root.join("var/lib/dpkg/status"),
-            format!("Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: {version}\nDescription: compression library - runtime\n\n"),
-        )
-        .expect("write");
-        let target = format!("dir:{}", root.display());
-        let out = run(&[
-            "scan", &target, "--db", &db, "--store", "none", "--format", "json",
-        ]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let os = format!(
+            "NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"{release}\"\nVERSION_CODENAME={codename}\n"
+        );
+        let status = format!(
+            "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: {version}\nDescription: compression library - runtime\n\n"
+        );
+        let report = scan_rootfs(
+            &dir.path().join(name),
+            &os,
+            &[("var/lib/dpkg/status", &status)],
+            &db,
+        );
         report["vulnerabilities"]
             .as_array()
             .expect("vulnerabilities")
@@ -1026,6 +1058,21 @@ fn what_no_source_covers_is_not_examined_and_never_passes() {
         notes.contains("Debian:bookworm packages not examined"),
         "{notes}"
     );
+    let csv = scan(&["--format", "csv"]);
+    assert!(
+        csv.lines()
+            .any(|l| l == format!(",,{packages} packages,,Debian:bookworm,,,,,not-examined,")),
+        "{csv}"
+    );
+    let vdr: serde_json::Value =
+        serde_json::from_str(&scan(&["--format", "cyclonedx-json"])).expect("cyclonedx");
+    let props = vdr["metadata"]["properties"].to_string();
+    assert!(
+        props.contains(&format!(
+            "Debian:bookworm: {packages} packages, NOT EXAMINED: no source in the DB covers it"
+        )),
+        "{props}"
+    );
 
     // A covered ecosystem names its source: the lang image's PyPI packages and the PyPA data.
     let db2 = import(&dir.path().join("pypi"), &[&td.join("advisories/pypi")]);
@@ -1081,4 +1128,225 @@ fn what_no_source_covers_is_not_examined_and_never_passes() {
             && msg.contains(&format!("not examined (no source in the DB covers them): {packages} Debian:bookworm packages")),
         "{msg}"
     );
+}
+
+/// rpm images (real rpm databases, made by Debian's `rpm` tool) are matched against their own
+/// distribution's records for their major release (the real AlmaLinux ones in `osv-more`), in
+/// rpm order with epochs, through subpackages' source RPM names; a module build only by its
+/// stream's fixes and a base package never by a module's; another distribution's image is
+/// matched by none of them and its packages are reported as not examined.
+#[test]
+fn rpm_images_match_their_distributions_records() {
+    use portcullis_test_support::rpm::{RpmPackage, rootfs};
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/osv-more/AlmaLinux")]);
+    let scan = |name: &str, os: &str, packages: &[RpmPackage<'_>]| -> Option<serde_json::Value> {
+        let root = dir.path().join(name);
+        rootfs(&root, os, packages)?;
+        Some(scan_json(&root, &db))
+    };
+    let found = |report: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = report["vulnerabilities"]
+            .as_array()
+            .expect("vulnerabilities")
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {} {} fixed in {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["package"]["name"].as_str().unwrap_or(""),
+                    v["package"]["version"].as_str().unwrap_or(""),
+                    v["fixed_versions"][0].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let alma9 =
+        "NAME=\"AlmaLinux\"\nID=\"almalinux\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"AlmaLinux 9.4\"\n";
+    let el9 = [
+        RpmPackage {
+            subpackages: &["zlib-devel"],
+            ..RpmPackage::new("zlib", "1.2.11", "31.el9")
+        },
+        RpmPackage {
+            epoch: Some(1),
+            subpackages: &["openssl-libs"],
+            ..RpmPackage::new("openssl", "3.0.7", "27.el9")
+        },
+        RpmPackage {
+            subpackages: &["libcurl"],
+            ..RpmPackage::new("curl", "7.76.1", "29.el9_4.1")
+        },
+        // Exactly the fixed version.
+        RpmPackage::new("sudo", "1.9.17p2", "3.el9_8"),
+    ];
+    let Some(report) = scan("alma9", alma9, &el9) else {
+        return;
+    };
+    assert_eq!(
+        found(&report),
+        [
+            // curl 7.76.1-29.el9_4.1 is ALSA-2024:5529's fix, not ALSA-2026:55439's.
+            "ALSA-2022:7314 zlib 1.2.11-31.el9 fixed in 1.2.11-32.el9_0",
+            "ALSA-2022:7314 zlib-devel 1.2.11-31.el9 fixed in 1.2.11-32.el9_0",
+            "ALSA-2026:25239 openssl 1:3.0.7-27.el9 fixed in 1:3.5.5-4.el9_8",
+            "ALSA-2026:25239 openssl-libs 1:3.0.7-27.el9 fixed in 1:3.5.5-4.el9_8",
+            "ALSA-2026:55439 curl 7.76.1-29.el9_4.1 fixed in 7.76.1-40.el9_8.5",
+            "ALSA-2026:55439 libcurl 7.76.1-29.el9_4.1 fixed in 7.76.1-40.el9_8.5",
+        ],
+        "AlmaLinux 9 only (not the AlmaLinux 8 or 10 records of the same packages)"
+    );
+    let zlib = report["vulnerabilities"]
+        .as_array()
+        .and_then(|v| v.iter().find(|m| m["package"]["name"] == "zlib-devel"))
+        .expect("zlib-devel");
+    assert_eq!(
+        zlib["matched_by"]["matcher"], "rpm-distro",
+        "{}",
+        zlib["matched_by"]
+    );
+    assert!(
+        zlib["matched_by"]["searched"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("AlmaLinux:9 zlib-devel ")),
+        "{}",
+        zlib["matched_by"]
+    );
+    let coverage = report["coverage"].to_string();
+    assert!(
+        coverage.contains("\"ecosystem\":\"AlmaLinux:9\"") && coverage.contains("\"packages\":7"),
+        "{coverage}"
+    );
+    assert_eq!(
+        report["summary"]["not_examined"].as_u64().unwrap_or(0),
+        0,
+        "{coverage}"
+    );
+
+    // Rocky Linux 9: AlmaLinux's records are not its own.
+    let rocky = scan(
+        "rocky9",
+        "NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.4\"\n",
+        &el9,
+    )
+    .expect("rpmbuild");
+    assert_eq!(found(&rocky), Vec::<String>::new());
+    assert_eq!(rocky["summary"]["not_examined"], 7, "{}", rocky["coverage"]);
+    assert_eq!(rocky["summary"]["status"], "Warn");
+
+    // AlmaLinux 8 module streams: ALSA-2026:8339 fixes nodejs:20 module builds only.
+    let alma8 = "NAME=\"AlmaLinux\"\nID=\"almalinux\"\nVERSION_ID=\"8.9\"\n";
+    let nodejs = |stream: &'static str, version: &'static str, release: &'static str| RpmPackage {
+        epoch: Some(1),
+        subpackages: &["nodejs-devel"],
+        module: (!stream.is_empty()).then_some(stream),
+        ..RpmPackage::new("nodejs", version, release)
+    };
+    let m20 = scan(
+        "alma8-nodejs20",
+        alma8,
+        &[nodejs(
+            "nodejs:20:8090020231019152822:a75119d5",
+            "20.10.0",
+            "1.module_el8.9.0+3700+efebe9fd",
+        )],
+    )
+    .expect("rpmbuild");
+    assert_eq!(
+        found(&m20),
+        [
+            "ALSA-2026:8339 nodejs 1:20.10.0-1.module_el8.9.0+3700+efebe9fd fixed in 1:20.20.2-1.module_el8.10.0+4165+3f200bda",
+            "ALSA-2026:8339 nodejs-devel 1:20.10.0-1.module_el8.9.0+3700+efebe9fd fixed in 1:20.20.2-1.module_el8.10.0+4165+3f200bda",
+        ]
+    );
+    assert!(
+        m20["vulnerabilities"][0]["matched_by"]["searched"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("(module nodejs:20)")),
+        "{}",
+        m20["vulnerabilities"][0]["matched_by"]
+    );
+    let m18 = scan(
+        "alma8-nodejs18",
+        alma8,
+        &[nodejs(
+            "nodejs:18:8090020231025170345:a75119d5",
+            "18.18.2",
+            "2.module_el8.9.0+3697+2da4d1b2",
+        )],
+    )
+    .expect("rpmbuild");
+    assert_eq!(found(&m18), Vec::<String>::new(), "another stream");
+    let base = scan("alma8-base", alma8, &[nodejs("", "10.24.0", "1.el8")]).expect("rpmbuild");
+    assert_eq!(
+        found(&base),
+        Vec::<String>::new(),
+        "a base package, not a module build"
+    );
+}
+
+/// Debian's and Alpine's OSV records beside their trackers (both in the default sources): a
+/// vulnerability both announce is one match, with both records' ids; the OSV-only Alpine record
+/// matches on its own.
+#[test]
+fn debian_and_alpine_osv_records_beside_their_trackers_are_one_match_each() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let adv = td.join("advisories");
+    let db = import(
+        dir.path(),
+        &[
+            &adv.join("debian-security-tracker/data/DSA/list"),
+            &adv.join("osv-more/DebianOSV"),
+            &adv.join("osv-more/AlpineOSV"),
+        ],
+    );
+    let scan = |name: &str, os: &str, db_path: &str, db_text: &str| {
+        scan_rootfs(&dir.path().join(name), os, &[(db_path, db_text)], &db)
+    };
+    let wheezy = scan(
+        "wheezy",
+        "ID=debian\nVERSION_ID=\"7\"\nVERSION_CODENAME=wheezy\n",
+        "var/lib/dpkg/status",
+        "Package: nginx\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.2.1-2.2+wheezy2\nDescription: web server\n\n",
+    );
+    // DSA-3029-1 is in both the tracker's list and Debian's OSV records; DSA-3473-1 in the list only.
+    let vulns: Vec<&serde_json::Value> = wheezy["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .filter(|v| v.to_string().contains("CVE-2014-3616"))
+        .collect();
+    assert_eq!(vulns.len(), 1, "{vulns:?}");
+    assert_eq!(vulns[0]["id"], "DSA-3029-1");
+    assert_eq!(vulns[0]["fixed_versions"][0], "1.2.1-2.2+wheezy3");
+    let range = vulns[0]["matched_by"]["range"].as_str().unwrap_or("");
+    assert!(
+        range.contains("Debian:7 nginx") && range.contains("Debian:wheezy nginx"),
+        "both records' ranges: {range}"
+    );
+    assert!(
+        wheezy["vulnerabilities"].to_string().contains("DSA-3473-1"),
+        "the tracker's later DSA"
+    );
+    let alpine = scan(
+        "alpine312",
+        "ID=alpine\nVERSION_ID=3.12.12\n",
+        "lib/apk/db/installed",
+        "P:mariadb\nV:10.4.24-r0\nA:x86_64\no:mariadb\n\n",
+    );
+    let ids: Vec<&str> = alpine["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["CVE-2022-27449"]);
 }

@@ -160,7 +160,15 @@ impl Ecosystem {
                 return Ok((Ecosystem::Alpine, Some(distro)));
             }
         }
-        Ok((name.parse()?, release))
+        let eco: Ecosystem = name.parse()?;
+        // rpm distributions share one ecosystem but never each other's advisories: their
+        // release is the whole string (`AlmaLinux:9`, `Red Hat:enterprise_linux:9::baseos`,
+        // `SUSE:Linux Enterprise Server 15 SP5`), so a Rocky Linux 9 image is not taken as
+        // covered, or matched, by AlmaLinux's records for release 9.
+        if eco == Ecosystem::Rpm {
+            return Ok((eco, Some(s)));
+        }
+        Ok((eco, release))
     }
 }
 
@@ -177,7 +185,9 @@ impl FromStr for Ecosystem {
             "debian" | "deb" | "dpkg" => Ecosystem::Debian,
             "ubuntu" => Ecosystem::Ubuntu,
             "alpine" | "apk" => Ecosystem::Alpine,
-            "rpm" | "red hat" | "redhat" | "rocky linux" | "almalinux" => Ecosystem::Rpm,
+            "rpm" | "red hat" | "redhat" | "rocky linux" | "almalinux" | "suse" | "opensuse" => {
+                Ecosystem::Rpm
+            }
             "pypi" | "python" | "pep440" => Ecosystem::PyPI,
             "npm" | "node" => Ecosystem::Npm,
             "go" | "golang" => Ecosystem::Go,

@@ -50,6 +50,12 @@ pub struct Package {
     /// Declared licenses (free text or SPDX expressions, as found).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub licenses: Vec<String>,
+    /// For rpm packages built in a module stream: the modularity label
+    /// (`NAME:STREAM:VERSION:CONTEXT`, e.g. `nodejs:20:8100020240214:a75119d5`). A module
+    /// build is fixed by advisories for its stream only, never by those of the base package
+    /// of the same name, nor the other way round.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub module: Option<String>,
 }
 
 impl Package {

@@ -39,14 +39,18 @@ pub struct Covering {
 }
 
 /// Whether an affected entry's release (`None`: no release in particular) is one the image is
-/// scoped to: one of `releases`, or with one of them as a `:`-separated part (`22.04` in
-/// `22.04:LTS`).
+/// scoped to: one of `releases`, with one of them as a `:`-separated part (`22.04` in
+/// `22.04:LTS`), or beginning with one of them and a `:` (`Red Hat:enterprise_linux:9` of
+/// `Red Hat:enterprise_linux:9::appstream`).
 pub fn release_covers(release: Option<&str>, releases: &[String]) -> bool {
     match release {
         None => true,
-        Some(r) => releases
-            .iter()
-            .any(|x| x == r || r.split(':').any(|part| part == x)),
+        Some(r) => releases.iter().any(|x| {
+            x == r
+                || r.split(':').any(|part| part == x)
+                || r.strip_prefix(x.as_str())
+                    .is_some_and(|rest| rest.starts_with(':'))
+        }),
     }
 }
 

@@ -36,7 +36,8 @@ pub use exceptions::{
     exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
 };
 pub use matchers::{
-    ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, default_matchers, matcher_versions,
+    ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, RpmMatcher, default_matchers,
+    matcher_versions,
 };
 pub use severity::{SeverityError, assess_severity, score_vector};
 

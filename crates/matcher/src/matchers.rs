@@ -3,7 +3,7 @@
 //! evaluation itself is shared ([`crate::range`]).
 
 use portcullis_core::{
-    Advisory, AdvisorySource, Affected, Distro, Ecosystem, Package, TrackerState,
+    Advisory, AdvisorySource, Affected, Distro, Ecosystem, Event, Package, TrackerState,
 };
 
 use crate::range::{self, Hit};
@@ -26,6 +26,7 @@ pub fn default_matchers() -> Vec<Box<dyn Matcher>> {
     vec![
         Box::new(DpkgMatcher),
         Box::new(ApkMatcher),
+        Box::new(RpmMatcher),
         Box::new(GoMatcher),
         Box::new(LanguageMatcher),
     ]
@@ -41,6 +42,15 @@ pub struct DpkgMatcher;
 /// (`Alpine:v3.18` for `VERSION_ID=3.18.4`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApkMatcher;
+
+/// rpm packages (Red Hat Enterprise Linux and CentOS, AlmaLinux, Rocky Linux, SUSE and
+/// openSUSE), matched by the binary package's name as rpm advisories name them (and by the
+/// source RPM's name where a record uses that), scoped to the image's distribution and major
+/// release, compared in rpm order with epochs against the installed `[EPOCH:]VERSION-RELEASE`.
+/// A module build (one with a modularity label) is matched only by fixes that are module builds
+/// of its own stream, a base package only by fixes that are not module builds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpmMatcher;
 
 /// Go modules by module path; the `stdlib` package's version is the toolchain's
 /// (`go1.21.3` → `1.21.3`, `go1.22rc1` → `1.22.0-rc.1`, as the Go vulnerability database spells it).
@@ -186,6 +196,84 @@ impl Matcher for ApkMatcher {
             &searched,
             ctx,
         ))
+    }
+}
+
+impl Matcher for RpmMatcher {
+    fn name(&self) -> &'static str {
+        "rpm-distro"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn handles(&self, eco: Ecosystem) -> bool {
+        eco == Ecosystem::Rpm
+    }
+
+    /// The image's distribution and major release as its advisories' ecosystems begin.
+    fn scope(&self, ctx: &MatchContext<'_>, _: &Package) -> (Ecosystem, Vec<String>) {
+        (
+            Ecosystem::Rpm,
+            ctx.distro.map(rpm_releases).unwrap_or_default(),
+        )
+    }
+
+    fn find(
+        &self,
+        src: &dyn AdvisorySource,
+        ctx: &MatchContext<'_>,
+        pkg: &Package,
+    ) -> Result<Vec<Finding>> {
+        let (_, releases) = self.scope(ctx, pkg);
+        if releases.is_empty() {
+            // Not examined: the coverage says so.
+            return Ok(Vec::new());
+        }
+        let module = pkg.module.as_deref().and_then(module_stream);
+        let module_note = match module {
+            Some((name, stream)) => format!(" (module {name}:{stream})"),
+            None => String::new(),
+        };
+        let mut names = vec![pkg.name.as_str()];
+        if let Some(source) = pkg.source.as_ref().filter(|s| s.name != pkg.name) {
+            names.push(&source.name);
+        }
+        let mut out: Vec<Finding> = Vec::new();
+        for name in names {
+            let searched = format!(
+                "{} {name} {}{}{module_note}",
+                scope_label(Ecosystem::Rpm, &releases),
+                pkg.version,
+                if name == pkg.name {
+                    String::new()
+                } else {
+                    format!(" (source of {})", pkg.name)
+                }
+            );
+            let advisories = src.advisories_for(Ecosystem::Rpm, name)?;
+            let accept = |adv: &Advisory, aff: &Affected| -> bool {
+                aff.package == name
+                    && portcullis_core::release_covers(Some(&aff.ecosystem), &releases)
+                    && same_build_kind(adv, aff, module)
+            };
+            for f in findings(
+                advisories,
+                accept,
+                Ecosystem::Rpm,
+                &pkg.version,
+                false,
+                &searched,
+                ctx,
+            ) {
+                // A record naming both the binary and its source package is one finding.
+                if !out.iter().any(|o| o.advisory.id == f.advisory.id) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -402,6 +490,106 @@ fn ubuntu_releases(d: &Distro) -> Vec<String> {
         .collect()
 }
 
+/// The advisory namespaces of an rpm distribution's release, as OSV spells them:
+/// `AlmaLinux:9`, `Rocky Linux:9`, `Red Hat:enterprise_linux:9` (CentOS too, as Red Hat
+/// rebuilds), `SUSE:Linux Enterprise Server 15 SP5`, `openSUSE:Leap 15.5`,
+/// `openSUSE:Tumbleweed`. Empty for a distribution without advisories of its own here
+/// (Fedora, Amazon Linux, Oracle Linux): its packages are reported as not examined.
+fn rpm_releases(d: &Distro) -> Vec<String> {
+    let version = d.version_id.as_deref().unwrap_or("").trim();
+    let major = version.split('.').next().unwrap_or("");
+    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let id = d.id.to_ascii_lowercase();
+    let release = match id.as_str() {
+        "almalinux" if numeric(major) => format!("AlmaLinux:{major}"),
+        "rocky" if numeric(major) => format!("Rocky Linux:{major}"),
+        "rhel" | "centos" if numeric(major) => format!("Red Hat:enterprise_linux:{major}"),
+        "sles" | "sled" if numeric(major) => match version.split_once('.') {
+            Some((_, sp)) if numeric(sp) && sp != "0" => {
+                format!("SUSE:Linux Enterprise Server {major} SP{sp}")
+            }
+            _ => format!("SUSE:Linux Enterprise Server {major}"),
+        },
+        "opensuse-leap" if !version.is_empty() => format!("openSUSE:Leap {version}"),
+        "opensuse-tumbleweed" => "openSUSE:Tumbleweed".to_string(),
+        _ => return Vec::new(),
+    };
+    vec![release]
+}
+
+/// `nodejs:20:8100020240214:a75119d5` → (`nodejs`, `20`).
+fn module_stream(label: &str) -> Option<(&str, &str)> {
+    let mut parts = label.split(':');
+    let (name, stream) = (parts.next()?, parts.next()?);
+    (!name.is_empty() && !stream.is_empty()).then_some((name, stream))
+}
+
+/// Whether an rpm version is a module build (`20.20.2-1.module_el8.10.0+4165+3f200bda`,
+/// `1.module+el8.9.0+19500+a75119d5`).
+fn is_module_build(version: &str) -> bool {
+    version
+        .rsplit_once('-')
+        .is_some_and(|(_, release)| release.contains(".module_") || release.contains(".module+"))
+}
+
+/// Whether an affected entry fixes the same kind of build as the installed one: module
+/// builds of its stream for a module package, other builds for a base package. The stream is
+/// told by the advisory's summary where it names it (`nodejs:20 security update`); one that
+/// names none of the module's streams is taken to be for any.
+fn same_build_kind(adv: &Advisory, aff: &Affected, module: Option<(&str, &str)>) -> bool {
+    let mut versions = aff
+        .ranges
+        .iter()
+        .flat_map(|r| r.events.iter())
+        .filter_map(|e| match e {
+            Event::Fixed(v) | Event::LastAffected(v) => Some(v.as_str()),
+            Event::Introduced(v) if v != "0" => Some(v.as_str()),
+            _ => None,
+        })
+        .chain(aff.versions.iter().map(String::as_str))
+        .peekable();
+    if versions.peek().is_none() {
+        // Every version affected: nothing tells the kind apart.
+        return true;
+    }
+    let module_fix = versions.any(is_module_build);
+    match module {
+        None => !module_fix,
+        Some((name, stream)) => {
+            module_fix && {
+                let named = adv
+                    .summary
+                    .as_deref()
+                    .map(|t| streams_named(t, name))
+                    .unwrap_or_default();
+                named.is_empty() || named.contains(&stream)
+            }
+        }
+    }
+}
+
+/// The streams of module `name` a text names (`nodejs:20` → `20`).
+fn streams_named<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let prefix = format!("{name}:");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        let before_ok = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '-' && c != '_');
+        let after = &rest[at + prefix.len()..];
+        let end = after
+            .find(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '-')))
+            .unwrap_or(after.len());
+        if before_ok && end > 0 {
+            out.push(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
 /// `3.18.4` → `v3.18`; `None` when the version has no two numeric parts.
 fn alpine_branch(version_id: &str) -> Option<String> {
     let mut parts = version_id.split('.');
@@ -415,6 +603,12 @@ fn alpine_branch(version_id: &str) -> Option<String> {
 
 /// `Debian:bookworm` (first release spelling), or the bare ecosystem when the release is unknown.
 pub(crate) fn scope_label(eco: Ecosystem, releases: &[String]) -> String {
+    if eco == Ecosystem::Rpm {
+        // The release names the distribution already (`AlmaLinux:9`).
+        return releases
+            .first()
+            .map_or_else(|| "rpm".to_string(), String::clone);
+    }
     match releases.first() {
         Some(r) => format!("{}:{r}", eco.osv_name()),
         None => eco.osv_name().to_string(),
@@ -537,5 +731,64 @@ mod tests {
             pretty_name: None,
         };
         assert_eq!(debian_releases(&d), vec!["bullseye", "11"]);
+    }
+    #[test]
+    fn rpm_release_namespaces() {
+        let d = |id: &str, v: &str| Distro {
+            id: id.into(),
+            version_id: Some(v.into()),
+            codename: None,
+            pretty_name: None,
+        };
+        assert_eq!(rpm_releases(&d("almalinux", "9.4")), ["AlmaLinux:9"]);
+        assert_eq!(rpm_releases(&d("rocky", "8.10")), ["Rocky Linux:8"]);
+        assert_eq!(
+            rpm_releases(&d("rhel", "9.3")),
+            ["Red Hat:enterprise_linux:9"]
+        );
+        assert_eq!(
+            rpm_releases(&d("sles", "15.5")),
+            ["SUSE:Linux Enterprise Server 15 SP5"]
+        );
+        assert_eq!(
+            rpm_releases(&d("sles", "15")),
+            ["SUSE:Linux Enterprise Server 15"]
+        );
+        assert_eq!(
+            rpm_releases(&d("opensuse-leap", "15.5")),
+            ["openSUSE:Leap 15.5"]
+        );
+        assert!(rpm_releases(&d("amzn", "2023")).is_empty());
+        assert!(rpm_releases(&d("almalinux", "")).is_empty());
+        // The namespaces cover their own records only.
+        let covers =
+            |r: &str, d: &Distro| portcullis_core::release_covers(Some(r), &rpm_releases(d));
+        assert!(covers(
+            "Red Hat:enterprise_linux:9::appstream",
+            &d("rhel", "9.3")
+        ));
+        assert!(!covers(
+            "Red Hat:enterprise_linux:8::appstream",
+            &d("rhel", "9.3")
+        ));
+        assert!(!covers("AlmaLinux:9", &d("rocky", "9.4")));
+        assert!(!covers("AlmaLinux:90", &d("almalinux", "9.4")));
+    }
+
+    #[test]
+    fn module_streams_named_in_a_summary() {
+        assert_eq!(
+            streams_named("Important: nodejs:20 security update", "nodejs"),
+            ["20"]
+        );
+        assert_eq!(
+            streams_named("nodejs:18 and nodejs:20.1 update", "nodejs"),
+            ["18", "20.1"]
+        );
+        assert!(streams_named("Important: libnodejs:20 update", "nodejs").is_empty());
+        assert!(streams_named("Important: nodejs security update", "nodejs").is_empty());
+        assert!(is_module_build("1:20.20.2-1.module_el8.10.0+4165+3f200bda"));
+        assert!(is_module_build("3.1-1.module+el8.9.0+19500+a75119d5"));
+        assert!(!is_module_build("1:3.0.7-27.el9"));
     }
 }

@@ -200,6 +200,7 @@ pub(crate) fn to_package(
         });
     }
     Ok(Some(Package {
+        module: None,
         name,
         version,
         ecosystem,

@@ -846,6 +846,7 @@ mod tests {
 
     fn inventory(digest: &Digest) -> Inventory {
         let package = Package {
+            module: None,
             name: "jinja2".into(),
             version: "2.10".into(),
             ecosystem: Ecosystem::PyPI,

@@ -9,6 +9,7 @@ use portcullis_core::{
 /// A package of `ecosystem` found by `test` at `/test/NAME`, with its purl.
 pub fn package(ecosystem: Ecosystem, name: &str, version: &str) -> Package {
     Package {
+        module: None,
         name: name.into(),
         version: version.into(),
         ecosystem,

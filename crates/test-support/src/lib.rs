@@ -9,6 +9,7 @@
 //!   from a closure, for tests of downloads and registry protocol faults.
 //! - [`store`]: the conformance suite every result-store backend passes.
 //! - [`postgres`]: a database of its own per test on the test PostgreSQL server.
+//! - [`rpm`]: rpm databases made by Debian's `rpm` tool, for rpm images.
 
 pub mod build;
 pub mod feeds;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod inputs;
 pub mod postgres;
 pub mod relay;
+pub mod rpm;
 pub mod store;
 
 pub use inputs::{

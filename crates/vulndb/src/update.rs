@@ -143,6 +143,16 @@ fn default_sources() -> Vec<UpdateSource> {
         ("osv-wolfi", "Wolfi"),
         ("osv-chainguard", "Chainguard"),
         ("osv-ubuntu", "Ubuntu"),
+        ("osv-almalinux", "AlmaLinux"),
+        ("osv-rocky-linux", "Rocky%20Linux"),
+        ("osv-red-hat", "Red%20Hat"),
+        ("osv-suse", "SUSE"),
+        ("osv-opensuse", "openSUSE"),
+        // Debian and Alpine as OSV too: the CVE-level records (`DEBIAN-CVE-*`, `ALPINE-CVE-*`)
+        // hold fixes no DSA, DLA or secdb entry announces; a record both name is one match
+        // (matches are merged by id and alias).
+        ("osv-debian", "Debian"),
+        ("osv-alpine", "Alpine"),
     ]
     .into_iter()
     .map(|(name, eco)| {
@@ -177,7 +187,8 @@ fn default_sources() -> Vec<UpdateSource> {
 
 impl Default for UpdateConfig {
     /// The public upstreams: OSV `all.zip` for PyPI, crates.io, Go, npm, Maven, RubyGems, NuGet,
-    /// Packagist, Wolfi, Chainguard and Ubuntu; the Debian
+    /// Packagist, Wolfi, Chainguard, Ubuntu, AlmaLinux, Rocky Linux, Red Hat, SUSE, openSUSE,
+    /// Debian and Alpine; the Debian
     /// tracker's DSA and DLA lists; Alpine secdb for the supported branches.
     fn default() -> Self {
         UpdateConfig {

@@ -92,6 +92,7 @@ impl Extractor for Apk {
             };
             let arch = r.arch.filter(|a| !a.is_empty());
             out.push(Package {
+                module: None,
                 purl: purl(
                     "apk",
                     &[namespace],

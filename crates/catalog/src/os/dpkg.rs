@@ -76,6 +76,7 @@ impl Extractor for Dpkg {
                 .filter(|s| !s.is_empty())
                 .map(|s| parse_source(s, version));
             out.push(Package {
+                module: None,
                 name: name.to_owned(),
                 version: version.to_owned(),
                 ecosystem,

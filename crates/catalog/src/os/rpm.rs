@@ -35,8 +35,9 @@ impl Extractor for Rpm {
         "os/rpm"
     }
 
+    /// 2: the modularity label of module builds.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -117,6 +118,7 @@ impl Rpm {
             locations: vec![input.location()],
             arch,
             licenses: info.license.filter(|l| !l.is_empty()).into_iter().collect(),
+            module: info.modularity_label.filter(|l| !l.is_empty()),
         })
     }
 }

@@ -364,6 +364,7 @@ impl Extractor for ElfCounter {
     }
     fn extract(&self, input: &ExtractInput<'_>) -> portcullis_catalog::Result<Vec<Package>> {
         Ok(vec![Package {
+            module: None,
             name: input.path.to_owned(),
             version: input.content.len().to_string(),
             ecosystem: portcullis_core::Ecosystem::Go,

@@ -1,4 +1,6 @@
-//! CSV: one row per match, RFC 4180 quoting, for spreadsheets and Calico-style exception review.
+//! CSV: one row per match, RFC 4180 quoting, for spreadsheets and Calico-style exception review;
+//! then one row per advisory namespace no source covered (state `not-examined`, the package
+//! count as the package), so a sheet never reads as clean for what was not examined.
 
 use portcullis_core::ScanReport;
 
@@ -35,6 +37,23 @@ pub(crate) fn render(r: &ScanReport) -> String {
                 .unwrap_or_default(),
         ];
         out.push_str(&row.iter().map(|s| field(s)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    for c in r.coverage.iter().filter(|c| !c.examined()) {
+        let row = [
+            "",
+            "",
+            &format!("{} packages", c.packages),
+            "",
+            &c.ecosystem,
+            "",
+            "",
+            "",
+            "",
+            "not-examined",
+            "",
+        ];
+        out.push_str(&row.map(field).join(","));
         out.push('\n');
     }
     out

@@ -56,6 +56,25 @@ pub(crate) fn render(r: &ScanReport) -> anyhow::Result<Vec<u8>> {
         })
         .collect();
     doc["vulnerabilities"] = Value::Array(vulns);
+    // What was checked, per advisory namespace: a reader of the VDR sees what it does not
+    // speak for (packages no source covers were not examined).
+    let coverage: Vec<Value> = r
+        .coverage
+        .iter()
+        .map(|c| {
+            json!({
+                "name": "portcullis:coverage",
+                "value": format!("{}: {} packages, {}", c.ecosystem, c.packages, super::covered_by(c)),
+            })
+        })
+        .collect();
+    if !coverage.is_empty() {
+        let metadata = &mut doc["metadata"];
+        match metadata["properties"].as_array_mut() {
+            Some(props) => props.extend(coverage),
+            None => metadata["properties"] = Value::Array(coverage),
+        }
+    }
     let mut out = serde_json::to_vec_pretty(&doc)?;
     out.push(b'\n');
     Ok(out)

@@ -24,3 +24,19 @@ pub(crate) fn ordered(matches: &[Match]) -> Vec<&Match> {
     });
     v
 }
+
+/// What covered a namespace's packages, for people: `osv-pypi (imported 2026-12-07), ...`, or
+/// that nothing did. Every format says it the same way.
+pub(crate) fn covered_by(c: &portcullis_core::Coverage) -> String {
+    if !c.examined() {
+        return "NOT EXAMINED: no source in the DB covers it".to_string();
+    }
+    c.sources
+        .iter()
+        .map(|s| match s.imported {
+            Some(t) => format!("{} (imported {})", s.source, t.date()),
+            None => s.source.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

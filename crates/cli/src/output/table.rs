@@ -47,18 +47,7 @@ pub(crate) fn render(r: &ScanReport) -> String {
         .collect();
     let mut coverage = String::new();
     for c in &r.coverage {
-        let sources = if c.examined() {
-            c.sources
-                .iter()
-                .map(|s| match s.imported {
-                    Some(t) => format!("{} (imported {})", s.source, t.date()),
-                    None => s.source.clone(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            "NOT EXAMINED: no source in the DB covers it".to_string()
-        };
+        let sources = super::covered_by(c);
         coverage.push_str(&format!(
             "  {:<24} {:>5} packages  {sources}\n",
             c.ecosystem, c.packages

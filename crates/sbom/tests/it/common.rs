@@ -28,6 +28,7 @@ fn pkg(
     locations: Vec<Location>,
 ) -> Package {
     Package {
+        module: None,
         name: name.into(),
         version: version.into(),
         ecosystem,

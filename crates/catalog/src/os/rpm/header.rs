@@ -11,6 +11,7 @@ pub(crate) mod tag {
     pub(crate) const LICENSE: u32 = 1014;
     pub(crate) const ARCH: u32 = 1022;
     pub(crate) const SOURCERPM: u32 = 1044;
+    pub(crate) const MODULARITYLABEL: u32 = 5096;
 }
 
 const TYPE_INT32: u32 = 4;
@@ -50,6 +51,7 @@ pub(crate) struct RpmInfo {
     pub(crate) arch: Option<String>,
     pub(crate) source_rpm: Option<String>,
     pub(crate) license: Option<String>,
+    pub(crate) modularity_label: Option<String>,
 }
 
 struct Entry {
@@ -135,6 +137,7 @@ pub(crate) fn parse(blob: &[u8]) -> Result<RpmInfo, HeaderError> {
         arch: string(tag::ARCH)?,
         source_rpm: string(tag::SOURCERPM)?,
         license: string(tag::LICENSE)?,
+        modularity_label: string(tag::MODULARITYLABEL)?,
     })
 }
 
