@@ -786,24 +786,17 @@ fn wolfi_and_chainguard_images_match_their_own_records() {
     let more = td.join("advisories/osv-more");
     let db = import(dir.path(), &[&more.join("Wolfi"), &more.join("Chainguard")]);
     // A root filesystem with an os-release and an apk database: what the apk extractor reads.
-    let rootfs = |name: &str, os: &str, packages: &[(&str, &str, &str)]| {
-        let root = dir.path().join(name);
-        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
-        std::fs::create_dir_all(root.join("lib/apk/db")).expect("mkdir");
-        std::fs::write(root.join("etc/os-release"), os).expect("write");
+    let found = |name: &str, os: &str, packages: &[(&str, &str, &str)]| -> Vec<(String, String)> {
         let installed: String = packages
             .iter()
             .map(|(p, v, o)| format!("P:{p}\nV:{v}\nA:x86_64\no:{o}\n\n"))
             .collect();
-        std::fs::write(root.join("lib/apk/db/installed"), installed).expect("write");
-        format!("dir:{}", root.display())
-    };
-    let found = |target: &str| -> Vec<(String, String)> {
-        let out = run(&[
-            "scan", target, "--db", &db, "--store", "none", "--format", "json",
-        ]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let report = scan_rootfs(
+            &dir.path().join(name),
+            os,
+            &[("lib/apk/db/installed", &installed)],
+            &db,
+        );
         let mut ids: Vec<(String, String)> = report["vulnerabilities"]
             .as_array()
             .expect("vulnerabilities")
@@ -825,7 +818,7 @@ fn wolfi_and_chainguard_images_match_their_own_records() {
         ("ko", "0.13.0-r3", "ko"),
         ("brotli", "1.0.8-r0", "brotli"),
     ];
-    let wolfi = rootfs(
+    let wolfi = found(
         "wolfi",
         "ID=wolfi\nNAME=\"Wolfi\"\nPRETTY_NAME=\"Wolfi\"\nVERSION_ID=20230201\n",
         &packages,
@@ -833,7 +826,7 @@ fn wolfi_and_chainguard_images_match_their_own_records() {
     // openssl before 3.0.8-r0 and 3.1.0-r2 (both packages of the origin); ko is fixed; brotli has
     // a Chainguard record only; CGA-mm7m is fixed in 0 (not affected).
     assert_eq!(
-        found(&wolfi),
+        wolfi,
         [
             ("CGA-6mjr-v678-c6gm", "libcrypto3"),
             ("CGA-6mjr-v678-c6gm", "openssl"),
@@ -842,21 +835,21 @@ fn wolfi_and_chainguard_images_match_their_own_records() {
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    let chainguard = rootfs(
+    let chainguard = found(
         "chainguard",
         "ID=chainguard\nNAME=\"Chainguard\"\n",
         &packages,
     );
     assert!(
-        found(&chainguard).contains(&("CGA-37qj-pjrf-fmrw".to_string(), "brotli".to_string())),
+        chainguard.contains(&("CGA-37qj-pjrf-fmrw".to_string(), "brotli".to_string())),
         "brotli's Chainguard record"
     );
-    let alpine = rootfs(
+    let alpine = found(
         "alpine",
         "ID=alpine\nNAME=\"Alpine Linux\"\nVERSION_ID=3.19.1\n",
         &packages,
     );
-    assert!(found(&alpine).is_empty(), "no Alpine record here");
+    assert!(alpine.is_empty(), "no Alpine record here");
 }
 
 /// Java, Ruby, PHP and .NET applications are matched against their ecosystems' real records
