@@ -369,6 +369,11 @@ fn parse_json(
         }
         return Ok(());
     }
+    if forced == Some(SourceFormat::Nvd) || (forced.is_none() && nvd_feed_header(bytes)) {
+        // Feeds are hundreds of MB: read record by record, never as one tree.
+        out.formats.insert(SourceFormat::Nvd);
+        return nvd::read_json(label, serde_json::Deserializer::from_slice(bytes), out);
+    }
     let value: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -404,7 +409,7 @@ fn parse_json(
         }
         JsonKind::Nvd => {
             out.formats.insert(SourceFormat::Nvd);
-            nvd::from_value(label, value, out)?;
+            nvd::read(label, value, out)?;
         }
         JsonKind::Alpine => {
             out.formats.insert(SourceFormat::AlpineSecdb);
@@ -430,6 +435,14 @@ fn parse_json(
         JsonKind::Unknown => tracing::debug!("{label}: skipped: not a recognised advisory format"),
     }
     Ok(())
+}
+
+/// Whether a JSON text opens like an NVD feed (`"format": "NVD_CVE"` in the API 2.0 header,
+/// `CVE_Items` in 1.1): such a file is streamed rather than parsed whole for detection.
+fn nvd_feed_header(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    has(b"\"NVD_CVE\"") || has(b"\"CVE_Items\"")
 }
 
 /// The record id of a file too broken to parse, found by its text: a top-level `id:` line
@@ -489,6 +502,23 @@ fn load_zip(path: &Path, forced: Option<SourceFormat>, out: &mut Out) -> Result<
             _ => continue,
         };
         let entry_label = format!("{label}!{name}");
+        if cand == Candidate::Json
+            && (forced == Some(SourceFormat::Nvd)
+                || name
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with("nvdcve-")))
+        {
+            // An NVD feed is one entry of hundreds of MB: streamed, never held whole.
+            out.formats.insert(SourceFormat::Nvd);
+            let reader = std::io::BufReader::new(&mut entry);
+            nvd::read_json(
+                &entry_label,
+                serde_json::Deserializer::from_reader(reader),
+                out,
+            )?;
+            continue;
+        }
         let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 24));
         entry.read_to_end(&mut bytes).map_err(|e| Error::Zip {
             label: entry_label.clone(),

@@ -123,6 +123,9 @@ const DEBIAN: &str =
 const ALPINE: &str = "https://secdb.alpinelinux.org";
 /// Alpine branches in security support when this list was written; extend in the config.
 const ALPINE_BRANCHES: [&str; 3] = ["v3.20", "v3.21", "v3.22"];
+const NVD: &str = "https://nvd.nist.gov/feeds/json/cve/2.0";
+/// NVD's first yearly feed (it holds the CVEs of 1999 to 2002).
+const NVD_FIRST_YEAR: i32 = 2002;
 
 fn default_sources() -> Vec<UpdateSource> {
     let src = |name: String, url: String, format| UpdateSource {
@@ -173,6 +176,16 @@ fn default_sources() -> Vec<UpdateSource> {
         format!("{DEBIAN}/DLA/list"),
         SourceFormat::DebianTracker,
     ));
+    // CVSS for advisories that state none (a record's own severity comes first). One source
+    // a year, up to this one: NVD regenerates them daily, and the validators make an
+    // unchanged year a 304. No `sha256_url`: NVD's `.meta` digests the JSON inside, not the zip.
+    for year in NVD_FIRST_YEAR..=time::OffsetDateTime::now_utc().year() {
+        v.push(src(
+            format!("nvd-{year}"),
+            format!("{NVD}/nvdcve-2.0-{year}.json.zip"),
+            SourceFormat::Nvd,
+        ));
+    }
     for branch in ALPINE_BRANCHES {
         for repo in ["main", "community"] {
             v.push(src(
@@ -188,8 +201,8 @@ fn default_sources() -> Vec<UpdateSource> {
 impl Default for UpdateConfig {
     /// The public upstreams: OSV `all.zip` for PyPI, crates.io, Go, npm, Maven, RubyGems, NuGet,
     /// Packagist, Wolfi, Chainguard, Ubuntu, AlmaLinux, Rocky Linux, Red Hat, SUSE, openSUSE,
-    /// Debian and Alpine; the Debian
-    /// tracker's DSA and DLA lists; Alpine secdb for the supported branches.
+    /// Debian and Alpine; the Debian tracker's DSA and DLA lists; Alpine secdb for the
+    /// supported branches; NVD's yearly CVE feeds for CVSS enrichment.
     fn default() -> Self {
         UpdateConfig {
             sources: default_sources(),

@@ -2,8 +2,11 @@
 //! also the retired 1.1 feeds' `CVE_Items`). Only the CVSS vectors are kept, to enrich
 //! advisories that state none.
 
+use std::fmt;
+
 use portcullis_core::SeverityScore;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::lenient::opt_vec;
 use super::{Error, Out, Result};
@@ -41,16 +44,6 @@ struct CvssData {
     vector: String,
 }
 
-#[derive(Deserialize)]
-struct Collection {
-    vulnerabilities: Vec<Wrapped>,
-}
-
-#[derive(Deserialize)]
-struct Wrapped {
-    cve: serde_json::Value,
-}
-
 /// NVD's own (Primary) score when there is one, else the first the record lists.
 fn pick(metrics: &[Metric]) -> Option<&str> {
     metrics
@@ -86,30 +79,119 @@ fn record(label: &str, value: serde_json::Value, out: &mut Out) {
     }
 }
 
-/// Reads one NVD JSON document. A collection whose list is malformed is a hard error.
-pub(crate) fn from_value(label: &str, value: serde_json::Value, out: &mut Out) -> Result<()> {
-    if value.get("vulnerabilities").is_some() {
-        let c: Collection = serde_json::from_value(value).map_err(|e| Error::Container {
+/// Reads one NVD JSON document from any JSON deserializer: a file's bytes, a zip entry's
+/// stream or a parsed value. Records are handed on one at a time, so a yearly feed (hundreds
+/// of MB) never exists as a whole tree in memory. A document that is not JSON, or whose list
+/// is not a list, is a hard error; a bad record inside a list is skipped with a warning.
+pub(crate) fn read<'de, D: Deserializer<'de>>(label: &str, doc: D, out: &mut Out) -> Result<()> {
+    doc.deserialize_map(Document { label, out })
+        .map_err(|e| Error::Container {
             label: label.to_string(),
-            why: format!("invalid NVD collection: {e}"),
-        })?;
-        for (i, w) in c.vulnerabilities.into_iter().enumerate() {
-            record(&format!("{label}: vulnerabilities[{i}]"), w.cve, out);
-        }
-    } else if let Some(items) = value.get("CVE_Items") {
-        let Some(items) = items.as_array() else {
-            return Err(Error::Container {
-                label: label.to_string(),
-                why: "`CVE_Items` is not a list".into(),
-            });
-        };
-        for item in items {
-            legacy(item, out);
-        }
-    } else {
-        record(label, value, out);
+            why: format!("invalid NVD document: {e}"),
+        })
+}
+
+/// Reads a whole JSON text (bytes or a stream) as one NVD document; trailing data is an error.
+pub(crate) fn read_json<'de, R: serde_json::de::Read<'de>>(
+    label: &str,
+    mut de: serde_json::Deserializer<R>,
+    out: &mut Out,
+) -> Result<()> {
+    read(label, &mut de, out)?;
+    de.end().map_err(|e| Error::Container {
+        label: label.to_string(),
+        why: format!("invalid NVD document: {e}"),
+    })
+}
+
+/// The top level: `vulnerabilities` (API 2.0 feeds), `CVE_Items` (1.1 feeds), or else the
+/// fields of one CVE record.
+struct Document<'a> {
+    label: &'a str,
+    out: &'a mut Out,
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an NVD collection or CVE record")
     }
-    Ok(())
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut listed = false;
+        // The feed header (a few small fields), or the record itself when there is no list.
+        let mut rest = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let list = match key.as_str() {
+                "vulnerabilities" => List::Api2,
+                "CVE_Items" => List::Legacy,
+                _ => {
+                    rest.insert(key, map.next_value()?);
+                    continue;
+                }
+            };
+            listed = true;
+            map.next_value_seed(Records {
+                label: self.label,
+                out: &mut *self.out,
+                list,
+            })?;
+        }
+        if !listed {
+            record(self.label, serde_json::Value::Object(rest), self.out);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum List {
+    Api2,
+    Legacy,
+}
+
+/// One of the document's record lists, read element by element.
+struct Records<'a> {
+    label: &'a str,
+    out: &'a mut Out,
+    list: List,
+}
+
+impl<'de> DeserializeSeed<'de> for Records<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of CVE records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        // Each element is one record's tree at most (a few KB): the leniency per record
+        // needs the element whole, the feed never.
+        while let Some(mut item) = seq.next_element::<serde_json::Value>()? {
+            match self.list {
+                List::Legacy => legacy(&item, self.out),
+                List::Api2 => {
+                    let at = format!("{}: vulnerabilities[{i}]", self.label);
+                    match item.get_mut("cve").map(serde_json::Value::take) {
+                        Some(cve) => record(&at, cve, self.out),
+                        None => self.out.warn(format!("{at}: NVD record skipped: no `cve`")),
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
 }
 
 /// NVD 1.1 feed item: `cve.CVE_data_meta.ID`, `impact.baseMetricV3.cvssV3.vectorString`.
@@ -157,7 +239,7 @@ mod tests {
             {"cve": {"metrics": {}}}
         ]});
         let mut out = Out::default();
-        from_value("nvd.json", doc, &mut out).unwrap();
+        read("nvd.json", doc, &mut out).unwrap();
         assert_eq!(out.nvd_records, 2);
         assert_eq!(out.nvd.len(), 1);
         let (id, sev) = &out.nvd[0];

@@ -59,3 +59,18 @@ pub(crate) fn dir_names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The shared NVD records (one CVE a file) and an API 2.0 yearly feed holding them all,
+/// the shape of `nvdcve-2.0-YYYY.json`.
+pub(crate) fn nvd_year_feed(nvd_dir: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let records: Vec<serde_json::Value> = files(nvd_dir, &ext_is("json"))
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    let feed = serde_json::json!({
+        "resultsPerPage": records.len(), "startIndex": 0, "totalResults": records.len(),
+        "format": "NVD_CVE", "version": "2.0", "timestamp": "2026-12-01T00:00:00.000",
+        "vulnerabilities": records.iter().map(|r| serde_json::json!({"cve": r})).collect::<Vec<_>>(),
+    });
+    (records, feed)
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use portcullis_core::{AdvisoryKind, Ecosystem, Event, RangeKind, TrackerState};
 use portcullis_vulndb::{Db, Error, NPM_RANGE_PREFIX, SourceFormat};
 
-use crate::common::{advisories, dir_names, ext_is, files, sha256_file, write_zip};
+use crate::common::{advisories, dir_names, ext_is, files, nvd_year_feed, sha256_file, write_zip};
 
 fn import_one(
     dir: &Path,
@@ -432,6 +432,57 @@ fn nvd_enrichment() {
         &scores,
         &db.alias_scores(&id).unwrap()
     ));
+}
+
+/// NVD's yearly feeds (`nvdcve-2.0-YYYY.json.zip`, one JSON of hundreds of MB) are read
+/// record by record: the same vectors as the single records give, from a zip entry, from a
+/// plain file found by its header, and a truncated feed fails naming entry and position.
+#[test]
+fn nvd_yearly_feeds_stream_to_the_same_vectors() {
+    let Some(adv) = advisories() else { return };
+    let (records, feed) = nvd_year_feed(&adv.join("nvd"));
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("nvdcve-2.0-2018.json");
+    std::fs::write(&plain, serde_json::to_vec(&feed).unwrap()).unwrap();
+    let zip = tmp.path().join("nvd-2018.zip");
+    write_zip(&zip, "feeds", std::slice::from_ref(&plain));
+
+    let (_t, singles, _) = import_one(&adv, "nvd");
+    let singles = Db::open(&singles).unwrap();
+    for (source, format) in [
+        (&zip, None),
+        (&plain, None),
+        (&zip, Some(SourceFormat::Nvd)),
+    ] {
+        let db_path = tmp.path().join("vuln.db");
+        let report = Db::import(&db_path, std::slice::from_ref(source), format).unwrap();
+        assert_eq!(report.sources[0].1, records.len(), "{}", source.display());
+        let db = Db::open(&db_path).unwrap();
+        let mut enriched = 0;
+        for r in &records {
+            let id = r["id"].as_str().unwrap();
+            let got = db.nvd_severity(id).unwrap();
+            assert_eq!(got, singles.nvd_severity(id).unwrap(), "{id}");
+            enriched += usize::from(!got.is_empty());
+        }
+        assert!(enriched > 0);
+        std::fs::remove_file(&db_path).unwrap();
+    }
+
+    // Cut in the middle of a record: the whole import fails, naming the entry and where.
+    let text = serde_json::to_string(&feed).unwrap();
+    let cut = tmp.path().join("nvdcve-2.0-2019.json");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let bad = tmp.path().join("nvd-2019.zip");
+    write_zip(&bad, "feeds", std::slice::from_ref(&cut));
+    let db_path = tmp.path().join("cut.db");
+    let err = Db::import(&db_path, &[bad], None).unwrap_err().to_string();
+    assert!(
+        err.contains("nvd-2019.zip!feeds/nvdcve-2.0-2019.json: invalid NVD document")
+            && err.contains("line 1 column"),
+        "{err}"
+    );
+    assert!(!db_path.exists());
 }
 
 #[test]

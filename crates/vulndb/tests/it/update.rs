@@ -9,7 +9,7 @@ use portcullis_vulndb::{
 
 use portcullis_test_support::http::HttpServer;
 
-use crate::common::{advisories, dir_names, ext_is, files, sha256_file, write_zip};
+use crate::common::{advisories, dir_names, ext_is, files, nvd_year_feed, sha256_file, write_zip};
 
 /// Serves a Go OSV zip, the DSA list and one Alpine secdb file under upstream-like paths.
 fn server_root(adv: &Path, root: &Path) {
@@ -286,4 +286,41 @@ async fn garbage_or_truncated_sources_leave_the_database_in_force() {
             "{what}: nothing left behind"
         );
     }
+}
+
+/// The default sources reach NVD's yearly feeds at NVD's own paths, so a mirror of
+/// nvd.nist.gov serves them unchanged; the zip is read as a feed and enriches by CVE id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_nvd_year_feeds_come_through_a_mirror() {
+    let Some(adv) = advisories() else { return };
+    let defaults = UpdateConfig::default();
+    let nvd: Vec<_> = defaults
+        .sources
+        .iter()
+        .filter(|s| s.format == SourceFormat::Nvd)
+        .collect();
+    let this_year = time::OffsetDateTime::now_utc().year();
+    assert_eq!(nvd.len(), usize::try_from(this_year - 2002 + 1).unwrap());
+    let year_2018 = nvd.iter().find(|s| s.name == "nvd-2018").unwrap();
+
+    let (records, feed) = nvd_year_feed(&adv.join("nvd"));
+    let site = tempfile::tempdir().unwrap();
+    let dir = site.path().join("feeds/json/cve/2.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = site.path().join("nvdcve-2.0-2018.json");
+    std::fs::write(&plain, serde_json::to_vec(&feed).unwrap()).unwrap();
+    write_zip(&dir.join("nvdcve-2.0-2018.json.zip"), "", &[plain]);
+    let server = HttpServer::files(site.path().to_path_buf());
+    let cfg = UpdateConfig {
+        sources: vec![(*year_2018).clone()],
+        mirror: Some(server.base_url()),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("vuln.db");
+    let report = update(&db_path, &cfg).await.unwrap();
+    assert_eq!(report.sources, [("nvd-2018".to_string(), records.len())]);
+    let db = Db::open(&db_path).unwrap();
+    // CVE-2018-18074 (requests) has NVD CVSS 3.x vectors in the shared records.
+    let v3 = db.nvd_severity("CVE-2018-18074").unwrap();
+    assert!(v3.iter().any(|s| s.kind == "CVSS_V3"), "{v3:?}");
 }
