@@ -1181,6 +1181,7 @@ fn rpm_images_match_their_distributions_records() {
     let Some(report) = scan("alma9", alma9, &el9) else {
         return;
     };
+    let report_of_alma9 = report.clone();
     assert_eq!(
         found(&report),
         [
@@ -1231,6 +1232,58 @@ fn rpm_images_match_their_distributions_records() {
     assert_eq!(found(&rocky), Vec::<String>::new());
     assert_eq!(rocky["summary"]["not_examined"], 7, "{}", rocky["coverage"]);
     assert_eq!(rocky["summary"]["status"], "Warn");
+
+    // Rocky Linux, RHEL and SLES through their own namespaces. The shared data has no records
+    // of theirs, so AlmaLinux 9's real records are re-homed, each under the namespace its
+    // upstream publishes (`Rocky Linux:9`, `Red Hat:enterprise_linux:9::baseos`, `SUSE:Linux
+    // Enterprise Server 15 SP5`) and an id of its own; one DB holds all three, so each image
+    // must find its own six and none of the others'.
+    let homes = dir.path().join("rehomed");
+    for (prefix, namespace) in [
+        ("RLSA", "Rocky Linux:9"),
+        ("RHSA", "Red Hat:enterprise_linux:9::baseos"),
+        ("SUSE-SU", "SUSE:Linux Enterprise Server 15 SP5"),
+    ] {
+        let to = homes.join(prefix);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for entry in std::fs::read_dir(td.join("advisories/osv-more/AlmaLinux")).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let mut rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+            let id = rec["id"].as_str().expect("id").replace("ALSA", prefix);
+            rec["id"] = id.clone().into();
+            let affected = rec["affected"].as_array_mut().expect("affected");
+            affected.retain(|a| a["package"]["ecosystem"] == "AlmaLinux:9");
+            for a in affected.iter_mut() {
+                a["package"]["ecosystem"] = namespace.into();
+            }
+            std::fs::write(to.join(format!("{id}.json")), rec.to_string()).expect("write");
+        }
+    }
+    let rehomed = import(&homes, &[&homes]);
+    for (name, os, prefix) in [
+        ("rocky9-own", "ID=\"rocky\"\nVERSION_ID=\"9.4\"\n", "RLSA"),
+        ("rhel9", "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n", "RHSA"),
+        ("sles15", "ID=\"sles\"\nVERSION_ID=\"15.5\"\n", "SUSE-SU"),
+    ] {
+        let root = dir.path().join(name);
+        rootfs(&root, os, &el9).expect("rpmbuild");
+        let report = scan_json(&root, &rehomed);
+        let want: Vec<String> = found(&report_of_alma9)
+            .iter()
+            .map(|f| f.replace("ALSA", prefix))
+            .collect();
+        assert_eq!(found(&report), want, "{name}");
+        assert_eq!(
+            report["summary"]["not_examined"].as_u64().unwrap_or(0),
+            0,
+            "{name}: {}",
+            report["coverage"]
+        );
+    }
 
     // AlmaLinux 8 module streams: ALSA-2026:8339 fixes nodejs:20 module builds only.
     let alma8 = "NAME=\"AlmaLinux\"\nID=\"almalinux\"\nVERSION_ID=\"8.9\"\n";
