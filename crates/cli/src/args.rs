@@ -44,6 +44,25 @@ pub(crate) enum Command {
     /// List the images the store has seen (admitted, scanned, running), by digest, with every
     /// tag and place they were seen under.
     Images(ImagesArgs),
+    /// Cluster housekeeping the chart's hooks run.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterArgs {
+    #[command(subcommand)]
+    pub(crate) cmd: ClusterCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCmd {
+    /// Delete the validating and mutating webhook configurations called NAME (the chart's
+    /// pre-delete hook: a removed Portcullis must never block a cluster). Ones already gone are
+    /// not an error.
+    RemoveWebhooks {
+        /// The configurations' name (the chart's `RELEASE-portcullis`).
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Runtime(a) => cmd::runtime::run(a).await,
             Command::Decisions(a) => cmd::decisions::run(a).await,
             Command::Images(a) => cmd::images::run(a).await,
+            Command::Cluster(a) => cmd::cluster::run(a).await,
         }
     });
     match result {
@@ -68,9 +69,11 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: container logs, CI logs and files get plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -39,8 +39,22 @@ fn helm_out(helm: &PathBuf, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// Renders the chart as release `rel` in namespace `guard` and returns the documents.
+/// Renders the chart as release `rel` in namespace `guard` and returns the documents that
+/// `helm install` creates (not the hooks).
 fn render(helm: &PathBuf, set: &[&str]) -> Vec<Value> {
+    render_all(helm, set)
+        .into_iter()
+        .filter(|d| hook_of(d).is_none())
+        .collect()
+}
+
+/// The `helm.sh/hook` annotation of a rendered document.
+fn hook_of(doc: &Value) -> Option<&str> {
+    doc["metadata"]["annotations"]["helm.sh/hook"].as_str()
+}
+
+/// Every rendered document, hooks included.
+fn render_all(helm: &PathBuf, set: &[&str]) -> Vec<Value> {
     let mut args = vec!["template", "rel", CHART, "--namespace", "guard"];
     for s in set {
         args.extend(["--set", s]);
@@ -224,6 +238,7 @@ fn plain_manifests_are_the_chart_rendered() {
             "--namespace",
             "portcullis",
             "--include-crds",
+            "--no-hooks",
         ],
     );
     let path = concat!(
@@ -235,4 +250,157 @@ fn plain_manifests_are_the_chart_rendered() {
         committed == fresh,
         "deploy/manifests/portcullis.yaml is stale: run scripts/render-manifests"
     );
+}
+
+/// The env entry `name` of the Deployment's container.
+fn env_of<'a>(docs: &'a [Value], name: &str) -> Option<&'a Value> {
+    one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == name)
+}
+
+#[test]
+fn chart_provisions_the_db_and_the_store_from_its_values() {
+    let Some(helm) = helm() else { return };
+    // Defaults: serve updates the DB itself every 6 h from the upstreams, SQLite per pod in an
+    // emptyDir, a PDB keeping one pod.
+    let docs = render(&helm, &[]);
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_DB_UPDATE_INTERVAL").expect("interval")["value"],
+        "6h"
+    );
+    assert!(env_of(&docs, "PORTCULLIS_DB_MIRROR").is_none());
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_STORE").expect("store")["value"],
+        "sqlite:/cache/results.db"
+    );
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"][1]["emptyDir"].is_object(),
+        "{}",
+        pod["volumes"]
+    );
+    assert_eq!(pod["securityContext"]["fsGroup"], 65532);
+    assert!(docs.iter().all(|d| d["kind"] != "PersistentVolumeClaim"));
+    assert_eq!(one(&docs, "PodDisruptionBudget")["spec"]["minAvailable"], 1);
+
+    // An air-gapped mirror, PostgreSQL from a Secret, a PVC, a cluster name, no PDB.
+    let docs = render(
+        &helm,
+        &[
+            "db.mirror=http://vuln-mirror.corp:8080",
+            "db.updateInterval=1h",
+            "db.persistence.enabled=true",
+            "db.persistence.storageClass=fast",
+            "store.type=postgres",
+            "store.postgres.secretName=portcullis-pg",
+            "clusterName=prod-eu",
+            "pdb.enabled=false",
+        ],
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_DB_MIRROR").expect("mirror")["value"],
+        "http://vuln-mirror.corp:8080"
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_DB_UPDATE_INTERVAL").expect("interval")["value"],
+        "1h"
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_CLUSTER_NAME").expect("cluster")["value"],
+        "prod-eu"
+    );
+    let secret = &env_of(&docs, "PORTCULLIS_STORE").expect("store")["valueFrom"]["secretKeyRef"];
+    assert_eq!(secret["name"], "portcullis-pg");
+    assert_eq!(secret["key"], "url");
+    let pvc = one(&docs, "PersistentVolumeClaim");
+    assert_eq!(pvc["spec"]["storageClassName"], "fast");
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        pvc["metadata"]["name"]
+    );
+    assert!(docs.iter().all(|d| d["kind"] != "PodDisruptionBudget"));
+
+    // Values that cannot work are refused at render time, saying which.
+    for (set, says) in [
+        ("store.type=mysql", "store.type must be sqlite or postgres"),
+        (
+            "store.type=postgres",
+            "store.postgres.secretName is required",
+        ),
+    ] {
+        let out = Command::new(&helm)
+            .args(["template", "rel", CHART, "--set", set])
+            .output()
+            .expect("run helm");
+        assert!(!out.status.success(), "{set}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{set}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `helm uninstall` runs a pre-delete Job that deletes exactly this release's webhook
+/// configurations, with RBAC for nothing else, and whose pod neither the Service nor the PDB
+/// counts. Off, there is no hook.
+#[test]
+fn chart_uninstall_removes_the_webhooks_first() {
+    let Some(helm) = helm() else { return };
+    let docs = render_all(&helm, &[]);
+    let hooks: Vec<&Value> = docs.iter().filter(|d| hook_of(d).is_some()).collect();
+    assert!(
+        hooks.iter().all(|h| hook_of(h) == Some("pre-delete")),
+        "{hooks:?}"
+    );
+    let of = |kind: &str| {
+        let found: Vec<&&Value> = hooks.iter().filter(|d| d["kind"] == kind).collect();
+        assert_eq!(found.len(), 1, "one {kind} hook");
+        *found[0]
+    };
+    let webhook =
+        one(&render(&helm, &[]), "ValidatingWebhookConfiguration")["metadata"]["name"].clone();
+    let job = of("Job");
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        strings(&c["args"]),
+        [
+            "cluster",
+            "remove-webhooks",
+            webhook.as_str().expect("name")
+        ]
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let role = of("ClusterRole");
+    assert_eq!(role["rules"].as_array().map(Vec::len), Some(1));
+    assert_eq!(strings(&role["rules"][0]["verbs"]), ["delete"]);
+    assert_eq!(
+        strings(&role["rules"][0]["resourceNames"]),
+        [webhook.as_str().expect("name")]
+    );
+    let sa = of("ServiceAccount");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["serviceAccountName"],
+        sa["metadata"]["name"]
+    );
+    assert_eq!(
+        of("ClusterRoleBinding")["subjects"][0]["name"],
+        sa["metadata"]["name"]
+    );
+    // The Job's pod is not one of the Service's endpoints.
+    let service = one(&docs, "Service");
+    let pod_labels = &job["spec"]["template"]["metadata"]["labels"];
+    let selected = service["spec"]["selector"]
+        .as_object()
+        .expect("selector")
+        .iter()
+        .all(|(k, v)| &pod_labels[k] == v);
+    assert!(!selected, "{pod_labels}");
+
+    let off = render_all(&helm, &["uninstallHook.enabled=false"]);
+    assert!(off.iter().all(|d| hook_of(d).is_none()));
 }

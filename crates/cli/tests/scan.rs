@@ -1396,3 +1396,32 @@ fn debian_and_alpine_osv_records_beside_their_trackers_are_one_match_each() {
         .collect();
     assert_eq!(ids, ["CVE-2022-27449"]);
 }
+
+/// Logs written to a pipe or file (CI, container logs) are plain text: no colour escapes.
+#[test]
+fn redirected_logs_carry_no_colour_escapes() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).expect("mkdir");
+    // OS packages but no os-release: the scan warns that only release-less advisories apply.
+    std::fs::write(
+        root.join("var/lib/dpkg/status"),
+        "Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\n\n",
+    )
+    .expect("write");
+    let db = import(dir.path(), &[&td.join("advisories/nvd")]);
+    let out = run(&[
+        "scan",
+        &format!("dir:{}", root.display()),
+        "--db",
+        &db,
+        "--store",
+        "none",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

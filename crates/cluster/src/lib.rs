@@ -12,6 +12,7 @@
 //!   are scanned in the background.
 //! - [`EventRecorder`] turns rejections (and audit-mode would-be rejections) into Kubernetes
 //!   Events on the object, so `kubectl describe` and `kubectl get events` explain them.
+//! - [`remove_webhooks`] unregisters the webhooks first when the chart is uninstalled.
 //!
 //! Watches retry with kube-rs' default backoff and keep the last state they saw: if the API
 //! server goes away, decisions continue from the last good policies, exceptions and labels.
@@ -19,6 +20,7 @@
 mod events;
 mod pull_secrets;
 mod runtime;
+mod uninstall;
 mod watch;
 
 pub use events::EventRecorder;
@@ -26,6 +28,7 @@ pub use pull_secrets::ApiPullSecrets;
 pub use runtime::{
     OwnerLookup, ScanHint, digest_of_image_id, running_images, watch_runtime, workload_of,
 };
+pub use uninstall::{UninstallError, remove_webhooks};
 pub use watch::{NamespaceWatch, Synced, WatchHealth, watch_exceptions, watch_policies};
 
 /// Errors of the cluster integration.

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod certs;
+pub(crate) mod cluster;
 pub(crate) mod db;
 pub(crate) mod decisions;
 pub(crate) mod images;
