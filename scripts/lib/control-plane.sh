@@ -1,6 +1,8 @@
 # A local Kubernetes control plane for scripts: etcd, kube-apiserver (RBAC, token auth, service-account tokens) and
 # kube-controller-manager from scripts/k8s-peers, all on 127.0.0.1 ports picked at random, torn down on exit.
-# Source it after `cd` to the repository root with K8S set to the peers' bin directory. It defines:
+# Source it after `cd` to the repository root with K8S set to the peers' bin directory. With a node (scripts/lib/
+# node.sh) set APISERVER_BIND to the pods' gateway address first: the API server then listens there (pods reach it
+# through the `kubernetes` Service) and keeps that Service's endpoints. It defines:
 #   work (temp dir), pids, stop PIDS..., port, k (kubectl as admin), API (apiserver port), KUBECONFIG (exported),
 #   register_webhook.
 work=$(mktemp -d)
@@ -28,6 +30,11 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 ETCD_C=$(port); ETCD_P=$(port); API=$(port)
+APISERVER_BIND=${APISERVER_BIND:-127.0.0.1}
+# Without a node nothing may reach the `kubernetes` Service, so it gets no endpoints.
+# With a node, logs and exec reach its kubelet at the node's InternalIP (there is no DNS for its name).
+reconciler=none; node_flags=()
+[[ $APISERVER_BIND != 127.0.0.1 ]] && { reconciler=lease; node_flags=(--kubelet-preferred-address-types=InternalIP); }
 "$K8S/etcd" --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$ETCD_C" \
   --advertise-client-urls "http://127.0.0.1:$ETCD_C" --listen-peer-urls "http://127.0.0.1:$ETCD_P" \
   --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_P" --initial-cluster "default=http://127.0.0.1:$ETCD_P" \
@@ -37,11 +44,11 @@ openssl genrsa -out "$work/sa.key" 2048 2>/dev/null && openssl rsa -in "$work/sa
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$TOKEN,admin,admin,system:masters" >"$work/tokens.csv"
 start_apiserver() { # (again after a stop: same port, certificates and etcd) sets API_PID
-  "$K8S/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_C" --bind-address=127.0.0.1 --secure-port="$API" \
-    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none --cert-dir="$work/apicerts" \
+  "$K8S/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_C" --bind-address="$APISERVER_BIND" --secure-port="$API" \
+    --advertise-address="$APISERVER_BIND" --endpoint-reconciler-type=$reconciler --cert-dir="$work/apicerts" \
     --token-auth-file="$work/tokens.csv" --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
     --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$work/sa.pub" \
-    --service-account-signing-key-file="$work/sa.key" >>"$work/apiserver.log" 2>&1 &
+    --service-account-signing-key-file="$work/sa.key" "${node_flags[@]}" >>"$work/apiserver.log" 2>&1 &
   API_PID=$!
   pids+=($API_PID)
 }
@@ -53,7 +60,7 @@ start_apiserver
 cat >"$work/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
-clusters: [{name: e2e, cluster: {server: "https://127.0.0.1:$API", insecure-skip-tls-verify: true}}]
+clusters: [{name: e2e, cluster: {server: "https://$APISERVER_BIND:$API", insecure-skip-tls-verify: true}}]
 users: [{name: admin, user: {token: "$TOKEN"}}]
 contexts: [{name: e2e, context: {cluster: e2e, user: admin}}]
 current-context: e2e
@@ -63,6 +70,7 @@ k() { "$K8S/kubectl" --request-timeout=30s "$@"; }
 apiserver_ready || { echo "kube-apiserver did not become ready: $(tail -5 "$work/apiserver.log")"; exit 1; }
 "$K8S/kube-controller-manager" --kubeconfig="$work/kubeconfig" --leader-elect=false \
   --service-account-private-key-file="$work/sa.key" --use-service-account-credentials=false \
+  --root-ca-file="$work/apicerts/apiserver.crt" \
   --controllers='*' --bind-address=127.0.0.1 --secure-port=0 >"$work/kcm.log" 2>&1 &
 pids+=($!)
 
