@@ -8,7 +8,8 @@
 # The host uses cgroup v1 (hybrid): the kubelet runs with failCgroupV1: false and the cgroupfs driver; containerd
 # with restrict_oom_score_adj (root here lacks CAP_SYS_RESOURCE).
 #
-# Defines: NODE (node name), NODE_REG (the pods' registry, $NODE_GW:5077), node_ready, node_stop (call it before
+# Defines: NODE (node name), NODE_REG (the pods' registry, $NODE_GW:5077; its config $work/registry-node.yml and
+# process NODE_REG_PID, for tests that stop it), node_ready, node_stop (call it before
 # control-plane.sh's cleanup: containers outlive a killed containerd, and its mounts must go first), the pause image
 # $NODE_REG/pause:e2e. Needs: K8S, work, pids, port, k (control-plane.sh), FX (fixtures dir), REG (host registry).
 
@@ -23,7 +24,8 @@ http: {addr: "$NODE_REG"}
 storage: {filesystem: {rootdirectory: $FX/registry}, maintenance: {readonly: {enabled: true}}}
 YML
 docker-registry serve "$work/registry-node.yml" >"$work/registry-node.log" 2>&1 &
-pids+=($!)
+NODE_REG_PID=$!
+pids+=($NODE_REG_PID)
 
 # The sandbox image: a static pause() loop, pushed to the host registry (the pods' registry serves the same storage).
 PAUSE_DIR=$HOME/.cache/portcullis/e2e/pause
@@ -108,6 +110,8 @@ evictionHard: {memory.available: "50Mi", nodefs.available: "1%", imagefs.availab
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
+# Secrets mounted in pods (the webhook's certificate) follow their object within seconds.
+syncFrequency: 10s
 resolvConf: ""
 YML
 "$K8S/kubelet" --kubeconfig="$work/kubeconfig" --config="$work/kubelet.yaml" --hostname-override="$NODE" \
@@ -139,7 +143,7 @@ node_stop() {
   # Whatever is left in the pods' cgroups (a container whose shim is gone).
   find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
   stop "$CONTAINERD_PID"
-  pkill -9 -f "containerd-shim-runc-v2 -namespace k8s.io -address $work/containerd.sock" 2>/dev/null
+  pkill -9 -f "containerd-shim-runc-v2 .*-address $work/containerd.sock" 2>/dev/null
   # Snapshots, sandboxes' /dev/shm and network namespaces are mounted under $work: unmounted before it is removed.
   mount | awk -v w="$work" 'index($3, w) == 1 {print $3}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   "$K8S/kube-proxy" --cleanup >/dev/null 2>&1 || true

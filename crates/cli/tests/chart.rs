@@ -93,6 +93,10 @@ fn chart_lints_and_renders_a_hardened_deployment() {
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(
+        c["lifecycle"]["preStop"]["sleep"]["seconds"], 5,
+        "drains before SIGTERM"
+    );
     assert!(c["resources"]["limits"]["memory"].is_string());
     // In a cluster it follows the API (policies, exceptions, namespaces, pull secrets).
     assert!(

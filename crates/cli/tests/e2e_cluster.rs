@@ -169,6 +169,27 @@ impl Cluster {
     }
 }
 
+/// A CA and serving certificate for the release's Service (`portcullis certs`), in a new
+/// directory; and the caBundle it prints.
+fn serving_certificate() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "certs",
+            "--service",
+            &format!("{RELEASE}-portcullis"),
+            "--namespace",
+            NS,
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("portcullis certs");
+    assert!(out.status.success());
+    let ca = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (dir, ca)
+}
+
 fn ok(check: &str) {
     println!("ok    {check}");
 }
@@ -196,21 +217,7 @@ async fn real_cluster_end_to_end() {
     assert!(c.image.starts_with(repo_host), "{}", c.image);
 
     // Install: the serving certificate, then the chart from the repository.
-    let certs = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "certs",
-            "--service",
-            &format!("{RELEASE}-portcullis"),
-            "--namespace",
-            NS,
-            "--out",
-        ])
-        .arg(certs.path())
-        .output()
-        .expect("portcullis certs");
-    assert!(out.status.success());
-    let ca = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (certs, ca) = serving_certificate();
     c.kubectl(&["create", "namespace", NS], None);
     c.kubectl(&["create", "namespace", APPS], None);
     let (crt, key) = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
@@ -400,8 +407,8 @@ async fn real_cluster_end_to_end() {
     ));
 
     // helm upgrade with a changed value rolls the pods; no request is refused meanwhile.
-    let upgraded = c.values(&ca, &["webhook.timeoutSeconds=12"]);
-    c.helm_release("upgrade", &upgraded);
+    let values = c.values(&ca, &["webhook.timeoutSeconds=12"]);
+    c.helm_release("upgrade", &values);
     let mut answered = 0;
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -427,6 +434,10 @@ async fn real_cluster_end_to_end() {
         "helm upgrade rolled the pods without a refused request ({answered} requests)"
     ));
 
+    rotate_the_certificate(&c, certs.path(), &values).await;
+    let _registry = registry_gone(&c).await;
+    restart_mid_scan(&c).await;
+
     // helm uninstall: the webhooks go first (pre-delete hook), and the cluster admits again.
     c.helm(&["uninstall", RELEASE, "--namespace", NS, "--wait"]);
     let hooks = c.kubectl(
@@ -437,4 +448,336 @@ async fn real_cluster_end_to_end() {
     c.try_pod(&vulnerable)
         .unwrap_or_else(|e| panic!("after uninstall a pod was refused: {e}"));
     ok("helm uninstall removes the webhooks first; the cluster admits pods again");
+}
+
+/// The Portcullis pods (not those on their way out).
+async fn our_pods(c: &Cluster) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), NS);
+    api.list(&ListParams::default().labels("app.kubernetes.io/name=portcullis"))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+fn restarts(pods: &[Pod]) -> Vec<(String, i32)> {
+    let mut v: Vec<(String, i32)> = pods
+        .iter()
+        .map(|p| {
+            let restarts = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum());
+            (p.metadata.name.clone().unwrap_or_default(), restarts)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Whether the pod at `ip` serves a certificate that `ca` (a PEM file) verifies, under the
+/// Service's name.
+fn serves_cert_of(ip: &str, ca: &std::path::Path) -> bool {
+    let host = format!("{RELEASE}-portcullis.{NS}.svc");
+    Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "--max-time", "5", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:8443:{ip}")])
+        .arg(format!("https://{host}:8443/healthz"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The serving certificate rotated the safe way (both CAs in the caBundle, then the Secret,
+/// then the new CA alone): the pods take the new pair without a restart, and every request
+/// meanwhile is answered.
+async fn rotate_the_certificate(c: &Cluster, old: &std::path::Path, values: &[String]) {
+    let clean = format!("{}/portcullis/debian:bookworm", c.registry);
+    let (new, _) = serving_certificate();
+    let pem = |dir: &std::path::Path| std::fs::read(dir.join("ca.crt")).expect("ca.crt");
+    let both = [pem(old), pem(new.path())].concat();
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let with_bundle = |bundle: &str| {
+        values
+            .iter()
+            .map(|v| {
+                if v.starts_with("webhook.caBundle=") {
+                    format!("webhook.caBundle={bundle}")
+                } else {
+                    v.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = restarts(&our_pods(c).await);
+    c.helm_release("upgrade", &with_bundle(&b64(&both)));
+    c.try_pod(&clean).expect("answered with both CAs trusted");
+    let secret = c.kubectl(
+        &[
+            "-n",
+            NS,
+            "create",
+            "secret",
+            "tls",
+            "portcullis-tls",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+            "--cert",
+            new.path().join("tls.crt").to_str().expect("path"),
+            "--key",
+            new.path().join("tls.key").to_str().expect("path"),
+        ],
+        None,
+    );
+    c.kubectl(&["apply", "-f", "-"], Some(&secret));
+    let start = Instant::now();
+    let mut answered = 0;
+    loop {
+        c.try_pod(&clean)
+            .unwrap_or_else(|e| panic!("during the rotation a request failed: {e}"));
+        answered += 1;
+        let pods = our_pods(c).await;
+        let ips: Vec<String> = pods
+            .iter()
+            .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+            .collect();
+        if ips.len() == 2
+            && ips
+                .iter()
+                .all(|ip| serves_cert_of(ip, &new.path().join("ca.crt")))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "the pods did not take the new certificate: {ips:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    c.helm_release("upgrade", &with_bundle(&b64(&pem(new.path()))));
+    c.try_pod(&clean).expect("answered with the new CA alone");
+    assert_eq!(restarts(&our_pods(c).await), before, "no pod restarted");
+    ok(&format!(
+        "the certificate Secret rotated: pods serve the new pair without a restart ({answered} requests answered meanwhile)"
+    ));
+}
+
+/// Stops the pods' registry; starts it again when dropped.
+struct RegistryDown {
+    config: String,
+    restarted: Option<std::process::Child>,
+}
+
+impl RegistryDown {
+    fn stop() -> RegistryDown {
+        let pid = env("PORTCULLIS_E2E_REGISTRY_PID");
+        let _ = Command::new("kill").arg(&pid).status();
+        // The port is free once the process is gone.
+        let start = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        RegistryDown {
+            config: env("PORTCULLIS_E2E_REGISTRY_CONFIG"),
+            restarted: None,
+        }
+    }
+
+    fn start_again(&mut self) {
+        let child = Command::new("docker-registry")
+            .args(["serve", &self.config])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry");
+        self.restarted = Some(child);
+    }
+}
+
+impl Drop for RegistryDown {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.restarted.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// With the registry gone, an image never scanned is decided by `--on-scan-error` (reject by
+/// default, saying why); images already scanned are decided from their results; the pods stay
+/// Ready. Back up, the same image is scanned and admitted.
+async fn registry_gone(c: &Cluster) -> RegistryDown {
+    let unseen = format!("{}/portcullis/debian:e2e-unseen", c.registry);
+    let known = format!("{}/portcullis/debian:bookworm", c.registry);
+    let mut down = RegistryDown::stop();
+    let refused = c
+        .try_pod(&unseen)
+        .expect_err("an unscannable image is refused");
+    assert!(refused.contains("could not be scanned"), "{refused}");
+    c.try_pod(&known)
+        .unwrap_or_else(|e| panic!("a scanned image must not need the registry: {e}"));
+    tokio::time::sleep(Duration::from_secs(12)).await; // two readiness periods
+    c.available(
+        NS,
+        &format!("{RELEASE}-portcullis"),
+        2,
+        Duration::from_secs(5),
+    )
+    .await;
+    ok(
+        "registry stopped: an unscanned image follows --on-scan-error, known ones are decided, pods stay Ready",
+    );
+    down.start_again();
+    let start = Instant::now();
+    while let Err(e) = c.try_pod(&unseen) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "with the registry back the image was still refused: {e}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    ok("registry back: the same image is scanned and admitted");
+    down
+}
+
+/// Host PIDs of the `portcullis serve` processes running in the pods.
+fn serve_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            (cmdline == b"/usr/bin/portcullis\0serve\0").then_some(pid)
+        })
+        .collect()
+}
+
+/// The kubelet restarts both Portcullis containers while they scan a new image: the webhook
+/// call fails (failurePolicy Fail refuses), the restarted pods are Ready again, and the retried
+/// Deployment gets the right decision (refused with its CVEs), not one from a scan cut short.
+async fn restart_mid_scan(c: &Cluster) {
+    let image = format!("{}/portcullis/debian:e2e-retry", c.registry);
+    let manifest = deployment("retried", &image, 1);
+    let before = restarts(&our_pods(c).await);
+    let mut first = Command::new(&c.kubectl)
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    {
+        use std::io::Write as _;
+        first
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(manifest.as_bytes())
+            .expect("write");
+    }
+    // Mid-scan: as soon as a pod reports the scan running (its /readyz counts scans in flight).
+    let ips: Vec<String> = our_pods(c)
+        .await
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    let start = Instant::now();
+    while !ips.iter().any(|ip| scans_in_flight(ip) > 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no scan started on {ips:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = serve_pids();
+    assert_eq!(killed.len(), 2, "two serve processes: {killed:?}");
+    for pid in &killed {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let first = first.wait_with_output().expect("kubectl");
+    let first_said = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(
+        !first.status.success(),
+        "the vulnerable Deployment was admitted: {first_said}"
+    );
+    // The kubelet notices, restarts both containers in place, and they become Ready again.
+    let start = Instant::now();
+    loop {
+        let after = restarts(&our_pods(c).await);
+        if after.len() == before.len()
+            && after
+                .iter()
+                .zip(&before)
+                .all(|(a, b)| a.0 == b.0 && a.1 > b.1)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the kubelet did not restart both containers in place: {before:?} -> {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    c.available(
+        NS,
+        &format!("{RELEASE}-portcullis"),
+        2,
+        Duration::from_secs(120),
+    )
+    .await;
+    let start = Instant::now();
+    let decided = loop {
+        let out = c.tool(&c.kubectl, &["apply", "-f", "-"], Some(&manifest));
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "the retried vulnerable Deployment was admitted"
+        );
+        if said.contains("denied the request") {
+            break said;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no decision for the retried Deployment: {said}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(
+        decided.contains("CVE-") && decided.contains("scanned-clean"),
+        "{decided}"
+    );
+    assert!(
+        first_said.contains("failed calling webhook"),
+        "the first call was answered, not cut off mid-scan: {first_said}"
+    );
+    ok(
+        "pods restarted mid-scan (the call cut off): the retried Deployment is refused with its CVEs",
+    );
+}
+
+/// Scans running now in the pod at `ip`, as its /readyz reports them (0 when it cannot say).
+fn scans_in_flight(ip: &str) -> u64 {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "2",
+            &format!("https://{ip}:8443/readyz"),
+        ])
+        .output();
+    out.ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["scans_in_flight"].as_u64())
+        .unwrap_or(0)
 }
