@@ -196,6 +196,7 @@ fn main() {
         let mut serve = Command::new(&bin)
             .arg("serve")
             .args(["--webhook-listen", &format!("127.0.0.1:{port}")])
+            .args(["--api-listen", "127.0.0.1:0"])
             .arg("--policies")
             .arg(dir.join("policies"))
             .arg("--db")

@@ -46,6 +46,45 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Cluster housekeeping the chart's hooks run.
     Cluster(ClusterArgs),
+    /// Manage the API's tokens (kept in the result store as hashes only).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(subcommand)]
+    pub(crate) cmd: TokenCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCmd {
+    /// Make a token and print it on the last line of stdout: it is shown this once, only its
+    /// hash is kept.
+    Create {
+        /// What it may do: `read` (every GET), `write` (read, and change exceptions and
+        /// settings), `push` (CI scan results only).
+        #[arg(long)]
+        scope: portcullis_core::TokenScope,
+        /// It stops working after this long (`30d`, `12h`); never, without.
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
+        /// A label for lists (who or what holds it).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the tokens: id, name, scope, created, expires, revoked (never a secret).
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id: it is refused from now on.
+    Revoke {
+        /// The token's id (the part after `pcl_`, before the next `_`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -245,10 +284,33 @@ pub(crate) struct ScanArgs {
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` to share results; `none` disables it.
     #[arg(long, env = "PORTCULLIS_STORE")]
     pub(crate) store: Option<String>,
+    /// Also send the inventory to a Portcullis service (`https://HOST:PORT`, its `--api-listen`),
+    /// which matches it with its own DB and lists the image beside the cluster's. A failed push
+    /// exits 3 (1 still wins when `--fail-on` fails), after the report is written.
+    #[arg(long, env = "PORTCULLIS_PUSH", requires = "token")]
+    pub(crate) push: Option<String>,
+    /// The API token for `--push` (scope `push`).
+    #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// CA certificate (PEM) to verify the service with, besides the system's roots: `serve`'s
+    /// self-signed CA is `<its cache dir>/tls/ca.crt`. Verification is never skipped.
+    #[arg(long = "push-ca", env = "PORTCULLIS_PUSH_CA")]
+    pub(crate) push_ca: Option<PathBuf>,
+    /// A label for the pushed result (`pipeline=build-42`); repeatable.
+    #[arg(long = "push-label", value_parser = parse_label)]
+    pub(crate) push_label: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) image: ImageArgs,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
+}
+
+/// `KEY=VALUE`.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("label '{s}' is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -339,6 +401,14 @@ pub(crate) struct ServeArgs {
         default_value = "127.0.0.1:8443"
     )]
     pub(crate) webhook_listen: String,
+    /// Where the assurance API listens (HTTPS with the webhook's certificate; routes under
+    /// `/api/v1`, tokens from `portcullis token create`), or `off`. Needs a result store.
+    #[arg(
+        long = "api-listen",
+        env = "PORTCULLIS_API_LISTEN",
+        default_value = "127.0.0.1:9443"
+    )]
+    pub(crate) api_listen: String,
     /// Serving certificate (PEM); reloaded when the file changes.
     #[arg(long = "tls-cert", env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Decisions(a) => cmd::decisions::run(a).await,
             Command::Images(a) => cmd::images::run(a).await,
             Command::Cluster(a) => cmd::cluster::run(a).await,
+            Command::Token(a) => cmd::token::run(a).await,
         }
     });
     match result {

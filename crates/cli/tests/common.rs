@@ -6,10 +6,13 @@ use std::process::{Command, Output};
 
 /// The `portcullis` binary built by cargo for this test run.
 /// The binary, with `serve`'s DB updates off unless a test asks for them with
-/// `--db-update-interval` (which wins over the variable): no test reaches the public upstreams.
+/// `--db-update-interval` (which wins over the variable): no test reaches the public upstreams;
+/// and its API on a free port unless a test names one.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     c.env("PORTCULLIS_DB_UPDATE_INTERVAL", "off");
+    // Serves started at once must not meet on the API's default port.
+    c.env("PORTCULLIS_API_LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -56,4 +59,22 @@ pub fn dpkg_installed(status: &std::path::Path) -> Vec<(String, String)> {
     }
     out.sort();
     out
+}
+
+/// A child process (a `serve`) killed when the test ends, however it ends.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
 }

@@ -246,6 +246,26 @@ async fn real_cluster_end_to_end() {
     )
     .await;
     ok("helm install: both Portcullis pods Ready with a DB from the mirror");
+    // The chart's CRDs document themselves.
+    for (field, says) in [
+        ("containeradmissionpolicies.spec.rules", "imageScanStatus"),
+        ("containervulnerabilityexceptions.spec", "justification"),
+    ] {
+        let start = Instant::now();
+        loop {
+            let out = c.tool(&c.kubectl, &["explain", field], None);
+            if String::from_utf8_lossy(&out.stdout).contains(says) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "kubectl explain {field}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    ok("kubectl explain documents both CRDs");
 
     // A workload no policy selects is admitted without a scan.
     c.kubectl(

@@ -4,25 +4,9 @@ mod common;
 
 use portcullis_test_support::feeds::Feeds;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use common::*;
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn post(port: u16, path: &str, body: &str) -> (u16, serde_json::Value) {
     let out = std::process::Command::new("curl")

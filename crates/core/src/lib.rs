@@ -56,10 +56,10 @@ pub use report::{
 };
 pub use source::{AdvisorySource, Covering, NPM_RANGE_PREFIX, SourceError, release_covers};
 pub use store::{
-    ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore, ImageSighting,
-    ImageStore, InventoryStore, LeaseStore, RematchMark, ReportStore, ResultStore, RuntimeImage,
-    RuntimeStore, SeenImage, SettingsStore, StatusChange, StoreError, StoredInventory,
-    UnknownCause,
+    ApiToken, ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore,
+    ImageSighting, ImageStore, InventoryStore, LeaseStore, RematchMark, ReportStore, ResultStore,
+    RuntimeImage, RuntimeStore, SeenImage, SettingsStore, StatusChange, StoreError,
+    StoredInventory, TokenScope, TokenStore, UnknownCause, UnknownScope,
 };
 
 /// An error and every cause under it on one line (`outer: cause: root`), for messages that

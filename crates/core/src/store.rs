@@ -211,6 +211,13 @@ pub trait SettingsStore: Send + Sync {
     /// Stores the exceptions in force, replacing the earlier set; returns whether they changed
     /// (replicas that watch the same sources write the same set, and only the first counts).
     fn put_exceptions(&self, exceptions: &[crate::Exception]) -> Result<bool, StoreError>;
+
+    /// The exceptions made through the API (one part of those in force, beside the files' and
+    /// the cluster's).
+    fn api_exceptions(&self) -> Result<Vec<crate::Exception>, StoreError>;
+
+    /// Replaces the exceptions made through the API; true when they changed.
+    fn put_api_exceptions(&self, exceptions: &[crate::Exception]) -> Result<bool, StoreError>;
 }
 
 /// Why an image's status changed.
@@ -412,6 +419,91 @@ pub trait LeaseStore: Send + Sync {
     fn release_lease(&self, digest: &Digest, holder: &str) -> Result<(), StoreError>;
 }
 
+/// What an API token lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Read everything the API shows.
+    Read,
+    /// Read, and change exceptions and settings.
+    Write,
+    /// Push CI scan results and nothing else: what a pipeline holds, so a leaked CI secret
+    /// reads nothing.
+    Push,
+}
+
+impl TokenScope {
+    /// The scope's name, as on the command line and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Write => "write",
+            TokenScope::Push => "push",
+        }
+    }
+
+    /// Whether a token of this scope may do what needs `needed`: `write` includes `read`;
+    /// `push` is only `push`.
+    pub fn grants(self, needed: TokenScope) -> bool {
+        self == needed || (self == TokenScope::Write && needed == TokenScope::Read)
+    }
+}
+
+/// A token scope that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token scope '{0}' (known: read, write, push)")]
+pub struct UnknownScope(pub String);
+
+impl std::str::FromStr for TokenScope {
+    type Err = UnknownScope;
+
+    fn from_str(s: &str) -> Result<Self, UnknownScope> {
+        match s {
+            "read" => Ok(TokenScope::Read),
+            "write" => Ok(TokenScope::Write),
+            "push" => Ok(TokenScope::Push),
+            other => Err(UnknownScope(other.to_string())),
+        }
+    }
+}
+
+/// An API token as the store keeps it: its public id and what it may do. The secret is never
+/// stored, only its SHA-256 beside it ([`TokenStore::put_token`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// The public part of the token (`pcl_<id>_<secret>`), naming it in lists and logs.
+    pub id: String,
+    /// A label given at creation (`--name`), empty when none was.
+    pub name: String,
+    /// What it may do.
+    pub scope: TokenScope,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// Revoked tokens are kept (so lists show them) and refused.
+    pub revoked: bool,
+}
+
+/// API tokens: kept by id with the SHA-256 of their secret, so a copy of the store holds no
+/// usable token.
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token; its id must be new.
+    fn put_token(&self, token: &ApiToken, secret_sha256: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// The token `id` and the SHA-256 of its secret, revoked or not (the caller refuses and
+    /// says why).
+    fn token(&self, id: &str) -> Result<Option<(ApiToken, [u8; 32])>, StoreError>;
+
+    /// Every token, newest first.
+    fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes `id`; false when there is no such token.
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+}
+
 /// Everything a result store keeps.
 pub trait ResultStore:
     InventoryStore
@@ -422,6 +514,7 @@ pub trait ResultStore:
     + RuntimeStore
     + LeaseStore
     + ImageStore
+    + TokenStore
 {
 }
 
@@ -434,5 +527,6 @@ impl<T> ResultStore for T where
         + RuntimeStore
         + LeaseStore
         + ImageStore
+        + TokenStore
 {
 }

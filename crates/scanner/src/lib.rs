@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use portcullis_catalog::Cataloger;
 use portcullis_core::{
-    ChangeCause, DbInfo, EncodedReport, Exception, Inventory, ResultStore, ScanReport, Status,
-    StatusChange, StoreError, Thresholds,
+    ChangeCause, DbInfo, Digest, EncodedReport, Exception, Inventory, ResultStore, ScanReport,
+    Status, StatusChange, StoreError, Thresholds,
 };
 use portcullis_image::{Options as ImageOptions, Target};
 use portcullis_matcher::{MatchOptions, VexStatement};
@@ -88,10 +88,52 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A package list handed in from elsewhere names no image digest: it cannot be kept beside
+    /// the images seen, which are by digest.
+    #[error(
+        "the inventory of {target} names no image digest (scan a registry image or OCI layout)"
+    )]
+    NoDigest {
+        /// The target it was made from.
+        target: String,
+    },
+    /// A package list handed in from elsewhere needs a result store to be kept.
+    #[error("no result store to keep the inventory of {target} in")]
+    NoStore {
+        /// The target it was made from.
+        target: String,
+    },
 }
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stores a report made here (a first scan, or one made anew with new extractors or matchers)
+/// and records its status when it is new.
+fn keep_report(
+    store: &dyn ResultStore,
+    digest: &Digest,
+    db_version: &str,
+    report: &ScanReport,
+) -> Result<()> {
+    store.put_report(digest, db_version, report)?;
+    let before = store.status_history(digest)?.last().map(|c| c.to);
+    if before != Some(report.summary.status) {
+        store.record_status_changes(&[StatusChange {
+            digest: digest.clone(),
+            time: time::OffsetDateTime::now_utc(),
+            from: before,
+            to: report.summary.status,
+            cause: if before.is_none() {
+                ChangeCause::FirstScan
+            } else {
+                ChangeCause::Rescan
+            },
+            db_version: db_version.to_string(),
+        }])?;
+    }
+    Ok(())
+}
 
 /// How to scan.
 #[derive(Clone, Debug, Default)]
@@ -373,26 +415,38 @@ impl Scanner {
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
         if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_ref()) {
-            store.put_report(digest, &info.version, &report)?;
-            // A first scan, or a scan made anew (new extractors or matchers): recorded when
-            // the status is new.
-            let before = store.status_history(digest)?.last().map(|c| c.to);
-            if before != Some(report.summary.status) {
-                store.record_status_changes(&[StatusChange {
-                    digest: digest.clone(),
-                    time: time::OffsetDateTime::now_utc(),
-                    from: before,
-                    to: report.summary.status,
-                    cause: if before.is_none() {
-                        ChangeCause::FirstScan
-                    } else {
-                        ChangeCause::Rescan
-                    },
-                    db_version: info.version.clone(),
-                }])?;
-            }
+            keep_report(store.as_ref(), digest, &info.version, &report)?;
         }
         let mut report = report;
+        report.target = target.to_string();
+        Ok(report)
+    }
+
+    /// A package list made elsewhere (a CI scan pushed to the service): matched under the DB
+    /// in force with this service's thresholds and exceptions, and kept like one made here
+    /// (inventory, report, status history), as seen under `target` at `source`.
+    pub fn accept_inventory(
+        &self,
+        target: &str,
+        inv: Inventory,
+        source: &str,
+    ) -> Result<ScanReport> {
+        let Some(store) = &self.store else {
+            return Err(Error::NoStore {
+                target: target.to_string(),
+            });
+        };
+        let Some(digest) = inv.image.digest.clone() else {
+            return Err(Error::NoDigest {
+                target: target.to_string(),
+            });
+        };
+        store.put_inventory(&digest, &inv)?;
+        self.record_sighting_at(target, &inv, source)?;
+        let db = self.db()?;
+        let version = db.info().version;
+        let mut report = self.match_parts().report(&db, inv)?;
+        keep_report(store.as_ref(), &digest, &version, &report)?;
         report.target = target.to_string();
         Ok(report)
     }
@@ -400,6 +454,11 @@ impl Scanner {
     /// Records in the store that a registry image was seen under the name `target`, with the
     /// digest it resolved to (local targets have no place in the record of images).
     fn record_sighting(&self, target: &str, inv: &Inventory) -> Result<()> {
+        let source = self.cfg.seen_at.clone().unwrap_or_else(|| "scan".into());
+        self.record_sighting_at(target, inv, &source)
+    }
+
+    fn record_sighting_at(&self, target: &str, inv: &Inventory, source: &str) -> Result<()> {
         let (Some(store), Some(digest)) = (&self.store, &inv.image.digest) else {
             return Ok(());
         };
@@ -412,7 +471,7 @@ impl Scanner {
                 repository: r.repository,
                 tag: r.tag,
                 digest: digest.clone(),
-                source: self.cfg.seen_at.clone().unwrap_or_else(|| "scan".into()),
+                source: source.to_string(),
             }],
             time::OffsetDateTime::now_utc(),
         )?;

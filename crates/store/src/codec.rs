@@ -6,7 +6,7 @@
 use std::fmt;
 
 use portcullis_core::{
-    Digest, EncodedReport, RuntimeImage, ScanReport, SeenImage, Status, StatusChange,
+    ApiToken, Digest, EncodedReport, RuntimeImage, ScanReport, SeenImage, Status, StatusChange,
 };
 
 /// What went wrong turning a report into bytes or back.
@@ -95,6 +95,8 @@ pub(crate) struct UnknownStatus(String);
 pub(crate) const THRESHOLDS: &str = "thresholds";
 /// The settings row of the exceptions in force (a JSON array).
 pub(crate) const EXCEPTIONS: &str = "exceptions";
+/// The settings row of the exceptions made through the API (a JSON array).
+pub(crate) const API_EXCEPTIONS: &str = "api_exceptions";
 
 /// A status change from its stored columns.
 pub(crate) fn status_change(
@@ -211,4 +213,41 @@ pub(crate) fn seen_images(
             i
         })
         .collect())
+}
+
+/// An API token's columns as both backends store them: times as Unix seconds, the secret's
+/// SHA-256 as hex (in its own column, read only to verify).
+pub(crate) struct TokenRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) scope: String,
+    pub(crate) created: i64,
+    pub(crate) expires: Option<i64>,
+    pub(crate) revoked: bool,
+}
+
+impl TokenRow {
+    pub(crate) fn decode(self) -> Result<ApiToken, Box<dyn std::error::Error + Send + Sync>> {
+        let time = |t: i64| time::OffsetDateTime::from_unix_timestamp(t);
+        Ok(ApiToken {
+            scope: self.scope.parse()?,
+            created: time(self.created)?,
+            expires: self.expires.map(time).transpose()?,
+            id: self.id,
+            name: self.name,
+            revoked: self.revoked,
+        })
+    }
+}
+
+/// A SHA-256 as stored: lowercase hex.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
+    hex::encode(bytes)
+}
+
+/// A stored SHA-256 back to bytes.
+pub(crate) fn unhex32(text: &str) -> Result<[u8; 32], Box<dyn std::error::Error + Send + Sync>> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out)?;
+    Ok(out)
 }

@@ -15,10 +15,10 @@ use std::thread;
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore, ImageSighting,
-    ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore, RuntimeImage,
-    RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange, StoreError,
-    StoredInventory, Thresholds,
+    ApiToken, DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore,
+    ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore,
+    RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange,
+    StoreError, StoredInventory, Thresholds, TokenStore,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -113,6 +113,20 @@ CREATE TABLE image_sightings (
 CREATE TABLE rematch_mark (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL, db_version TEXT);
 INSERT INTO rematch_mark (id, generation) VALUES (1, 0);
 INSERT INTO settings (name, value) VALUES ('exceptions', '[]');
+",
+    },
+    Migration {
+        version: 7,
+        sql: "
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  created BIGINT NOT NULL,
+  expires BIGINT,
+  revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
 ",
     },
 ];
@@ -762,12 +776,34 @@ impl SettingsStore for PostgresStore {
     }
 
     fn exceptions(&self) -> Result<Vec<Exception>, StoreError> {
-        Ok(self
-            .setting(codec::EXCEPTIONS, "the stored exceptions are unreadable")?
-            .unwrap_or_default())
+        self.exception_set(codec::EXCEPTIONS)
     }
 
     fn put_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        self.put_exception_set(codec::EXCEPTIONS, exceptions)
+    }
+
+    fn api_exceptions(&self) -> Result<Vec<Exception>, StoreError> {
+        self.exception_set(codec::API_EXCEPTIONS)
+    }
+
+    fn put_api_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
+    }
+}
+
+impl PostgresStore {
+    fn exception_set(&self, key: &'static str) -> Result<Vec<Exception>, StoreError> {
+        Ok(self
+            .setting(key, "the stored exceptions are unreadable")?
+            .unwrap_or_default())
+    }
+
+    fn put_exception_set(
+        &self,
+        key: &'static str,
+        exceptions: &[Exception],
+    ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(exceptions)
             .map_err(|e| self.error("the exceptions are unwritable", e))?;
         let changed = self.call("store the exceptions", move |c| {
@@ -778,7 +814,7 @@ impl SettingsStore for PostgresStore {
                         "INSERT INTO settings (name, value) VALUES ($1, $2) \
                          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value \
                          WHERE settings.value <> EXCLUDED.value",
-                        &[&codec::EXCEPTIONS, &text],
+                        &[&key, &text],
                     )
                     .await
             })
@@ -994,6 +1030,107 @@ impl LeaseStore for PostgresStore {
                     )
                     .await?;
                 Ok(())
+            })
+        })
+    }
+}
+
+/// A token row as read: its columns, and the secret's SHA-256 when asked for.
+fn token_row(r: &tokio_postgres::Row) -> codec::TokenRow {
+    codec::TokenRow {
+        id: r.get(0),
+        name: r.get(1),
+        scope: r.get(2),
+        created: r.get(3),
+        expires: r.get(4),
+        revoked: r.get(5),
+    }
+}
+
+impl TokenStore for PostgresStore {
+    fn put_token(&self, token: &ApiToken, secret_sha256: &[u8; 32]) -> Result<(), StoreError> {
+        let (id, name, scope) = (token.id.clone(), token.name.clone(), token.scope.as_str());
+        let hash = codec::hex32(secret_sha256);
+        let (created, expires, revoked) = (
+            token.created.unix_timestamp(),
+            token.expires.map(time::OffsetDateTime::unix_timestamp),
+            token.revoked,
+        );
+        self.call("store an API token", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO api_tokens (id, name, scope, secret_sha256, created, expires, revoked) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[&id, &name, &scope, &hash, &created, &expires, &revoked],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn token(&self, id: &str) -> Result<Option<(ApiToken, [u8; 32])>, StoreError> {
+        let key = id.to_string();
+        let row = self.call("read an API token", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_opt(
+                        "SELECT id, name, scope, created, expires, revoked, secret_sha256 FROM api_tokens WHERE id = $1",
+                        &[&key],
+                    )
+                    .await?;
+                Ok(row.map(|r| (token_row(&r), r.get::<_, String>(6))))
+            })
+        })?;
+        let unreadable = |e| self.error("an API token row is unreadable", e);
+        row.map(|(t, hash)| {
+            Ok((
+                t.decode().map_err(unreadable)?,
+                codec::unhex32(&hash).map_err(unreadable)?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows: Vec<codec::TokenRow> = self.call("list the API tokens", |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT id, name, scope, created, expires, revoked FROM api_tokens ORDER BY created DESC, id",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows.iter().map(token_row).collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|t| {
+                t.decode()
+                    .map_err(|e| self.error("an API token row is unreadable", e))
+            })
+            .collect()
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        self.call("revoke an API token", move |c| {
+            Box::pin(async move {
+                let n = c
+                    .client()
+                    .await?
+                    .execute(
+                        "UPDATE api_tokens SET revoked = TRUE WHERE id = $1",
+                        &[&key],
+                    )
+                    .await?;
+                Ok(n > 0)
             })
         })
     }

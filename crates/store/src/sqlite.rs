@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore, ImageSighting,
-    ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore, RuntimeImage,
-    RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange, StoreError,
-    StoredInventory, Thresholds,
+    ApiToken, DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore,
+    ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore,
+    RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange,
+    StoreError, StoredInventory, Thresholds, TokenStore,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -117,6 +117,20 @@ CREATE TABLE image_sightings (
     Migration {
         version: 6,
         sql: "INSERT INTO settings (name, value) VALUES ('rematch_generation', '0'), ('rematch_db_version', ''), ('exceptions', '[]');",
+    },
+    Migration {
+        version: 7,
+        sql: "
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER,
+  revoked INTEGER NOT NULL DEFAULT 0
+);
+",
     },
 ];
 
@@ -582,12 +596,28 @@ impl SettingsStore for SqliteStore {
     }
 
     fn exceptions(&self) -> Result<Vec<Exception>, StoreError> {
-        Ok(self
-            .setting(codec::EXCEPTIONS, "the exceptions")?
-            .unwrap_or_default())
+        self.exception_set(codec::EXCEPTIONS)
     }
 
     fn put_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        self.put_exception_set(codec::EXCEPTIONS, exceptions)
+    }
+
+    fn api_exceptions(&self) -> Result<Vec<Exception>, StoreError> {
+        self.exception_set(codec::API_EXCEPTIONS)
+    }
+
+    fn put_api_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
+        self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
+    }
+}
+
+impl SqliteStore {
+    fn exception_set(&self, key: &str) -> Result<Vec<Exception>, StoreError> {
+        Ok(self.setting(key, "the exceptions")?.unwrap_or_default())
+    }
+
+    fn put_exception_set(&self, key: &str, exceptions: &[Exception]) -> Result<bool, StoreError> {
         let text = serde_json::to_string(exceptions).map_err(|e| self.json("the exceptions", e))?;
         let changed = self
             .conn
@@ -596,7 +626,7 @@ impl SettingsStore for SqliteStore {
                 "INSERT INTO settings (name, value) VALUES (?1, ?2) \
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value \
                  WHERE settings.value <> excluded.value",
-                params![codec::EXCEPTIONS, text],
+                params![key, text],
             )
             .map_err(|e| self.sql(e))?;
         Ok(changed > 0)
@@ -775,6 +805,93 @@ impl LeaseStore for SqliteStore {
                 params![digest.as_str(), holder],
             )
             .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+}
+
+/// A token's columns, selected in the order `id, name, scope, created, expires, revoked`.
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<codec::TokenRow> {
+    Ok(codec::TokenRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        scope: r.get(2)?,
+        created: r.get(3)?,
+        expires: r.get(4)?,
+        revoked: r.get(5)?,
+    })
+}
+
+impl TokenStore for SqliteStore {
+    fn put_token(&self, token: &ApiToken, secret_sha256: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .execute(
+                "INSERT INTO api_tokens (id, name, scope, secret_sha256, created, expires, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    token.id,
+                    token.name,
+                    token.scope.as_str(),
+                    codec::hex32(secret_sha256),
+                    token.created.unix_timestamp(),
+                    token.expires.map(OffsetDateTime::unix_timestamp),
+                    token.revoked,
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    fn token(&self, id: &str) -> Result<Option<(ApiToken, [u8; 32])>, StoreError> {
+        let row = self
+            .conn
+            .lock()
+            .query_row(
+                "SELECT id, name, scope, created, expires, revoked, secret_sha256 FROM api_tokens WHERE id = ?1",
+                params![id],
+                |r| Ok((token_row(r)?, r.get::<_, String>(6)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        let unreadable = |e| self.error(Some(codec::unreadable(format!("API token {id}"))), e);
+        row.map(|(t, hash)| {
+            Ok((
+                t.decode().map_err(unreadable)?,
+                codec::unhex32(&hash).map_err(unreadable)?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, name, scope, created, expires, revoked FROM api_tokens ORDER BY created DESC, id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], token_row)
+            .map_err(|e| self.sql(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|t| {
+                let id = t.id.clone();
+                t.decode()
+                    .map_err(|e| self.error(Some(codec::unreadable(format!("API token {id}"))), e))
+            })
+            .collect()
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .lock()
+            .execute(
+                "UPDATE api_tokens SET revoked = 1 WHERE id = ?1",
+                params![id],
+            )
+            .map(|n| n > 0)
             .map_err(|e| self.sql(e))
     }
 }

@@ -40,6 +40,7 @@ fn decision(uid: &str, allowed: bool) -> DecisionEvent {
 
 /// Runs every check against `store`, which must be empty.
 pub fn conformance(store: &dyn ResultStore) {
+    tokens(store);
     // Inventories by digest.
     let (d1, d2) = (digest(1), digest(2));
     let inv = inventory_of(&d1);
@@ -177,6 +178,15 @@ pub fn conformance(store: &dyn ResultStore) {
     assert_eq!(store.exceptions().expect("read"), &accepted[1..]);
     assert!(store.put_exceptions(&[]).expect("put"));
     assert_eq!(store.exceptions().expect("read"), []);
+    // The API's own set is apart from the set in force.
+    assert_eq!(store.api_exceptions().expect("read"), []);
+    assert!(store.put_api_exceptions(&accepted[..1]).expect("put"));
+    assert!(
+        !store.put_api_exceptions(&accepted[..1]).expect("put"),
+        "unchanged"
+    );
+    assert_eq!(store.api_exceptions().expect("read"), &accepted[..1]);
+    assert_eq!(store.exceptions().expect("read"), [], "in force: untouched");
 
     // Status history: in order per image, the latest per image.
     let change = |d: &Digest, from, to, cause, minute| StatusChange {
@@ -354,4 +364,37 @@ pub fn conformance(store: &dyn ResultStore) {
             last_seen: t2,
         }]
     );
+}
+
+/// API tokens: kept with their secret's hash, listed newest first, revoked in place.
+fn tokens(store: &dyn ResultStore) {
+    use portcullis_core::{ApiToken, TokenScope};
+    let at = |s: i64| time::OffsetDateTime::from_unix_timestamp(1_800_000_000 + s).expect("time");
+    let token = |id: &str, scope, created, expires: Option<i64>| ApiToken {
+        id: id.into(),
+        name: format!("{id} token"),
+        scope,
+        created: at(created),
+        expires: expires.map(at),
+        revoked: false,
+    };
+    let ci = token("c1", TokenScope::Push, 10, Some(3600));
+    let reader = token("r1", TokenScope::Read, 20, None);
+    assert!(store.tokens().expect("list").is_empty());
+    store.put_token(&ci, &[7; 32]).expect("put");
+    store.put_token(&reader, &[9; 32]).expect("put");
+    assert!(
+        store.put_token(&reader, &[1; 32]).is_err(),
+        "an id is never reused"
+    );
+    assert_eq!(
+        store.token("c1").expect("read"),
+        Some((ci.clone(), [7; 32]))
+    );
+    assert_eq!(store.token("nope").expect("read"), None);
+    assert_eq!(store.tokens().expect("list"), [reader.clone(), ci.clone()]);
+    assert!(store.revoke_token("r1").expect("revoke"));
+    assert!(!store.revoke_token("nope").expect("revoke"));
+    let (revoked, hash) = store.token("r1").expect("read").expect("kept");
+    assert!(revoked.revoked && hash == [9; 32]);
 }

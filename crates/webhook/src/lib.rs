@@ -38,7 +38,9 @@ pub use review::{
     GroupVersionResource, Operation, PatchOp, ResponseStatus, UserInfo,
 };
 pub use scan::{ImageScanner, PullSecret, PullSecretSource, ScanFailure};
-pub use server::{Server, bind, install_crypto_provider, serve, shutdown_signal};
+pub use server::{
+    Server, accept, bind, handshake, http_builder, install_crypto_provider, serve, shutdown_signal,
+};
 pub use state::{
     AppState, DecisionEvent, DecisionSink, HealthSource, PolicyReload, PolicyStatus, Readiness,
 };

@@ -155,6 +155,12 @@ impl Server {
         self.ca.as_deref()
     }
 
+    /// The TLS acceptor, for other listeners of the process (the API) to serve the same
+    /// certificate, reloaded for all when its files change.
+    pub fn tls_acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and gives open connections
     /// a grace period to finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
@@ -177,25 +183,9 @@ impl Server {
             }
         };
         let graceful = GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // A timer lets hyper enforce its header read timeout (slow clients cannot hold
-        // connections open forever) and HTTP/2 keep-alive pings.
-        builder.http1().timer(TokioTimer::new());
-        builder.http2().timer(TokioTimer::new());
+        let builder = http_builder();
         tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and the like: pause instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
+        while let Some((tcp, peer)) = accept(&listener, &mut shutdown).await {
             // Answers are small and latency-bound: never hold one back waiting for an ACK.
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
@@ -220,17 +210,8 @@ impl Server {
                         return;
                     }
                 };
-                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
+                let Some(tls) = handshake(&acceptor, tcp, peer, handshake_timeout).await else {
+                    return;
                 };
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(tls), service)
@@ -250,6 +231,61 @@ impl Server {
         }
         threads.stop().await;
         Ok(())
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 as every listener of the process serves them. The timer lets hyper
+/// enforce its header read timeout (slow clients cannot hold connections open forever) and
+/// HTTP/2 keep-alive pings.
+pub fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// The next connection on `listener`, or `None` once `shutdown` resolves. Accept errors (out of
+/// file descriptors and the like) are logged and waited out instead of spinning.
+pub async fn accept<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// The TLS side of an accepted connection, within `timeout`; `None` (said at debug level)
+/// when the handshake fails or takes too long. Every listener of the process (the webhook's,
+/// the API's) accepts this way.
+pub async fn handshake<IO>(
+    acceptor: &TlsAcceptor,
+    tcp: IO,
+    peer: SocketAddr,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
 

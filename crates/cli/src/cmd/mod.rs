@@ -11,6 +11,7 @@ pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod serve;
 pub(crate) mod settings;
+pub(crate) mod token;
 pub(crate) mod version;
 
 use std::path::{Path, PathBuf};

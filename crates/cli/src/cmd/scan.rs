@@ -31,9 +31,85 @@ pub(crate) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         Some(FailOn::Warn) => report.summary.status >= Status::Warn,
         Some(FailOn::Fail) => report.summary.status >= Status::Fail,
     };
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    let pushed = match &a.push {
+        Some(url) => push(url, &a, &report).await,
+        None => Ok(()),
+    };
+    Ok(match (failed, pushed) {
+        (true, _) => ExitCode::from(1),
+        (false, Err(())) => ExitCode::from(PUSH_FAILED),
+        (false, Ok(())) => ExitCode::SUCCESS,
     })
+}
+
+/// The exit code of a scan whose push failed (and whose status passed `--fail-on`).
+const PUSH_FAILED: u8 = 3;
+
+/// Sends the scan's inventory to the service at `url` (`POST /api/v1/push`), verifying it with
+/// the system's roots and `--push-ca`. Errors are printed here: the report is out already.
+async fn push(url: &str, a: &ScanArgs, report: &portcullis_core::ScanReport) -> Result<(), ()> {
+    match try_push(url, a, report).await {
+        Ok(said) => {
+            eprintln!("portcullis: pushed to {url}: {said}");
+            Ok(())
+        }
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("portcullis: push to {url} failed: {}", chain.join(": "));
+            Err(())
+        }
+    }
+}
+
+async fn try_push(
+    url: &str,
+    a: &ScanArgs,
+    report: &portcullis_core::ScanReport,
+) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let token = a.token.as_deref().context("--push needs --token")?;
+    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120));
+    if let Some(ca) = &a.push_ca {
+        let pem = std::fs::read(ca).with_context(|| format!("--push-ca {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--push-ca {}: not a PEM certificate", ca.display()))?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "--push-ca {}: no certificate in it",
+            ca.display()
+        );
+        for c in certs {
+            client = client.add_root_certificate(c);
+        }
+    }
+    let client = client.build().context("building the HTTPS client")?;
+    let body = serde_json::json!({
+        "target": a.target,
+        "inventory": portcullis_core::Inventory {
+            image: report.image.clone(),
+            packages: report.packages.clone(),
+            warnings: report.warnings.clone(),
+        },
+        "labels": a.push_label.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    let endpoint = format!("{}/api/v1/push", url.trim_end_matches('/'));
+    let resp = client
+        .post(&endpoint)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {endpoint}"))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let said: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let why = said["error"].as_str().unwrap_or(text.as_str());
+        anyhow::bail!("HTTP {status}: {why}");
+    }
+    Ok(format!(
+        "status {} under the service's DB {}",
+        said["status"].as_str().unwrap_or("?"),
+        said["db_version"].as_str().unwrap_or("?")
+    ))
 }

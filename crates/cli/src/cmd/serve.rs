@@ -24,8 +24,11 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     cfg.image.progress = false;
     cfg.seen_at = Some("admission".into());
-    // Exceptions from --exceptions stay in force next to the cluster's.
-    let file_exceptions = cfg.exceptions.clone();
+    // Exceptions from --exceptions stay in force next to the cluster's and the API's.
+    let parts = Arc::new(parking_lot::Mutex::new(ExceptionParts {
+        files: cfg.exceptions.clone(),
+        ..ExceptionParts::default()
+    }));
     let scanner = Arc::new(PipelineScanner::new(Scanner::new(cfg)?));
     if !(0.5..=30.0).contains(&a.webhook_timeout) {
         anyhow::bail!(
@@ -115,9 +118,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             portcullis_cluster::watch_policies(client.clone(), state.clone(), health.clone());
         let exceptions = portcullis_cluster::watch_exceptions(client.clone(), health.clone(), {
             let scanner = scanner.clone();
-            let file_exceptions = file_exceptions.clone();
+            let parts = parts.clone();
             move |ex| {
-                let all: Vec<_> = file_exceptions.iter().cloned().chain(ex).collect();
+                let all = ExceptionParts::replace(&parts, |p| p.cluster = ex);
                 scanner.set_exceptions(all.clone());
                 keep_exceptions(scanner.clone(), all);
             }
@@ -136,8 +139,10 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("portcullis: following policies, exceptions and namespaces in the cluster");
     }
     if !a.watch_cluster {
-        keep_exceptions(scanner.clone(), file_exceptions);
+        let all = ExceptionParts::replace(&parts, |_| {});
+        keep_exceptions(scanner.clone(), all);
     }
+    follow_api_exceptions(scanner.clone(), parts);
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );
@@ -151,8 +156,68 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if !a.rescan_interval.is_zero() {
         rescan_every(a.rescan_interval, scanner.clone());
     }
-    portcullis_webhook::serve(sc, state).await?;
+    let server = portcullis_webhook::bind(sc, state).await?;
+    if let Some(ca) = server.generated_ca() {
+        eprintln!(
+            "portcullis: self-signed certificate; its CA is {} (the caBundle, and `scan --push-ca`)",
+            ca.display()
+        );
+    }
+    start_api(&a.api_listen, &scanner, server.tls_acceptor()).await?;
+    server
+        .run_until(portcullis_webhook::shutdown_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The service as the API sees it.
+struct ServeAssurance(Arc<PipelineScanner>);
+
+impl portcullis_api::Assurance for ServeAssurance {
+    fn accept_push(
+        &self,
+        target: &str,
+        inventory: portcullis_core::Inventory,
+        source: &str,
+    ) -> Result<portcullis_core::ScanReport, String> {
+        self.0
+            .scanner()
+            .accept_inventory(target, inventory, source)
+            .map_err(|e| ErrorChain(&e).to_string())
+    }
+}
+
+/// Starts the assurance API on `listen` (unless `off`) with the webhook's TLS acceptor.
+async fn start_api(
+    listen: &str,
+    scanner: &Arc<PipelineScanner>,
+    tls: tokio_rustls::TlsAcceptor,
+) -> anyhow::Result<()> {
+    if listen == "off" {
+        return Ok(());
+    }
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--api-listen {listen}"))?;
+    let Some(store) = scanner.scanner().shared_store() else {
+        tracing::warn!("--store none: the API is off (it serves what the result store keeps)");
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--api-listen {listen}: cannot listen"))?;
+    let bound = listener.local_addr()?;
+    let state = portcullis_api::ApiState::new(store, Arc::new(ServeAssurance(scanner.clone())));
+    tokio::spawn(portcullis_api::serve(
+        listener,
+        tls,
+        portcullis_api::router(state),
+        portcullis_webhook::shutdown_signal(),
+    ));
+    eprintln!(
+        "portcullis: assurance API on https://{bound}/api/v1 (tokens: portcullis token create)"
+    );
+    Ok(())
 }
 
 /// How often the stored settings are looked at (one number read; the rest only on a change).
@@ -319,6 +384,71 @@ fn rescan_every(interval: Duration, scanner: Arc<PipelineScanner>) {
                 ),
                 Err(e) => tracing::warn!("rescan task failed: {e}"),
             }
+        }
+    });
+}
+
+/// Where the exceptions in force come from: `--exceptions` files, the cluster's
+/// ContainerVulnerabilityExceptions, and the API. Each source replaces its own part; the union
+/// is in force.
+#[derive(Default)]
+struct ExceptionParts {
+    files: Vec<portcullis_core::Exception>,
+    cluster: Vec<portcullis_core::Exception>,
+    api: Vec<portcullis_core::Exception>,
+}
+
+impl ExceptionParts {
+    /// Changes one part with `change`; the union in force after it.
+    fn replace(
+        parts: &parking_lot::Mutex<ExceptionParts>,
+        change: impl FnOnce(&mut ExceptionParts),
+    ) -> Vec<portcullis_core::Exception> {
+        let mut p = parts.lock();
+        change(&mut p);
+        let mut all: Vec<_> = p.files.iter().chain(&p.cluster).cloned().collect();
+        for e in &p.api {
+            if !all.contains(e) {
+                all.push(e.clone());
+            }
+        }
+        all
+    }
+}
+
+/// Puts the exceptions made through the API (by this or any replica sharing the store) in force
+/// whenever they change, within [`SETTINGS_POLL`]: decisions follow at once, stored results are
+/// relabelled.
+fn follow_api_exceptions(
+    scanner: Arc<PipelineScanner>,
+    parts: Arc<parking_lot::Mutex<ExceptionParts>>,
+) {
+    if scanner.scanner().store().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut seen: Option<Vec<portcullis_core::Exception>> = None;
+        loop {
+            let s = scanner.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                s.scanner()
+                    .store()?
+                    .api_exceptions()
+                    .map_err(|e| {
+                        tracing::warn!("reading the API's exceptions: {}", ErrorChain(&e));
+                    })
+                    .ok()
+            })
+            .await;
+            if let Ok(Some(api)) = read
+                && seen.as_ref() != Some(&api)
+            {
+                seen = Some(api.clone());
+                let all = ExceptionParts::replace(&parts, |p| p.api = api);
+                scanner.set_exceptions(all.clone());
+                keep_exceptions(scanner.clone(), all);
+            }
+            tokio::time::sleep(SETTINGS_POLL).await;
         }
     });
 }

@@ -1,0 +1,26 @@
+//! The assurance API that `serve` offers beside the webhook (`--api-listen`).
+//!
+//! - [`router`]: the routes under `/api/v1`, each group behind the token scope it needs, apart
+//!   from [`serve`] (TLS, with the webhook's certificate); [`openapi`] documents them (OpenAPI 3.1,
+//!   generated from these types, also served at `/api/v1/openapi.json`).
+//! - [`Assurance`]: what the routes need of the service beyond the store (matching a pushed
+//!   inventory with the DB in force); `serve` implements it with its scanner.
+//! - [`token`]: API tokens. A token is `pcl_<id>_<secret>`: the id names it in lists and logs,
+//!   the secret is shown once at creation and only its SHA-256 is stored, so neither a copy of
+//!   the store nor a log line holds a usable token. Each token has one [`TokenScope`]
+//!   (`read`, `write`, `push`).
+
+mod auth;
+mod csv;
+mod routes;
+mod serve;
+pub mod token;
+
+pub use auth::{MAX_FAILURES, Peer, WINDOW};
+pub use portcullis_core::{ApiToken, TokenScope};
+pub use routes::{
+    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, MAX_BODY, Push, PushResult,
+    openapi, router,
+};
+pub use serve::serve;
+pub use token::{AuthError, Issued, issue, verify};

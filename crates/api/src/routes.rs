@@ -1,0 +1,472 @@
+//! The routes under `/api/v1`, apart from how they are served ([`crate::serve`]).
+//!
+//! Every route but none needs a token: each group of routes is wrapped by the check of the
+//! scope it needs ([`crate::auth`]). Handlers reach the store in `spawn_blocking` (both store
+//! backends block), and the service itself (matching a pushed inventory with the DB in force)
+//! through the [`Assurance`] seam, which `serve` implements with its scanner.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use portcullis_core::{
+    Digest, Exception, Inventory, ResultStore, ScanReport, Status, StoreError, TokenScope,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::{self, Failures};
+use crate::csv;
+
+/// Largest request body: a pushed inventory of a big image is a few MB.
+pub const MAX_BODY: usize = 32 << 20;
+
+/// What the API needs of the service beyond the store.
+pub trait Assurance: Send + Sync + 'static {
+    /// Matches a pushed inventory of `target` with the DB in force, keeps it (inventory,
+    /// report, status history) as seen at `source` with `labels`, and returns the report.
+    /// Blocking: called from `spawn_blocking`.
+    fn accept_push(
+        &self,
+        target: &str,
+        inventory: Inventory,
+        source: &str,
+    ) -> Result<ScanReport, String>;
+}
+
+/// Shared by every handler.
+pub struct ApiState {
+    /// The result store (tokens, images, results, exceptions).
+    pub store: Arc<dyn ResultStore>,
+    /// The service, for pushes.
+    pub assurance: Arc<dyn Assurance>,
+    /// Failed authentications per source address.
+    pub(crate) failures: Failures,
+}
+
+impl ApiState {
+    /// State over `store` and `assurance`.
+    pub fn new(store: Arc<dyn ResultStore>, assurance: Arc<dyn Assurance>) -> Arc<ApiState> {
+        Arc::new(ApiState {
+            store,
+            assurance,
+            failures: Failures::default(),
+        })
+    }
+}
+
+/// An API error: its status, and a JSON body naming what is wrong (and the field, when one is).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// What is wrong.
+    pub error: String,
+    /// The request field it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            field: None,
+        }
+    }
+
+    fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    fn store(e: StoreError) -> ApiError {
+        tracing::warn!(error = %portcullis_core::ErrorChain(&e), "API: store error");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the result store cannot be read",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+/// A JSON body; a malformed one is a 400 naming the field serde names.
+pub(crate) struct Body<T>(T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let why = std::error::Error::source(&e).map_or(e.body_text(), |s| s.to_string());
+                let field = why
+                    .split_once(':')
+                    .map(|(path, _)| path.trim().to_string())
+                    .filter(|p| !p.contains(' '));
+                Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: why,
+                    field,
+                })
+            }
+            Err(e) => Err(ApiError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// Runs blocking store work off the runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))?
+}
+
+/// One image in lists: where it was seen, under which tags, and its latest status.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImageRow {
+    /// Registry host.
+    pub registry: String,
+    /// Repository path.
+    pub repository: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Tags seen pointing at it.
+    pub tags: Vec<String>,
+    /// Where it was seen (`admission`, `runtime`, `scan`, `ci`, ...).
+    pub sources: Vec<String>,
+    /// Latest status (Pass, Warn, Fail), when it was scanned.
+    pub status: Option<String>,
+    /// First sighting (RFC 3339).
+    pub first_seen: String,
+    /// Last sighting (RFC 3339).
+    pub last_seen: String,
+}
+
+/// A page of images.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImagePage {
+    /// The images, by registry, repository and digest.
+    pub items: Vec<ImageRow>,
+    /// Cursor of the next page (`?after=`), when there is one.
+    pub next: Option<String>,
+}
+
+/// Filters, order and page of `GET /images`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    /// Only images whose latest status is this (Pass, Warn, Fail).
+    pub status: Option<String>,
+    /// Only this registry host.
+    pub registry: Option<String>,
+    /// Only repositories containing this text.
+    pub repository: Option<String>,
+    /// Page size (1 to 1000; default 100).
+    pub limit: Option<usize>,
+    /// Cursor from the previous page's `next`.
+    pub after: Option<String>,
+    /// `json` (default) or `csv` (every matching image, no paging).
+    pub format: Option<String>,
+}
+
+const MAX_PAGE: usize = 1000;
+
+fn images(store: &dyn ResultStore, q: &ImageQuery) -> Result<Vec<ImageRow>, ApiError> {
+    let wanted = q
+        .status
+        .as_deref()
+        .map(|s| {
+            [Status::Pass, Status::Warn, Status::Fail]
+                .into_iter()
+                .find(|st| st.as_str().eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    ApiError::field(StatusCode::BAD_REQUEST, "status", "not Pass, Warn or Fail")
+                })
+        })
+        .transpose()?;
+    let statuses: HashMap<Digest, Status> = store
+        .latest_statuses()
+        .map_err(ApiError::store)?
+        .into_iter()
+        .collect();
+    Ok(store
+        .seen_images()
+        .map_err(ApiError::store)?
+        .into_iter()
+        .filter(|i| q.registry.as_ref().is_none_or(|r| &i.registry == r))
+        .filter(|i| {
+            q.repository
+                .as_ref()
+                .is_none_or(|r| i.repository.contains(r.as_str()))
+        })
+        .map(|i| {
+            let status = statuses.get(&i.digest).copied();
+            (i, status)
+        })
+        .filter(|(_, s)| wanted.is_none_or(|w| *s == Some(w)))
+        .map(|(i, status)| ImageRow {
+            digest: i.digest.to_string(),
+            status: status.map(|s| s.as_str().to_string()),
+            first_seen: portcullis_core::format_time(i.first_seen),
+            last_seen: portcullis_core::format_time(i.last_seen),
+            registry: i.registry,
+            repository: i.repository,
+            tags: i.tags,
+            sources: i.sources,
+        })
+        .collect())
+}
+
+/// The cursor of an image row: its place in the list's order.
+fn cursor(row: &ImageRow) -> String {
+    format!("{}/{}@{}", row.registry, row.repository, row.digest)
+}
+
+#[utoipa::path(get, path = "/api/v1/images", params(ImageQuery),
+    responses((status = 200, body = ImagePage), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+async fn list_images(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    let csv_out = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "format",
+                "json or csv",
+            ));
+        }
+    };
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "limit",
+            format!("between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let store = state.store.clone();
+    let rows = blocking(move || {
+        let rows = images(store.as_ref(), &q)?;
+        Ok((rows, q.after))
+    })
+    .await;
+    let (rows, after) = rows?;
+    if csv_out {
+        return Ok(csv_response(&csv::images(&rows)));
+    }
+    let start = after.map_or(0, |a| {
+        rows.iter()
+            .position(|r| cursor(r) > a)
+            .unwrap_or(rows.len())
+    });
+    let items: Vec<ImageRow> = rows[start..].iter().take(limit).cloned().collect();
+    let next = (start + items.len() < rows.len())
+        .then(|| items.last().map(cursor))
+        .flatten();
+    Ok(Json(ImagePage { items, next }).into_response())
+}
+
+fn csv_response(text: &str) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        text.to_string(),
+    )
+        .into_response()
+}
+
+/// A pushed scan: the image as named in CI and its package list, matched by the service.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Push {
+    /// The image as the pipeline named it (`registry/repository:tag`).
+    pub target: String,
+    /// The inventory `portcullis scan` made (packages with their evidence).
+    #[schema(value_type = Object)]
+    pub inventory: Inventory,
+    /// The pipeline's labels (`--push-label k=v`), kept as the source's qualifier.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What the service made of a push.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushResult {
+    /// The image's digest.
+    pub digest: Option<String>,
+    /// Its status under the service's DB and thresholds.
+    pub status: String,
+    /// Highest CVSS counted.
+    pub max_cvss: Option<f64>,
+    /// Vulnerabilities counted (not ignored).
+    pub vulnerabilities: usize,
+    /// The service's DB version it was matched with.
+    pub db_version: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/push", request_body = Push,
+    responses((status = 200, body = PushResult), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+async fn push(
+    State(state): State<Arc<ApiState>>,
+    Body(p): Body<Push>,
+) -> Result<Json<PushResult>, ApiError> {
+    if p.target.trim().is_empty() {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "target", "empty"));
+    }
+    let source = if p.labels.is_empty() {
+        "ci".to_string()
+    } else {
+        let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("ci:{}", labels.join(","))
+    };
+    let assurance = state.assurance.clone();
+    let report = blocking(move || {
+        assurance
+            .accept_push(&p.target, p.inventory, &source)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))
+    })
+    .await?;
+    Ok(Json(PushResult {
+        digest: report.image.digest.as_ref().map(ToString::to_string),
+        status: report.summary.status.as_str().to_string(),
+        max_cvss: report.summary.max_cvss,
+        vulnerabilities: report.summary.counts.values().sum(),
+        db_version: report.db.version.clone(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/exceptions",
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+async fn list_exceptions(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Vec<Exception>>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.api_exceptions().map_err(ApiError::store))
+        .await
+        .map(Json)
+}
+
+#[utoipa::path(post, path = "/api/v1/exceptions", request_body = Object,
+    responses((status = 201, body = Object), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+async fn create_exception(
+    State(state): State<Arc<ApiState>>,
+    Body(e): Body<Exception>,
+) -> Result<(StatusCode, Json<Exception>), ApiError> {
+    if e.id.trim().is_empty() {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "id", "empty"));
+    }
+    let store = state.store.clone();
+    let created = e.clone();
+    blocking(move || {
+        // Kept apart from the files' and the cluster's; `serve` puts the union in force and
+        // relabels the stored results within seconds.
+        let mut all = store.api_exceptions().map_err(ApiError::store)?;
+        if !all.contains(&e) {
+            all.push(e);
+            store.put_api_exceptions(&all).map_err(ApiError::store)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portcullis assurance API", description = "Images, results, exceptions and CI pushes of a Portcullis service. Every route needs a bearer token (`portcullis token create`)."),
+    paths(list_images, push, list_exceptions, create_exception, openapi_json),
+    components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of these routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "This document"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+async fn openapi_json() -> Response {
+    Json(openapi()).into_response()
+}
+
+async fn unknown() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The API's routes, each group behind the scope it needs. Served by [`crate::serve`].
+pub fn router(state: Arc<ApiState>) -> Router {
+    let read = Router::new()
+        .route("/api/v1/images", get(list_images))
+        .route("/api/v1/exceptions", get(list_exceptions))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), TokenScope::Read),
+            auth::check,
+        ));
+    let write = Router::new()
+        .route("/api/v1/exceptions", post(create_exception))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), TokenScope::Write),
+            auth::check,
+        ));
+    let push_routes = Router::new().route("/api/v1/push", post(push)).route_layer(
+        axum::middleware::from_fn_with_state((state.clone(), TokenScope::Push), auth::check),
+    );
+    Router::new()
+        .merge(read)
+        .merge(write)
+        .merge(push_routes)
+        .fallback(unknown)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,293 @@
+//! The assurance API of `serve` (`--api-listen`), on both store backends: tokens and scopes, CI
+//! pushes from `scan --push` over verified TLS, the images list in JSON and CSV, exceptions, the
+//! OpenAPI document, and the limit on failed attempts.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// `curl` against the API: (status, body). `token` goes in the Authorization header.
+fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-ks", "-X", method, "-w", "\n%{http_code}"]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    let out = cmd
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn token(store: &str, scope: &str) -> String {
+    let out = run(&[
+        "token", "create", "--scope", scope, "--name", scope, "--store", store,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let token = text.lines().last().expect("token line").trim().to_string();
+    assert!(token.starts_with("pcl_"), "{text}");
+    token
+}
+
+/// `serve` with the API on a free port over `store`, and the webhook's own port.
+fn start(dir: &Path, db: &Path, store: &str, reg: &str) -> (Server, u16) {
+    let (hook, api) = (free_port(), free_port());
+    let server = Server(
+        bin()
+            .args(["serve", "--webhook-listen", &format!("127.0.0.1:{hook}")])
+            .args(["--api-listen", &format!("127.0.0.1:{api}")])
+            .arg("--db")
+            .arg(db)
+            .args(["--store", store, "--insecure-registry", reg])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .stderr(std::fs::File::create(dir.join("serve.log")).expect("log"))
+            .spawn()
+            .expect("serve"),
+    );
+    for _ in 0..150 {
+        if call(api, "GET", "/api/v1/images", None, None).0 == 401 {
+            return (server, api);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!(
+        "the API did not answer: {}",
+        std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+    );
+}
+
+fn api_end_to_end(store: &str, dir: &Path) {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let db = dir.join("vuln.db");
+    let imported = run(&[
+        "db",
+        "import",
+        "--db",
+        db.to_str().expect("utf-8"),
+        td.join("advisories/pypi").to_str().expect("utf-8"),
+    ]);
+    assert!(imported.status.success());
+    let (_serve, port) = start(dir, &db, store, &reg);
+    let (push, read, write) = (
+        token(store, "push"),
+        token(store, "read"),
+        token(store, "write"),
+    );
+
+    // No token, a forged one: 401; a read token writing, a push token reading: 403.
+    assert_eq!(call(port, "GET", "/api/v1/images", None, None).0, 401);
+    let last = if read.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &read[..read.len() - 1]);
+    let (code, body) = call(port, "GET", "/api/v1/images", Some(&forged), None);
+    assert_eq!(code, 401, "{body}");
+    let exception = r#"{"id":"CVE-2020-0001","scope":"any","justification":"accepted in review"}"#;
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/exceptions",
+            Some(&read),
+            Some(exception)
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        call(port, "GET", "/api/v1/images", Some(&push), None).0,
+        403
+    );
+
+    // A CI scan pushed with the push token, verified against serve's own CA.
+    let target = format!("{reg}/portcullis/debian:lang");
+    let ca = dir.join("cache/tls/ca.crt");
+    let push_to = format!("https://127.0.0.1:{port}");
+    let scan = |ca: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            &target,
+            "--insecure-registry",
+            &reg,
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--store",
+            "none",
+            "--format",
+            "json",
+            "--push",
+            &push_to,
+            "--token",
+            &push,
+            "--push-ca",
+            ca.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let scanned = scan(&ca, &["--push-label", "pipeline=build-42"]);
+    let stderr = String::from_utf8_lossy(&scanned.stderr);
+    assert!(scanned.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pushed to") && stderr.contains("status Fail"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&push), "the token is never printed");
+
+    // Listed with its status and source, as JSON and as CSV.
+    let (code, body) = call(port, "GET", "/api/v1/images", Some(&read), None);
+    assert_eq!(code, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).expect("json");
+    let image = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["repository"] == "portcullis/debian")
+        .unwrap_or_else(|| panic!("pushed image not listed: {page}"))
+        .clone();
+    assert_eq!(image["status"], "Fail", "{image}");
+    assert_eq!(image["tags"][0], "lang");
+    assert!(
+        image["sources"]
+            .to_string()
+            .contains("ci:pipeline=build-42"),
+        "{image}"
+    );
+    let (_, only_pass) = call(port, "GET", "/api/v1/images?status=Pass", Some(&read), None);
+    assert!(!only_pass.contains("portcullis/debian"), "{only_pass}");
+    let (code, bad) = call(port, "GET", "/api/v1/images?status=Bad", Some(&read), None);
+    assert_eq!(code, 400);
+    assert!(bad.contains("\"field\":\"status\""), "{bad}");
+    let (code, unknown) = call(port, "GET", "/api/v1/images?colour=red", Some(&read), None);
+    assert_eq!(code, 400, "unknown filters are refused: {unknown}");
+    let (code, csv) = call(port, "GET", "/api/v1/images?format=csv", Some(&read), None);
+    assert_eq!(code, 200);
+    assert!(csv.starts_with("registry,repository,digest"), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("portcullis/debian") && l.contains("Fail")),
+        "{csv}"
+    );
+
+    // Exceptions: a write token creates one; it is listed.
+    let (code, body) = call(
+        port,
+        "POST",
+        "/api/v1/exceptions",
+        Some(&write),
+        Some(exception),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (_, listed) = call(port, "GET", "/api/v1/exceptions", Some(&read), None);
+    assert!(listed.contains("CVE-2020-0001"), "{listed}");
+    let (code, body) = call(
+        port,
+        "POST",
+        "/api/v1/exceptions",
+        Some(&write),
+        Some(r#"{"id":"CVE-1","scope":"sometimes"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("scope"), "{body}");
+
+    // The OpenAPI document, generated from the types.
+    let (code, doc) = call(port, "GET", "/api/v1/openapi.json", Some(&read), None);
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&doc).expect("openapi json");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{doc}"
+    );
+    assert!(doc["paths"].get("/api/v1/images").is_some(), "{doc}");
+    assert!(doc["paths"].get("/api/v1/push").is_some(), "{doc}");
+
+    // A revoked token is refused from then on.
+    let id = read["pcl_".len()..].split('_').next().expect("id");
+    let revoked = run(&["token", "revoke", id, "--store", store]);
+    assert!(revoked.status.success());
+    assert_eq!(
+        call(port, "GET", "/api/v1/images", Some(&read), None).0,
+        401
+    );
+    let listed = run(&["token", "list", "--json", "--store", store]);
+    let tokens: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(tokens.as_array().map(Vec::len), Some(3));
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(&write[12..]),
+        "no secret listed"
+    );
+
+    // A push that cannot be verified fails on its own exit code, after the report.
+    let other_ca = dir.join("other");
+    let certs = run(&["certs", "--out", other_ca.to_str().expect("utf-8")]);
+    assert!(certs.status.success());
+    let unverified = scan(&other_ca.join("ca.crt"), &[]);
+    assert_eq!(unverified.status.code(), Some(3));
+    assert!(
+        serde_json::from_slice::<Value>(&unverified.stdout).is_ok(),
+        "the report is still written"
+    );
+    assert!(
+        String::from_utf8_lossy(&unverified.stderr).contains("push to"),
+        "{}",
+        String::from_utf8_lossy(&unverified.stderr)
+    );
+
+    // Failed attempts from one address are limited.
+    let codes: Vec<u16> = (0..=portcullis_api::MAX_FAILURES)
+        .map(|_| call(port, "GET", "/api/v1/images", Some("pcl_nope_nope"), None).0)
+        .collect();
+    // Those above counted too: the limit is reached within this many, and then holds for every
+    // request from this address, a good token's too, until the window passes.
+    let first = codes.iter().position(|c| *c == 429).expect("limited");
+    assert!(codes[..first].iter().all(|c| *c == 401), "{codes:?}");
+    assert!(codes[first..].iter().all(|c| *c == 429), "{codes:?}");
+    assert_eq!(
+        call(port, "GET", "/api/v1/images", Some(&write), None).0,
+        429
+    );
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    for t in [&push, &read, &write] {
+        assert!(!log.contains(t.as_str()), "a token in the log");
+    }
+}
+
+#[test]
+fn api_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite:{}", dir.path().join("store.db").display());
+    api_end_to_end(&store, dir.path());
+}
+
+#[test]
+fn api_on_postgres() {
+    let Some(store) = portcullis_test_support::postgres::fresh_database("api") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    api_end_to_end(&store, dir.path());
+}
