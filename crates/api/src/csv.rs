@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::routes::ImageRow;
+use crate::views::ExportRow;
 
 /// One cell: neutralised, then quoted when it holds a separator, quote or line break.
 pub(crate) fn cell(value: &str) -> String {
@@ -52,6 +53,88 @@ pub(crate) fn images(rows: &[ImageRow]) -> String {
                 &r.sources.join(" "),
                 &r.first_seen,
                 &r.last_seen,
+            ],
+        );
+    }
+    out
+}
+
+/// The runtime inventory as CSV, one row per workload and image.
+pub(crate) fn running(rows: &[portcullis_core::RuntimeImage]) -> String {
+    let mut out = String::new();
+    row(
+        &mut out,
+        &[
+            "cluster",
+            "namespace",
+            "kind",
+            "workload",
+            "image",
+            "digest",
+            "pods",
+            "nodes",
+            "running",
+            "last_seen",
+        ],
+    );
+    for r in rows {
+        let digest = r
+            .digest
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        row(
+            &mut out,
+            &[
+                &r.cluster,
+                &r.namespace,
+                &r.workload_kind,
+                &r.workload_name,
+                &r.image,
+                &digest,
+                &r.instances.to_string(),
+                &r.nodes.join(" "),
+                if r.running { "true" } else { "false" },
+                &portcullis_core::format_time(r.last_seen),
+            ],
+        );
+    }
+    out
+}
+
+/// The export as CSV: one row per image and vulnerability, with the workloads running it.
+pub(crate) fn export(rows: &[ExportRow]) -> String {
+    let mut out = String::new();
+    row(
+        &mut out,
+        &[
+            "image",
+            "digest",
+            "status",
+            "vulnerability",
+            "severity",
+            "cvss",
+            "package",
+            "version",
+            "fixed",
+            "workloads",
+        ],
+    );
+    for r in rows {
+        let cvss = r.cvss.map(|c| format!("{c:.1}")).unwrap_or_default();
+        row(
+            &mut out,
+            &[
+                &r.image,
+                &r.digest,
+                &r.status,
+                &r.vulnerability,
+                &r.severity,
+                &cvss,
+                &r.package,
+                &r.version,
+                &r.fixed,
+                &r.workloads.join(" "),
             ],
         );
     }

@@ -15,6 +15,7 @@ mod csv;
 mod routes;
 mod serve;
 pub mod token;
+mod views;
 
 pub use auth::{MAX_FAILURES, Peer, WINDOW};
 pub use portcullis_core::{ApiToken, TokenScope};
@@ -24,3 +25,7 @@ pub use routes::{
 };
 pub use serve::serve;
 pub use token::{AuthError, Issued, issue, verify};
+pub use views::{
+    Affected, AffectedImage, DecisionQuery, ExceptionSelector, ExportQuery, ExportRow,
+    RunningQuery, ThresholdsChange, TopQuery, TopVulnerability, Workload,
+};

@@ -21,22 +21,34 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::{self, Failures};
-use crate::csv;
+use crate::{csv, views};
 
 /// Largest request body: a pushed inventory of a big image is a few MB.
 pub const MAX_BODY: usize = 32 << 20;
 
-/// What the API needs of the service beyond the store.
+/// What the API needs of the service beyond the store. Blocking methods are called from
+/// `spawn_blocking`.
 pub trait Assurance: Send + Sync + 'static {
     /// Matches a pushed inventory of `target` with the DB in force, keeps it (inventory,
-    /// report, status history) as seen at `source` with `labels`, and returns the report.
-    /// Blocking: called from `spawn_blocking`.
+    /// report, status history) as seen at `source`, and returns the report.
     fn accept_push(
         &self,
         target: &str,
         inventory: Inventory,
         source: &str,
     ) -> Result<ScanReport, String>;
+
+    /// The whole report of `digest` under the DB in force (packages and every match's
+    /// evidence), as the store keeps it; `None` when there is none.
+    fn report(&self, digest: &Digest) -> Result<Option<ScanReport>, String>;
+
+    /// The thresholds in force (stored ones, else the service's own).
+    fn thresholds(&self) -> portcullis_core::Thresholds;
+
+    /// The reports the service holds in memory (every image it decides on): searched by
+    /// vulnerability without reading the store. Matches keep ids, aliases, package, fixes,
+    /// severity and where the package was found.
+    fn held(&self) -> Vec<Arc<ScanReport>>;
 }
 
 /// Shared by every handler.
@@ -82,7 +94,7 @@ impl ApiError {
         }
     }
 
-    fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
+    pub(crate) fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error: error.into(),
@@ -90,7 +102,7 @@ impl ApiError {
         }
     }
 
-    fn store(e: StoreError) -> ApiError {
+    pub(crate) fn store(e: StoreError) -> ApiError {
         tracing::warn!(error = %portcullis_core::ErrorChain(&e), "API: store error");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -106,7 +118,50 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON body; a malformed one is a 400 naming the field serde names.
-pub(crate) struct Body<T>(T);
+pub(crate) struct Body<T>(pub(crate) T);
+
+/// Query parameters; unknown or malformed ones are a 400 naming the parameter.
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Params<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => {
+                let why = std::error::Error::source(&e).map_or(e.body_text(), |s| s.to_string());
+                // serde names the parameter in backquotes: "unknown field `colour`, expected ...".
+                let field = why.split('`').nth(1).map(str::to_string);
+                Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: why,
+                    field,
+                })
+            }
+        }
+    }
+}
+
+/// Whether `format` asks for CSV (`json` and `csv` are known).
+pub(crate) fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "format",
+            "json or csv",
+        )),
+    }
+}
 
 impl<S, T> axum::extract::FromRequest<S> for Body<T>
 where
@@ -136,7 +191,7 @@ where
 }
 
 /// Runs blocking store work off the runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -250,19 +305,9 @@ fn cursor(row: &ImageRow) -> String {
     security(("bearer" = [])))]
 async fn list_images(
     State(state): State<Arc<ApiState>>,
-    Query(q): Query<ImageQuery>,
+    Params(q): Params<ImageQuery>,
 ) -> Result<Response, ApiError> {
-    let csv_out = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(ApiError::field(
-                StatusCode::BAD_REQUEST,
-                "format",
-                "json or csv",
-            ));
-        }
-    };
+    let csv_out = wants_csv(q.format.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::field(
@@ -293,7 +338,7 @@ async fn list_images(
     Ok(Json(ImagePage { items, next }).into_response())
 }
 
-fn csv_response(text: &str) -> Response {
+pub(crate) fn csv_response(text: &str) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -408,8 +453,12 @@ async fn create_exception(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis assurance API", description = "Images, results, exceptions and CI pushes of a Portcullis service. Every route needs a bearer token (`portcullis token create`)."),
-    paths(list_images, push, list_exceptions, create_exception, openapi_json),
-    components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult)),
+    paths(list_images, push, list_exceptions, create_exception, openapi_json, views::image,
+        views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
+        views::thresholds, views::put_thresholds, views::export, views::delete_exceptions),
+    components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
+        views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
+        views::ThresholdsChange)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -447,6 +496,13 @@ async fn unknown() -> ApiError {
 pub fn router(state: Arc<ApiState>) -> Router {
     let read = Router::new()
         .route("/api/v1/images", get(list_images))
+        .route("/api/v1/images/{digest}", get(views::image))
+        .route("/api/v1/vulnerabilities", get(views::top_vulnerabilities))
+        .route("/api/v1/vulnerabilities/{id}", get(views::vulnerability))
+        .route("/api/v1/running", get(views::running))
+        .route("/api/v1/decisions", get(views::decisions))
+        .route("/api/v1/settings/thresholds", get(views::thresholds))
+        .route("/api/v1/export", get(views::export))
         .route("/api/v1/exceptions", get(list_exceptions))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -454,7 +510,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
             auth::check,
         ));
     let write = Router::new()
-        .route("/api/v1/exceptions", post(create_exception))
+        .route(
+            "/api/v1/exceptions",
+            post(create_exception).delete(views::delete_exceptions),
+        )
+        .route(
+            "/api/v1/settings/thresholds",
+            axum::routing::put(views::put_thresholds),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), TokenScope::Write),
             auth::check,

@@ -191,6 +191,175 @@ fn api_end_to_end(store: &str, dir: &Path) {
         "{csv}"
     );
 
+    // Filters are values, never query text, on either store.
+    let (code, none) = call(
+        port,
+        "GET",
+        "/api/v1/images?repository=%27%20OR%201%3D1%20--",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{none}");
+    assert!(!none.contains("portcullis/debian"), "{none}");
+
+    // One image: every match with its evidence and advisory links, and its status history.
+    let digest = image["digest"].as_str().expect("digest").to_string();
+    let (code, detail) = call(
+        port,
+        "GET",
+        &format!("/api/v1/images/{digest}"),
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{detail}");
+    let detail: Value = serde_json::from_str(&detail).expect("json");
+    let django = detail["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .find(|m| m["id"] == "PYSEC-2021-109")
+        .unwrap_or_else(|| panic!("PYSEC-2021-109 not in {}", detail["summary"]))
+        .clone();
+    assert!(
+        django["matched_by"]["layer"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("sha256:")),
+        "{django}"
+    );
+    assert!(
+        django["matched_by"]["location"]
+            .as_str()
+            .is_some_and(|l| l.contains("Django")),
+        "{django}"
+    );
+    assert!(
+        django["links"]
+            .to_string()
+            .contains("osv.dev/vulnerability/PYSEC-2021-109"),
+        "{django}"
+    );
+    assert_eq!(
+        detail["history"][0]["cause"], "first-scan",
+        "{}",
+        detail["history"]
+    );
+    assert_eq!(
+        call(port, "GET", "/api/v1/images/sha256:00", Some(&read), None).0,
+        400
+    );
+    let unknown = format!("/api/v1/images/sha256:{}", "0".repeat(64));
+    assert_eq!(call(port, "GET", &unknown, Some(&read), None).0, 404);
+
+    // Which images have a vulnerability (by alias too), and the top ones.
+    let (code, who) = call(
+        port,
+        "GET",
+        "/api/v1/vulnerabilities/CVE-2021-35042",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{who}");
+    let who: Value = serde_json::from_str(&who).expect("json");
+    assert_eq!(who["images"][0]["digest"], digest.as_str(), "{who}");
+    assert!(
+        who["images"][0]["packages"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("django 3.2")),
+        "{who}"
+    );
+    assert!(who["links"].to_string().contains("nvd.nist.gov"), "{who}");
+    let (_, nobody) = call(
+        port,
+        "GET",
+        "/api/v1/vulnerabilities/CVE-1999-0001",
+        Some(&read),
+        None,
+    );
+    assert!(nobody.contains("\"images\":[]"), "{nobody}");
+    let (code, top) = call(
+        port,
+        "GET",
+        "/api/v1/vulnerabilities?top=3",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{top}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&top)
+            .expect("json")
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    // The running images and the decisions (none outside a cluster, but answered), the export.
+    let (code, running) = call(port, "GET", "/api/v1/running", Some(&read), None);
+    assert_eq!((code, running.as_str()), (200, "[]"));
+    let (code, decisions) = call(
+        port,
+        "GET",
+        "/api/v1/decisions?result=rejected",
+        Some(&read),
+        None,
+    );
+    assert_eq!((code, decisions.as_str()), (200, "[]"));
+    let (code, export) = call(port, "GET", "/api/v1/export", Some(&read), None);
+    assert_eq!(code, 200);
+    assert!(
+        export.starts_with("image,digest,status,vulnerability"),
+        "{export}"
+    );
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("PYSEC-2021-109") && l.contains("django")),
+        "{export}"
+    );
+
+    // Thresholds: read by a read token, changed by a write token only, checked.
+    let t = r#"{"fail":9.0}"#;
+    assert_eq!(
+        call(
+            port,
+            "PUT",
+            "/api/v1/settings/thresholds",
+            Some(&read),
+            Some(t)
+        )
+        .0,
+        403
+    );
+    let (code, body) = call(
+        port,
+        "PUT",
+        "/api/v1/settings/thresholds",
+        Some(&write),
+        Some(r#"{"warn":9.5}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("\"field\":\"warn\""), "{body}");
+    let (code, body) = call(
+        port,
+        "PUT",
+        "/api/v1/settings/thresholds",
+        Some(&write),
+        Some(t),
+    );
+    assert_eq!(code, 200, "{body}");
+    // In force within seconds: serve follows the stored settings.
+    let applied = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (_, now) = call(
+            port,
+            "GET",
+            "/api/v1/settings/thresholds",
+            Some(&read),
+            None,
+        );
+        now.contains("\"fail\":9.0") && now.contains("\"warn\":4.0")
+    });
+    assert!(applied, "the new thresholds did not come into force");
+
     // Exceptions: a write token creates one; it is listed.
     let (code, body) = call(
         port,
@@ -212,6 +381,55 @@ fn api_end_to_end(store: &str, dir: &Path) {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("scope"), "{body}");
 
+    // An exception made through the API is in force within seconds: the match is marked.
+    let silence = r#"{"id":"CVE-2021-35042","scope":"any","justification":"not reachable"}"#;
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/exceptions",
+            Some(&write),
+            Some(silence)
+        )
+        .0,
+        201
+    );
+    let marked = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (_, d) = call(
+            port,
+            "GET",
+            &format!("/api/v1/images/{digest}"),
+            Some(&read),
+            None,
+        );
+        let d: Value = serde_json::from_str(&d).unwrap_or_default();
+        d["vulnerabilities"]
+            .as_array()
+            .and_then(|v| v.iter().find(|m| m["id"] == "PYSEC-2021-109"))
+            .is_some_and(|m| m["ignored"]["justification"] == "not reachable")
+    });
+    assert!(marked, "the API's exception did not come into force");
+    let (code, body) = call(
+        port,
+        "DELETE",
+        "/api/v1/exceptions?id=CVE-2020-0001",
+        Some(&write),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        call(
+            port,
+            "DELETE",
+            "/api/v1/exceptions?id=CVE-2020-0001",
+            Some(&write),
+            None
+        )
+        .0,
+        404
+    );
+
     // The OpenAPI document, generated from the types.
     let (code, doc) = call(port, "GET", "/api/v1/openapi.json", Some(&read), None);
     assert_eq!(code, 200);
@@ -223,7 +441,14 @@ fn api_end_to_end(store: &str, dir: &Path) {
         "{doc}"
     );
     assert!(doc["paths"].get("/api/v1/images").is_some(), "{doc}");
-    assert!(doc["paths"].get("/api/v1/push").is_some(), "{doc}");
+    for path in [
+        "/api/v1/push",
+        "/api/v1/images/{digest}",
+        "/api/v1/vulnerabilities/{id}",
+        "/api/v1/export",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not in {doc}");
+    }
 
     // A revoked token is refused from then on.
     let id = read["pcl_".len()..].split('_').next().expect("id");

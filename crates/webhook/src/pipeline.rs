@@ -465,6 +465,26 @@ impl PipelineScanner {
     pub fn cached_reports(&self) -> usize {
         self.cache.read().reports.len()
     }
+
+    /// Every report held now (slim when the store keeps them whole): what the API searches by
+    /// vulnerability without reading the store.
+    pub fn held_reports(&self) -> Vec<Arc<ScanReport>> {
+        self.cache
+            .read()
+            .reports
+            .values()
+            .map(|c| c.report.clone())
+            .collect()
+    }
+
+    /// Holds a report made elsewhere (a pushed CI scan) under `image`, as a scan here would:
+    /// admissions of that image decide from it, and the API finds it.
+    pub fn hold(&self, image: &str, mut report: ScanReport) {
+        self.slim(&mut report);
+        self.cache
+            .write()
+            .insert(image, Arc::new(report), OffsetDateTime::now_utc());
+    }
 }
 
 impl ImageScanner for PipelineScanner {

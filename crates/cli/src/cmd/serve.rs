@@ -180,10 +180,43 @@ impl portcullis_api::Assurance for ServeAssurance {
         inventory: portcullis_core::Inventory,
         source: &str,
     ) -> Result<portcullis_core::ScanReport, String> {
-        self.0
+        let report = self
+            .0
             .scanner()
             .accept_inventory(target, inventory, source)
-            .map_err(|e| ErrorChain(&e).to_string())
+            .map_err(|e| ErrorChain(&e).to_string())?;
+        self.0.hold(target, report.clone());
+        Ok(report)
+    }
+
+    fn report(
+        &self,
+        digest: &portcullis_core::Digest,
+    ) -> Result<Option<portcullis_core::ScanReport>, String> {
+        let scanner = self.0.scanner();
+        let (Some(store), Some(version)) = (scanner.store(), scanner.db_version()) else {
+            return Ok(None);
+        };
+        let text = |e: portcullis_core::StoreError| ErrorChain(&e).to_string();
+        let Some(inventory) = store.inventory(digest).map_err(text)? else {
+            return Ok(None);
+        };
+        let mut report = store
+            .report_for(digest, &version, &inventory)
+            .map_err(text)?;
+        if let Some(r) = &mut report {
+            // Stored under the exceptions of its time; these may have changed since.
+            scanner.apply_exceptions(r);
+        }
+        Ok(report)
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        self.0.scanner().thresholds()
+    }
+
+    fn held(&self) -> Vec<Arc<portcullis_core::ScanReport>> {
+        self.0.held_reports()
     }
 }
 

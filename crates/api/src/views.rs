@@ -1,0 +1,599 @@
+//! The read views beyond the images list: one image with its evidence and history, which
+//! images and workloads have a vulnerability, the top vulnerabilities by running pods, the
+//! running images, the admission decisions, and the Calico-style export of images with their
+//! vulnerabilities and the workloads running them.
+//!
+//! Searches by vulnerability read the reports the service holds in memory
+//! ([`crate::Assurance::held`]), never every stored report, so they answer in milliseconds over
+//! 10,000 images; the runtime inventory and the sightings come from the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::{Digest, Match, ResultStore, RuntimeImage, ScanReport, Thresholds};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::csv;
+use crate::routes::{ApiError, ApiState, Params, blocking, csv_response, wants_csv};
+
+/// Where to read about a vulnerability id: its own tracker, else OSV.
+pub(crate) fn links(id: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    if id.starts_with("CVE-") {
+        v.push(format!("https://nvd.nist.gov/vuln/detail/{id}"));
+    } else if id.starts_with("GHSA-") {
+        v.push(format!("https://github.com/advisories/{id}"));
+    } else if id.starts_with("DSA-") || id.starts_with("DLA-") {
+        v.push(format!("https://security-tracker.debian.org/tracker/{id}"));
+    }
+    v.push(format!("https://osv.dev/vulnerability/{id}"));
+    v
+}
+
+/// Whether `m` is the vulnerability `id` (its own id or an alias), case aside.
+fn is(m: &Match, id: &str) -> bool {
+    m.id.eq_ignore_ascii_case(id) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(id))
+}
+
+#[utoipa::path(get, path = "/api/v1/images/{digest}",
+    params(("digest" = String, Path, description = "sha256:...")),
+    responses((status = 200, description = "The image's latest report with every match's evidence and advisory links, and its status history"),
+        (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn image(
+    State(state): State<Arc<ApiState>>,
+    Path(digest): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let digest = Digest::parse(&digest)
+        .map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "digest", e.to_string()))?;
+    let (store, assurance) = (state.store.clone(), state.assurance.clone());
+    blocking(move || {
+        let report = assurance
+            .report(&digest)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no result for this digest"))?;
+        let history = store.status_history(&digest).map_err(ApiError::store)?;
+        let mut v = serde_json::to_value(&report)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        if let Some(list) = v["vulnerabilities"].as_array_mut() {
+            for (m, out) in report.vulnerabilities.iter().zip(list) {
+                out["links"] = serde_json::json!(links(&m.id));
+            }
+        }
+        v["history"] = serde_json::to_value(history)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// A workload running an image.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Workload {
+    /// Cluster name.
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Kind (Deployment, StatefulSet, ...).
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Pods running it now.
+    pub pods: u32,
+}
+
+fn workloads_by_digest(running: &[RuntimeImage]) -> HashMap<Digest, Vec<Workload>> {
+    let mut map: HashMap<Digest, Vec<Workload>> = HashMap::new();
+    for r in running.iter().filter(|r| r.running) {
+        if let Some(d) = &r.digest {
+            map.entry(d.clone()).or_default().push(Workload {
+                cluster: r.cluster.clone(),
+                namespace: r.namespace.clone(),
+                kind: r.workload_kind.clone(),
+                name: r.workload_name.clone(),
+                pods: r.instances,
+            });
+        }
+    }
+    map
+}
+
+/// An image with a vulnerability: the packages it is in, and who runs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AffectedImage {
+    /// Manifest digest.
+    pub digest: String,
+    /// The image as last named.
+    pub image: String,
+    /// Status of the image.
+    pub status: String,
+    /// `name version` of each affected package, with its fixes.
+    pub packages: Vec<String>,
+    /// Whether a fixed version exists for every affected package.
+    pub fixable: bool,
+    /// Workloads running it now.
+    pub workloads: Vec<Workload>,
+}
+
+/// Who has one vulnerability.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Affected {
+    /// The id asked for.
+    pub id: String,
+    /// Where to read about it.
+    pub links: Vec<String>,
+    /// Images with it (not where an exception silences it).
+    pub images: Vec<AffectedImage>,
+    /// Pods running an affected image now.
+    pub running_pods: u32,
+}
+
+fn affected(id: &str, held: &[Arc<ScanReport>], running: &[RuntimeImage]) -> Affected {
+    let workloads = workloads_by_digest(running);
+    let mut seen = BTreeSet::new();
+    let mut images = Vec::new();
+    for r in held {
+        let Some(digest) = &r.image.digest else {
+            continue;
+        };
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let hits: Vec<&Match> = r
+            .vulnerabilities
+            .iter()
+            .filter(|m| m.ignored.is_none() && is(m, id))
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        images.push(AffectedImage {
+            digest: digest.to_string(),
+            image: r.image.reference.clone(),
+            status: r.summary.status.as_str().to_string(),
+            packages: hits
+                .iter()
+                .map(|m| match m.fixed_versions.first() {
+                    Some(f) => format!("{} {} (fixed in {f})", m.package.name, m.package.version),
+                    None => format!("{} {}", m.package.name, m.package.version),
+                })
+                .collect(),
+            fixable: hits.iter().all(|m| !m.fixed_versions.is_empty()),
+            workloads: workloads.get(digest).cloned().unwrap_or_default(),
+        });
+    }
+    images.sort_by(|a, b| a.image.cmp(&b.image).then(a.digest.cmp(&b.digest)));
+    Affected {
+        id: id.to_string(),
+        links: links(id),
+        running_pods: images
+            .iter()
+            .flat_map(|i| &i.workloads)
+            .map(|w| w.pods)
+            .sum(),
+        images,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/vulnerabilities/{id}",
+    params(("id" = String, Path, description = "CVE-..., GHSA-..., DSA-..., or any alias")),
+    responses((status = 200, body = Affected), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn vulnerability(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Affected>, ApiError> {
+    if id.is_empty() || id.len() > 200 {
+        return Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "id",
+            "1 to 200 characters",
+        ));
+    }
+    let (store, assurance) = (state.store.clone(), state.assurance.clone());
+    blocking(move || {
+        let running = store.runtime_images().map_err(ApiError::store)?;
+        Ok(Json(affected(&id, &assurance.held(), &running)))
+    })
+    .await
+}
+
+/// `GET /vulnerabilities`: the top ones.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TopQuery {
+    /// How many (1 to 1000; default 20).
+    pub top: Option<usize>,
+}
+
+/// One vulnerability in the top list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopVulnerability {
+    /// Its id.
+    pub id: String,
+    /// Severity.
+    pub severity: String,
+    /// Pods running an image with it.
+    pub running_pods: u32,
+    /// Images with it.
+    pub images: usize,
+    /// Whether every affected package has a fix.
+    pub fixable: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/vulnerabilities", params(TopQuery),
+    responses((status = 200, body = Vec<TopVulnerability>), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn top_vulnerabilities(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<TopQuery>,
+) -> Result<Json<Vec<TopVulnerability>>, ApiError> {
+    let top = q.top.unwrap_or(20);
+    if top == 0 || top > 1000 {
+        return Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "top",
+            "between 1 and 1000",
+        ));
+    }
+    let (store, assurance) = (state.store.clone(), state.assurance.clone());
+    blocking(move || {
+        let running = store.runtime_images().map_err(ApiError::store)?;
+        let pods: HashMap<Digest, u32> = workloads_by_digest(&running)
+            .into_iter()
+            .map(|(d, w)| (d, w.iter().map(|w| w.pods).sum()))
+            .collect();
+        // id → (severity, pods, images, fixable)
+        let mut by_id: BTreeMap<String, (portcullis_core::Severity, u32, usize, bool)> =
+            BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for r in assurance.held() {
+            let Some(d) = &r.image.digest else { continue };
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            let mut in_image = BTreeSet::new();
+            for m in r.vulnerabilities.iter().filter(|m| m.ignored.is_none()) {
+                let e = by_id
+                    .entry(m.id.clone())
+                    .or_insert((m.severity, 0, 0, true));
+                e.0 = e.0.max(m.severity);
+                e.3 &= !m.fixed_versions.is_empty();
+                if in_image.insert(m.id.clone()) {
+                    e.1 += pods.get(d).copied().unwrap_or(0);
+                    e.2 += 1;
+                }
+            }
+        }
+        let mut v: Vec<TopVulnerability> = by_id
+            .into_iter()
+            .map(|(id, (sev, pods, images, fixable))| TopVulnerability {
+                id,
+                severity: sev.to_string(),
+                running_pods: pods,
+                images,
+                fixable,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            b.running_pods
+                .cmp(&a.running_pods)
+                .then(b.images.cmp(&a.images))
+                .then(a.id.cmp(&b.id))
+        });
+        v.truncate(top);
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// `GET /running`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RunningQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Also what ran before and stopped (default: only what runs now).
+    pub all: Option<bool>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/running", params(RunningQuery),
+    responses((status = 200, description = "The runtime inventory: cluster, namespace, workload, image, digest, pods, nodes"),
+        (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn running(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<RunningQuery>,
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
+    let store = state.store.clone();
+    let rows = blocking(move || {
+        Ok(store
+            .runtime_images()
+            .map_err(ApiError::store)?
+            .into_iter()
+            .filter(|r| q.all == Some(true) || r.running)
+            .filter(|r| q.cluster.as_ref().is_none_or(|c| &r.cluster == c))
+            .filter(|r| q.namespace.as_ref().is_none_or(|n| &r.namespace == n))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    if as_csv {
+        return Ok(csv_response(&csv::running(&rows)));
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// `GET /decisions`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionQuery {
+    /// `allowed` or `rejected`.
+    pub result: Option<String>,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only decisions by this policy.
+    pub policy: Option<String>,
+    /// How many, newest first (1 to 1000; default 100).
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/decisions", params(DecisionQuery),
+    responses((status = 200, description = "Recent admission decisions, newest first"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn decisions(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<DecisionQuery>,
+) -> Result<Response, ApiError> {
+    let allowed = match q.result.as_deref() {
+        None => None,
+        Some("allowed") => Some(true),
+        Some("rejected") => Some(false),
+        Some(_) => {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "result",
+                "allowed or rejected",
+            ));
+        }
+    };
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "limit",
+            "between 1 and 1000",
+        ));
+    }
+    let store = state.store.clone();
+    blocking(move || {
+        // Filters apply to the recent window the store keeps, newest first.
+        let all = store
+            .recent_decisions(10 * limit)
+            .map_err(ApiError::store)?;
+        let rows: Vec<_> = all
+            .into_iter()
+            .filter(|d| allowed.is_none_or(|a| d.allowed == a))
+            .filter(|d| q.namespace.as_ref().is_none_or(|n| &d.namespace == n))
+            .filter(|d| q.policy.as_ref().is_none_or(|p| &d.policy == p))
+            .take(limit)
+            .collect();
+        Ok(Json(rows).into_response())
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/thresholds",
+    responses((status = 200, description = "The thresholds in force"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn thresholds(State(state): State<Arc<ApiState>>) -> Json<Thresholds> {
+    Json(state.assurance.thresholds())
+}
+
+/// A change of thresholds: what is given replaces what is in force.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsChange {
+    /// Score at or above which an image warns.
+    pub warn: Option<f64>,
+    /// Score at or above which an image fails.
+    pub fail: Option<f64>,
+    /// Status of a match with no score.
+    #[schema(value_type = Option<String>)]
+    pub unknown: Option<portcullis_core::Status>,
+    /// Least status of an image with packages no source covers.
+    #[schema(value_type = Option<String>)]
+    pub uncovered: Option<portcullis_core::Status>,
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/thresholds", request_body = ThresholdsChange,
+    responses((status = 200, description = "Stored; every replica relabels its results within seconds, each status change recorded"),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_thresholds(
+    State(state): State<Arc<ApiState>>,
+    crate::routes::Body(c): crate::routes::Body<ThresholdsChange>,
+) -> Result<Json<Thresholds>, ApiError> {
+    let mut t = state.assurance.thresholds();
+    t.warn = c.warn.unwrap_or(t.warn);
+    t.fail = c.fail.unwrap_or(t.fail);
+    t.unknown = c.unknown.unwrap_or(t.unknown);
+    t.uncovered = c.uncovered.unwrap_or(t.uncovered);
+    for (field, v) in [("warn", t.warn), ("fail", t.fail)] {
+        if !(0.0..=10.0).contains(&v) {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                field,
+                "scores are 0 to 10",
+            ));
+        }
+    }
+    if t.warn > t.fail {
+        return Err(ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "warn",
+            "above fail",
+        ));
+    }
+    let store = state.store.clone();
+    blocking(move || {
+        store.put_thresholds(&t).map_err(ApiError::store)?;
+        Ok(Json(t))
+    })
+    .await
+}
+
+/// One row of the export: an image, one of its vulnerabilities, and who runs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportRow {
+    /// The image as last named.
+    pub image: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Image status.
+    pub status: String,
+    /// Vulnerability id (empty for an image with none).
+    pub vulnerability: String,
+    /// Severity.
+    pub severity: String,
+    /// CVSS score.
+    pub cvss: Option<f64>,
+    /// Affected package.
+    pub package: String,
+    /// Installed version.
+    pub version: String,
+    /// Fixed versions.
+    pub fixed: String,
+    /// Workloads running the image (`cluster/namespace/Kind/name xN`).
+    pub workloads: Vec<String>,
+}
+
+fn export_rows(held: &[Arc<ScanReport>], running: &[RuntimeImage]) -> Vec<ExportRow> {
+    let workloads = workloads_by_digest(running);
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    for r in held {
+        let Some(d) = &r.image.digest else { continue };
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        let runs: Vec<String> = workloads
+            .get(d)
+            .map(|w| {
+                w.iter()
+                    .map(|w| {
+                        format!(
+                            "{}/{}/{}/{} x{}",
+                            w.cluster, w.namespace, w.kind, w.name, w.pods
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let row = |m: Option<&Match>| ExportRow {
+            image: r.image.reference.clone(),
+            digest: d.to_string(),
+            status: r.summary.status.as_str().to_string(),
+            vulnerability: m.map(|m| m.id.clone()).unwrap_or_default(),
+            severity: m.map(|m| m.severity.to_string()).unwrap_or_default(),
+            cvss: m.and_then(|m| m.cvss.as_ref().map(|c| c.score)),
+            package: m.map(|m| m.package.name.clone()).unwrap_or_default(),
+            version: m.map(|m| m.package.version.clone()).unwrap_or_default(),
+            fixed: m.map(|m| m.fixed_versions.join(" ")).unwrap_or_default(),
+            workloads: runs.clone(),
+        };
+        let counted: Vec<&Match> = r
+            .vulnerabilities
+            .iter()
+            .filter(|m| m.ignored.is_none())
+            .collect();
+        if counted.is_empty() {
+            rows.push(row(None));
+        }
+        rows.extend(counted.into_iter().map(|m| row(Some(m))));
+    }
+    rows.sort_by(|a, b| {
+        a.image
+            .cmp(&b.image)
+            .then(a.vulnerability.cmp(&b.vulnerability))
+    });
+    rows
+}
+
+/// `GET /export`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/export", params(ExportQuery),
+    responses((status = 200, body = Vec<ExportRow>, description = "Every image with its vulnerabilities and the workloads running it (CSV by default, spreadsheet-safe)"),
+        (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn export(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(Some(q.format.as_deref().unwrap_or("csv")))?;
+    let (store, assurance) = (state.store.clone(), state.assurance.clone());
+    let rows = blocking(move || {
+        let running = store.runtime_images().map_err(ApiError::store)?;
+        Ok(export_rows(&assurance.held(), &running))
+    })
+    .await?;
+    if as_csv {
+        return Ok(csv_response(&csv::export(&rows)));
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Which API exceptions `DELETE /exceptions` removes.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionSelector {
+    /// The vulnerability id of the exceptions to remove.
+    pub id: String,
+    /// Only those of this repository (`registry/repository`).
+    pub repository: Option<String>,
+}
+
+#[utoipa::path(delete, path = "/api/v1/exceptions", params(ExceptionSelector),
+    responses((status = 200, description = "How many were removed"), (status = 404, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_exceptions(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<ExceptionSelector>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store: Arc<dyn ResultStore> = state.store.clone();
+    blocking(move || {
+        let all = store.api_exceptions().map_err(ApiError::store)?;
+        let (gone, kept): (Vec<_>, Vec<_>) = all.into_iter().partition(|e| {
+            e.id == q.id
+                && q.repository.as_ref().is_none_or(|r| {
+                    format!(
+                        "{}/{}",
+                        e.registry.as_deref().unwrap_or(""),
+                        e.repository.as_deref().unwrap_or("")
+                    ) == *r
+                })
+        });
+        if gone.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no such exception"));
+        }
+        store.put_api_exceptions(&kept).map_err(ApiError::store)?;
+        Ok(Json(serde_json::json!({"removed": gone.len()})))
+    })
+    .await
+}
