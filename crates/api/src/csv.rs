@@ -26,7 +26,7 @@ fn row(out: &mut String, cells: &[&str]) {
 }
 
 /// The images list as CSV, one row per image.
-pub(crate) fn images(rows: &[ImageRow]) -> String {
+pub(crate) fn images(rows: &[&ImageRow]) -> String {
     let mut out = String::new();
     row(
         &mut out,
@@ -102,8 +102,8 @@ pub(crate) fn running(rows: &[portcullis_core::RuntimeImage]) -> String {
     out
 }
 
-/// The export as CSV: one row per image and vulnerability, with the workloads running it.
-pub(crate) fn export(rows: &[ExportRow]) -> String {
+/// The export's CSV header line.
+pub(crate) fn export_header() -> String {
     let mut out = String::new();
     row(
         &mut out,
@@ -120,24 +120,28 @@ pub(crate) fn export(rows: &[ExportRow]) -> String {
             "workloads",
         ],
     );
-    for r in rows {
-        let cvss = r.cvss.map(|c| format!("{c:.1}")).unwrap_or_default();
-        row(
-            &mut out,
-            &[
-                &r.image,
-                &r.digest,
-                &r.status,
-                &r.vulnerability,
-                &r.severity,
-                &cvss,
-                &r.package,
-                &r.version,
-                &r.fixed,
-                &r.workloads.join(" "),
-            ],
-        );
-    }
+    out
+}
+
+/// One export row as a CSV line: an image, one vulnerability, the workloads running it.
+pub(crate) fn export_row(r: &ExportRow) -> String {
+    let mut out = String::new();
+    let cvss = r.cvss.map(|c| format!("{c:.1}")).unwrap_or_default();
+    row(
+        &mut out,
+        &[
+            &r.image,
+            &r.digest,
+            &r.status,
+            &r.vulnerability,
+            &r.severity,
+            &cvss,
+            &r.package,
+            &r.version,
+            &r.fixed,
+            &r.workloads.join(" "),
+        ],
+    );
     out
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod csv;
 mod routes;
 mod serve;
+mod snapshot;
 pub mod token;
 mod views;
 

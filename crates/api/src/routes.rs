@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::{self, Failures};
+use crate::snapshot::{Snapshot, VulnIndex};
 use crate::{csv, views};
 
 /// Largest request body: a pushed inventory of a big image is a few MB.
@@ -59,6 +60,12 @@ pub struct ApiState {
     pub assurance: Arc<dyn Assurance>,
     /// Failed authentications per source address.
     pub(crate) failures: Failures,
+    /// Every image seen, with its latest status, in list order.
+    pub(crate) images: Arc<Snapshot<Vec<ImageRow>>>,
+    /// The held reports by vulnerability.
+    pub(crate) vulns: Arc<Snapshot<VulnIndex>>,
+    /// The runtime inventory.
+    pub(crate) running: Arc<Snapshot<Vec<portcullis_core::RuntimeImage>>>,
 }
 
 impl ApiState {
@@ -68,7 +75,34 @@ impl ApiState {
             store,
             assurance,
             failures: Failures::default(),
+            images: Arc::default(),
+            vulns: Arc::default(),
+            running: Arc::default(),
         })
+    }
+
+    /// Every image seen, with its latest status (a snapshot at most seconds old).
+    pub(crate) async fn image_rows(&self) -> Result<Arc<Vec<ImageRow>>, ApiError> {
+        let store = self.store.clone();
+        self.images.get(move || image_rows(store.as_ref())).await
+    }
+
+    /// The held reports by vulnerability (a snapshot at most seconds old).
+    pub(crate) async fn vuln_index(&self) -> Result<Arc<VulnIndex>, ApiError> {
+        let assurance = self.assurance.clone();
+        self.vulns
+            .get(move || Ok(VulnIndex::of(assurance.held())))
+            .await
+    }
+
+    /// The runtime inventory (a snapshot at most seconds old).
+    pub(crate) async fn runtime(
+        &self,
+    ) -> Result<Arc<Vec<portcullis_core::RuntimeImage>>, ApiError> {
+        let store = self.store.clone();
+        self.running
+            .get(move || store.runtime_images().map_err(ApiError::store))
+            .await
     }
 }
 
@@ -249,19 +283,8 @@ pub struct ImageQuery {
 
 const MAX_PAGE: usize = 1000;
 
-fn images(store: &dyn ResultStore, q: &ImageQuery) -> Result<Vec<ImageRow>, ApiError> {
-    let wanted = q
-        .status
-        .as_deref()
-        .map(|s| {
-            [Status::Pass, Status::Warn, Status::Fail]
-                .into_iter()
-                .find(|st| st.as_str().eq_ignore_ascii_case(s))
-                .ok_or_else(|| {
-                    ApiError::field(StatusCode::BAD_REQUEST, "status", "not Pass, Warn or Fail")
-                })
-        })
-        .transpose()?;
+/// Every image seen with its latest status, by registry, repository and digest.
+fn image_rows(store: &dyn ResultStore) -> Result<Vec<ImageRow>, ApiError> {
     let statuses: HashMap<Digest, Status> = store
         .latest_statuses()
         .map_err(ApiError::store)?
@@ -271,20 +294,9 @@ fn images(store: &dyn ResultStore, q: &ImageQuery) -> Result<Vec<ImageRow>, ApiE
         .seen_images()
         .map_err(ApiError::store)?
         .into_iter()
-        .filter(|i| q.registry.as_ref().is_none_or(|r| &i.registry == r))
-        .filter(|i| {
-            q.repository
-                .as_ref()
-                .is_none_or(|r| i.repository.contains(r.as_str()))
-        })
-        .map(|i| {
-            let status = statuses.get(&i.digest).copied();
-            (i, status)
-        })
-        .filter(|(_, s)| wanted.is_none_or(|w| *s == Some(w)))
-        .map(|(i, status)| ImageRow {
+        .map(|i| ImageRow {
+            status: statuses.get(&i.digest).map(|s| s.as_str().to_string()),
             digest: i.digest.to_string(),
-            status: status.map(|s| s.as_str().to_string()),
             first_seen: portcullis_core::format_time(i.first_seen),
             last_seen: portcullis_core::format_time(i.last_seen),
             registry: i.registry,
@@ -292,6 +304,33 @@ fn images(store: &dyn ResultStore, q: &ImageQuery) -> Result<Vec<ImageRow>, ApiE
             tags: i.tags,
             sources: i.sources,
         })
+        .collect())
+}
+
+/// The rows `q` selects.
+fn select<'a>(rows: &'a [ImageRow], q: &ImageQuery) -> Result<Vec<&'a ImageRow>, ApiError> {
+    let wanted = q
+        .status
+        .as_deref()
+        .map(|s| {
+            [Status::Pass, Status::Warn, Status::Fail]
+                .into_iter()
+                .find(|st| st.as_str().eq_ignore_ascii_case(s))
+                .map(Status::as_str)
+                .ok_or_else(|| {
+                    ApiError::field(StatusCode::BAD_REQUEST, "status", "not Pass, Warn or Fail")
+                })
+        })
+        .transpose()?;
+    Ok(rows
+        .iter()
+        .filter(|i| q.registry.as_ref().is_none_or(|r| &i.registry == r))
+        .filter(|i| {
+            q.repository
+                .as_ref()
+                .is_none_or(|r| i.repository.contains(r.as_str()))
+        })
+        .filter(|i| wanted.is_none_or(|w| i.status.as_deref() == Some(w)))
         .collect())
 }
 
@@ -316,22 +355,21 @@ async fn list_images(
             format!("between 1 and {MAX_PAGE}"),
         ));
     }
-    let store = state.store.clone();
-    let rows = blocking(move || {
-        let rows = images(store.as_ref(), &q)?;
-        Ok((rows, q.after))
-    })
-    .await;
-    let (rows, after) = rows?;
+    let all = state.image_rows().await?;
+    let rows = select(&all, &q)?;
     if csv_out {
         return Ok(csv_response(&csv::images(&rows)));
     }
-    let start = after.map_or(0, |a| {
+    let start = q.after.map_or(0, |a| {
         rows.iter()
             .position(|r| cursor(r) > a)
             .unwrap_or(rows.len())
     });
-    let items: Vec<ImageRow> = rows[start..].iter().take(limit).cloned().collect();
+    let items: Vec<ImageRow> = rows[start..]
+        .iter()
+        .take(limit)
+        .map(|r| (*r).clone())
+        .collect();
     let next = (start + items.len() < rows.len())
         .then(|| items.last().map(cursor))
         .flatten();
@@ -402,6 +440,9 @@ async fn push(
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))
     })
     .await?;
+    // Listed and searchable from the next request on.
+    state.images.drop_it();
+    state.vulns.drop_it();
     Ok(Json(PushResult {
         digest: report.image.digest.as_ref().map(ToString::to_string),
         status: report.summary.status.as_str().to_string(),

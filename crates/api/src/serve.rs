@@ -33,6 +33,10 @@ pub async fn serve(
     let builder = portcullis_webhook::http_builder();
     tokio::pin!(shutdown);
     while let Some((tcp, peer)) = portcullis_webhook::accept(&listener, &mut shutdown).await {
+        // Answers are small and latency-bound: never hold one back waiting for an ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "API: cannot set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let router = router.clone();
         let builder = builder.clone();

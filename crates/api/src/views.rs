@@ -7,7 +7,7 @@
 //! ([`crate::Assurance::held`]), never every stored report, so they answer in milliseconds over
 //! 10,000 images; the runtime inventory and the sightings come from the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 
 use crate::csv;
 use crate::routes::{ApiError, ApiState, Params, blocking, csv_response, wants_csv};
+use crate::snapshot::VulnIndex;
 
 /// Where to read about a vulnerability id: its own tracker, else OSV.
 pub(crate) fn links(id: &str) -> Vec<String> {
@@ -33,11 +34,6 @@ pub(crate) fn links(id: &str) -> Vec<String> {
     }
     v.push(format!("https://osv.dev/vulnerability/{id}"));
     v
-}
-
-/// Whether `m` is the vulnerability `id` (its own id or an alias), case aside.
-fn is(m: &Match, id: &str) -> bool {
-    m.id.eq_ignore_ascii_case(id) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(id))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{digest}",
@@ -133,21 +129,22 @@ pub struct Affected {
     pub running_pods: u32,
 }
 
-fn affected(id: &str, held: &[Arc<ScanReport>], running: &[RuntimeImage]) -> Affected {
+fn affected(id: &str, index: &VulnIndex, running: &[RuntimeImage]) -> Affected {
     let workloads = workloads_by_digest(running);
-    let mut seen = BTreeSet::new();
     let mut images = Vec::new();
-    for r in held {
+    for (r, idxs) in index
+        .by_id
+        .get(&id.to_ascii_uppercase())
+        .into_iter()
+        .flatten()
+    {
         let Some(digest) = &r.image.digest else {
             continue;
         };
-        if !seen.insert(digest.clone()) {
-            continue;
-        }
-        let hits: Vec<&Match> = r
-            .vulnerabilities
+        let hits: Vec<&Match> = idxs
             .iter()
-            .filter(|m| m.ignored.is_none() && is(m, id))
+            .filter_map(|i| r.vulnerabilities.get(*i as usize))
+            .filter(|m| m.ignored.is_none())
             .collect();
         if hits.is_empty() {
             continue;
@@ -195,12 +192,9 @@ pub(crate) async fn vulnerability(
             "1 to 200 characters",
         ));
     }
-    let (store, assurance) = (state.store.clone(), state.assurance.clone());
-    blocking(move || {
-        let running = store.runtime_images().map_err(ApiError::store)?;
-        Ok(Json(affected(&id, &assurance.held(), &running)))
-    })
-    .await
+    let index = state.vuln_index().await?;
+    let running = state.runtime().await?;
+    Ok(Json(affected(&id, &index, &running)))
 }
 
 /// `GET /vulnerabilities`: the top ones.
@@ -241,55 +235,31 @@ pub(crate) async fn top_vulnerabilities(
             "between 1 and 1000",
         ));
     }
-    let (store, assurance) = (state.store.clone(), state.assurance.clone());
-    blocking(move || {
-        let running = store.runtime_images().map_err(ApiError::store)?;
-        let pods: HashMap<Digest, u32> = workloads_by_digest(&running)
-            .into_iter()
-            .map(|(d, w)| (d, w.iter().map(|w| w.pods).sum()))
-            .collect();
-        // id → (severity, pods, images, fixable)
-        let mut by_id: BTreeMap<String, (portcullis_core::Severity, u32, usize, bool)> =
-            BTreeMap::new();
-        let mut seen = BTreeSet::new();
-        for r in assurance.held() {
-            let Some(d) = &r.image.digest else { continue };
-            if !seen.insert(d.clone()) {
-                continue;
-            }
-            let mut in_image = BTreeSet::new();
-            for m in r.vulnerabilities.iter().filter(|m| m.ignored.is_none()) {
-                let e = by_id
-                    .entry(m.id.clone())
-                    .or_insert((m.severity, 0, 0, true));
-                e.0 = e.0.max(m.severity);
-                e.3 &= !m.fixed_versions.is_empty();
-                if in_image.insert(m.id.clone()) {
-                    e.1 += pods.get(d).copied().unwrap_or(0);
-                    e.2 += 1;
-                }
-            }
-        }
-        let mut v: Vec<TopVulnerability> = by_id
-            .into_iter()
-            .map(|(id, (sev, pods, images, fixable))| TopVulnerability {
-                id,
-                severity: sev.to_string(),
-                running_pods: pods,
-                images,
-                fixable,
-            })
-            .collect();
-        v.sort_by(|a, b| {
-            b.running_pods
-                .cmp(&a.running_pods)
-                .then(b.images.cmp(&a.images))
-                .then(a.id.cmp(&b.id))
-        });
-        v.truncate(top);
-        Ok(Json(v))
-    })
-    .await
+    let index = state.vuln_index().await?;
+    let running = state.runtime().await?;
+    let pods: HashMap<Digest, u32> = workloads_by_digest(&running)
+        .into_iter()
+        .map(|(d, w)| (d, w.iter().map(|w| w.pods).sum()))
+        .collect();
+    let mut v: Vec<TopVulnerability> = index
+        .counted
+        .iter()
+        .map(|c| TopVulnerability {
+            id: c.id.clone(),
+            severity: c.severity.to_string(),
+            running_pods: c.digests.iter().filter_map(|d| pods.get(d)).sum(),
+            images: c.digests.len(),
+            fixable: c.fixable,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.running_pods
+            .cmp(&a.running_pods)
+            .then(b.images.cmp(&a.images))
+            .then(a.id.cmp(&b.id))
+    });
+    v.truncate(top);
+    Ok(Json(v))
 }
 
 /// `GET /running`.
@@ -315,18 +285,14 @@ pub(crate) async fn running(
     Params(q): Params<RunningQuery>,
 ) -> Result<Response, ApiError> {
     let as_csv = wants_csv(q.format.as_deref())?;
-    let store = state.store.clone();
-    let rows = blocking(move || {
-        Ok(store
-            .runtime_images()
-            .map_err(ApiError::store)?
-            .into_iter()
-            .filter(|r| q.all == Some(true) || r.running)
-            .filter(|r| q.cluster.as_ref().is_none_or(|c| &r.cluster == c))
-            .filter(|r| q.namespace.as_ref().is_none_or(|n| &r.namespace == n))
-            .collect::<Vec<_>>())
-    })
-    .await?;
+    let all = state.runtime().await?;
+    let rows: Vec<RuntimeImage> = all
+        .iter()
+        .filter(|r| q.all == Some(true) || r.running)
+        .filter(|r| q.cluster.as_ref().is_none_or(|c| &r.cluster == c))
+        .filter(|r| q.namespace.as_ref().is_none_or(|n| &r.namespace == n))
+        .cloned()
+        .collect();
     if as_csv {
         return Ok(csv_response(&csv::running(&rows)));
     }
@@ -477,56 +443,46 @@ pub struct ExportRow {
     pub workloads: Vec<String>,
 }
 
-fn export_rows(held: &[Arc<ScanReport>], running: &[RuntimeImage]) -> Vec<ExportRow> {
-    let workloads = workloads_by_digest(running);
-    let mut seen = BTreeSet::new();
-    let mut rows = Vec::new();
-    for r in held {
-        let Some(d) = &r.image.digest else { continue };
-        if !seen.insert(d.clone()) {
-            continue;
-        }
-        let runs: Vec<String> = workloads
-            .get(d)
-            .map(|w| {
-                w.iter()
-                    .map(|w| {
-                        format!(
-                            "{}/{}/{}/{} x{}",
-                            w.cluster, w.namespace, w.kind, w.name, w.pods
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let row = |m: Option<&Match>| ExportRow {
-            image: r.image.reference.clone(),
-            digest: d.to_string(),
-            status: r.summary.status.as_str().to_string(),
-            vulnerability: m.map(|m| m.id.clone()).unwrap_or_default(),
-            severity: m.map(|m| m.severity.to_string()).unwrap_or_default(),
-            cvss: m.and_then(|m| m.cvss.as_ref().map(|c| c.score)),
-            package: m.map(|m| m.package.name.clone()).unwrap_or_default(),
-            version: m.map(|m| m.package.version.clone()).unwrap_or_default(),
-            fixed: m.map(|m| m.fixed_versions.join(" ")).unwrap_or_default(),
-            workloads: runs.clone(),
-        };
-        let counted: Vec<&Match> = r
-            .vulnerabilities
-            .iter()
-            .filter(|m| m.ignored.is_none())
-            .collect();
-        if counted.is_empty() {
-            rows.push(row(None));
-        }
-        rows.extend(counted.into_iter().map(|m| row(Some(m))));
+/// The export rows of one image: one per counted vulnerability (one empty row for an image
+/// with none), with the workloads running it.
+fn export_rows(r: &ScanReport, workloads: &HashMap<Digest, Vec<Workload>>) -> Vec<ExportRow> {
+    let Some(d) = &r.image.digest else {
+        return Vec::new();
+    };
+    let runs: Vec<String> = workloads
+        .get(d)
+        .map(|w| {
+            w.iter()
+                .map(|w| {
+                    format!(
+                        "{}/{}/{}/{} x{}",
+                        w.cluster, w.namespace, w.kind, w.name, w.pods
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let row = |m: Option<&Match>| ExportRow {
+        image: r.image.reference.clone(),
+        digest: d.to_string(),
+        status: r.summary.status.as_str().to_string(),
+        vulnerability: m.map(|m| m.id.clone()).unwrap_or_default(),
+        severity: m.map(|m| m.severity.to_string()).unwrap_or_default(),
+        cvss: m.and_then(|m| m.cvss.as_ref().map(|c| c.score)),
+        package: m.map(|m| m.package.name.clone()).unwrap_or_default(),
+        version: m.map(|m| m.package.version.clone()).unwrap_or_default(),
+        fixed: m.map(|m| m.fixed_versions.join(" ")).unwrap_or_default(),
+        workloads: runs.clone(),
+    };
+    let counted: Vec<&Match> = r
+        .vulnerabilities
+        .iter()
+        .filter(|m| m.ignored.is_none())
+        .collect();
+    if counted.is_empty() {
+        return vec![row(None)];
     }
-    rows.sort_by(|a, b| {
-        a.image
-            .cmp(&b.image)
-            .then(a.vulnerability.cmp(&b.vulnerability))
-    });
-    rows
+    counted.into_iter().map(|m| row(Some(m))).collect()
 }
 
 /// `GET /export`.
@@ -546,16 +502,55 @@ pub(crate) async fn export(
     Params(q): Params<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let as_csv = wants_csv(Some(q.format.as_deref().unwrap_or("csv")))?;
-    let (store, assurance) = (state.store.clone(), state.assurance.clone());
-    let rows = blocking(move || {
-        let running = store.runtime_images().map_err(ApiError::store)?;
-        Ok(export_rows(&assurance.held(), &running))
-    })
-    .await?;
-    if as_csv {
-        return Ok(csv_response(&csv::export(&rows)));
-    }
-    Ok(Json(rows).into_response())
+    let index = state.vuln_index().await?;
+    let running = state.runtime().await?;
+    // Streamed image by image: a million rows are never held at once.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let workloads = workloads_by_digest(&running);
+        let mut chunk = Vec::with_capacity(1 << 16);
+        if as_csv {
+            chunk.extend_from_slice(csv::export_header().as_bytes());
+        } else {
+            chunk.push(b'[');
+        }
+        let mut first = true;
+        for r in &index.reports {
+            for row in export_rows(r, &workloads) {
+                if as_csv {
+                    chunk.extend_from_slice(csv::export_row(&row).as_bytes());
+                } else {
+                    if !first {
+                        chunk.push(b',');
+                    }
+                    first = false;
+                    if serde_json::to_writer(&mut chunk, &row).is_err() {
+                        return;
+                    }
+                }
+            }
+            if chunk.len() >= 1 << 16 && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+                return; // the client went away
+            }
+        }
+        if !as_csv {
+            chunk.extend_from_slice(b"]\n");
+        }
+        let _ = tx.blocking_send(Ok(chunk));
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let content_type = if as_csv {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/json"
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// Which API exceptions `DELETE /exceptions` removes.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::{ImageSighting, Inventory};
 use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
+use portcullis_test_support::bench::{fail, memory, wait_for};
 use portcullis_test_support::feeds::Feeds;
 
 /// Images held.
@@ -25,11 +26,6 @@ const VARIANTS: usize = 40;
 const SAMPLED: usize = 20;
 
 const REJECT_FAILED: &str = "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: reject-failed}\nspec:\n  rules:\n  - action: Reject\n    imageScanStatus: {operator: IsOneOf, values: [Fail]}\n  - action: Allow\n";
-
-fn fail(what: &str, e: impl std::fmt::Display) -> ! {
-    eprintln!("{what}: {e}");
-    std::process::exit(1);
-}
 
 /// The name image `i` is admitted under (a registry that does not exist: only memory answers).
 fn name(i: usize) -> String {
@@ -58,28 +54,6 @@ fn allowed(port: u16, image: &str) -> Option<bool> {
     let out = curl.wait_with_output().ok()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     v["response"]["allowed"].as_bool()
-}
-
-/// `VmRSS` and `VmHWM` of process `pid`, in MiB, and how the resident part splits (anonymous,
-/// file-backed).
-fn memory(pid: u32) -> (f64, f64, String) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (
-        field("VmRSS:"),
-        field("VmHWM:"),
-        format!(
-            "anonymous {:.0} MiB, file {:.0} MiB",
-            field("RssAnon:"),
-            field("RssFile:")
-        ),
-    )
 }
 
 fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
@@ -117,18 +91,6 @@ fn seed(url: &StoreUrl, db: &Path, cache: &Path, base: &Inventory) {
         .record_sightings(&sightings, time::OffsetDateTime::now_utc())
         .unwrap_or_else(|e| fail("sightings", e));
     s.rematch_stored().unwrap_or_else(|e| fail("rematch", e));
-}
-
-/// Waits until `log` holds `line`; the time it was first seen.
-fn wait_for(log: &Path, line: &str, within: Duration) -> Option<Instant> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(line)) {
-            return Some(Instant::now());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
 }
 
 fn main() {

@@ -11,6 +11,7 @@
 //! - [`postgres`]: a database of its own per test on the test PostgreSQL server.
 //! - [`rpm`]: rpm databases made by Debian's `rpm` tool, for rpm images.
 
+pub mod bench;
 pub mod build;
 pub mod feeds;
 pub mod http;

@@ -1,0 +1,146 @@
+//! What list and search routes read, kept as snapshots: the images with their latest status
+//! (from the store) and an index of the held reports by vulnerability id (from memory).
+//!
+//! Making either takes tens of milliseconds at 10,000 images and 1,000,000 matches; a request
+//! must not. A snapshot older than [`MAX_AGE`] is remade in the background while requests keep
+//! reading the last one (stale by at most that much plus the remake), and a push drops it, so a
+//! pushed image is listed on the next request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use portcullis_core::{Digest, ScanReport};
+
+use crate::routes::ApiError;
+
+/// How old a snapshot may be before a request has it remade.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(2);
+
+/// A value made by a blocking function, remade when old while the old one is served.
+pub(crate) struct Snapshot<T> {
+    value: RwLock<Option<(Instant, Arc<T>)>>,
+    remaking: Arc<AtomicBool>,
+}
+
+impl<T> Default for Snapshot<T> {
+    fn default() -> Self {
+        Snapshot {
+            value: RwLock::new(None),
+            remaking: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Snapshot<T> {
+    /// The snapshot: made now when there is none, else the one there (remade in the background
+    /// when older than [`MAX_AGE`]).
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        make: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<Arc<T>, ApiError> {
+        let current = self.value.read().clone();
+        match current {
+            Some((at, v)) => {
+                if at.elapsed() > MAX_AGE && !self.remaking.swap(true, Ordering::AcqRel) {
+                    let this = self.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let made = make();
+                        if let Ok(v) = made {
+                            *this.value.write() = Some((Instant::now(), Arc::new(v)));
+                        }
+                        this.remaking.store(false, Ordering::Release);
+                    });
+                }
+                Ok(v)
+            }
+            None => {
+                let v = Arc::new(crate::routes::blocking(make).await?);
+                *self.value.write() = Some((Instant::now(), v.clone()));
+                Ok(v)
+            }
+        }
+    }
+
+    /// Drops the snapshot: the next request makes a new one.
+    pub(crate) fn drop_it(&self) {
+        *self.value.write() = None;
+    }
+}
+
+/// A report and the indexes of its matches for one vulnerability id.
+pub(crate) type Hits = Vec<(Arc<ScanReport>, Vec<u32>)>;
+
+/// The held reports by vulnerability id and alias (upper case): each report once (by digest),
+/// with the indexes of its matches for that id.
+#[derive(Default)]
+pub(crate) struct VulnIndex {
+    pub(crate) by_id: HashMap<String, Hits>,
+    /// Every report once, by digest order.
+    pub(crate) reports: Vec<Arc<ScanReport>>,
+    /// Per vulnerability (its own id, not its aliases): the highest severity, whether every
+    /// affected package has a fix, and the digests of the images where it counts.
+    pub(crate) counted: Vec<Counted>,
+}
+
+/// One vulnerability's figures over the held reports.
+pub(crate) struct Counted {
+    pub(crate) id: String,
+    pub(crate) severity: portcullis_core::Severity,
+    pub(crate) fixable: bool,
+    pub(crate) digests: Vec<Digest>,
+}
+
+impl VulnIndex {
+    pub(crate) fn of(held: Vec<Arc<ScanReport>>) -> VulnIndex {
+        let mut by_digest: HashMap<Digest, Arc<ScanReport>> = HashMap::new();
+        for r in held {
+            if let Some(d) = r.image.digest.clone() {
+                by_digest.entry(d).or_insert(r);
+            }
+        }
+        let mut reports: Vec<Arc<ScanReport>> = by_digest.into_values().collect();
+        reports.sort_by(|a, b| a.image.digest.cmp(&b.image.digest));
+        let mut by_id: HashMap<String, Hits> = HashMap::new();
+        for r in &reports {
+            let mut here: HashMap<String, Vec<u32>> = HashMap::new();
+            for (i, m) in r.vulnerabilities.iter().enumerate() {
+                let idx = u32::try_from(i).unwrap_or(u32::MAX);
+                for id in std::iter::once(&m.id).chain(&m.aliases) {
+                    let list = here.entry(id.to_ascii_uppercase()).or_default();
+                    if list.last() != Some(&idx) {
+                        list.push(idx);
+                    }
+                }
+            }
+            for (id, idxs) in here {
+                by_id.entry(id).or_default().push((r.clone(), idxs));
+            }
+        }
+        let mut counted: HashMap<&str, Counted> = HashMap::new();
+        for r in &reports {
+            let Some(d) = &r.image.digest else { continue };
+            for m in r.vulnerabilities.iter().filter(|m| m.ignored.is_none()) {
+                let c = counted.entry(m.id.as_str()).or_insert_with(|| Counted {
+                    id: m.id.clone(),
+                    severity: m.severity,
+                    fixable: true,
+                    digests: Vec::new(),
+                });
+                c.severity = c.severity.max(m.severity);
+                c.fixable &= !m.fixed_versions.is_empty();
+                if c.digests.last() != Some(d) {
+                    c.digests.push(d.clone());
+                }
+            }
+        }
+        let counted = counted.into_values().collect();
+        VulnIndex {
+            by_id,
+            reports,
+            counted,
+        }
+    }
+}
