@@ -8,12 +8,14 @@
 //! Run with `scripts/bench-api` (which builds the release binary, starts the fixtures and
 //! PostgreSQL first).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use portcullis_core::{ImageSighting, Inventory, ScanReport};
-use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
+use portcullis_scanner::StoreUrl;
 use portcullis_test_support::bench::{fail, memory, percentile_ms, wait_for};
 
 const IMAGES: usize = 10_000;
@@ -22,19 +24,6 @@ const VARIANTS: usize = 40;
 const MATCHES: usize = 100;
 const IDS: usize = 2_000;
 const REQUESTS: usize = 200;
-
-fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
-    Scanner::new(ScannerConfig {
-        image: portcullis_image::Options {
-            cache_dir: cache.to_path_buf(),
-            ..Default::default()
-        },
-        db: Some(db.to_path_buf()),
-        store: Some(store),
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| fail("scanner", e))
-}
 
 /// The report of image `i`: the real report's shape, with `MATCHES` matches whose ids spread
 /// over `IDS` (each real match repeated under new ids).
@@ -56,7 +45,7 @@ fn report_of(template: &ScanReport, inv: &Inventory, i: usize) -> ScanReport {
 
 /// Fills `store` with the images, their lists, reports (under `db`'s version) and sightings.
 fn seed(url: &StoreUrl, db: &Path, cache: &Path, base: &Inventory) {
-    let s = scanner(url.clone(), db, cache);
+    let s = common::scanner(url.clone(), db, cache);
     let store = s.store().unwrap_or_else(|| fail("store", "none"));
     let version = s.db_version().unwrap_or_else(|| fail("db", "no version"));
     let template = s
@@ -134,31 +123,15 @@ fn main() {
     ) else {
         return;
     };
-    let bin =
-        std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portcullis").into());
+    let bin = common::bin();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail("runtime", e));
-    let base = rt
-        .block_on(
-            Scanner::new(ScannerConfig::default())
-                .unwrap_or_else(|e| fail("scanner", e))
-                .inventory(&format!("oci:{}:lang", fx.join("oci").display())),
-        )
-        .unwrap_or_else(|e| fail("inventory", e));
+    let rt = common::runtime();
+    let base = common::lang_inventory(&rt, &fx);
     println!(
         "the API over {IMAGES} images x {MATCHES} matches ({} in all, {IDS} ids); binary {bin}",
         IMAGES * MATCHES
     );
-    let mut backends = vec![(
-        "sqlite",
-        format!("sqlite:{}", tmp.path().join("store.db").display()),
-    )];
-    if let Some(url) = portcullis_test_support::postgres::fresh_database("bench_api") {
-        backends.push(("postgres", url));
-    }
+    let backends = common::backends(tmp.path(), "bench_api");
     for (backend, url) in backends {
         let dir = tmp.path().join(backend);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail("mkdir", e));

@@ -8,13 +8,15 @@
 //! Run with `scripts/bench-serve` (which builds the release binary, starts the fixtures and
 //! PostgreSQL first).
 
+mod common;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portcullis_core::{ImageSighting, Inventory};
-use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
+use portcullis_scanner::StoreUrl;
 use portcullis_test_support::bench::{fail, memory, wait_for};
 use portcullis_test_support::feeds::Feeds;
 
@@ -56,22 +58,9 @@ fn allowed(port: u16, image: &str) -> Option<bool> {
     v["response"]["allowed"].as_bool()
 }
 
-fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
-    Scanner::new(ScannerConfig {
-        image: portcullis_image::Options {
-            cache_dir: cache.to_path_buf(),
-            ..Default::default()
-        },
-        db: Some(db.to_path_buf()),
-        store: Some(store),
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| fail("scanner", e))
-}
-
 /// Fills `store` as a cluster's worth of admissions would: lists, reports under `db`, sightings.
 fn seed(url: &StoreUrl, db: &Path, cache: &Path, base: &Inventory) {
-    let s = scanner(url.clone(), db, cache);
+    let s = common::scanner(url.clone(), db, cache);
     let store = s.store().unwrap_or_else(|| fail("store", "none"));
     let mut sightings = Vec::with_capacity(IMAGES);
     for i in 0..IMAGES {
@@ -101,33 +90,17 @@ fn main() {
     ) else {
         return;
     };
-    let bin =
-        std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portcullis").into());
+    let bin = common::bin();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
     // PORTCULLIS_BENCH_KEEP=1 leaves the stores, DBs and logs behind for a closer look.
     let kept = std::env::var_os("PORTCULLIS_BENCH_KEEP").map(|_| tmp.path().to_path_buf());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail("runtime", e));
-    let base = rt
-        .block_on(
-            Scanner::new(ScannerConfig::default())
-                .unwrap_or_else(|e| fail("scanner", e))
-                .inventory(&format!("oci:{}:lang", fx.join("oci").display())),
-        )
-        .unwrap_or_else(|e| fail("inventory", e));
+    let rt = common::runtime();
+    let base = common::lang_inventory(&rt, &fx);
     println!(
         "serve holding {IMAGES} distinct images of {} packages each (binary {bin})",
         base.packages.len()
     );
-    let mut backends = vec![(
-        "sqlite",
-        format!("sqlite:{}", tmp.path().join("store.db").display()),
-    )];
-    if let Some(url) = portcullis_test_support::postgres::fresh_database("bench_serve") {
-        backends.push(("postgres", url));
-    }
+    let backends = common::backends(tmp.path(), "bench_serve");
     for (backend, url) in backends {
         let dir = tmp.path().join(backend);
         std::fs::create_dir_all(dir.join("policies")).unwrap_or_else(|e| fail("mkdir", e));

@@ -23,10 +23,7 @@ const IMAGES: usize = 10_000;
 /// Versions each package takes across the images.
 const VARIANTS: usize = 40;
 
-fn fail(what: &str, e: impl std::fmt::Display) -> ! {
-    eprintln!("{what}: {e}");
-    std::process::exit(1);
-}
+use portcullis_test_support::bench::fail;
 
 fn scanner(store: StoreUrl, db: &Path, cache: &Path) -> Scanner {
     Scanner::new(ScannerConfig {
