@@ -106,7 +106,7 @@ failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://$work/containerd.sock
 # This disk may be fuller than the defaults allow; the test must not be evicted for it.
-evictionHard: {memory.available: "50Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+evictionHard: {memory.available: "50Mi", nodefs.available: "300Mi", imagefs.available: "300Mi", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false

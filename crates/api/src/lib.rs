@@ -10,6 +10,7 @@
 //!   the store nor a log line holds a usable token. Each token has one [`TokenScope`]
 //!   (`read`, `write`, `push`).
 
+pub mod alerts;
 mod auth;
 mod csv;
 mod routes;
@@ -21,8 +22,8 @@ mod views;
 pub use auth::{MAX_FAILURES, Peer, WINDOW};
 pub use portcullis_core::{ApiToken, TokenScope};
 pub use routes::{
-    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, MAX_BODY, Push, PushResult,
-    openapi, router,
+    ApiError, ApiState, Assurance, ExceptionsQuery, ImagePage, ImageQuery, ImageRow, MAX_BODY,
+    Push, PushResult, openapi, router,
 };
 pub use serve::serve;
 pub use token::{AuthError, Issued, issue, verify};

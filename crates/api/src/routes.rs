@@ -5,7 +5,7 @@
 //! backends block), and the service itself (matching a pushed inventory with the DB in force)
 //! through the [`Assurance`] seam, which `serve` implements with its scanner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -273,6 +273,17 @@ pub struct ImageQuery {
     pub registry: Option<String>,
     /// Only repositories containing this text.
     pub repository: Option<String>,
+    /// Only images running now (`true`) or not running (`false`).
+    pub running: Option<bool>,
+    /// Only images running in this namespace.
+    pub namespace: Option<String>,
+    /// Only images with this vulnerability (id or alias), not silenced by an exception.
+    pub cve: Option<String>,
+    /// Only images with (`true`) or without (`false`) a vulnerability that has a fix.
+    pub fixable: Option<bool>,
+    /// Order: `name` (registry, repository, digest; the default), `status` (Fail first) or
+    /// `last_seen` (newest first).
+    pub sort: Option<String>,
     /// Page size (1 to 1000; default 100).
     pub limit: Option<usize>,
     /// Cursor from the previous page's `next`.
@@ -356,22 +367,102 @@ async fn list_images(
         ));
     }
     let all = state.image_rows().await?;
-    let rows = select(&all, &q)?;
+    let mut rows = select(&all, &q)?;
+    if q.running.is_some() || q.namespace.is_some() {
+        let runtime = state.runtime().await?;
+        let running: HashSet<String> = runtime
+            .iter()
+            .filter(|r| r.running)
+            .filter(|r| q.namespace.as_ref().is_none_or(|n| &r.namespace == n))
+            .filter_map(|r| r.digest.as_ref().map(ToString::to_string))
+            .collect();
+        let want = q.running.unwrap_or(true);
+        rows.retain(|r| running.contains(&r.digest) == want);
+    }
+    if q.cve.is_some() || q.fixable.is_some() {
+        let index = state.vuln_index().await?;
+        if let Some(id) = &q.cve {
+            let with: HashSet<String> = index
+                .by_id
+                .get(&id.to_ascii_uppercase())
+                .into_iter()
+                .flatten()
+                .filter(|(r, idxs)| {
+                    idxs.iter().any(|i| {
+                        r.vulnerabilities
+                            .get(*i as usize)
+                            .is_some_and(|m| m.ignored.is_none())
+                    })
+                })
+                .filter_map(|(r, _)| r.image.digest.as_ref().map(ToString::to_string))
+                .collect();
+            rows.retain(|r| with.contains(&r.digest));
+        }
+        if let Some(want) = q.fixable {
+            rows.retain(|r| index.fixable.contains(&r.digest) == want);
+        }
+    }
+    let by_offset = match q.sort.as_deref() {
+        None | Some("name") => false,
+        Some("status") => {
+            let rank = |r: &ImageRow| match r.status.as_deref() {
+                Some("Fail") => 0,
+                Some("Warn") => 1,
+                Some("Pass") => 2,
+                _ => 3,
+            };
+            rows.sort_by_key(|r| rank(r));
+            true
+        }
+        Some("last_seen") => {
+            rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+            true
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "sort",
+                "name, status or last_seen",
+            ));
+        }
+    };
     if csv_out {
+        // CSV is every matching image, unpaged.
         return Ok(csv_response(&csv::images(&rows)));
     }
-    let start = q.after.map_or(0, |a| {
-        rows.iter()
+    // In name order a page starts after the last image seen (stable as images come and go);
+    // in other orders, at a position (`@N`).
+    let start = match q.after {
+        None => 0,
+        Some(a) if by_offset => a
+            .strip_prefix('@')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                ApiError::field(
+                    StatusCode::BAD_REQUEST,
+                    "after",
+                    "not a cursor of this order",
+                )
+            })?
+            .min(rows.len()),
+        Some(a) => rows
+            .iter()
             .position(|r| cursor(r) > a)
-            .unwrap_or(rows.len())
-    });
+            .unwrap_or(rows.len()),
+    };
     let items: Vec<ImageRow> = rows[start..]
         .iter()
         .take(limit)
         .map(|r| (*r).clone())
         .collect();
     let next = (start + items.len() < rows.len())
-        .then(|| items.last().map(cursor))
+        .then(|| {
+            if by_offset {
+                Some(format!("@{}", start + items.len()))
+            } else {
+                items.last().map(cursor)
+            }
+        })
         .flatten();
     Ok(Json(ImagePage { items, next }).into_response())
 }
@@ -452,16 +543,64 @@ async fn push(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/exceptions",
+/// `GET /exceptions`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionsQuery {
+    /// `json` (default) or `csv` (Calico's columns: CVE, Registry, Repository, Tags,
+    /// Justification, Scope, and Expires when one expires).
+    pub format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/exceptions", params(ExceptionsQuery),
     responses((status = 200, body = Vec<Object>), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 async fn list_exceptions(
     State(state): State<Arc<ApiState>>,
-) -> Result<Json<Vec<Exception>>, ApiError> {
+    Params(q): Params<ExceptionsQuery>,
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
     let store = state.store.clone();
-    blocking(move || store.api_exceptions().map_err(ApiError::store))
-        .await
-        .map(Json)
+    let all = blocking(move || store.api_exceptions().map_err(ApiError::store)).await?;
+    if as_csv {
+        return Ok(csv_response(&portcullis_matcher::exceptions_to_csv(&all)));
+    }
+    Ok(Json(all).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/exceptions/import", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "How many were added (the rest were there)"),
+        (status = 400, body = ApiError, description = "The file is refused whole, naming what failed"),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+async fn import_exceptions(
+    State(state): State<Arc<ApiState>>,
+    text: String,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // Parsed whole before anything is stored: a file with one bad line changes nothing.
+    let imported = portcullis_matcher::exceptions_from_csv(&text).map_err(|e| {
+        ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "csv",
+            portcullis_core::ErrorChain(&e).to_string(),
+        )
+    })?;
+    let store = state.store.clone();
+    blocking(move || {
+        let mut all = store.api_exceptions().map_err(ApiError::store)?;
+        let before = all.len();
+        for e in imported {
+            if !all.contains(&e) {
+                all.push(e);
+            }
+        }
+        let added = all.len() - before;
+        store.put_api_exceptions(&all).map_err(ApiError::store)?;
+        Ok(Json(
+            serde_json::json!({"added": added, "total": all.len()}),
+        ))
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/exceptions", request_body = Object,
@@ -494,7 +633,7 @@ async fn create_exception(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis assurance API", description = "Images, results, exceptions and CI pushes of a Portcullis service. Every route needs a bearer token (`portcullis token create`)."),
-    paths(list_images, push, list_exceptions, create_exception, openapi_json, views::image,
+    paths(list_images, push, list_exceptions, create_exception, import_exceptions, openapi_json, views::image,
         views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
         views::thresholds, views::put_thresholds, views::export, views::delete_exceptions),
     components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
@@ -555,6 +694,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/exceptions",
             post(create_exception).delete(views::delete_exceptions),
         )
+        .route("/api/v1/exceptions/import", post(import_exceptions))
         .route(
             "/api/v1/settings/thresholds",
             axum::routing::put(views::put_thresholds),

@@ -83,6 +83,8 @@ pub(crate) struct VulnIndex {
     /// Per vulnerability (its own id, not its aliases): the highest severity, whether every
     /// affected package has a fix, and the digests of the images where it counts.
     pub(crate) counted: Vec<Counted>,
+    /// Digests of the images with at least one counted vulnerability that has a fix.
+    pub(crate) fixable: std::collections::HashSet<String>,
 }
 
 /// One vulnerability's figures over the held reports.
@@ -137,10 +139,20 @@ impl VulnIndex {
             }
         }
         let counted = counted.into_values().collect();
+        let fixable = reports
+            .iter()
+            .filter(|r| {
+                r.vulnerabilities
+                    .iter()
+                    .any(|m| m.ignored.is_none() && !m.fixed_versions.is_empty())
+            })
+            .filter_map(|r| r.image.digest.as_ref().map(ToString::to_string))
+            .collect();
         VulnIndex {
             by_id,
             reports,
             counted,
+            fixable,
         }
     }
 }

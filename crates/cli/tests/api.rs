@@ -202,6 +202,42 @@ fn api_end_to_end(store: &str, dir: &Path) {
     assert_eq!(code, 200, "{none}");
     assert!(!none.contains("portcullis/debian"), "{none}");
 
+    // Filters on what the service knows of each image, orders and their cursors.
+    let listed = |query: &str| -> Value {
+        let (code, body) = call(
+            port,
+            "GET",
+            &format!("/api/v1/images?{query}"),
+            Some(&read),
+            None,
+        );
+        assert_eq!(code, 200, "{query}: {body}");
+        serde_json::from_str(&body).expect("json")
+    };
+    let has_it = |page: &Value| page.to_string().contains("portcullis/debian");
+    assert!(has_it(&listed("cve=CVE-2021-35042")), "by alias");
+    assert!(has_it(&listed("cve=pysec-2021-109")), "by id, any case");
+    assert!(!has_it(&listed("cve=CVE-1999-0001")));
+    assert!(has_it(&listed("fixable=true")));
+    assert!(!has_it(&listed("fixable=false")));
+    assert!(
+        !has_it(&listed("running=true")),
+        "nothing runs outside a cluster"
+    );
+    assert!(has_it(&listed("running=false")));
+    assert_eq!(listed("sort=status")["items"][0]["status"], "Fail");
+    let (code, body) = call(port, "GET", "/api/v1/images?sort=size", Some(&read), None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("\"field\":\"sort\""), "{body}");
+    let (code, body) = call(
+        port,
+        "GET",
+        "/api/v1/images?sort=last_seen&after=app-1",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 400, "a name cursor in another order: {body}");
+
     // One image: every match with its evidence and advisory links, and its status history.
     let digest = image["digest"].as_str().expect("digest").to_string();
     let (code, detail) = call(
@@ -380,6 +416,55 @@ fn api_end_to_end(store: &str, dir: &Path) {
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("scope"), "{body}");
+
+    // Calico's CSV: exported, and imported whole or not at all.
+    let (code, csv) = call(
+        port,
+        "GET",
+        "/api/v1/exceptions?format=csv",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        csv.starts_with("CVE,Registry,Repository,Tags,Justification,Scope"),
+        "{csv}"
+    );
+    assert!(csv.contains("CVE-2020-0001"), "{csv}");
+    let good = "CVE,Registry,Repository,Tags,Justification,Scope\nCVE-2020-0002,reg.local,app,,vendor says so,repository\n";
+    let bad = "CVE,Registry,Repository,Tags,Justification,Scope\nCVE-2020-0003,,,,,any\nCVE-2020-0004,,,,,galaxy\n";
+    let import = |body: &str, token: &str| {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-ks",
+            "-X",
+            "POST",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args(["-H", "Content-Type: text/csv", "--data-binary", body])
+        .arg(format!("https://127.0.0.1:{port}/api/v1/exceptions/import"));
+        let out = cmd.output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let refused = import(bad, &write);
+    assert!(
+        refused.ends_with("400") && refused.contains("galaxy"),
+        "{refused}"
+    );
+    let (_, now) = call(port, "GET", "/api/v1/exceptions", Some(&read), None);
+    assert!(
+        !now.contains("CVE-2020-0003"),
+        "half an import applied: {now}"
+    );
+    assert!(import(good, &read).ends_with("403"));
+    let added = import(good, &write);
+    assert!(
+        added.ends_with("200") && added.contains("\"added\":1"),
+        "{added}"
+    );
 
     // An exception made through the API is in force within seconds: the match is marked.
     let silence = r#"{"id":"CVE-2021-35042","scope":"any","justification":"not reachable"}"#;
