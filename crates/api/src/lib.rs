@@ -28,6 +28,6 @@ pub use routes::{
 pub use serve::serve;
 pub use token::{AuthError, Issued, issue, verify};
 pub use views::{
-    Affected, AffectedImage, DecisionQuery, ExceptionSelector, ExportQuery, ExportRow,
+    Affected, AffectedImage, Alert, DecisionQuery, ExceptionSelector, ExportQuery, ExportRow,
     RunningQuery, ThresholdsChange, TopQuery, TopVulnerability, Workload,
 };

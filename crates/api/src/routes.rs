@@ -635,10 +635,11 @@ async fn create_exception(
     info(title = "Portcullis assurance API", description = "Images, results, exceptions and CI pushes of a Portcullis service. Every route needs a bearer token (`portcullis token create`)."),
     paths(list_images, push, list_exceptions, create_exception, import_exceptions, openapi_json, views::image,
         views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
-        views::thresholds, views::put_thresholds, views::export, views::delete_exceptions),
+        views::thresholds, views::put_thresholds, views::export, views::delete_exceptions,
+        views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts),
     components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
         views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
-        views::ThresholdsChange)),
+        views::ThresholdsChange, views::Alert)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -683,6 +684,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/decisions", get(views::decisions))
         .route("/api/v1/settings/thresholds", get(views::thresholds))
         .route("/api/v1/export", get(views::export))
+        .route("/api/v1/alert-rules", get(views::alert_rules))
+        .route("/api/v1/alerts", get(views::alerts))
         .route("/api/v1/exceptions", get(list_exceptions))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -695,6 +698,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(create_exception).delete(views::delete_exceptions),
         )
         .route("/api/v1/exceptions/import", post(import_exceptions))
+        .route("/api/v1/alert-rules", post(views::create_alert_rule))
+        .route(
+            "/api/v1/alert-rules/{name}",
+            axum::routing::delete(views::delete_alert_rule),
+        )
         .route(
             "/api/v1/settings/thresholds",
             axum::routing::put(views::put_thresholds),

@@ -592,3 +592,216 @@ pub(crate) async fn delete_exceptions(
     })
     .await
 }
+
+/// What alert rules look at: each image seen, once per running workload (or once, not
+/// running), with its status, highest CVSS, vulnerabilities and fixability from the held report.
+fn alert_records(
+    rows: &[crate::routes::ImageRow],
+    index: &VulnIndex,
+    running: &[RuntimeImage],
+) -> Vec<crate::alerts::Record> {
+    let reports: HashMap<String, &Arc<ScanReport>> = index
+        .reports
+        .iter()
+        .filter_map(|r| Some((r.image.digest.as_ref()?.to_string(), r)))
+        .collect();
+    let workloads: HashMap<String, Vec<Workload>> = workloads_by_digest(running)
+        .into_iter()
+        .map(|(d, w)| (d.to_string(), w))
+        .collect();
+    let mut out = Vec::new();
+    for row in rows {
+        let report = reports.get(&row.digest);
+        let counted = || {
+            report
+                .into_iter()
+                .flat_map(|r| &r.vulnerabilities)
+                .filter(|m| m.ignored.is_none())
+        };
+        let base = crate::alerts::Record {
+            registry: row.registry.clone(),
+            repository: row.repository.clone(),
+            result: row.status.clone().unwrap_or_default(),
+            max_cvss_score: report.and_then(|r| r.summary.max_cvss).unwrap_or(0.0),
+            cves: counted()
+                .flat_map(|m| std::iter::once(&m.id).chain(&m.aliases))
+                .map(|id| id.to_ascii_uppercase())
+                .collect(),
+            fixable: counted().any(|m| !m.fixed_versions.is_empty()),
+            ..Default::default()
+        };
+        match workloads.get(&row.digest) {
+            Some(ws) if !ws.is_empty() => out.extend(ws.iter().map(|w| crate::alerts::Record {
+                namespace: w.namespace.clone(),
+                workload: format!("{}/{}", w.kind, w.name),
+                running: true,
+                ..base.clone()
+            })),
+            _ => out.push(base),
+        }
+    }
+    out
+}
+
+/// A rule firing now, with what the rule says of itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alert {
+    /// The rule's name.
+    pub rule: String,
+    /// Its severity.
+    pub severity: String,
+    /// Its description.
+    pub description: String,
+    /// The group's `aggregateBy` values.
+    pub group: std::collections::BTreeMap<String, String>,
+    /// The metric's value.
+    pub value: f64,
+    /// Records in the group.
+    pub records: usize,
+}
+
+/// The stored rules as JSON values (as written).
+fn stored_documents(store: &dyn ResultStore) -> Result<Vec<serde_json::Value>, ApiError> {
+    let Some(text) = store.alert_rules().map_err(ApiError::store)? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the stored alert rules are unreadable: {e}"),
+        )
+    })
+}
+
+fn put_documents(store: &dyn ResultStore, rules: &[serde_json::Value]) -> Result<(), ApiError> {
+    let text = serde_json::Value::Array(rules.to_vec()).to_string();
+    store.put_alert_rules(&text).map_err(ApiError::store)?;
+    Ok(())
+}
+
+fn stored_rules(store: &dyn ResultStore) -> Result<Vec<crate::alerts::Rule>, ApiError> {
+    stored_documents(store)?
+        .into_iter()
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("a stored alert rule is unreadable: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/v1/alert-rules",
+    responses((status = 200, description = "The alert rules"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn alert_rules(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Vec<crate::alerts::Rule>>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || stored_rules(store.as_ref()).map(Json)).await
+}
+
+#[utoipa::path(post, path = "/api/v1/alert-rules", request_body = Object,
+    responses((status = 201, description = "Made"), (status = 400, body = ApiError, description = "The rule does not check: its query, a field, its metric"),
+        (status = 409, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_alert_rule(
+    State(state): State<Arc<ApiState>>,
+    crate::routes::Body(rule): crate::routes::Body<crate::alerts::Rule>,
+) -> Result<(StatusCode, Json<crate::alerts::Rule>), ApiError> {
+    if rule.name.trim().is_empty() {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "name", "empty"));
+    }
+    rule.check().map_err(|e| {
+        let field = match e {
+            crate::alerts::RuleError::Metric { .. } => "field",
+            crate::alerts::RuleError::Field(_)
+                if !rule.aggregate_by.is_empty()
+                    && crate::alerts::Query::parse(&rule.query).is_ok() =>
+            {
+                "aggregateBy"
+            }
+            _ => "query",
+        };
+        ApiError::field(StatusCode::BAD_REQUEST, field, e.to_string())
+    })?;
+    let store = state.store.clone();
+    let made = rule.clone();
+    blocking(move || {
+        let mut all = stored_documents(store.as_ref())?;
+        if all.iter().any(|r| r["name"] == rule.name.as_str()) {
+            return Err(ApiError::field(
+                StatusCode::CONFLICT,
+                "name",
+                "a rule of this name exists",
+            ));
+        }
+        all.push(
+            serde_json::to_value(&rule)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        );
+        put_documents(store.as_ref(), &all)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/alert-rules/{name}",
+    params(("name" = String, Path, description = "The rule's name")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_alert_rule(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        let all = stored_documents(store.as_ref())?;
+        let kept: Vec<_> = all
+            .iter()
+            .filter(|r| r["name"] != name.as_str())
+            .cloned()
+            .collect();
+        if kept.len() == all.len() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no such rule"));
+        }
+        put_documents(store.as_ref(), &kept)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts",
+    responses((status = 200, body = Vec<Alert>, description = "Every rule's groups that fire now"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn alerts(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    let rows = state.image_rows().await?;
+    let index = state.vuln_index().await?;
+    let running = state.runtime().await?;
+    let store = state.store.clone();
+    blocking(move || {
+        let records = alert_records(&rows, &index, &running);
+        let mut out = Vec::new();
+        for rule in stored_rules(store.as_ref())? {
+            // Rules were checked when made; one that no longer checks is skipped, not fatal.
+            let Ok(fired) = rule.evaluate(&records) else {
+                continue;
+            };
+            out.extend(fired.into_iter().map(|f| Alert {
+                rule: f.rule,
+                severity: rule.severity.clone(),
+                description: rule.description.clone(),
+                group: f.group,
+                value: f.value,
+                records: f.records,
+            }));
+        }
+        Ok(Json(out))
+    })
+    .await
+}

@@ -328,6 +328,113 @@ fn api_end_to_end(store: &str, dir: &Path) {
         Some(3)
     );
 
+    // Alert rules: checked when made (a bad query names its position), evaluated on request.
+    let (code, body) = call(
+        port,
+        "POST",
+        "/api/v1/alert-rules",
+        Some(&write),
+        Some(r#"{"name":"broken","query":"result = Fail AND"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("\"field\":\"query\"") && body.contains("character 17"),
+        "{body}"
+    );
+    let failing = r#"{"name":"failing","severity":"high","query":"result = Fail AND cve = CVE-2021-35042","condition":"gte","threshold":1}"#;
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/alert-rules",
+            Some(&read),
+            Some(failing)
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/alert-rules",
+            Some(&write),
+            Some(failing)
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/alert-rules",
+            Some(&write),
+            Some(failing)
+        )
+        .0,
+        409
+    );
+    let worst = r#"{"name":"worst","metric":"max","field":"max_cvss_score","condition":"gte","threshold":8,"aggregateBy":["repository"]}"#;
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/alert-rules",
+            Some(&write),
+            Some(worst)
+        )
+        .0,
+        201
+    );
+    let (code, fired) = call(port, "GET", "/api/v1/alerts", Some(&read), None);
+    assert_eq!(code, 200, "{fired}");
+    let fired: Value = serde_json::from_str(&fired).expect("json");
+    let of = |rule: &str| -> Vec<Value> {
+        fired
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(of("failing").len(), 1, "{fired}");
+    assert_eq!(of("failing")[0]["severity"], "high");
+    let worst_fired = of("worst");
+    assert!(
+        worst_fired
+            .iter()
+            .any(|a| a["group"]["repository"] == "portcullis/debian"
+                && a["value"].as_f64() == detail["summary"]["max_cvss"].as_f64()),
+        "{fired} / {}",
+        detail["summary"]
+    );
+    assert_eq!(
+        call(
+            port,
+            "DELETE",
+            "/api/v1/alert-rules/worst",
+            Some(&write),
+            None
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            port,
+            "DELETE",
+            "/api/v1/alert-rules/worst",
+            Some(&write),
+            None
+        )
+        .0,
+        404
+    );
+    let (_, fired) = call(port, "GET", "/api/v1/alerts", Some(&read), None);
+    assert!(!fired.contains("\"worst\""), "{fired}");
+
     // The running images and the decisions (none outside a cluster, but answered), the export.
     let (code, running) = call(port, "GET", "/api/v1/running", Some(&read), None);
     assert_eq!((code, running.as_str()), (200, "[]"));

@@ -218,6 +218,13 @@ pub trait SettingsStore: Send + Sync {
 
     /// Replaces the exceptions made through the API; true when they changed.
     fn put_api_exceptions(&self, exceptions: &[crate::Exception]) -> Result<bool, StoreError>;
+
+    /// The alert rules made through the API: the JSON array the API wrote (it checks the rules;
+    /// the store keeps the document), `None` before any.
+    fn alert_rules(&self) -> Result<Option<String>, StoreError>;
+
+    /// Replaces the alert rules with `json` (a JSON array); true when they changed.
+    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError>;
 }
 
 /// Why an image's status changed.

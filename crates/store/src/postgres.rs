@@ -790,6 +790,18 @@ impl SettingsStore for PostgresStore {
     fn put_api_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
         self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
     }
+
+    fn alert_rules(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .setting::<serde_json::Value>(codec::ALERT_RULES, "the alert rules")?
+            .map(|v| v.to_string()))
+    }
+
+    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError> {
+        let rules: Vec<serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| self.error("the alert rules are not a JSON array", e))?;
+        self.put_document(codec::ALERT_RULES, &rules)
+    }
 }
 
 impl PostgresStore {
@@ -804,8 +816,17 @@ impl PostgresStore {
         key: &'static str,
         exceptions: &[Exception],
     ) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(exceptions)
-            .map_err(|e| self.error("the exceptions are unwritable", e))?;
+        self.put_document(key, exceptions)
+    }
+
+    /// Stores `value` as the JSON of settings row `key`; true when it changed.
+    fn put_document<T: serde::Serialize + ?Sized>(
+        &self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| self.error(format!("{key} are unwritable"), e))?;
         let changed = self.call("store the exceptions", move |c| {
             Box::pin(async move {
                 c.client()

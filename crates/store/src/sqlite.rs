@@ -610,6 +610,18 @@ impl SettingsStore for SqliteStore {
     fn put_api_exceptions(&self, exceptions: &[Exception]) -> Result<bool, StoreError> {
         self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
     }
+
+    fn alert_rules(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .setting::<serde_json::Value>(codec::ALERT_RULES, "the alert rules")?
+            .map(|v| v.to_string()))
+    }
+
+    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError> {
+        let rules: Vec<serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| self.json("the alert rules", e))?;
+        self.put_document(codec::ALERT_RULES, &rules)
+    }
 }
 
 impl SqliteStore {
@@ -618,7 +630,16 @@ impl SqliteStore {
     }
 
     fn put_exception_set(&self, key: &str, exceptions: &[Exception]) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(exceptions).map_err(|e| self.json("the exceptions", e))?;
+        self.put_document(key, exceptions)
+    }
+
+    /// Stores `value` as the JSON of settings row `key`; true when it changed.
+    fn put_document<T: serde::Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(value).map_err(|e| self.json(key, e))?;
         let changed = self
             .conn
             .lock()

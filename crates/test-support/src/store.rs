@@ -187,6 +187,18 @@ pub fn conformance(store: &dyn ResultStore) {
     );
     assert_eq!(store.api_exceptions().expect("read"), &accepted[..1]);
     assert_eq!(store.exceptions().expect("read"), [], "in force: untouched");
+    // Alert rules: documents kept as written.
+    assert_eq!(store.alert_rules().expect("read"), None);
+    let rules = r#"[{"name":"fails","query":"result = Fail"}]"#;
+    assert!(store.put_alert_rules(rules).expect("put"));
+    assert!(!store.put_alert_rules(rules).expect("put"), "unchanged");
+    let back: serde_json::Value =
+        serde_json::from_str(&store.alert_rules().expect("read").expect("some")).expect("json");
+    assert_eq!(
+        back,
+        serde_json::from_str::<serde_json::Value>(rules).expect("json")
+    );
+    assert!(store.put_alert_rules("not json").is_err());
 
     // Status history: in order per image, the latest per image.
     let change = |d: &Digest, from, to, cause, minute| StatusChange {
