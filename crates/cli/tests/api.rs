@@ -341,52 +341,15 @@ fn api_end_to_end(store: &str, dir: &Path) {
         body.contains("\"field\":\"query\"") && body.contains("character 17"),
         "{body}"
     );
+    let post_rule = |token: &str, rule: &str| {
+        call(port, "POST", "/api/v1/alert-rules", Some(token), Some(rule)).0
+    };
     let failing = r#"{"name":"failing","severity":"high","query":"result = Fail AND cve = CVE-2021-35042","condition":"gte","threshold":1}"#;
-    assert_eq!(
-        call(
-            port,
-            "POST",
-            "/api/v1/alert-rules",
-            Some(&read),
-            Some(failing)
-        )
-        .0,
-        403
-    );
-    assert_eq!(
-        call(
-            port,
-            "POST",
-            "/api/v1/alert-rules",
-            Some(&write),
-            Some(failing)
-        )
-        .0,
-        201
-    );
-    assert_eq!(
-        call(
-            port,
-            "POST",
-            "/api/v1/alert-rules",
-            Some(&write),
-            Some(failing)
-        )
-        .0,
-        409
-    );
+    assert_eq!(post_rule(&read, failing), 403);
+    assert_eq!(post_rule(&write, failing), 201);
+    assert_eq!(post_rule(&write, failing), 409);
     let worst = r#"{"name":"worst","metric":"max","field":"max_cvss_score","condition":"gte","threshold":8,"aggregateBy":["repository"]}"#;
-    assert_eq!(
-        call(
-            port,
-            "POST",
-            "/api/v1/alert-rules",
-            Some(&write),
-            Some(worst)
-        )
-        .0,
-        201
-    );
+    assert_eq!(post_rule(&write, worst), 201);
     let (code, fired) = call(port, "GET", "/api/v1/alerts", Some(&read), None);
     assert_eq!(code, 200, "{fired}");
     let fired: Value = serde_json::from_str(&fired).expect("json");
