@@ -13,6 +13,7 @@
 pub mod alerts;
 mod auth;
 mod csv;
+pub mod notify;
 mod routes;
 mod serve;
 mod snapshot;

@@ -66,6 +66,8 @@ pub struct ApiState {
     pub(crate) vulns: Arc<Snapshot<VulnIndex>>,
     /// The runtime inventory.
     pub(crate) running: Arc<Snapshot<Vec<portcullis_core::RuntimeImage>>>,
+    /// The alerts delivered.
+    pub(crate) fired: crate::notify::Fired,
 }
 
 impl ApiState {
@@ -78,6 +80,7 @@ impl ApiState {
             images: Arc::default(),
             vulns: Arc::default(),
             running: Arc::default(),
+            fired: crate::notify::Fired::default(),
         })
     }
 
@@ -636,10 +639,11 @@ async fn create_exception(
     paths(list_images, push, list_exceptions, create_exception, import_exceptions, openapi_json, views::image,
         views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
         views::thresholds, views::put_thresholds, views::export, views::delete_exceptions,
-        views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts),
+        views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts,
+        views::fired),
     components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
         views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
-        views::ThresholdsChange, views::Alert)),
+        views::ThresholdsChange, views::Alert, crate::notify::Delivery)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -686,6 +690,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/export", get(views::export))
         .route("/api/v1/alert-rules", get(views::alert_rules))
         .route("/api/v1/alerts", get(views::alerts))
+        .route("/api/v1/alerts/fired", get(views::fired))
         .route("/api/v1/exceptions", get(list_exceptions))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(

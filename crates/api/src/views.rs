@@ -644,7 +644,7 @@ fn alert_records(
 }
 
 /// A rule firing now, with what the rule says of itself.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Alert {
     /// The rule's name.
     pub rule: String,
@@ -780,6 +780,11 @@ pub(crate) async fn delete_alert_rule(
 pub(crate) async fn alerts(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
+    firing(&state).await.map(Json)
+}
+
+/// Every rule's groups that fire now.
+pub(crate) async fn firing(state: &ApiState) -> Result<Vec<Alert>, ApiError> {
     let rows = state.image_rows().await?;
     let index = state.vuln_index().await?;
     let running = state.runtime().await?;
@@ -801,7 +806,16 @@ pub(crate) async fn alerts(
                 records: f.records,
             }));
         }
-        Ok(Json(out))
+        Ok(out)
     })
     .await
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/fired",
+    responses((status = 200, body = Vec<crate::notify::Delivery>, description = "The alerts delivered, oldest first (the last 1,000)"), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn fired(
+    State(state): State<Arc<ApiState>>,
+) -> Json<Vec<crate::notify::Delivery>> {
+    Json(state.fired.list())
 }

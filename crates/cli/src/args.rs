@@ -484,6 +484,38 @@ pub(crate) struct ServeArgs {
         value_parser = parse_duration_or_off
     )]
     pub(crate) rescan_interval: Duration,
+    /// How often the alert rules (`POST /api/v1/alert-rules`) are evaluated, or `off`.
+    #[arg(
+        long = "alert-interval",
+        env = "PORTCULLIS_ALERT_INTERVAL",
+        default_value = "1m",
+        value_parser = parse_duration_or_off
+    )]
+    pub(crate) alert_interval: Duration,
+    /// A rule and group that fired is delivered again only after this long.
+    #[arg(
+        long = "alert-cooldown",
+        env = "PORTCULLIS_ALERT_COOLDOWN",
+        default_value = "1h",
+        value_parser = parse_duration
+    )]
+    pub(crate) alert_cooldown: Duration,
+    /// Deliver fired alerts to this webhook (JSON; signed when `--alert-webhook-secret-file`).
+    #[arg(long = "alert-webhook", env = "PORTCULLIS_ALERT_WEBHOOK")]
+    pub(crate) alert_webhook: Option<String>,
+    /// A file holding the webhook's HMAC-SHA256 signing secret.
+    #[arg(
+        long = "alert-webhook-secret-file",
+        env = "PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE"
+    )]
+    pub(crate) alert_webhook_secret_file: Option<PathBuf>,
+    /// Deliver fired alerts to this Slack-compatible incoming webhook.
+    #[arg(
+        long = "alert-slack",
+        env = "PORTCULLIS_ALERT_SLACK",
+        hide_env_values = true
+    )]
+    pub(crate) alert_slack: Option<String>,
     /// What to answer while the policies fail to load and no earlier set is in force (a file
     /// or ContainerAdmissionPolicy the loader refuses at start): `reject` denies every
     /// evaluated workload; `allow` lets the policies that loaded decide. Either way /readyz

@@ -51,11 +51,12 @@ fn token(store: &str, scope: &str) -> String {
 }
 
 /// `serve` with the API on a free port over `store`, and the webhook's own port.
-fn start(dir: &Path, db: &Path, store: &str, reg: &str) -> (Server, u16) {
+fn start(dir: &Path, db: &Path, store: &str, reg: &str, extra: &[&str]) -> (Server, u16) {
     let (hook, api) = (free_port(), free_port());
     let server = Server(
         bin()
             .args(["serve", "--webhook-listen", &format!("127.0.0.1:{hook}")])
+            .args(extra)
             .args(["--api-listen", &format!("127.0.0.1:{api}")])
             .arg("--db")
             .arg(db)
@@ -78,9 +79,11 @@ fn start(dir: &Path, db: &Path, store: &str, reg: &str) -> (Server, u16) {
     );
 }
 
-fn api_end_to_end(store: &str, dir: &Path) {
+/// A DB of the PyPI advisories under `dir`, and the fixtures' registry (`None`, having said so,
+/// when the test data, fixtures or registry are missing).
+fn pypi_db_and_registry(dir: &Path) -> Option<(std::path::PathBuf, String)> {
     let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
-        return;
+        return None;
     };
     let db = dir.join("vuln.db");
     let imported = run(&[
@@ -91,7 +94,14 @@ fn api_end_to_end(store: &str, dir: &Path) {
         td.join("advisories/pypi").to_str().expect("utf-8"),
     ]);
     assert!(imported.status.success());
-    let (_serve, port) = start(dir, &db, store, &reg);
+    Some((db, reg))
+}
+
+fn api_end_to_end(store: &str, dir: &Path) {
+    let Some((db, reg)) = pypi_db_and_registry(dir) else {
+        return;
+    };
+    let (_serve, port) = start(dir, &db, store, &reg, &[]);
     let (push, read, write) = (
         token(store, "push"),
         token(store, "read"),
@@ -658,16 +668,215 @@ fn api_end_to_end(store: &str, dir: &Path) {
 
 #[test]
 fn api_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("sqlite:{}", dir.path().join("store.db").display());
-    api_end_to_end(&store, dir.path());
+    on_sqlite(api_end_to_end);
 }
 
 #[test]
 fn api_on_postgres() {
-    let Some(store) = portcullis_test_support::postgres::fresh_database("api") else {
+    on_postgres("api", api_end_to_end);
+}
+
+/// Runs `check` over a new SQLite store in a temporary directory.
+fn on_sqlite(check: fn(&str, &Path)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite:{}", dir.path().join("store.db").display());
+    check(&store, dir.path());
+}
+
+/// Runs `check` over a fresh PostgreSQL database named after `name`.
+fn on_postgres(name: &str, check: fn(&str, &Path)) {
+    let Some(store) = portcullis_test_support::postgres::fresh_database(name) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    api_end_to_end(&store, dir.path());
+    check(&store, dir.path());
+}
+
+/// Requests a receiver got: headers and body.
+type Requests = std::sync::Arc<parking_lot::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1: records each request's headers and body; answers the first
+/// with 500 (so the sender must retry), the rest with 200.
+struct Receiver {
+    port: u16,
+    got: Requests,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let got: Requests = Requests::default();
+        let log = got.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0usize);
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                log.lock().push((head, body));
+                let status = if n == 0 {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, got }
+    }
+}
+
+/// Fired alerts are delivered to a real receiver: signed (checked with Python's hmac), retried
+/// after a failure, once per cooldown, and listed by the API.
+fn alerts_delivered(store: &str, dir: &Path) {
+    let Some((db, reg)) = pypi_db_and_registry(dir) else {
+        return;
+    };
+    let receiver = Receiver::start();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "s3cret-for-hooks\n").expect("secret");
+    let hook = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let (_serve, port) = start(
+        dir,
+        &db,
+        store,
+        &reg,
+        &[
+            "--alert-interval",
+            "1s",
+            "--alert-webhook",
+            &hook,
+            "--alert-webhook-secret-file",
+            secret.to_str().expect("utf-8"),
+        ],
+    );
+    let (push, write, read) = (
+        token(store, "push"),
+        token(store, "write"),
+        token(store, "read"),
+    );
+    let pushed = run(&[
+        "scan",
+        &format!("{reg}/portcullis/debian:lang"),
+        "--insecure-registry",
+        &reg,
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--store",
+        "none",
+        "--format",
+        "json",
+        "--push",
+        &format!("https://127.0.0.1:{port}"),
+        "--token",
+        &push,
+        "--push-ca",
+        dir.join("cache/tls/ca.crt").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let rule = r#"{"name":"fails","severity":"high","description":"failing images","query":"result = Fail"}"#;
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/alert-rules",
+            Some(&write),
+            Some(rule)
+        )
+        .0,
+        201
+    );
+    // Tried, refused with 500, retried a second later and delivered.
+    let delivered = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        receiver.got.lock().len() >= 2
+    });
+    assert!(delivered, "{:?}", receiver.got.lock().len());
+    // Within the cooldown, not again.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let got = receiver.got.lock().clone();
+    assert_eq!(
+        got.len(),
+        2,
+        "delivered once (one retry), then held back by the cooldown"
+    );
+    for (head, body) in &got {
+        let alert: Value = serde_json::from_slice(body).expect("json alert");
+        assert_eq!(alert["rule"], "fails");
+        assert_eq!(alert["severity"], "high");
+        let signature = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("x-portcullis-signature: ")
+                    .or_else(|| l.strip_prefix("X-Portcullis-Signature: "))
+            })
+            .expect("signature header")
+            .trim()
+            .to_string();
+        let expected = Command::new("python3")
+            .args([
+                "-c",
+                "import hmac,hashlib,sys; print('sha256=' + hmac.new(b's3cret-for-hooks', sys.stdin.buffer.read(), hashlib.sha256).hexdigest())",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().expect("stdin").write_all(body)?;
+                c.wait_with_output()
+            })
+            .expect("python3");
+        assert_eq!(signature, String::from_utf8_lossy(&expected.stdout).trim());
+    }
+    let (code, fired) = call(port, "GET", "/api/v1/alerts/fired", Some(&read), None);
+    assert_eq!(code, 200, "{fired}");
+    let fired: Value = serde_json::from_str(&fired).expect("json");
+    assert_eq!(fired.as_array().map(Vec::len), Some(1), "{fired}");
+    assert!(
+        fired[0]["outcome"]
+            .to_string()
+            .contains("webhook: delivered"),
+        "{fired}"
+    );
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    assert!(
+        log.contains("alert fired") && !log.contains("s3cret"),
+        "{log}"
+    );
+}
+
+#[test]
+fn alerts_on_sqlite() {
+    on_sqlite(alerts_delivered);
+}
+
+#[test]
+fn alerts_on_postgres() {
+    on_postgres("alerts", alerts_delivered);
 }

@@ -163,7 +163,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             ca.display()
         );
     }
-    start_api(&a.api_listen, &scanner, server.tls_acceptor()).await?;
+    start_api(&a, &scanner, server.tls_acceptor()).await?;
     server
         .run_until(portcullis_webhook::shutdown_signal())
         .await?;
@@ -222,10 +222,11 @@ impl portcullis_api::Assurance for ServeAssurance {
 
 /// Starts the assurance API on `listen` (unless `off`) with the webhook's TLS acceptor.
 async fn start_api(
-    listen: &str,
+    a: &ServeArgs,
     scanner: &Arc<PipelineScanner>,
     tls: tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<()> {
+    let listen = a.api_listen.as_str();
     if listen == "off" {
         return Ok(());
     }
@@ -241,6 +242,27 @@ async fn start_api(
         .with_context(|| format!("--api-listen {listen}: cannot listen"))?;
     let bound = listener.local_addr()?;
     let state = portcullis_api::ApiState::new(store, Arc::new(ServeAssurance(scanner.clone())));
+    if !a.alert_interval.is_zero() {
+        let secret = match &a.alert_webhook_secret_file {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .with_context(|| format!("--alert-webhook-secret-file {}", p.display()))?
+                    .trim_ascii()
+                    .to_vec(),
+            ),
+            None => None,
+        };
+        portcullis_api::notify::start(
+            state.clone(),
+            portcullis_api::notify::Receivers {
+                webhook: a.alert_webhook.clone(),
+                webhook_secret: secret,
+                slack: a.alert_slack.clone(),
+            },
+            a.alert_interval,
+            a.alert_cooldown,
+        );
+    }
     tokio::spawn(portcullis_api::serve(
         listener,
         tls,
