@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portcullis_core::{ImageSighting, Inventory, ScanReport};
+use portcullis_core::{Inventory, ScanReport};
 use portcullis_scanner::StoreUrl;
 use portcullis_test_support::bench::{fail, memory, percentile_ms, wait_for};
 
@@ -54,26 +54,11 @@ fn seed(url: &StoreUrl, db: &Path, cache: &Path, base: &Inventory) {
     if template.vulnerabilities.is_empty() {
         fail("template", "the lang image matched nothing");
     }
-    let mut sightings = Vec::with_capacity(IMAGES);
-    for i in 0..IMAGES {
-        let (digest, inv) = portcullis_test_support::build::varied(base, i, VARIANTS);
+    common::seed_images(store, base, IMAGES, VARIANTS, |i, digest, inv| {
         store
-            .put_inventory(&digest, &inv)
-            .unwrap_or_else(|e| fail("put inventory", e));
-        store
-            .put_report(&digest, &version, &report_of(&template, &inv, i))
+            .put_report(digest, &version, &report_of(&template, inv, i))
             .unwrap_or_else(|e| fail("put report", e));
-        sightings.push(ImageSighting {
-            registry: "bench.invalid".into(),
-            repository: format!("app-{i}"),
-            tag: Some("1".into()),
-            digest,
-            source: "cluster:bench".into(),
-        });
-    }
-    store
-        .record_sightings(&sightings, time::OffsetDateTime::now_utc())
-        .unwrap_or_else(|e| fail("sightings", e));
+    });
 }
 
 fn token(bin: &str, store: &str, scope: &str) -> String {
@@ -149,7 +134,7 @@ fn main() {
         let t = Instant::now();
         seed(&store, &db, &dir.join("cache-seed"), &base);
         let seeded = t.elapsed();
-        let (hook, api) = (free_port(), free_port());
+        let (hook, api) = (common::free_port(), common::free_port());
         let log = dir.join("serve.log");
         let mut serve = Command::new(&bin)
             .args(["serve", "--webhook-listen", &format!("127.0.0.1:{hook}")])
@@ -302,11 +287,4 @@ fn main() {
             scanned_and_pushed.as_secs_f64()
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| fail("port", e))
-        .port()
 }

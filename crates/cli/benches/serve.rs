@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use portcullis_core::{ImageSighting, Inventory};
+use portcullis_core::Inventory;
 use portcullis_scanner::StoreUrl;
 use portcullis_test_support::bench::{fail, memory, wait_for};
 use portcullis_test_support::feeds::Feeds;
@@ -62,23 +62,7 @@ fn allowed(port: u16, image: &str) -> Option<bool> {
 fn seed(url: &StoreUrl, db: &Path, cache: &Path, base: &Inventory) {
     let s = common::scanner(url.clone(), db, cache);
     let store = s.store().unwrap_or_else(|| fail("store", "none"));
-    let mut sightings = Vec::with_capacity(IMAGES);
-    for i in 0..IMAGES {
-        let (digest, inv) = portcullis_test_support::build::varied(base, i, VARIANTS);
-        store
-            .put_inventory(&digest, &inv)
-            .unwrap_or_else(|e| fail("put inventory", e));
-        sightings.push(ImageSighting {
-            registry: "bench.invalid".into(),
-            repository: format!("app-{i}"),
-            tag: Some("1".into()),
-            digest,
-            source: "cluster:bench".into(),
-        });
-    }
-    store
-        .record_sightings(&sightings, time::OffsetDateTime::now_utc())
-        .unwrap_or_else(|e| fail("sightings", e));
+    common::seed_images(store, base, IMAGES, VARIANTS, |_, _, _| {});
     s.rematch_stored().unwrap_or_else(|e| fail("rematch", e));
 }
 
@@ -123,10 +107,7 @@ fn main() {
         seed(&store, &db, &dir.join("cache-seed"), &base);
         let seeded = t.elapsed();
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| fail("port", e))
-            .port();
+        let port = common::free_port();
         let log = dir.join("serve.log");
         let mut serve = Command::new(&bin)
             .arg("serve")

@@ -97,6 +97,40 @@ fn pypi_db_and_registry(dir: &Path) -> Option<(std::path::PathBuf, String)> {
     Some((db, reg))
 }
 
+/// `scan` of the lang fixture image from `reg` with `db`, pushed to the API on `port` with
+/// `token`, verified with `ca`; `extra` arguments after.
+fn scan_pushing(
+    reg: &str,
+    db: &Path,
+    port: u16,
+    token: &str,
+    ca: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let target = format!("{reg}/portcullis/debian:lang");
+    let push_to = format!("https://127.0.0.1:{port}");
+    let mut args = vec![
+        "scan",
+        &target,
+        "--insecure-registry",
+        reg,
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--store",
+        "none",
+        "--format",
+        "json",
+        "--push",
+        &push_to,
+        "--token",
+        token,
+        "--push-ca",
+        ca.to_str().expect("utf-8"),
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
 fn api_end_to_end(store: &str, dir: &Path) {
     let Some((db, reg)) = pypi_db_and_registry(dir) else {
         return;
@@ -132,31 +166,8 @@ fn api_end_to_end(store: &str, dir: &Path) {
     );
 
     // A CI scan pushed with the push token, verified against serve's own CA.
-    let target = format!("{reg}/portcullis/debian:lang");
     let ca = dir.join("cache/tls/ca.crt");
-    let push_to = format!("https://127.0.0.1:{port}");
-    let scan = |ca: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "scan",
-            &target,
-            "--insecure-registry",
-            &reg,
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--store",
-            "none",
-            "--format",
-            "json",
-            "--push",
-            &push_to,
-            "--token",
-            &push,
-            "--push-ca",
-            ca.to_str().expect("utf-8"),
-        ];
-        args.extend(extra);
-        run(&args)
-    };
+    let scan = |ca: &Path, extra: &[&str]| scan_pushing(&reg, &db, port, &push, ca, extra);
     let scanned = scan(&ca, &["--push-label", "pipeline=build-42"]);
     let stderr = String::from_utf8_lossy(&scanned.stderr);
     assert!(scanned.status.success(), "{stderr}");
@@ -776,24 +787,7 @@ fn alerts_delivered(store: &str, dir: &Path) {
         token(store, "write"),
         token(store, "read"),
     );
-    let pushed = run(&[
-        "scan",
-        &format!("{reg}/portcullis/debian:lang"),
-        "--insecure-registry",
-        &reg,
-        "--db",
-        db.to_str().expect("utf-8"),
-        "--store",
-        "none",
-        "--format",
-        "json",
-        "--push",
-        &format!("https://127.0.0.1:{port}"),
-        "--token",
-        &push,
-        "--push-ca",
-        dir.join("cache/tls/ca.crt").to_str().expect("utf-8"),
-    ]);
+    let pushed = scan_pushing(&reg, &db, port, &push, &dir.join("cache/tls/ca.crt"), &[]);
     assert!(
         pushed.status.success(),
         "{}",

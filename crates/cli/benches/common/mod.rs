@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use portcullis_core::Inventory;
+use portcullis_core::{Digest, ImageSighting, Inventory, ResultStore};
 use portcullis_scanner::{Scanner, ScannerConfig, StoreUrl};
 use portcullis_test_support::bench::fail;
 
@@ -56,4 +56,42 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("runtime", e))
+}
+
+/// Puts `count` distinct images made from `base` (each package in one of `variants` versions)
+/// into `store`, as a cluster's admissions would: each image's list, what `each` adds for it (a
+/// report), and a sighting as `bench.invalid/app-N:1`.
+pub fn seed_images(
+    store: &dyn ResultStore,
+    base: &Inventory,
+    count: usize,
+    variants: usize,
+    mut each: impl FnMut(usize, &Digest, &Inventory),
+) {
+    let mut sightings = Vec::with_capacity(count);
+    for i in 0..count {
+        let (digest, inv) = portcullis_test_support::build::varied(base, i, variants);
+        store
+            .put_inventory(&digest, &inv)
+            .unwrap_or_else(|e| fail("put inventory", e));
+        each(i, &digest, &inv);
+        sightings.push(ImageSighting {
+            registry: "bench.invalid".into(),
+            repository: format!("app-{i}"),
+            tag: Some("1".into()),
+            digest,
+            source: "cluster:bench".into(),
+        });
+    }
+    store
+        .record_sightings(&sightings, time::OffsetDateTime::now_utc())
+        .unwrap_or_else(|e| fail("sightings", e));
+}
+
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| fail("port", e))
+        .port()
 }
