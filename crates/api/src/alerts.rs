@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a rule is refused.
@@ -41,6 +42,14 @@ pub enum RuleError {
         metric: String,
         /// The field given.
         field: String,
+    },
+    /// `period` or `lookback` is not a duration.
+    #[error("{field}: {why}")]
+    Duration {
+        /// `period` or `lookback`.
+        field: &'static str,
+        /// What is wrong.
+        why: String,
     },
 }
 
@@ -77,6 +86,9 @@ pub struct Record {
     pub fixable: bool,
     /// Whether it runs now.
     pub running: bool,
+    /// When the image was last seen (admission, runtime, a scan or a push); read by a rule's
+    /// `lookback`, not by queries.
+    pub last_seen: Option<time::OffsetDateTime>,
 }
 
 impl Record {
@@ -395,7 +407,7 @@ fn compare(r: &Record, field: &str, op: Op, value: &str) -> bool {
 }
 
 /// What a rule computes per group.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// How many records.
@@ -412,7 +424,7 @@ pub enum Metric {
 }
 
 /// How the value is compared with the threshold.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     /// Equal.
@@ -430,8 +442,9 @@ pub enum Condition {
     Gte,
 }
 
-/// An alert rule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An alert rule: made through the API, or an `ImageAssuranceAlert` resource whose spec is
+/// these fields but the name (the object's name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rule {
     /// Name, unique among rules.
@@ -460,13 +473,75 @@ pub struct Rule {
     /// Fields the records are grouped by; each group fires apart.
     #[serde(default)]
     pub aggregate_by: Vec<String>,
-    /// How often it is evaluated (`10m`; default 10 minutes).
+    /// How often it is evaluated (`10m`; default: every `serve --alert-interval`).
     #[serde(default)]
     pub period: Option<String>,
+    /// Only images seen within this long (`24h`; default: every image ever seen).
+    #[serde(default)]
+    pub lookback: Option<String>,
+}
+
+fn duration(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<std::time::Duration>, RuleError> {
+    text.map(|t| {
+        portcullis_core::parse_duration(t).map_err(|why| RuleError::Duration { field, why })
+    })
+    .transpose()
 }
 
 fn medium() -> String {
     "medium".into()
+}
+
+/// The kind of the alert-rule resource (in the spirit of Calico's `GlobalAlert` with
+/// `dataSet: vulnerability`).
+pub const ALERT_KIND: &str = "ImageAssuranceAlert";
+
+impl Rule {
+    /// The rule of an `ImageAssuranceAlert` named `name` with `spec`, checked as the API checks
+    /// the rules it is given.
+    pub fn from_resource(name: &str, spec: &serde_json::Value) -> Result<Rule, String> {
+        let mut spec = spec.clone();
+        let Some(fields) = spec.as_object_mut() else {
+            return Err("spec is not an object".into());
+        };
+        if fields.contains_key("name") {
+            return Err("spec.name: the rule's name is the object's".into());
+        }
+        fields.insert("name".into(), name.into());
+        let rule: Rule = serde_json::from_value(spec).map_err(|e| format!("spec: {e}"))?;
+        rule.check().map_err(|e| format!("spec: {e}"))?;
+        Ok(rule)
+    }
+}
+
+/// The CustomResourceDefinition of `ImageAssuranceAlert`, as YAML: its spec's schema is
+/// [`Rule`]'s without the name, so the resource and the API take the same rules.
+pub fn alert_crd_yaml() -> String {
+    let mut spec = portcullis_policy::spec_schema::<Rule>();
+    if let Some(props) = spec["properties"].as_object_mut() {
+        props.remove("name");
+    }
+    if let Some(required) = spec["required"].as_array_mut() {
+        required.retain(|r| r != "name");
+        if required.is_empty() {
+            spec.as_object_mut().map(|o| o.remove("required"));
+        }
+    }
+    portcullis_policy::custom_resource_definition(
+        "imageassurancealerts",
+        ALERT_KIND,
+        "imageassurancealert",
+        &["iaa"],
+        spec,
+        serde_json::json!([
+            {"name": "Severity", "type": "string", "jsonPath": ".spec.severity"},
+            {"name": "Query", "type": "string", "jsonPath": ".spec.query"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ]),
+    )
 }
 
 /// One group a rule fired for.
@@ -491,6 +566,8 @@ impl Rule {
                 return Err(RuleError::Field(f.clone()));
             }
         }
+        self.period()?;
+        self.lookback()?;
         if self.metric != Metric::Count {
             let field = self.field.clone().unwrap_or_default();
             if field != "max_cvss_score" {
@@ -503,11 +580,33 @@ impl Rule {
         Ok(q)
     }
 
-    /// The groups it fires for over `records`.
+    /// How often it is evaluated, when it says.
+    pub fn period(&self) -> Result<Option<std::time::Duration>, RuleError> {
+        duration("period", self.period.as_deref())
+    }
+
+    /// How recently an image must have been seen to count, when it says.
+    pub fn lookback(&self) -> Result<Option<std::time::Duration>, RuleError> {
+        duration("lookback", self.lookback.as_deref())
+    }
+
+    /// The groups it fires for over `records` now.
     pub fn evaluate(&self, records: &[Record]) -> Result<Vec<Fired>, RuleError> {
+        self.evaluate_at(records, time::OffsetDateTime::now_utc())
+    }
+
+    /// The groups it fires for over `records` at `now` (the lookback counts back from it).
+    pub fn evaluate_at(
+        &self,
+        records: &[Record],
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<Fired>, RuleError> {
         let q = self.check()?;
+        let since = self.lookback()?.map(|l| now - l);
+        let recent =
+            |r: &&Record| since.is_none_or(|since| r.last_seen.is_some_and(|seen| seen >= since));
         let mut groups: BTreeMap<Vec<String>, Vec<&Record>> = BTreeMap::new();
-        for r in records.iter().filter(|r| q.matches(r)) {
+        for r in records.iter().filter(recent).filter(|r| q.matches(r)) {
             let key = self
                 .aggregate_by
                 .iter()
@@ -571,7 +670,114 @@ mod tests {
             cves: cves.iter().map(|c| c.to_string()).collect(),
             fixable: cvss > 5.0,
             running,
+            // What is not running was last seen a month before NOW.
+            last_seen: Some(if running {
+                NOW
+            } else {
+                NOW - time::Duration::days(30)
+            }),
         }
+    }
+
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-06-01 12:00 UTC);
+
+    #[test]
+    fn resources_are_rules_named_by_their_object() {
+        let spec = serde_json::json!({"query": "result = Fail", "severity": "high",
+            "aggregateBy": ["namespace"], "lookback": "1d"});
+        let r = Rule::from_resource("prod-failing", &spec).expect("rule");
+        assert_eq!(r.name, "prod-failing");
+        assert_eq!(r.aggregate_by, ["namespace"]);
+        for (bad, says) in [
+            (serde_json::json!({"name": "other"}), "spec.name"),
+            (serde_json::json!({"query": "result ~ Fail"}), "character 7"),
+            (
+                serde_json::json!({"colour": "red"}),
+                "unknown field `colour`",
+            ),
+            (serde_json::json!({"period": "soon"}), "period"),
+            (serde_json::json!("a string"), "not an object"),
+        ] {
+            let e = Rule::from_resource("r", &bad).expect_err(says);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_alert_crd_takes_what_the_api_takes_but_the_name() {
+        let crd: serde_json::Value = serde_saphyr::from_str(&alert_crd_yaml()).expect("yaml");
+        assert_eq!(crd["spec"]["names"]["kind"], ALERT_KIND);
+        let version = &crd["spec"]["versions"][0];
+        let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let fields: Vec<&str> = spec["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(!fields.contains(&"name"), "{fields:?}");
+        for f in [
+            "query",
+            "metric",
+            "field",
+            "condition",
+            "threshold",
+            "aggregateBy",
+            "period",
+            "lookback",
+            "severity",
+        ] {
+            assert!(fields.contains(&f), "{f} not in {fields:?}");
+        }
+        assert!(spec.get("required").is_none(), "{spec}");
+    }
+
+    #[test]
+    fn lookback_counts_only_images_seen_recently() {
+        let mut r = rule("");
+        r.lookback = Some("7d".into());
+        let fired = r.evaluate_at(&records(), NOW).expect("evaluate");
+        assert_eq!(
+            fired[0].records, 3,
+            "the image seen a month ago is left out"
+        );
+        r.lookback = Some("60d".into());
+        assert_eq!(
+            r.evaluate_at(&records(), NOW).expect("evaluate")[0].records,
+            4
+        );
+        r.lookback = None;
+        assert_eq!(
+            r.evaluate_at(&records(), NOW).expect("evaluate")[0].records,
+            4
+        );
+        // Both durations are checked when the rule is made.
+        r.lookback = Some("a week".into());
+        assert!(
+            matches!(
+                r.check(),
+                Err(RuleError::Duration {
+                    field: "lookback",
+                    ..
+                })
+            ),
+            "{:?}",
+            r.check()
+        );
+        r.lookback = None;
+        r.period = Some("0s".into());
+        assert!(matches!(
+            r.check(),
+            Err(RuleError::Duration {
+                field: "period",
+                ..
+            })
+        ));
+        r.period = Some("15m".into());
+        assert_eq!(
+            r.period().expect("period"),
+            Some(std::time::Duration::from_secs(900))
+        );
     }
 
     fn records() -> Vec<Record> {

@@ -60,11 +60,16 @@ impl Failures {
     }
 }
 
+/// Who made a request (`token:<name>`), for the audit of what it changes: the handlers behind
+/// [`check`] take it as `Extension<Caller>`.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller(pub(crate) String);
+
 /// The check in front of a group of routes: lets a request through only with a token whose
 /// scope grants the group's (`from_fn_with_state((state, scope), check)`).
 pub(crate) async fn check(
     State((state, needed)): State<(Arc<ApiState>, TokenScope)>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let peer = req.extensions().get::<Peer>().map(|p| p.0);
@@ -94,6 +99,8 @@ pub(crate) async fn check(
     match verdict {
         Ok(token) => {
             tracing::debug!(token = %token.id, scope = token.scope.as_str(), path = %req.uri().path(), "API request");
+            req.extensions_mut()
+                .insert(Caller(format!("token:{}", token.name)));
             next.run(req).await
         }
         Err(e) => {

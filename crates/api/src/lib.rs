@@ -16,6 +16,7 @@ mod csv;
 pub mod notify;
 mod routes;
 mod serve;
+mod settings;
 mod snapshot;
 pub mod token;
 mod views;
@@ -23,12 +24,16 @@ mod views;
 pub use auth::{MAX_FAILURES, Peer, WINDOW};
 pub use portcullis_core::{ApiToken, TokenScope};
 pub use routes::{
-    ApiError, ApiState, Assurance, ExceptionsQuery, ImagePage, ImageQuery, ImageRow, MAX_BODY,
-    Push, PushResult, openapi, router,
+    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, MAX_BODY, Push, PushResult,
+    openapi, router,
 };
 pub use serve::serve;
+pub use settings::{
+    ExceptionChange, ExceptionSelector, ExceptionsQuery, HistoryQuery, SettingChangeView,
+    ThresholdsChange, VexDocument, VexSelector,
+};
 pub use token::{AuthError, Issued, issue, verify};
 pub use views::{
-    Affected, AffectedImage, Alert, DecisionQuery, ExceptionSelector, ExportQuery, ExportRow,
-    RunningQuery, ThresholdsChange, TopQuery, TopVulnerability, Workload,
+    Affected, AffectedImage, Alert, DB_UPDATE_FAIL, DecisionQuery, ExportQuery, ExportRow,
+    ListedRule, RunningQuery, TopQuery, TopVulnerability, Workload,
 };

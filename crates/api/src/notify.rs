@@ -23,7 +23,7 @@ const KEPT: usize = 1000;
 const TRIES: u32 = 4;
 
 /// Where fired alerts go.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Receivers {
     /// A generic webhook URL.
     pub webhook: Option<String>,
@@ -31,6 +31,21 @@ pub struct Receivers {
     pub webhook_secret: Option<Vec<u8>>,
     /// A Slack-compatible incoming webhook URL.
     pub slack: Option<String>,
+    /// Receivers the service adds (Kubernetes Events, in a cluster).
+    pub sinks: Vec<Arc<dyn AlertSink>>,
+}
+
+/// A receiver of fired alerts that is not an HTTP endpoint: `serve` in a cluster adds one that
+/// records Kubernetes Events (so `kubectl get events` shows them beside the workload).
+pub trait AlertSink: Send + Sync + 'static {
+    /// Its name in the delivery outcomes (`events`).
+    fn name(&self) -> &'static str;
+
+    /// Delivers `alert`.
+    fn deliver<'a>(
+        &'a self,
+        alert: &'a Alert,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), String>>;
 }
 
 /// One alert delivered (or tried).
@@ -113,8 +128,12 @@ async fn post(
     Err(format!("failed after {TRIES} tries: {last}"))
 }
 
-/// Evaluates the rules every `interval` and delivers what starts firing, each rule and group at
-/// most once per `cooldown`. Runs until the process ends.
+/// Evaluates the rules every `interval` (a rule with a `period` when that has passed) and
+/// delivers what starts firing, each rule and group at most once per `cooldown`; and, from the
+/// status history every replica records, the built-in alert [`DB_UPDATE_FAIL`] for each
+/// running image a DB update turned to Fail. Runs until the process ends.
+///
+/// [`DB_UPDATE_FAIL`]: crate::views::DB_UPDATE_FAIL
 pub fn start(state: Arc<ApiState>, receivers: Receivers, interval: Duration, cooldown: Duration) {
     tokio::spawn(async move {
         let client = reqwest::Client::builder()
@@ -122,46 +141,51 @@ pub fn start(state: Arc<ApiState>, receivers: Receivers, interval: Duration, coo
             .build()
             .unwrap_or_default();
         let mut last: HashMap<String, Instant> = HashMap::new();
+        let ran: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        // Changes recorded before this start were told by whoever ran then.
+        let store = state.store.clone();
+        let mut seen = tokio::task::spawn_blocking(move || store.last_status_change())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
         loop {
             tokio::time::sleep(interval).await;
-            let firing = match crate::views::firing(&state).await {
+            let due = {
+                let ran = ran.clone();
+                move |rule: &crate::alerts::Rule| {
+                    let mut ran = ran.lock();
+                    let period = rule.period().ok().flatten().unwrap_or(interval);
+                    let due = ran.get(&rule.name).is_none_or(|t| t.elapsed() >= period);
+                    if due {
+                        ran.insert(rule.name.clone(), Instant::now());
+                    }
+                    due
+                }
+            };
+            let mut firing = match crate::views::firing(&state, due).await {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(error = %e.error, "alerts: cannot evaluate the rules");
-                    continue;
+                    Vec::new()
                 }
             };
+            match crate::views::turned_fail(&state, seen).await {
+                Ok((alerts, next)) => {
+                    firing.extend(alerts);
+                    seen = next;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.error, "alerts: cannot read the status changes")
+                }
+            }
             for alert in firing {
                 let key = format!("{}{:?}", alert.rule, alert.group);
                 if last.get(&key).is_some_and(|t| t.elapsed() < cooldown) {
                     continue;
                 }
                 last.insert(key, Instant::now());
-                tracing::warn!(rule = %alert.rule, severity = %alert.severity, group = ?alert.group, value = alert.value, "alert fired");
-                let mut outcome = vec!["log: written".to_string()];
-                let json = serde_json::to_vec(&alert).unwrap_or_default();
-                if let Some(url) = &receivers.webhook {
-                    let signature = receivers
-                        .webhook_secret
-                        .as_ref()
-                        .map(|k| format!("sha256={}", hex::encode(hmac_sha256(k, &json))));
-                    outcome.push(match post(&client, url, json.clone(), signature).await {
-                        Ok(()) => "webhook: delivered".into(),
-                        Err(e) => format!("webhook: {e}"),
-                    });
-                }
-                if let Some(url) = &receivers.slack {
-                    let text = format!(
-                        "Portcullis alert `{}` ({}): {} {:?} = {}",
-                        alert.rule, alert.severity, alert.description, alert.group, alert.value
-                    );
-                    let body = serde_json::to_vec(&serde_json::json!({ "text": text }))
-                        .unwrap_or_default();
-                    outcome.push(match post(&client, url, body, None).await {
-                        Ok(()) => "slack: delivered".into(),
-                        Err(e) => format!("slack: {e}"),
-                    });
-                }
+                let outcome = deliver(&client, &receivers, &alert).await;
                 state.fired.push(Delivery {
                     time: portcullis_core::format_time(time::OffsetDateTime::now_utc()),
                     alert,
@@ -170,6 +194,41 @@ pub fn start(state: Arc<ApiState>, receivers: Receivers, interval: Duration, coo
             }
         }
     });
+}
+
+/// Delivers `alert` to the log and every receiver; what became of each.
+async fn deliver(client: &reqwest::Client, receivers: &Receivers, alert: &Alert) -> Vec<String> {
+    tracing::warn!(rule = %alert.rule, severity = %alert.severity, group = ?alert.group, value = alert.value, "alert fired");
+    let mut outcome = vec!["log: written".to_string()];
+    let json = serde_json::to_vec(alert).unwrap_or_default();
+    if let Some(url) = &receivers.webhook {
+        let signature = receivers
+            .webhook_secret
+            .as_ref()
+            .map(|k| format!("sha256={}", hex::encode(hmac_sha256(k, &json))));
+        outcome.push(match post(client, url, json.clone(), signature).await {
+            Ok(()) => "webhook: delivered".into(),
+            Err(e) => format!("webhook: {e}"),
+        });
+    }
+    if let Some(url) = &receivers.slack {
+        let text = format!(
+            "Portcullis alert `{}` ({}): {} {:?} = {}",
+            alert.rule, alert.severity, alert.description, alert.group, alert.value
+        );
+        let body = serde_json::to_vec(&serde_json::json!({ "text": text })).unwrap_or_default();
+        outcome.push(match post(client, url, body, None).await {
+            Ok(()) => "slack: delivered".into(),
+            Err(e) => format!("slack: {e}"),
+        });
+    }
+    for sink in &receivers.sinks {
+        outcome.push(match sink.deliver(alert).await {
+            Ok(()) => format!("{}: delivered", sink.name()),
+            Err(e) => format!("{}: {e}", sink.name()),
+        });
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -14,15 +14,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portcullis_core::{
-    Digest, Exception, Inventory, ResultStore, ScanReport, Status, StoreError, TokenScope,
-};
+use portcullis_core::{Digest, Inventory, ResultStore, ScanReport, Status, StoreError, TokenScope};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::{self, Failures};
 use crate::snapshot::{Snapshot, VulnIndex};
-use crate::{csv, views};
+use crate::{csv, settings, views};
 
 /// Largest request body: a pushed inventory of a big image is a few MB.
 pub const MAX_BODY: usize = 32 << 20;
@@ -68,6 +66,8 @@ pub struct ApiState {
     pub(crate) running: Arc<Snapshot<Vec<portcullis_core::RuntimeImage>>>,
     /// The alerts delivered.
     pub(crate) fired: crate::notify::Fired,
+    /// The alert rules of the cluster's `ImageAssuranceAlert` resources.
+    cluster_rules: parking_lot::RwLock<Vec<crate::alerts::Rule>>,
 }
 
 impl ApiState {
@@ -81,7 +81,18 @@ impl ApiState {
             vulns: Arc::default(),
             running: Arc::default(),
             fired: crate::notify::Fired::default(),
+            cluster_rules: parking_lot::RwLock::default(),
         })
+    }
+
+    /// Puts the cluster's alert rules in force (beside the API's), replacing the earlier set.
+    pub fn set_cluster_rules(&self, rules: Vec<crate::alerts::Rule>) {
+        *self.cluster_rules.write() = rules;
+    }
+
+    /// The cluster's alert rules.
+    pub(crate) fn cluster_rules(&self) -> Vec<crate::alerts::Rule> {
+        self.cluster_rules.read().clone()
     }
 
     /// Every image seen, with its latest status (a snapshot at most seconds old).
@@ -546,104 +557,20 @@ async fn push(
     }))
 }
 
-/// `GET /exceptions`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExceptionsQuery {
-    /// `json` (default) or `csv` (Calico's columns: CVE, Registry, Repository, Tags,
-    /// Justification, Scope, and Expires when one expires).
-    pub format: Option<String>,
-}
-
-#[utoipa::path(get, path = "/api/v1/exceptions", params(ExceptionsQuery),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = ApiError)),
-    security(("bearer" = [])))]
-async fn list_exceptions(
-    State(state): State<Arc<ApiState>>,
-    Params(q): Params<ExceptionsQuery>,
-) -> Result<Response, ApiError> {
-    let as_csv = wants_csv(q.format.as_deref())?;
-    let store = state.store.clone();
-    let all = blocking(move || store.api_exceptions().map_err(ApiError::store)).await?;
-    if as_csv {
-        return Ok(csv_response(&portcullis_matcher::exceptions_to_csv(&all)));
-    }
-    Ok(Json(all).into_response())
-}
-
-#[utoipa::path(post, path = "/api/v1/exceptions/import", request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, description = "How many were added (the rest were there)"),
-        (status = 400, body = ApiError, description = "The file is refused whole, naming what failed"),
-        (status = 401, body = ApiError), (status = 403, body = ApiError)),
-    security(("bearer" = [])))]
-async fn import_exceptions(
-    State(state): State<Arc<ApiState>>,
-    text: String,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    // Parsed whole before anything is stored: a file with one bad line changes nothing.
-    let imported = portcullis_matcher::exceptions_from_csv(&text).map_err(|e| {
-        ApiError::field(
-            StatusCode::BAD_REQUEST,
-            "csv",
-            portcullis_core::ErrorChain(&e).to_string(),
-        )
-    })?;
-    let store = state.store.clone();
-    blocking(move || {
-        let mut all = store.api_exceptions().map_err(ApiError::store)?;
-        let before = all.len();
-        for e in imported {
-            if !all.contains(&e) {
-                all.push(e);
-            }
-        }
-        let added = all.len() - before;
-        store.put_api_exceptions(&all).map_err(ApiError::store)?;
-        Ok(Json(
-            serde_json::json!({"added": added, "total": all.len()}),
-        ))
-    })
-    .await
-}
-
-#[utoipa::path(post, path = "/api/v1/exceptions", request_body = Object,
-    responses((status = 201, body = Object), (status = 400, body = ApiError),
-        (status = 401, body = ApiError), (status = 403, body = ApiError)),
-    security(("bearer" = [])))]
-async fn create_exception(
-    State(state): State<Arc<ApiState>>,
-    Body(e): Body<Exception>,
-) -> Result<(StatusCode, Json<Exception>), ApiError> {
-    if e.id.trim().is_empty() {
-        return Err(ApiError::field(StatusCode::BAD_REQUEST, "id", "empty"));
-    }
-    let store = state.store.clone();
-    let created = e.clone();
-    blocking(move || {
-        // Kept apart from the files' and the cluster's; `serve` puts the union in force and
-        // relabels the stored results within seconds.
-        let mut all = store.api_exceptions().map_err(ApiError::store)?;
-        if !all.contains(&e) {
-            all.push(e);
-            store.put_api_exceptions(&all).map_err(ApiError::store)?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis assurance API", description = "Images, results, exceptions and CI pushes of a Portcullis service. Every route needs a bearer token (`portcullis token create`)."),
-    paths(list_images, push, list_exceptions, create_exception, import_exceptions, openapi_json, views::image,
+    paths(list_images, push, openapi_json, settings::list_exceptions, settings::create_exception,
+        settings::import_exceptions, settings::update_exception, settings::delete_exceptions,
+        settings::list_vex, settings::import_vex, settings::delete_vex, settings::thresholds,
+        settings::put_thresholds, settings::history, views::image,
         views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
-        views::thresholds, views::put_thresholds, views::export, views::delete_exceptions,
-        views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts,
+        views::export, views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts,
         views::fired),
     components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
         views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
-        views::ThresholdsChange, views::Alert, crate::notify::Delivery)),
+        settings::ThresholdsChange, settings::ExceptionChange, settings::VexDocument,
+        settings::SettingChangeView, views::Alert, views::ListedRule, crate::notify::Delivery)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -686,12 +613,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/vulnerabilities/{id}", get(views::vulnerability))
         .route("/api/v1/running", get(views::running))
         .route("/api/v1/decisions", get(views::decisions))
-        .route("/api/v1/settings/thresholds", get(views::thresholds))
+        .route("/api/v1/settings/thresholds", get(settings::thresholds))
+        .route("/api/v1/settings/history", get(settings::history))
+        .route("/api/v1/vex", get(settings::list_vex))
         .route("/api/v1/export", get(views::export))
         .route("/api/v1/alert-rules", get(views::alert_rules))
         .route("/api/v1/alerts", get(views::alerts))
         .route("/api/v1/alerts/fired", get(views::fired))
-        .route("/api/v1/exceptions", get(list_exceptions))
+        .route("/api/v1/exceptions", get(settings::list_exceptions))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), TokenScope::Read),
@@ -700,9 +629,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let write = Router::new()
         .route(
             "/api/v1/exceptions",
-            post(create_exception).delete(views::delete_exceptions),
+            post(settings::create_exception)
+                .patch(settings::update_exception)
+                .delete(settings::delete_exceptions),
         )
-        .route("/api/v1/exceptions/import", post(import_exceptions))
+        .route(
+            "/api/v1/exceptions/import",
+            post(settings::import_exceptions),
+        )
+        .route(
+            "/api/v1/vex",
+            post(settings::import_vex).delete(settings::delete_vex),
+        )
         .route("/api/v1/alert-rules", post(views::create_alert_rule))
         .route(
             "/api/v1/alert-rules/{name}",
@@ -710,7 +648,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route(
             "/api/v1/settings/thresholds",
-            axum::routing::put(views::put_thresholds),
+            axum::routing::put(settings::put_thresholds),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), TokenScope::Write),

@@ -14,12 +14,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_core::{Digest, Match, ResultStore, RuntimeImage, ScanReport, Thresholds};
+use portcullis_core::{Digest, Documents, Match, ResultStore, RuntimeImage, ScanReport};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::csv;
 use crate::routes::{ApiError, ApiState, Params, blocking, csv_response, wants_csv};
+use crate::settings::{put_documents, stored_documents};
 use crate::snapshot::VulnIndex;
 
 /// Where to read about a vulnerability id: its own tracker, else OSV.
@@ -358,66 +359,6 @@ pub(crate) async fn decisions(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/settings/thresholds",
-    responses((status = 200, description = "The thresholds in force"), (status = 401, body = ApiError)),
-    security(("bearer" = [])))]
-pub(crate) async fn thresholds(State(state): State<Arc<ApiState>>) -> Json<Thresholds> {
-    Json(state.assurance.thresholds())
-}
-
-/// A change of thresholds: what is given replaces what is in force.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ThresholdsChange {
-    /// Score at or above which an image warns.
-    pub warn: Option<f64>,
-    /// Score at or above which an image fails.
-    pub fail: Option<f64>,
-    /// Status of a match with no score.
-    #[schema(value_type = Option<String>)]
-    pub unknown: Option<portcullis_core::Status>,
-    /// Least status of an image with packages no source covers.
-    #[schema(value_type = Option<String>)]
-    pub uncovered: Option<portcullis_core::Status>,
-}
-
-#[utoipa::path(put, path = "/api/v1/settings/thresholds", request_body = ThresholdsChange,
-    responses((status = 200, description = "Stored; every replica relabels its results within seconds, each status change recorded"),
-        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
-    security(("bearer" = [])))]
-pub(crate) async fn put_thresholds(
-    State(state): State<Arc<ApiState>>,
-    crate::routes::Body(c): crate::routes::Body<ThresholdsChange>,
-) -> Result<Json<Thresholds>, ApiError> {
-    let mut t = state.assurance.thresholds();
-    t.warn = c.warn.unwrap_or(t.warn);
-    t.fail = c.fail.unwrap_or(t.fail);
-    t.unknown = c.unknown.unwrap_or(t.unknown);
-    t.uncovered = c.uncovered.unwrap_or(t.uncovered);
-    for (field, v) in [("warn", t.warn), ("fail", t.fail)] {
-        if !(0.0..=10.0).contains(&v) {
-            return Err(ApiError::field(
-                StatusCode::BAD_REQUEST,
-                field,
-                "scores are 0 to 10",
-            ));
-        }
-    }
-    if t.warn > t.fail {
-        return Err(ApiError::field(
-            StatusCode::BAD_REQUEST,
-            "warn",
-            "above fail",
-        ));
-    }
-    let store = state.store.clone();
-    blocking(move || {
-        store.put_thresholds(&t).map_err(ApiError::store)?;
-        Ok(Json(t))
-    })
-    .await
-}
-
 /// One row of the export: an image, one of its vulnerabilities, and who runs it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportRow {
@@ -553,46 +494,6 @@ pub(crate) async fn export(
         .into_response())
 }
 
-/// Which API exceptions `DELETE /exceptions` removes.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExceptionSelector {
-    /// The vulnerability id of the exceptions to remove.
-    pub id: String,
-    /// Only those of this repository (`registry/repository`).
-    pub repository: Option<String>,
-}
-
-#[utoipa::path(delete, path = "/api/v1/exceptions", params(ExceptionSelector),
-    responses((status = 200, description = "How many were removed"), (status = 404, body = ApiError),
-        (status = 401, body = ApiError), (status = 403, body = ApiError)),
-    security(("bearer" = [])))]
-pub(crate) async fn delete_exceptions(
-    State(state): State<Arc<ApiState>>,
-    Params(q): Params<ExceptionSelector>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let store: Arc<dyn ResultStore> = state.store.clone();
-    blocking(move || {
-        let all = store.api_exceptions().map_err(ApiError::store)?;
-        let (gone, kept): (Vec<_>, Vec<_>) = all.into_iter().partition(|e| {
-            e.id == q.id
-                && q.repository.as_ref().is_none_or(|r| {
-                    format!(
-                        "{}/{}",
-                        e.registry.as_deref().unwrap_or(""),
-                        e.repository.as_deref().unwrap_or("")
-                    ) == *r
-                })
-        });
-        if gone.is_empty() {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "no such exception"));
-        }
-        store.put_api_exceptions(&kept).map_err(ApiError::store)?;
-        Ok(Json(serde_json::json!({"removed": gone.len()})))
-    })
-    .await
-}
-
 /// What alert rules look at: each image seen, once per running workload (or once, not
 /// running), with its status, highest CVSS, vulnerabilities and fixability from the held report.
 fn alert_records(
@@ -628,6 +529,7 @@ fn alert_records(
                 .map(|id| id.to_ascii_uppercase())
                 .collect(),
             fixable: counted().any(|m| !m.fixed_versions.is_empty()),
+            last_seen: portcullis_core::parse_time(&row.last_seen),
             ..Default::default()
         };
         match workloads.get(&row.digest) {
@@ -660,27 +562,8 @@ pub struct Alert {
     pub records: usize,
 }
 
-/// The stored rules as JSON values (as written).
-fn stored_documents(store: &dyn ResultStore) -> Result<Vec<serde_json::Value>, ApiError> {
-    let Some(text) = store.alert_rules().map_err(ApiError::store)? else {
-        return Ok(Vec::new());
-    };
-    serde_json::from_str(&text).map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the stored alert rules are unreadable: {e}"),
-        )
-    })
-}
-
-fn put_documents(store: &dyn ResultStore, rules: &[serde_json::Value]) -> Result<(), ApiError> {
-    let text = serde_json::Value::Array(rules.to_vec()).to_string();
-    store.put_alert_rules(&text).map_err(ApiError::store)?;
-    Ok(())
-}
-
 fn stored_rules(store: &dyn ResultStore) -> Result<Vec<crate::alerts::Rule>, ApiError> {
-    stored_documents(store)?
+    stored_documents(store, Documents::AlertRules)?
         .into_iter()
         .map(|v| {
             serde_json::from_value(v).map_err(|e| {
@@ -698,9 +581,29 @@ fn stored_rules(store: &dyn ResultStore) -> Result<Vec<crate::alerts::Rule>, Api
     security(("bearer" = [])))]
 pub(crate) async fn alert_rules(
     State(state): State<Arc<ApiState>>,
-) -> Result<Json<Vec<crate::alerts::Rule>>, ApiError> {
+) -> Result<Json<Vec<ListedRule>>, ApiError> {
     let store = state.store.clone();
-    blocking(move || stored_rules(store.as_ref()).map(Json)).await
+    let stored = blocking(move || stored_rules(store.as_ref())).await?;
+    let listed =
+        |source: &'static str| move |rule: crate::alerts::Rule| ListedRule { rule, source };
+    Ok(Json(
+        stored
+            .into_iter()
+            .map(listed("api"))
+            .chain(state.cluster_rules().into_iter().map(listed("cluster")))
+            .collect(),
+    ))
+}
+
+/// An alert rule as listed: the rule, and where it was made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedRule {
+    /// The rule.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub rule: crate::alerts::Rule,
+    /// `api` (made through the API) or `cluster` (an `ImageAssuranceAlert`).
+    pub source: &'static str,
 }
 
 #[utoipa::path(post, path = "/api/v1/alert-rules", request_body = Object,
@@ -709,6 +612,7 @@ pub(crate) async fn alert_rules(
     security(("bearer" = [])))]
 pub(crate) async fn create_alert_rule(
     State(state): State<Arc<ApiState>>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     crate::routes::Body(rule): crate::routes::Body<crate::alerts::Rule>,
 ) -> Result<(StatusCode, Json<crate::alerts::Rule>), ApiError> {
     if rule.name.trim().is_empty() {
@@ -717,6 +621,7 @@ pub(crate) async fn create_alert_rule(
     rule.check().map_err(|e| {
         let field = match e {
             crate::alerts::RuleError::Metric { .. } => "field",
+            crate::alerts::RuleError::Duration { field, .. } => field,
             crate::alerts::RuleError::Field(_)
                 if !rule.aggregate_by.is_empty()
                     && crate::alerts::Query::parse(&rule.query).is_ok() =>
@@ -730,7 +635,7 @@ pub(crate) async fn create_alert_rule(
     let store = state.store.clone();
     let made = rule.clone();
     blocking(move || {
-        let mut all = stored_documents(store.as_ref())?;
+        let mut all = stored_documents(store.as_ref(), Documents::AlertRules)?;
         if all.iter().any(|r| r["name"] == rule.name.as_str()) {
             return Err(ApiError::field(
                 StatusCode::CONFLICT,
@@ -738,11 +643,11 @@ pub(crate) async fn create_alert_rule(
                 "a rule of this name exists",
             ));
         }
-        all.push(
-            serde_json::to_value(&rule)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
-        );
-        put_documents(store.as_ref(), &all)
+        let value = serde_json::to_value(&rule)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        all.push(value.clone());
+        put_documents(store.as_ref(), Documents::AlertRules, &all)?;
+        crate::settings::audit_rules(store.as_ref(), &caller, "create", None, Some(value))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(made)))
@@ -755,20 +660,18 @@ pub(crate) async fn create_alert_rule(
     security(("bearer" = [])))]
 pub(crate) async fn delete_alert_rule(
     State(state): State<Arc<ApiState>>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let store = state.store.clone();
     blocking(move || {
-        let all = stored_documents(store.as_ref())?;
-        let kept: Vec<_> = all
-            .iter()
-            .filter(|r| r["name"] != name.as_str())
-            .cloned()
-            .collect();
-        if kept.len() == all.len() {
+        let mut all = stored_documents(store.as_ref(), Documents::AlertRules)?;
+        let Some(i) = all.iter().position(|r| r["name"] == name.as_str()) else {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "no such rule"));
-        }
-        put_documents(store.as_ref(), &kept)?;
+        };
+        let gone = all.remove(i);
+        put_documents(store.as_ref(), Documents::AlertRules, &all)?;
+        crate::settings::audit_rules(store.as_ref(), &caller, "delete", Some(gone), None)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -780,19 +683,25 @@ pub(crate) async fn delete_alert_rule(
 pub(crate) async fn alerts(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    firing(&state).await.map(Json)
+    firing(&state, |_| true).await.map(Json)
 }
 
-/// Every rule's groups that fire now.
-pub(crate) async fn firing(state: &ApiState) -> Result<Vec<Alert>, ApiError> {
+/// Every rule's groups that fire now, of the rules `due` picks.
+pub(crate) async fn firing(
+    state: &ApiState,
+    due: impl Fn(&crate::alerts::Rule) -> bool + Send + 'static,
+) -> Result<Vec<Alert>, ApiError> {
     let rows = state.image_rows().await?;
     let index = state.vuln_index().await?;
     let running = state.runtime().await?;
+    let cluster = state.cluster_rules();
     let store = state.store.clone();
     blocking(move || {
         let records = alert_records(&rows, &index, &running);
         let mut out = Vec::new();
-        for rule in stored_rules(store.as_ref())? {
+        let mut rules = stored_rules(store.as_ref())?;
+        rules.extend(cluster);
+        for rule in rules.into_iter().filter(|r| due(r)) {
             // Rules were checked when made; one that no longer checks is skipped, not fatal.
             let Ok(fired) = rule.evaluate(&records) else {
                 continue;
@@ -809,6 +718,69 @@ pub(crate) async fn firing(state: &ApiState) -> Result<Vec<Alert>, ApiError> {
         Ok(out)
     })
     .await
+}
+
+/// The built-in rule: a DB update turned a running image's result to Fail.
+pub const DB_UPDATE_FAIL: &str = "db-update-fail";
+
+/// The images a DB update turned to Fail among the status changes recorded after number
+/// `after` (by any replica), one alert per image running now, grouped by image and workload;
+/// and the number to read on from.
+pub(crate) async fn turned_fail(
+    state: &ApiState,
+    after: i64,
+) -> Result<(Vec<Alert>, i64), ApiError> {
+    let store = state.store.clone();
+    let changes = blocking(move || {
+        store
+            .status_changes_after(after, 100_000)
+            .map_err(ApiError::store)
+    })
+    .await?;
+    let last = changes.last().map_or(after, |(id, _)| *id);
+    let failed: Vec<&portcullis_core::StatusChange> = changes
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| {
+            c.cause == portcullis_core::ChangeCause::DbUpdate
+                && c.to == portcullis_core::Status::Fail
+                && c.from != Some(portcullis_core::Status::Fail)
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok((Vec::new(), last));
+    }
+    let running = state.runtime().await?;
+    let workloads = workloads_by_digest(&running);
+    let images: HashMap<&Digest, &str> = running
+        .iter()
+        .filter_map(|r| Some((r.digest.as_ref()?, r.image.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    for c in failed {
+        for w in workloads.get(&c.digest).into_iter().flatten() {
+            out.push(Alert {
+                rule: DB_UPDATE_FAIL.into(),
+                severity: "high".into(),
+                description: format!(
+                    "the vulnerability DB update to {} turned this running image's result to Fail",
+                    c.db_version
+                ),
+                group: [
+                    ("image", images.get(&c.digest).copied().unwrap_or_default()),
+                    ("digest", c.digest.as_str()),
+                    ("namespace", w.namespace.as_str()),
+                    ("workload", &format!("{}/{}", w.kind, w.name)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                value: 1.0,
+                records: w.pods as usize,
+            });
+        }
+    }
+    Ok((out, last))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/fired",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use portcullis_core::parse_duration;
 
 /// Image assurance for Kubernetes: scan images, produce SBOMs, and admit only what passes policy.
 #[derive(Debug, Parser)]
@@ -629,39 +630,6 @@ pub(crate) struct CertsArgs {
     pub(crate) out: PathBuf,
 }
 
-/// A duration as `NUMBER UNIT` with unit `s`, `m`, `h` or `d` (`3s`, `10m`, `6h`, `1d`).
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("invalid duration '{s}': expected a number and s, m, h or d"))?;
-    let seconds = match unit.trim() {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("invalid duration '{s}': the unit is s, m, h or d")),
-    };
-    if seconds == 0 {
-        return Err(format!("invalid duration '{s}': must be positive"));
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
-/// A duration as [`parse_duration`] reads it (`90s`, `10m`, `6h`, `1d`).
-pub(crate) fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    [(86_400, "d"), (3_600, "h"), (60, "m")]
-        .iter()
-        .find(|(unit, _)| s >= *unit && s.is_multiple_of(*unit))
-        .map_or_else(
-            || format!("{s}s"),
-            |(unit, name)| format!("{}{name}", s / unit),
-        )
-}
-
 /// [`parse_duration`], or `off` (zero: never).
 pub(crate) fn parse_duration_or_off(s: &str) -> Result<Duration, String> {
     if s.trim() == "off" {
@@ -675,15 +643,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_with_a_unit() {
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
-        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        for bad in ["", "3", "s", "0s", "-1h", "1.5h", "3 weeks"] {
-            let e = parse_duration(bad).expect_err(bad);
-            assert!(e.contains(&format!("'{bad}'")), "{e}");
-        }
+    fn off_is_a_duration_too() {
         assert_eq!(parse_duration_or_off("off"), Ok(Duration::ZERO));
         assert_eq!(parse_duration_or_off("2s"), Ok(Duration::from_secs(2)));
         assert!(parse_duration_or_off("0s").unwrap_err().contains("or off"));

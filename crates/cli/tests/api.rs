@@ -35,6 +35,15 @@ fn call(
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// Whether `f` holds within ten seconds (asked every 200 ms): what `serve` follows from the
+/// store comes into force within seconds.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        f()
+    })
+}
+
 fn token(store: &str, scope: &str) -> String {
     let out = run(&[
         "token", "create", "--scope", scope, "--name", scope, "--store", store,
@@ -261,6 +270,16 @@ fn api_end_to_end(store: &str, dir: &Path) {
 
     // One image: every match with its evidence and advisory links, and its status history.
     let digest = image["digest"].as_str().expect("digest").to_string();
+    let detail_now = || {
+        call(
+            port,
+            "GET",
+            &format!("/api/v1/images/{digest}"),
+            Some(&read),
+            None,
+        )
+        .1
+    };
     let (code, detail) = call(
         port,
         "GET",
@@ -474,8 +493,7 @@ fn api_end_to_end(store: &str, dir: &Path) {
     );
     assert_eq!(code, 200, "{body}");
     // In force within seconds: serve follows the stored settings.
-    let applied = (0..50).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(200));
+    let applied = eventually(|| {
         let (_, now) = call(
             port,
             "GET",
@@ -570,15 +588,8 @@ fn api_end_to_end(store: &str, dir: &Path) {
         .0,
         201
     );
-    let marked = (0..50).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let (_, d) = call(
-            port,
-            "GET",
-            &format!("/api/v1/images/{digest}"),
-            Some(&read),
-            None,
-        );
+    let marked = eventually(|| {
+        let d = detail_now();
         let d: Value = serde_json::from_str(&d).unwrap_or_default();
         d["vulnerabilities"]
             .as_array()
@@ -606,6 +617,190 @@ fn api_end_to_end(store: &str, dir: &Path) {
         404
     );
 
+    // Who made an exception is the service's to say; one is changed in place, a second of the
+    // same content is refused.
+    let (_, listed) = call(port, "GET", "/api/v1/exceptions", Some(&read), None);
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    let made = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["id"] == "CVE-2021-35042"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(made["created_by"], "token:write", "{made}");
+    assert!(made["created"].as_str().is_some(), "{made}");
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/api/v1/exceptions",
+            Some(&write),
+            Some(silence)
+        )
+        .0,
+        409
+    );
+    let (code, body) = call(
+        port,
+        "PATCH",
+        "/api/v1/exceptions?id=CVE-2021-35042",
+        Some(&write),
+        Some(r#"{"justification":"reviewed again","expires":"2099-01-01"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call(
+        port,
+        "PATCH",
+        "/api/v1/exceptions?id=CVE-2021-35042",
+        Some(&write),
+        Some(r#"{"expires":"next week"}"#),
+    );
+    assert!(
+        code == 400 && body.contains("\"field\":\"expires\""),
+        "{body}"
+    );
+    assert_eq!(
+        call(
+            port,
+            "PATCH",
+            "/api/v1/exceptions?id=CVE-1999-0001",
+            Some(&write),
+            Some(r#"{"justification":"x"}"#)
+        )
+        .0,
+        404
+    );
+    let relabelled = eventually(|| {
+        let d = detail_now();
+        d.contains("reviewed again")
+    });
+    assert!(
+        relabelled,
+        "the changed justification did not come into force"
+    );
+
+    // OpenVEX: a not_affected statement for one package of the image silences that match only,
+    // within seconds; a document that names no product is refused whole; removed, it counts
+    // again.
+    let other = detail["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .find(|m| m["id"] != "PYSEC-2021-109" && m["ignored"].is_null())
+        .unwrap_or_else(|| panic!("a second vulnerability in {detail}"))
+        .clone();
+    let (vuln, purl) = (
+        other["id"].as_str().expect("id"),
+        other["package"]["purl"].as_str().expect("purl"),
+    );
+    let vex = serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://corp.example/vex/app-1",
+        "author": "security team",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "version": 1,
+        "statements": [{
+            "vulnerability": {"name": vuln},
+            "products": [{"@id": purl}],
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path"
+        }]
+    })
+    .to_string();
+    let unscoped = vex.replace(&format!(r#""products":[{{"@id":"{purl}"}}],"#), "");
+    assert_ne!(unscoped, vex);
+    let (code, body) = call(port, "POST", "/api/v1/vex", Some(&write), Some(&unscoped));
+    assert!(code == 400 && body.contains("names no product"), "{body}");
+    assert_eq!(
+        call(port, "POST", "/api/v1/vex", Some(&read), Some(&vex)).0,
+        403
+    );
+    let (code, body) = call(port, "POST", "/api/v1/vex", Some(&write), Some(&vex));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"not_affected\":1"), "{body}");
+    let vex_state = |want_ignored: bool| {
+        eventually(|| {
+            let d: Value = serde_json::from_str(&detail_now()).unwrap_or_default();
+            d["vulnerabilities"].as_array().is_some_and(|v| {
+                v.iter()
+                    .filter(|m| m["id"] == vuln && m["package"]["purl"] == purl)
+                    .all(|m| m["ignored"].is_null() != want_ignored)
+            })
+        })
+    };
+    assert!(vex_state(true), "the VEX statement did not come into force");
+    let (_, docs) = call(port, "GET", "/api/v1/vex", Some(&read), None);
+    assert!(docs.contains("security team"), "{docs}");
+    assert_eq!(
+        call(
+            port,
+            "DELETE",
+            "/api/v1/vex?id=https://corp.example/vex/app-1",
+            Some(&write),
+            None
+        )
+        .0,
+        204
+    );
+    assert!(vex_state(false), "the removed VEX still applies");
+
+    // Every change above is in the settings history, newest first, with who made it.
+    let (code, history) = call(
+        port,
+        "GET",
+        "/api/v1/settings/history?limit=50",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{history}");
+    let history: Value = serde_json::from_str(&history).expect("json");
+    let entries: Vec<(String, String)> = history
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["actor"], "token:write", "{c}");
+            (
+                c["setting"].as_str().unwrap_or_default().to_string(),
+                c["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("vex", "delete"),
+            ("vex", "import"),
+            ("exceptions", "update"),
+            ("exceptions", "delete"),
+            ("exceptions", "create"),
+            ("exceptions", "import"),
+            ("exceptions", "create"),
+            ("thresholds", "set"),
+            ("alert-rules", "delete"),
+            ("alert-rules", "create"),
+            ("alert-rules", "create"),
+        ],
+        "{history}"
+    );
+    let thresholds = &history[7];
+    assert_eq!(thresholds["before"]["fail"], 7.0, "{thresholds}");
+    assert_eq!(thresholds["after"]["fail"], 9.0, "{thresholds}");
+    assert_eq!(history[2]["before"]["justification"], "not reachable");
+    assert_eq!(
+        call(
+            port,
+            "GET",
+            "/api/v1/settings/history?limit=0",
+            Some(&read),
+            None
+        )
+        .0,
+        400
+    );
+
     // The OpenAPI document, generated from the types.
     let (code, doc) = call(port, "GET", "/api/v1/openapi.json", Some(&read), None);
     assert_eq!(code, 200);
@@ -622,6 +817,8 @@ fn api_end_to_end(store: &str, dir: &Path) {
         "/api/v1/images/{digest}",
         "/api/v1/vulnerabilities/{id}",
         "/api/v1/export",
+        "/api/v1/vex",
+        "/api/v1/settings/history",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not in {doc}");
     }
@@ -873,4 +1070,103 @@ fn alerts_on_sqlite() {
 #[test]
 fn alerts_on_postgres() {
     on_postgres("alerts", alerts_delivered);
+}
+
+/// The built-in alert: a vulnerability DB update that turns a running image's result to Fail
+/// fires `db-update-fail` for its workload, delivered like any other alert. The image is pushed
+/// while the service's DB has Debian data only (not Fail), reported running in a workload, and
+/// then the PyPA advisories come in with an update.
+fn db_update_fail_alerts(store: &str, dir: &Path) {
+    let (Some(td), Some((db, reg))) = (testdata(), pypi_db_and_registry(dir)) else {
+        return;
+    };
+    let feeds = portcullis_test_support::feeds::Feeds::new(&td, dir);
+    let receiver = Receiver::start();
+    let hook = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let mut extra: Vec<String> = feeds
+        .args("2s")
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    extra.extend(["--alert-interval", "1s", "--alert-webhook", &hook].map(String::from));
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (_serve, port) = start(dir, &dir.join("served.db"), store, &reg, &extra);
+    let push = token(store, "push");
+    let read = token(store, "read");
+    // The service's first DB comes from the feeds at start; until then a push is refused.
+    let mut result = None;
+    for _ in 0..100 {
+        let pushed = scan_pushing(&reg, &db, port, &push, &dir.join("cache/tls/ca.crt"), &[]);
+        if pushed.status.success() {
+            result = Some(String::from_utf8_lossy(&pushed.stderr).into_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let said = result.expect("the push never succeeded");
+    assert!(!said.contains("status Fail"), "Debian data only: {said}");
+    let (_, images) = call(port, "GET", "/api/v1/images", Some(&read), None);
+    let images: Value = serde_json::from_str(&images).expect("json");
+    let digest = images["items"][0]["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{images}"))
+        .to_string();
+    // It runs in a cluster, as the runtime watch would record.
+    let url: portcullis_store::StoreUrl = store.parse().expect("store url");
+    let results =
+        portcullis_store::open(&url, portcullis_scanner::code_versions()).expect("open store");
+    let now = time::OffsetDateTime::now_utc();
+    results
+        .put_running(
+            "prod",
+            &[portcullis_core::RuntimeImage {
+                cluster: "prod".into(),
+                namespace: "shop".into(),
+                workload_kind: "Deployment".into(),
+                workload_name: "web".into(),
+                image: format!("{reg}/portcullis/debian:lang"),
+                digest: Some(portcullis_core::Digest::parse(&digest).expect("digest")),
+                instances: 2,
+                nodes: vec!["node-1".into()],
+                first_seen: now,
+                last_seen: now,
+                running: true,
+            }],
+            now,
+        )
+        .expect("runtime");
+    feeds.add_pypi();
+    let alert = (0..150).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        receiver.got.lock().iter().find_map(|(_, body)| {
+            let a: Value = serde_json::from_slice(body).ok()?;
+            (a["rule"] == "db-update-fail").then_some(a)
+        })
+    });
+    let alert = alert.unwrap_or_else(|| {
+        panic!(
+            "no db-update-fail alert: {}",
+            std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+        )
+    });
+    assert_eq!(alert["group"]["namespace"], "shop", "{alert}");
+    assert_eq!(alert["group"]["workload"], "Deployment/web", "{alert}");
+    assert_eq!(alert["group"]["digest"], digest.as_str(), "{alert}");
+    assert_eq!(alert["records"], 2, "pods running it: {alert}");
+    // Listed once its delivery is done (the receiver refuses the first try).
+    let listed = eventually(|| {
+        let (_, fired) = call(port, "GET", "/api/v1/alerts/fired", Some(&read), None);
+        fired.contains("db-update-fail") && fired.contains("webhook: delivered")
+    });
+    assert!(listed, "the delivery is not listed");
+}
+
+#[test]
+fn db_update_fail_alert_on_sqlite() {
+    on_sqlite(db_update_fail_alerts);
+}
+
+#[test]
+fn db_update_fail_alert_on_postgres() {
+    on_postgres("dbfail", db_update_fail_alerts);
 }

@@ -349,6 +349,91 @@ fn chart_provisions_the_db_and_the_store_from_its_values() {
     }
 }
 
+/// The assurance API is on the Service's port 9443 unless turned off; alerts go to the receivers
+/// the values name, their secrets from Secrets (mounted, or an env from a key), never values.
+#[test]
+fn chart_exposes_the_api_and_sends_alerts_where_told() {
+    let Some(helm) = helm() else { return };
+    let docs = render(&helm, &[]);
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_API_LISTEN").expect("api")["value"],
+        "0.0.0.0:9443"
+    );
+    let service = one(&docs, "Service");
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["port"] == 9443 && p["targetPort"] == "api"),
+        "{service}"
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_ALERT_INTERVAL").expect("interval")["value"],
+        "1m"
+    );
+    assert!(env_of(&docs, "PORTCULLIS_ALERT_WEBHOOK").is_none());
+    // The role reads the alert rules' resources (and still writes only Events).
+    assert!(
+        one(&docs, "ClusterRole")["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(
+                |r| strings(&r["resources"]).contains(&"imageassurancealerts")
+                    && strings(&r["verbs"]) == vec!["get", "list", "watch"]
+            )
+    );
+
+    let docs = render(
+        &helm,
+        &[
+            "api.enabled=false",
+            "alerts.webhook.url=https://hooks.corp/portcullis",
+            "alerts.webhook.secretName=hook-key",
+            "alerts.slack.secretName=slack-url",
+        ],
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_API_LISTEN").expect("api")["value"],
+        "off"
+    );
+    assert!(
+        !one(&docs, "Service").to_string().contains("9443"),
+        "no API port when off"
+    );
+    assert_eq!(
+        env_of(&docs, "PORTCULLIS_ALERT_WEBHOOK").expect("webhook")["value"],
+        "https://hooks.corp/portcullis"
+    );
+    let file = env_of(&docs, "PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE").expect("secret file");
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["secret"]["secretName"] == "hook-key")
+        .expect("the webhook's Secret mounted");
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["name"] == volume["name"])
+        .expect("mounted");
+    assert!(
+        file["value"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(mount["mountPath"].as_str().unwrap_or("?"))),
+        "{file} {mount}"
+    );
+    let slack =
+        &env_of(&docs, "PORTCULLIS_ALERT_SLACK").expect("slack")["valueFrom"]["secretKeyRef"];
+    assert_eq!(
+        (&slack["name"], &slack["key"]),
+        (&"slack-url".into(), &"url".into())
+    );
+}
+
 /// `helm uninstall` runs a pre-delete Job that deletes exactly this release's webhook
 /// configurations, with RBAC for nothing else, and whose pod neither the Service nor the PDB
 /// counts. Off, there is no hook.

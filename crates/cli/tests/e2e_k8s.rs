@@ -63,6 +63,8 @@ fn kube_apiserver_end_to_end() {
         "the whole rendered chart passes the API server's validation (server-side dry run)",
         "vulnerable Deployment rejected with its CVEs",
         "rejection recorded as a Kubernetes Event",
+        "an ImageAssuranceAlert fires and the alert is recorded as a Kubernetes Event",
+        "the API lists the cluster's alert rules",
         "its ReplicaSet and Pod created through the webhook",
         "a policy applied with kubectl takes effect without restart",
         "a policy that turns invalid keeps its last good version in force",

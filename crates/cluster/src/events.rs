@@ -1,4 +1,4 @@
-//! Kubernetes Events for rejected objects.
+//! Kubernetes Events for rejected objects, and for fired alerts.
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -61,28 +61,46 @@ pub(crate) fn event_for(d: &DecisionEvent) -> Option<Event> {
     } else {
         d.namespace.clone()
     };
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
     let name = if d.name.is_empty() {
         d.kind.to_ascii_lowercase()
     } else {
         d.name.clone()
     };
-    Some(Event {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{name}.")),
-            namespace: Some(namespace.clone()),
-            ..ObjectMeta::default()
-        },
-        involved_object: ObjectReference {
+    Some(warning(
+        namespace.clone(),
+        ObjectReference {
             kind: Some(d.kind.clone()),
             name: Some(name),
-            namespace: (!d.namespace.is_empty()).then(|| namespace.clone()),
+            namespace: (!d.namespace.is_empty()).then_some(namespace),
             ..ObjectReference::default()
         },
+        reason,
+        format!("Admit{}", capitalised(&d.operation)),
+        &message,
+    ))
+}
+
+/// A Warning Event from Portcullis in `namespace` about `involved`.
+fn warning(
+    namespace: String,
+    involved: ObjectReference,
+    reason: &str,
+    action: String,
+    message: &str,
+) -> Event {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let name = involved.name.clone().unwrap_or_default();
+    Event {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.")),
+            namespace: Some(namespace),
+            ..ObjectMeta::default()
+        },
+        involved_object: involved,
         reason: Some(reason.into()),
-        message: Some(truncate(&message, MAX_MESSAGE)),
+        message: Some(truncate(message, MAX_MESSAGE)),
         type_: Some("Warning".into()),
-        action: Some(format!("Admit{}", capitalised(&d.operation))),
+        action: Some(action),
         source: Some(EventSource {
             component: Some(COMPONENT.into()),
             host: None,
@@ -92,7 +110,7 @@ pub(crate) fn event_for(d: &DecisionEvent) -> Option<Event> {
         last_timestamp: Some(now),
         count: Some(1),
         ..Event::default()
-    })
+    }
 }
 
 fn capitalised(op: &str) -> String {
@@ -113,6 +131,87 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+/// Delivers fired alerts as Kubernetes Events (`AlertFired`, Warning): on the workload when the
+/// alert is about one (its group names a namespace and a workload), else on the
+/// `ImageAssuranceAlert` of the rule (in `default`, as Events of cluster-scoped objects are).
+pub struct AlertEvents {
+    client: kube::Client,
+    instance: String,
+}
+
+impl AlertEvents {
+    /// Events sent with `client`, from replica `instance`.
+    pub fn new(client: kube::Client, instance: String) -> AlertEvents {
+        AlertEvents { client, instance }
+    }
+}
+
+/// The Event of a fired alert.
+pub(crate) fn alert_event(alert: &portcullis_api::Alert) -> Event {
+    let group = |k: &str| alert.group.get(k).filter(|v| !v.is_empty());
+    let workload = group("namespace").zip(group("workload").and_then(|w| w.split_once('/')));
+    let (namespace, involved) = match workload {
+        Some((ns, (kind, name))) => (
+            ns.clone(),
+            ObjectReference {
+                kind: Some(kind.into()),
+                name: Some(name.into()),
+                namespace: Some(ns.clone()),
+                ..ObjectReference::default()
+            },
+        ),
+        None => (
+            "default".to_string(),
+            ObjectReference {
+                api_version: Some(portcullis_policy::API_VERSION.into()),
+                kind: Some(portcullis_api::alerts::ALERT_KIND.into()),
+                name: Some(alert.rule.clone()),
+                ..ObjectReference::default()
+            },
+        ),
+    };
+    let groups: Vec<String> = alert
+        .group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let message = format!(
+        "alert {} ({}): {}{}; value {}",
+        alert.rule,
+        alert.severity,
+        alert.description,
+        if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", groups.join(", "))
+        },
+        alert.value
+    );
+    warning(namespace, involved, "AlertFired", "Alert".into(), &message)
+}
+
+impl portcullis_api::notify::AlertSink for AlertEvents {
+    fn name(&self) -> &'static str {
+        "events"
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        alert: &'a portcullis_api::Alert,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut event = alert_event(alert);
+            event.reporting_instance = Some(self.instance.clone());
+            let ns = event.metadata.namespace.clone().unwrap_or_default();
+            Api::<Event>::namespaced(self.client.clone(), &ns)
+                .create(&PostParams::default(), &event)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("cannot record the Event in {ns}: {e}"))
+        })
+    }
 }
 
 impl DecisionSink for EventRecorder {
@@ -161,6 +260,43 @@ mod tests {
         // Long messages are cut on a character boundary, within the API server's limit.
         let m = e.message.expect("message");
         assert!(m.len() <= MAX_MESSAGE && m.ends_with("..."), "{}", m.len());
+    }
+
+    #[test]
+    fn alerts_are_events_on_their_workload_or_their_rule() {
+        let mut alert = portcullis_api::Alert {
+            rule: "db-update-fail".into(),
+            severity: "high".into(),
+            description: "turned to Fail".into(),
+            group: [("namespace", "shop"), ("workload", "Deployment/web")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: 1.0,
+            records: 2,
+        };
+        let e = alert_event(&alert);
+        assert_eq!(e.reason.as_deref(), Some("AlertFired"));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("shop"));
+        assert_eq!(e.involved_object.kind.as_deref(), Some("Deployment"));
+        assert_eq!(e.involved_object.name.as_deref(), Some("web"));
+        assert!(
+            e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("workload=Deployment/web") && m.contains("high")),
+            "{:?}",
+            e.message
+        );
+        // Not about one workload: on the rule's resource, in `default`.
+        alert.rule = "many-failing".into();
+        alert.group.clear();
+        let e = alert_event(&alert);
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            e.involved_object.kind.as_deref(),
+            Some("ImageAssuranceAlert")
+        );
+        assert_eq!(e.involved_object.name.as_deref(), Some("many-failing"));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   are scanned in the background.
 //! - [`EventRecorder`] turns rejections (and audit-mode would-be rejections) into Kubernetes
 //!   Events on the object, so `kubectl describe` and `kubectl get events` explain them.
+//! - [`watch_alert_rules`] follows `ImageAssuranceAlert` resources (alert rules beside the
+//!   API's), and [`AlertEvents`] delivers fired alerts as Kubernetes Events.
 //! - [`remove_webhooks`] unregisters the webhooks first when the chart is uninstalled.
 //!
 //! Watches retry with kube-rs' default backoff and keep the last state they saw: if the API
@@ -23,13 +25,17 @@ mod runtime;
 mod uninstall;
 mod watch;
 
-pub use events::EventRecorder;
+pub use events::{AlertEvents, EventRecorder};
+/// The Kubernetes client every function here takes.
+pub use kube::Client;
 pub use pull_secrets::ApiPullSecrets;
 pub use runtime::{
     OwnerLookup, ScanHint, digest_of_image_id, running_images, watch_runtime, workload_of,
 };
 pub use uninstall::{UninstallError, remove_webhooks};
-pub use watch::{NamespaceWatch, Synced, WatchHealth, watch_exceptions, watch_policies};
+pub use watch::{
+    NamespaceWatch, Synced, WatchHealth, watch_alert_rules, watch_exceptions, watch_policies,
+};
 
 /// Errors of the cluster integration.
 #[derive(Debug, thiserror::Error)]

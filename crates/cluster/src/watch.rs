@@ -12,6 +12,7 @@ use kube::discovery::ApiResource;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, reflector::store::Writer};
+use portcullis_api::alerts::{ALERT_KIND, Rule};
 use portcullis_core::Exception;
 use portcullis_policy::{EXCEPTION_KIND, GROUP, KIND, PolicyError};
 use portcullis_webhook::{AppState, HealthSource, NamespaceLabels};
@@ -291,6 +292,41 @@ pub fn watch_exceptions(
     ));
     Synced {
         what: "exception",
+        rx,
+        health,
+    }
+}
+
+/// Calls `apply` with the cluster's `ImageAssuranceAlert` objects (as alert rules) whenever
+/// they change, from a task on the current runtime. An object whose spec does not check is
+/// left out, said in the log with its name and what is wrong.
+pub fn watch_alert_rules(
+    client: kube::Client,
+    health: Arc<WatchHealth>,
+    mut apply: impl FnMut(Vec<Rule>) + Send + 'static,
+) -> Synced {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(follow(
+        client,
+        resource(ALERT_KIND, "imageassurancealerts"),
+        "alert",
+        tx,
+        health.clone(),
+        move |objects| {
+            let mut rules = Vec::new();
+            for o in objects {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                match Rule::from_resource(&name, &o.data["spec"]) {
+                    Ok(r) => rules.push(r),
+                    Err(e) => tracing::warn!("{ALERT_KIND} {name} skipped: {e}"),
+                }
+            }
+            tracing::info!(count = rules.len(), "alert rules updated from the cluster");
+            apply(rules);
+        },
+    ));
+    Synced {
+        what: "alert",
         rx,
         health,
     }

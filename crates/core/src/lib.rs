@@ -32,6 +32,7 @@ macro_rules! named_by_str {
 }
 
 mod advisory;
+mod duration;
 mod ecosystem;
 mod expiry;
 mod image_ref;
@@ -43,6 +44,7 @@ mod store;
 pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
 };
+pub use duration::{format_duration, parse_duration};
 pub use ecosystem::{APK_DISTROS, Ecosystem, UnknownEcosystem};
 pub use expiry::{Expiry, format_time, parse_time};
 pub use image_ref::{
@@ -56,9 +58,9 @@ pub use report::{
 };
 pub use source::{AdvisorySource, Covering, NPM_RANGE_PREFIX, SourceError, release_covers};
 pub use store::{
-    ApiToken, ChangeCause, DecisionEvent, DecisionStore, EncodedReport, HistoryStore,
+    ApiToken, ChangeCause, DecisionEvent, DecisionStore, Documents, EncodedReport, HistoryStore,
     ImageSighting, ImageStore, InventoryStore, LeaseStore, RematchMark, ReportStore, ResultStore,
-    RuntimeImage, RuntimeStore, SeenImage, SettingsStore, StatusChange, StoreError,
+    RuntimeImage, RuntimeStore, SeenImage, SettingChange, SettingsStore, StatusChange, StoreError,
     StoredInventory, TokenScope, TokenStore, UnknownCause, UnknownScope,
 };
 

@@ -285,6 +285,16 @@ pub struct Exception {
     /// RFC 3339 date or time after which the exception no longer applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Expiry>,
+    /// Who made it (`token:<name>` through the API): kept for the audit, never matched on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// When it was made or last changed through the API (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub created: Option<time::OffsetDateTime>,
 }
 
 /// Counts and the resulting status.

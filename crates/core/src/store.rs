@@ -219,12 +219,56 @@ pub trait SettingsStore: Send + Sync {
     /// Replaces the exceptions made through the API; true when they changed.
     fn put_api_exceptions(&self, exceptions: &[crate::Exception]) -> Result<bool, StoreError>;
 
-    /// The alert rules made through the API: the JSON array the API wrote (it checks the rules;
-    /// the store keeps the document), `None` before any.
-    fn alert_rules(&self) -> Result<Option<String>, StoreError>;
+    /// A list the API keeps (alert rules, VEX documents): the JSON array the API wrote (it
+    /// checks the contents; the store keeps the document), `None` before any.
+    fn documents(&self, which: Documents) -> Result<Option<String>, StoreError>;
 
-    /// Replaces the alert rules with `json` (a JSON array); true when they changed.
-    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError>;
+    /// Replaces list `which` with `json` (a JSON array); true when it changed.
+    fn put_documents(&self, which: Documents, json: &str) -> Result<bool, StoreError>;
+
+    /// Records a change of the settings (the audit trail: who changed what, when).
+    fn record_setting_change(&self, change: &SettingChange) -> Result<(), StoreError>;
+
+    /// The latest `limit` setting changes, newest first.
+    fn setting_changes(&self, limit: usize) -> Result<Vec<SettingChange>, StoreError>;
+}
+
+/// The lists of documents the API keeps in the store, each a JSON array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Documents {
+    /// Alert rules.
+    AlertRules,
+    /// OpenVEX documents.
+    Vex,
+}
+
+impl Documents {
+    /// The settings row it is kept in.
+    pub fn key(self) -> &'static str {
+        match self {
+            Documents::AlertRules => "alert_rules",
+            Documents::Vex => "vex_documents",
+        }
+    }
+}
+
+/// One change of the service's settings (thresholds, exceptions, alert rules) as recorded:
+/// users of an assurance service are asked who loosened a gate, and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingChange {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// Who: the API token's name (`token:<name>`), or the command that made it.
+    pub actor: String,
+    /// Which setting (`thresholds`, `exceptions`, `alert-rules`).
+    pub setting: String,
+    /// What was done (`set`, `create`, `update`, `delete`, `import`).
+    pub action: String,
+    /// The value before, as JSON (`None` when there was none).
+    pub before: Option<String>,
+    /// The value after, as JSON (`None` when removed).
+    pub after: Option<String>,
 }
 
 /// Why an image's status changed.
@@ -309,6 +353,18 @@ pub trait HistoryStore: Send + Sync {
 
     /// An image's changes, oldest first.
     fn status_history(&self, digest: &Digest) -> Result<Vec<StatusChange>, StoreError>;
+
+    /// Every image's changes recorded after the change numbered `after` (0: from the first),
+    /// oldest first, at most `limit`, each with its number: how a follower (the alerts) reads
+    /// what any replica recorded, once.
+    fn status_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StatusChange)>, StoreError>;
+
+    /// The number of the latest change recorded (0 before any).
+    fn last_status_change(&self) -> Result<i64, StoreError>;
 }
 
 /// An image running in a cluster, grouped as people ask about it: which image (as written in the

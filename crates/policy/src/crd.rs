@@ -357,6 +357,8 @@ impl TryFrom<ExceptionSpec> for portcullis_core::Exception {
             tags: s.tags,
             justification: s.justification,
             expires,
+            created_by: None,
+            created: None,
         })
     }
 }
@@ -370,15 +372,14 @@ pub fn crd_yaml() -> String {
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]);
-    let crd = crd_value(
+    custom_resource_definition(
         "containeradmissionpolicies",
         KIND,
         "containeradmissionpolicy",
         &["cap"],
         spec_schema::<PolicySpec>(),
         printer_columns,
-    );
-    to_yaml(&crd)
+    )
 }
 
 /// The CustomResourceDefinition of `ContainerVulnerabilityException`, as YAML.
@@ -388,25 +389,27 @@ pub fn exception_crd_yaml() -> String {
         {"name": "Scope", "type": "string", "jsonPath": ".spec.scope"},
         {"name": "Expires", "type": "string", "jsonPath": ".spec.expires"},
     ]);
-    let crd = crd_value(
+    custom_resource_definition(
         "containervulnerabilityexceptions",
         EXCEPTION_KIND,
         "containervulnerabilityexception",
         &["cve"],
         spec_schema::<ExceptionSpec>(),
         printer_columns,
-    );
-    to_yaml(&crd)
+    )
 }
 
-fn crd_value(
+/// The CustomResourceDefinition (YAML) of a cluster-scoped kind of Portcullis' group, version
+/// `v1`, whose spec has the schema `spec` ([`spec_schema`]): one place makes every CRD, so
+/// they share their shape (required spec, printer columns, sorted keys).
+pub fn custom_resource_definition(
     plural: &str,
     kind: &str,
     singular: &str,
     short_names: &[&str],
     spec: Value,
     printer_columns: Value,
-) -> Value {
+) -> String {
     let root = json!({
         "type": "object",
         "required": ["spec"],
@@ -441,7 +444,7 @@ fn crd_value(
         },
     });
     sort_keys(&mut crd);
-    crd
+    to_yaml(&crd)
 }
 
 fn to_yaml(v: &Value) -> String {
@@ -467,7 +470,9 @@ fn sort_keys(v: &mut Value) {
 }
 
 /// The schema of `T` in the structural OpenAPI v3 subset Kubernetes accepts.
-fn spec_schema<T: JsonSchema>() -> Value {
+/// The Kubernetes structural schema of `T` (an OpenAPI 3 schema with subschemas inlined, in the
+/// subset the API server accepts).
+pub fn spec_schema<T: JsonSchema>() -> Value {
     let settings = schemars::generate::SchemaSettings::openapi3().with(|s| {
         s.inline_subschemas = true;
         s.meta_schema = None;

@@ -15,7 +15,8 @@ pub use crd::{
     API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy,
     ContainerVulnerabilityException, EXCEPTION_KIND, ExceptionScopeName, ExceptionSpec, GROUP,
     KIND, Mode, ObjectMeta, PolicySpec, Rule, ScanAge, ScoreMatch, ScoreOperator, SetOperator,
-    StatusMatch, StringMatch, TimeMatch, TimeOperator, crd_yaml, exception_crd_yaml,
+    StatusMatch, StringMatch, TimeMatch, TimeOperator, crd_yaml, custom_resource_definition,
+    exception_crd_yaml, spec_schema,
 };
 pub use evaluate::{
     Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, TopVuln, Workload, decide,

@@ -13,9 +13,10 @@ use portcullis_core::{
     Status, StatusChange, StoreError, Thresholds,
 };
 use portcullis_image::{Options as ImageOptions, Target};
-use portcullis_matcher::{MatchOptions, VexStatement};
+use portcullis_matcher::MatchOptions;
 use portcullis_vulndb::Db;
 
+pub use portcullis_matcher::VexStatement;
 pub use portcullis_store::{CodeVersions, StoreUrl};
 
 /// The versions of the code in this binary that stored results depend on: an inventory on the
@@ -166,6 +167,8 @@ pub struct Scanner {
     /// The exceptions in force: `cfg.exceptions` until [`Scanner::set_exceptions`] replaces them
     /// (in a cluster, from a watch).
     exceptions: parking_lot::RwLock<Arc<Vec<Exception>>>,
+    /// The VEX statements in force: `cfg.vex` and those [`Scanner::set_vex`] adds (from the API).
+    vex: parking_lot::RwLock<Arc<Vec<VexStatement>>>,
     /// The thresholds in force: `cfg.thresholds` until [`Scanner::set_thresholds`] replaces
     /// them (from the stored settings).
     thresholds: parking_lot::RwLock<Thresholds>,
@@ -188,6 +191,7 @@ impl Scanner {
     pub fn with_store(cfg: ScannerConfig, store: Option<Arc<dyn ResultStore>>) -> Scanner {
         Scanner {
             exceptions: parking_lot::RwLock::new(Arc::new(cfg.exceptions.clone())),
+            vex: parking_lot::RwLock::new(Arc::new(cfg.vex.clone())),
             thresholds: parking_lot::RwLock::new(cfg.thresholds.clone()),
             cfg,
             db: Mutex::new(None),
@@ -201,6 +205,14 @@ impl Scanner {
     /// [`Scanner::apply_exceptions`] for reports the caller holds.
     pub fn set_exceptions(&self, exceptions: Vec<Exception>) {
         *self.exceptions.write() = Arc::new(exceptions);
+    }
+
+    /// Puts `added` in force beside the configured VEX statements (`cfg.vex`), replacing what an
+    /// earlier call added. Like exceptions, they apply to every report from now on.
+    pub fn set_vex(&self, added: Vec<VexStatement>) {
+        let mut all = self.cfg.vex.clone();
+        all.extend(added);
+        *self.vex.write() = Arc::new(all);
     }
 
     /// Replaces the thresholds in force. Reports made or read from now on are labelled with
@@ -587,7 +599,7 @@ impl Scanner {
         MatchParts {
             thresholds: self.thresholds.read().clone(),
             exceptions: self.exceptions.read().clone(),
-            vex: self.cfg.vex.clone(),
+            vex: self.vex.read().clone(),
             matching: self.cfg.matching.clone(),
         }
     }
@@ -669,7 +681,7 @@ impl Drop for HeldLease {
 struct MatchParts {
     thresholds: Thresholds,
     exceptions: Arc<Vec<Exception>>,
-    vex: Vec<VexStatement>,
+    vex: Arc<Vec<VexStatement>>,
     matching: MatchOptions,
 }
 

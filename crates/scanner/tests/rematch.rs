@@ -148,6 +148,8 @@ async fn changed_exceptions_apply_to_stored_reports() {
         tags: Vec::new(),
         justification: Some("accepted in test".into()),
         expires: None,
+        created_by: None,
+        created: None,
     };
 
     scanner.set_exceptions(ids.iter().map(except).collect());

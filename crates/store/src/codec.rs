@@ -97,8 +97,6 @@ pub(crate) const THRESHOLDS: &str = "thresholds";
 pub(crate) const EXCEPTIONS: &str = "exceptions";
 /// The settings row of the exceptions made through the API (a JSON array).
 pub(crate) const API_EXCEPTIONS: &str = "api_exceptions";
-/// The settings row of the API's alert rules (a JSON array).
-pub(crate) const ALERT_RULES: &str = "alert_rules";
 
 /// A status change from its stored columns.
 pub(crate) fn status_change(

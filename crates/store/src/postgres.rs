@@ -15,10 +15,10 @@ use std::thread;
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    ApiToken, DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore,
-    ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore,
-    RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange,
-    StoreError, StoredInventory, Thresholds, TokenStore,
+    ApiToken, DecisionEvent, DecisionStore, Digest, Documents, EncodedReport, Exception,
+    HistoryStore, ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark,
+    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingChange, SettingsStore,
+    Status, StatusChange, StoreError, StoredInventory, Thresholds, TokenStore,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -128,6 +128,10 @@ CREATE TABLE api_tokens (
   revoked BOOLEAN NOT NULL DEFAULT FALSE
 );
 ",
+    },
+    Migration {
+        version: 8,
+        sql: "CREATE TABLE setting_changes (id BIGSERIAL PRIMARY KEY, change TEXT NOT NULL);",
     },
 ];
 
@@ -701,26 +705,12 @@ impl DecisionStore for PostgresStore {
     }
 
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<String> = self.call("read decisions", move |c| {
-            Box::pin(async move {
-                let rows = c
-                    .client()
-                    .await?
-                    .query(
-                        "SELECT decision FROM decisions ORDER BY id DESC LIMIT $1",
-                        &[&limit],
-                    )
-                    .await?;
-                Ok(rows.iter().map(|r| r.get(0)).collect())
-            })
-        })?;
-        rows.iter()
-            .map(|t| {
-                serde_json::from_str(t)
-                    .map_err(|e| self.error("a stored decision is unreadable", e))
-            })
-            .collect()
+        self.newest_json(
+            "SELECT decision FROM decisions ORDER BY id DESC LIMIT $1",
+            limit,
+            "read decisions",
+            "a stored decision is unreadable",
+        )
     }
 }
 
@@ -791,20 +781,64 @@ impl SettingsStore for PostgresStore {
         self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
     }
 
-    fn alert_rules(&self) -> Result<Option<String>, StoreError> {
+    fn documents(&self, which: Documents) -> Result<Option<String>, StoreError> {
         Ok(self
-            .setting::<serde_json::Value>(codec::ALERT_RULES, "the alert rules")?
+            .setting::<serde_json::Value>(which.key(), "a stored document list is unreadable")?
             .map(|v| v.to_string()))
     }
 
-    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError> {
-        let rules: Vec<serde_json::Value> = serde_json::from_str(json)
-            .map_err(|e| self.error("the alert rules are not a JSON array", e))?;
-        self.put_document(codec::ALERT_RULES, &rules)
+    fn put_documents(&self, which: Documents, json: &str) -> Result<bool, StoreError> {
+        let list: Vec<serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| self.error("a document list is not a JSON array", e))?;
+        self.put_document(which.key(), &list)
+    }
+
+    fn record_setting_change(&self, change: &SettingChange) -> Result<(), StoreError> {
+        let text = serde_json::to_string(change)
+            .map_err(|e| self.error("a setting change is unwritable", e))?;
+        self.call("record a setting change", move |c| {
+            Box::pin(async move {
+                c.client()
+                    .await?
+                    .execute("INSERT INTO setting_changes (change) VALUES ($1)", &[&text])
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn setting_changes(&self, limit: usize) -> Result<Vec<SettingChange>, StoreError> {
+        self.newest_json(
+            "SELECT change FROM setting_changes ORDER BY id DESC LIMIT $1",
+            limit,
+            "read setting changes",
+            "a stored setting change is unreadable",
+        )
     }
 }
 
 impl PostgresStore {
+    /// The JSON rows `sql` selects (its `$1` is `limit`), decoded: `reading` names the query,
+    /// `unreadable` a row that cannot be decoded.
+    fn newest_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        limit: usize,
+        reading: &'static str,
+        unreadable: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<String> = self.call(reading, move |c| {
+            Box::pin(async move {
+                let rows = c.client().await?.query(sql, &[&limit]).await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+        })?;
+        rows.iter()
+            .map(|t| serde_json::from_str(t).map_err(|e| self.error(unreadable, e)))
+            .collect()
+    }
+
     fn exception_set(&self, key: &'static str) -> Result<Vec<Exception>, StoreError> {
         Ok(self
             .setting(key, "the stored exceptions are unreadable")?
@@ -911,6 +945,79 @@ impl HistoryStore for PostgresStore {
                 .map_err(|e| self.error("a stored status is unreadable", e))
             })
             .collect()
+    }
+
+    fn status_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StatusChange)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        type Row = (
+            i64,
+            String,
+            time::OffsetDateTime,
+            Option<String>,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = self.call("read status changes", move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .client()
+                    .await?
+                    .query(
+                        "SELECT id, digest, time, from_status, to_status, cause, db_version \
+                         FROM status_history WHERE id > $1 ORDER BY id LIMIT $2",
+                        &[&after, &limit],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.get(0),
+                            r.get(1),
+                            r.get(2),
+                            r.get(3),
+                            r.get(4),
+                            r.get(5),
+                            r.get(6),
+                        )
+                    })
+                    .collect())
+            })
+        })?;
+        rows.into_iter()
+            .map(|(id, digest, time, from, to, cause, db_version)| {
+                let digest = Digest::parse(&digest)
+                    .map_err(|e| self.error("a stored status is unreadable", e))?;
+                let change = codec::status_change(
+                    &digest,
+                    &portcullis_core::format_time(time),
+                    from.as_deref(),
+                    &to,
+                    &cause,
+                    db_version,
+                )
+                .map_err(|e| self.error("a stored status is unreadable", e))?;
+                Ok((id, change))
+            })
+            .collect()
+    }
+
+    fn last_status_change(&self) -> Result<i64, StoreError> {
+        self.call("read the latest status change", |c| {
+            Box::pin(async move {
+                let row = c
+                    .client()
+                    .await?
+                    .query_one("SELECT coalesce(max(id), 0) FROM status_history", &[])
+                    .await?;
+                Ok(row.get::<_, i64>(0))
+            })
+        })
     }
 }
 

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use portcullis_core::{
-    ApiToken, DecisionEvent, DecisionStore, Digest, EncodedReport, Exception, HistoryStore,
-    ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark, ReportStore,
-    RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingsStore, Status, StatusChange,
-    StoreError, StoredInventory, Thresholds, TokenStore,
+    ApiToken, DecisionEvent, DecisionStore, Digest, Documents, EncodedReport, Exception,
+    HistoryStore, ImageSighting, ImageStore, Inventory, InventoryStore, LeaseStore, RematchMark,
+    ReportStore, RuntimeImage, RuntimeStore, ScanReport, SeenImage, SettingChange, SettingsStore,
+    Status, StatusChange, StoreError, StoredInventory, Thresholds, TokenStore,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -131,6 +131,10 @@ CREATE TABLE api_tokens (
   revoked INTEGER NOT NULL DEFAULT 0
 );
 ",
+    },
+    Migration {
+        version: 8,
+        sql: "CREATE TABLE setting_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL);",
     },
 ];
 
@@ -516,24 +520,37 @@ impl DecisionStore for SqliteStore {
     }
 
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionEvent>, StoreError> {
-        let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare("SELECT decision FROM decisions ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.sql(e))?;
-        let rows: Vec<String> = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))
-            .map_err(|e| self.sql(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.sql(e))?;
-        drop(stmt);
-        drop(conn);
-        rows.iter()
-            .map(|t| serde_json::from_str(t).map_err(|e| self.json("a decision", e)))
-            .collect()
+        self.newest_json("decisions", "decision", limit, "a decision")
     }
 }
 
 impl SqliteStore {
+    /// The newest `limit` rows of a log `table` (an `id` column), each the JSON in `column`,
+    /// newest first (`what` names one when it cannot be read).
+    fn newest_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        column: &str,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {column} FROM {table} ORDER BY id DESC LIMIT ?1"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let rows: Vec<String> = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        drop(stmt);
+        drop(conn);
+        rows.iter()
+            .map(|t| serde_json::from_str(t).map_err(|e| self.json(what, e)))
+            .collect()
+    }
+
     /// The stored setting `name`, decoded from JSON (`what` names it when that fails).
     fn setting<T: serde::de::DeserializeOwned>(
         &self,
@@ -611,16 +628,29 @@ impl SettingsStore for SqliteStore {
         self.put_exception_set(codec::API_EXCEPTIONS, exceptions)
     }
 
-    fn alert_rules(&self) -> Result<Option<String>, StoreError> {
+    fn documents(&self, which: Documents) -> Result<Option<String>, StoreError> {
         Ok(self
-            .setting::<serde_json::Value>(codec::ALERT_RULES, "the alert rules")?
+            .setting::<serde_json::Value>(which.key(), "a document list")?
             .map(|v| v.to_string()))
     }
 
-    fn put_alert_rules(&self, json: &str) -> Result<bool, StoreError> {
-        let rules: Vec<serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| self.json("the alert rules", e))?;
-        self.put_document(codec::ALERT_RULES, &rules)
+    fn put_documents(&self, which: Documents, json: &str) -> Result<bool, StoreError> {
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| self.json("a document list", e))?;
+        self.put_document(which.key(), &list)
+    }
+
+    fn record_setting_change(&self, change: &SettingChange) -> Result<(), StoreError> {
+        let text = serde_json::to_string(change).map_err(|e| self.json("a setting change", e))?;
+        self.conn
+            .lock()
+            .execute("INSERT INTO setting_changes (change) VALUES (?1)", [text])
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    fn setting_changes(&self, limit: usize) -> Result<Vec<SettingChange>, StoreError> {
+        self.newest_json("setting_changes", "change", limit, "a setting change")
     }
 }
 
@@ -708,6 +738,59 @@ impl HistoryStore for SqliteStore {
                     .map_err(|e| self.error(Some("a stored status is unreadable".into()), e))
             })
             .collect()
+    }
+
+    fn status_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StatusChange)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, digest, time, from_status, to_status, cause, db_version \
+                 FROM status_history WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(|e| self.sql(e))?;
+        type Row = (i64, String, String, Option<String>, String, String, String);
+        let rows: Vec<Row> = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(id, digest, time, from, to, cause, db_version)| {
+                let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+                    self.error(Some("a stored status is unreadable".into()), e)
+                };
+                let digest = Digest::parse(&digest).map_err(|e| bad(Box::new(e)))?;
+                let change =
+                    codec::status_change(&digest, &time, from.as_deref(), &to, &cause, db_version)
+                        .map_err(bad)?;
+                Ok((id, change))
+            })
+            .collect()
+    }
+
+    fn last_status_change(&self) -> Result<i64, StoreError> {
+        self.conn
+            .lock()
+            .query_row("SELECT coalesce(max(id), 0) FROM status_history", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.sql(e))
     }
 }
 

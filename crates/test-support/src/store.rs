@@ -187,18 +187,64 @@ pub fn conformance(store: &dyn ResultStore) {
     );
     assert_eq!(store.api_exceptions().expect("read"), &accepted[..1]);
     assert_eq!(store.exceptions().expect("read"), [], "in force: untouched");
-    // Alert rules: documents kept as written.
-    assert_eq!(store.alert_rules().expect("read"), None);
+    // Document lists (alert rules, VEX): kept as written, each apart.
+    use portcullis_core::Documents;
+    assert_eq!(store.documents(Documents::AlertRules).expect("read"), None);
     let rules = r#"[{"name":"fails","query":"result = Fail"}]"#;
-    assert!(store.put_alert_rules(rules).expect("put"));
-    assert!(!store.put_alert_rules(rules).expect("put"), "unchanged");
-    let back: serde_json::Value =
-        serde_json::from_str(&store.alert_rules().expect("read").expect("some")).expect("json");
+    assert!(
+        store
+            .put_documents(Documents::AlertRules, rules)
+            .expect("put")
+    );
+    assert!(
+        !store
+            .put_documents(Documents::AlertRules, rules)
+            .expect("put"),
+        "unchanged"
+    );
+    let back: serde_json::Value = serde_json::from_str(
+        &store
+            .documents(Documents::AlertRules)
+            .expect("read")
+            .expect("some"),
+    )
+    .expect("json");
     assert_eq!(
         back,
         serde_json::from_str::<serde_json::Value>(rules).expect("json")
     );
-    assert!(store.put_alert_rules("not json").is_err());
+    assert_eq!(
+        store.documents(Documents::Vex).expect("read"),
+        None,
+        "apart"
+    );
+    assert!(store.put_documents(Documents::Vex, "[{}]").expect("put"));
+    assert!(
+        store
+            .put_documents(Documents::AlertRules, "not json")
+            .is_err()
+    );
+    assert!(
+        store
+            .put_documents(Documents::Vex, r#"{"an":"object"}"#)
+            .is_err(),
+        "a list only"
+    );
+    // Setting changes: the audit trail, newest first, as recorded.
+    assert!(store.setting_changes(10).expect("read").is_empty());
+    let setting = |minute, action: &str| portcullis_core::SettingChange {
+        time: time::macros::datetime!(2026-01-02 03:00 UTC) + time::Duration::minutes(minute),
+        actor: "token:ci".into(),
+        setting: "thresholds".into(),
+        action: action.into(),
+        before: (minute > 0).then(|| r#"{"fail":7.0}"#.into()),
+        after: Some(r#"{"fail":9.0, "note":"'; DROP TABLE settings; --"}"#.into()),
+    };
+    let (a, b) = (setting(0, "set"), setting(1, "update"));
+    store.record_setting_change(&a).expect("record");
+    store.record_setting_change(&b).expect("record");
+    assert_eq!(store.setting_changes(10).expect("read"), [b.clone(), a]);
+    assert_eq!(store.setting_changes(1).expect("read"), [b]);
 
     // Status history: in order per image, the latest per image.
     let change = |d: &Digest, from, to, cause, minute| StatusChange {
@@ -210,6 +256,7 @@ pub fn conformance(store: &dyn ResultStore) {
         db_version: "v1".into(),
     };
     assert!(store.latest_statuses().expect("latest").is_empty());
+    assert_eq!(store.last_status_change().expect("last"), 0);
     let first = [
         change(&d1, None, Status::Pass, ChangeCause::FirstScan, 0),
         change(&d2, None, Status::Warn, ChangeCause::FirstScan, 1),
@@ -224,6 +271,25 @@ pub fn conformance(store: &dyn ResultStore) {
     )];
     store.record_status_changes(&later).expect("record");
     store.record_status_changes(&[]).expect("nothing to record");
+    // Every image's changes in the order recorded, read on from a number.
+    let all = store.status_changes_after(0, 100).expect("changes");
+    assert_eq!(
+        all.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        [first[0].clone(), first[1].clone(), later[0].clone()]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "numbered in order");
+    assert_eq!(store.last_status_change().expect("last"), all[2].0);
+    assert_eq!(
+        store.status_changes_after(all[0].0, 1).expect("changes"),
+        [all[1].clone()],
+        "after a number, at most the limit"
+    );
+    assert!(
+        store
+            .status_changes_after(all[2].0, 10)
+            .expect("changes")
+            .is_empty()
+    );
     assert_eq!(
         store.status_history(&d1).expect("history"),
         [first[0].clone(), later[0].clone()]

@@ -326,6 +326,13 @@ impl PipelineScanner {
         self.relabel_cached();
     }
 
+    /// Puts OpenVEX statements in force beside the configured ones ([`Scanner::set_vex`]), for
+    /// the reports held in memory too.
+    pub fn set_vex(&self, added: Vec<portcullis_scanner::VexStatement>) {
+        self.scanner.set_vex(added);
+        self.relabel_cached();
+    }
+
     /// Puts new thresholds in force, for the reports held in memory too (no rescan): the next
     /// decision already uses them.
     pub fn set_thresholds(&self, thresholds: Thresholds) {

@@ -15,9 +15,10 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         PolicyCommand::Crd => {
             print!(
-                "{}---\n{}",
+                "{}---\n{}---\n{}",
                 portcullis_policy::crd_yaml(),
-                portcullis_policy::exception_crd_yaml()
+                portcullis_policy::exception_crd_yaml(),
+                portcullis_api::alerts::alert_crd_yaml()
             );
             Ok(ExitCode::SUCCESS)
         }

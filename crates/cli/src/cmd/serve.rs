@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use portcullis_core::{ChangeCause, ErrorChain, Thresholds};
+use portcullis_core::{ChangeCause, Documents, ErrorChain, Thresholds};
 use portcullis_scanner::Scanner;
 use portcullis_webhook::{AppState, FailureAction, PipelineScanner, ServeConfig, WebhookConfig};
 
@@ -90,6 +90,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let mut namespaces = None;
+    let api_client = client.clone();
     let health = Arc::new(portcullis_cluster::WatchHealth::default());
     if let Some(client) = &client {
         let ns = portcullis_cluster::NamespaceWatch::start(client.clone(), health.clone());
@@ -134,7 +135,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             a.cluster_name.clone(),
             scanner.clone(),
             Arc::new(portcullis_cluster::ApiPullSecrets::new(client)),
-            health,
+            health.clone(),
         );
         eprintln!("portcullis: following policies, exceptions and namespaces in the cluster");
     }
@@ -163,7 +164,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             ca.display()
         );
     }
-    start_api(&a, &scanner, server.tls_acceptor()).await?;
+    start_api(&a, &scanner, server.tls_acceptor(), api_client, health).await?;
     server
         .run_until(portcullis_webhook::shutdown_signal())
         .await?;
@@ -220,11 +221,14 @@ impl portcullis_api::Assurance for ServeAssurance {
     }
 }
 
-/// Starts the assurance API on `listen` (unless `off`) with the webhook's TLS acceptor.
+/// Starts the assurance API on `listen` (unless `off`) with the webhook's TLS acceptor; in a
+/// cluster (`client`), with the `ImageAssuranceAlert` rules and alerts as Events too.
 async fn start_api(
     a: &ServeArgs,
     scanner: &Arc<PipelineScanner>,
     tls: tokio_rustls::TlsAcceptor,
+    client: Option<portcullis_cluster::Client>,
+    health: Arc<portcullis_cluster::WatchHealth>,
 ) -> anyhow::Result<()> {
     let listen = a.api_listen.as_str();
     if listen == "off" {
@@ -242,6 +246,18 @@ async fn start_api(
         .with_context(|| format!("--api-listen {listen}: cannot listen"))?;
     let bound = listener.local_addr()?;
     let state = portcullis_api::ApiState::new(store, Arc::new(ServeAssurance(scanner.clone())));
+    let mut sinks: Vec<Arc<dyn portcullis_api::notify::AlertSink>> = Vec::new();
+    if let Some(client) = client {
+        let rules = state.clone();
+        // Not waited for: admission does not depend on alert rules.
+        let _ = portcullis_cluster::watch_alert_rules(client.clone(), health, move |r| {
+            rules.set_cluster_rules(r);
+        });
+        sinks.push(Arc::new(portcullis_cluster::AlertEvents::new(
+            client,
+            portcullis_scanner::replica_name(),
+        )));
+    }
     if !a.alert_interval.is_zero() {
         let secret = match &a.alert_webhook_secret_file {
             Some(p) => Some(
@@ -258,6 +274,7 @@ async fn start_api(
                 webhook: a.alert_webhook.clone(),
                 webhook_secret: secret,
                 slack: a.alert_slack.clone(),
+                sinks,
             },
             a.alert_interval,
             a.alert_cooldown,
@@ -483,29 +500,59 @@ fn follow_api_exceptions(
     }
     tokio::spawn(async move {
         let mut seen: Option<Vec<portcullis_core::Exception>> = None;
+        let mut seen_vex: Option<Option<String>> = None;
         loop {
             let s = scanner.clone();
             let read = tokio::task::spawn_blocking(move || {
-                s.scanner()
-                    .store()?
-                    .api_exceptions()
-                    .map_err(|e| {
+                let store = s.scanner().store()?;
+                let step = || Ok((store.api_exceptions()?, store.documents(Documents::Vex)?));
+                step()
+                    .map_err(|e: portcullis_core::StoreError| {
                         tracing::warn!("reading the API's exceptions: {}", ErrorChain(&e));
                     })
                     .ok()
             })
             .await;
-            if let Ok(Some(api)) = read
-                && seen.as_ref() != Some(&api)
-            {
+            let Ok(Some((api, vex))) = read else {
+                tokio::time::sleep(SETTINGS_POLL).await;
+                continue;
+            };
+            if seen.as_ref() != Some(&api) {
                 seen = Some(api.clone());
                 let all = ExceptionParts::replace(&parts, |p| p.api = api);
                 scanner.set_exceptions(all.clone());
                 keep_exceptions(scanner.clone(), all);
             }
+            if seen_vex.as_ref() != Some(&vex) {
+                let first = seen_vex.is_none();
+                seen_vex = Some(vex.clone());
+                scanner.set_vex(vex_statements(vex.as_deref()));
+                // The stored results were made under the VEX of their time.
+                if !first || vex.is_some() {
+                    relabel_stored(scanner.clone(), ChangeCause::Exceptions);
+                }
+            }
             tokio::time::sleep(SETTINGS_POLL).await;
         }
     });
+}
+
+/// The statements of the OpenVEX documents the API stored (a JSON array of documents); one
+/// that cannot be read is skipped, said in the log (the API checked each before storing it).
+fn vex_statements(json: Option<&str>) -> Vec<portcullis_matcher::VexStatement> {
+    let docs: Vec<serde_json::Value> = json
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for d in docs {
+        match portcullis_matcher::vex_from_json(&d.to_string()) {
+            Ok(s) => out.extend(s),
+            Err(e) => {
+                tracing::warn!(id = %d["@id"], "stored OpenVEX document skipped: {}", ErrorChain(&e))
+            }
+        }
+    }
+    out
 }
 
 /// Stores the exceptions in force and, when they differ from the stored set, relabels every
@@ -665,7 +712,7 @@ impl DbUpdates {
         format!(
             "the vulnerability DB could not be updated from {} ({why}); {consequence}; retried every {}",
             self.origin(),
-            crate::args::format_duration(self.interval)
+            portcullis_core::format_duration(self.interval)
         )
     }
 

@@ -113,6 +113,8 @@ pub fn exceptions_from_csv(text: &str) -> Result<Vec<Exception>> {
             tags,
             justification: field(positions[4]),
             expires,
+            created_by: None,
+            created: None,
         };
         validate(&e).map_err(|reason| ExceptionError::Invalid {
             origin: "CSV".into(),

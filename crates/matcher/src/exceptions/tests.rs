@@ -46,6 +46,8 @@ fn exc(
         tags: tags.iter().map(|s| s.to_string()).collect(),
         justification: Some("accepted".into()),
         expires: None,
+        created_by: None,
+        created: None,
     }
 }
 
