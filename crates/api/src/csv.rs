@@ -25,6 +25,38 @@ fn row(out: &mut String, cells: &[&str]) {
     let _ = writeln!(out, "{}", line.join(","));
 }
 
+/// Any list as CSV: one row per item, a column per field of the first item, by name (nested lists
+/// joined with spaces, objects as JSON), so every list route answers `?format=csv` alike.
+pub(crate) fn records(items: &[serde_json::Value]) -> String {
+    let mut out = String::new();
+    let Some(first) = items.first().and_then(|f| f.as_object()) else {
+        return out;
+    };
+    let columns: Vec<&String> = first.keys().collect();
+    row(
+        &mut out,
+        &columns.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+    );
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    };
+    for item in items {
+        let cells: Vec<String> = columns.iter().map(|c| text(&item[c.as_str()])).collect();
+        row(
+            &mut out,
+            &cells.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+    out
+}
+
 /// The images list as CSV, one row per image.
 pub(crate) fn images(rows: &[&ImageRow]) -> String {
     let mut out = String::new();
@@ -148,6 +180,19 @@ pub(crate) fn export_row(r: &ExportRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_list_is_a_table_of_its_fields() {
+        let items = vec![
+            serde_json::json!({"id": "CVE-1", "images": 2, "tags": ["a", "b"], "note": "=cmd", "gone": null}),
+            serde_json::json!({"id": "CVE-2", "images": 0, "tags": [], "note": "x,y", "gone": {"k": 1}}),
+        ];
+        assert_eq!(
+            records(&items),
+            "gone,id,images,note,tags\n,CVE-1,2,'=cmd,a b\n\"{\"\"k\"\":1}\",CVE-2,0,\"x,y\",\n"
+        );
+        assert_eq!(records(&[]), "");
+    }
 
     #[test]
     fn formulas_are_neutralised_and_separators_quoted() {

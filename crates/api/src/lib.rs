@@ -24,8 +24,8 @@ mod views;
 pub use auth::{MAX_FAILURES, Peer, WINDOW};
 pub use portcullis_core::{ApiToken, TokenScope};
 pub use routes::{
-    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, MAX_BODY, Push, PushResult,
-    openapi, router,
+    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, ListFormat, MAX_BODY, Push,
+    PushResult, openapi, router,
 };
 pub use serve::serve;
 pub use settings::{

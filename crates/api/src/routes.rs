@@ -481,6 +481,26 @@ async fn list_images(
     Ok(Json(ImagePage { items, next }).into_response())
 }
 
+/// A list as JSON, or as CSV ([`csv::records`]) when `as_csv`.
+pub(crate) fn list<T: Serialize>(items: &[T], as_csv: bool) -> Response {
+    if !as_csv {
+        return Json(items).into_response();
+    }
+    let values: Vec<serde_json::Value> = items
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect();
+    csv_response(&csv::records(&values))
+}
+
+/// `?format=` of the list routes that take nothing else.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListFormat {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
 pub(crate) fn csv_response(text: &str) -> Response {
     (
         [(

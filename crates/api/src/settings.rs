@@ -565,6 +565,8 @@ pub struct SettingChangeView {
 pub struct HistoryQuery {
     /// How many, newest first (1 to 1000; default 100).
     pub limit: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/history", params(HistoryQuery),
@@ -574,7 +576,8 @@ pub struct HistoryQuery {
 pub(crate) async fn history(
     State(state): State<Arc<ApiState>>,
     Params(q): Params<HistoryQuery>,
-) -> Result<Json<Vec<SettingChangeView>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_HISTORY {
         return Err(ApiError::field(
@@ -586,19 +589,18 @@ pub(crate) async fn history(
     let store = state.store.clone();
     let changes = blocking(move || store.setting_changes(limit).map_err(ApiError::store)).await?;
     let parse = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    Ok(Json(
-        changes
-            .into_iter()
-            .map(|c| SettingChangeView {
-                time: portcullis_core::format_time(c.time),
-                actor: c.actor,
-                setting: c.setting,
-                action: c.action,
-                before: parse(c.before),
-                after: parse(c.after),
-            })
-            .collect(),
-    ))
+    let views: Vec<SettingChangeView> = changes
+        .into_iter()
+        .map(|c| SettingChangeView {
+            time: portcullis_core::format_time(c.time),
+            actor: c.actor,
+            setting: c.setting,
+            action: c.action,
+            before: parse(c.before),
+            after: parse(c.after),
+        })
+        .collect();
+    Ok(crate::routes::list(&views, as_csv))
 }
 
 /// Records a change of the alert rules (for [`crate::views`]).

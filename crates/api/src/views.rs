@@ -204,6 +204,8 @@ pub(crate) async fn vulnerability(
 pub struct TopQuery {
     /// How many (1 to 1000; default 20).
     pub top: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
 }
 
 /// One vulnerability in the top list.
@@ -227,7 +229,8 @@ pub struct TopVulnerability {
 pub(crate) async fn top_vulnerabilities(
     State(state): State<Arc<ApiState>>,
     Params(q): Params<TopQuery>,
-) -> Result<Json<Vec<TopVulnerability>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
     let top = q.top.unwrap_or(20);
     if top == 0 || top > 1000 {
         return Err(ApiError::field(
@@ -260,7 +263,7 @@ pub(crate) async fn top_vulnerabilities(
             .then(a.id.cmp(&b.id))
     });
     v.truncate(top);
-    Ok(Json(v))
+    Ok(crate::routes::list(&v, as_csv))
 }
 
 /// `GET /running`.
@@ -312,6 +315,8 @@ pub struct DecisionQuery {
     pub policy: Option<String>,
     /// How many, newest first (1 to 1000; default 100).
     pub limit: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/decisions", params(DecisionQuery),
@@ -321,6 +326,7 @@ pub(crate) async fn decisions(
     State(state): State<Arc<ApiState>>,
     Params(q): Params<DecisionQuery>,
 ) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
     let allowed = match q.result.as_deref() {
         None => None,
         Some("allowed") => Some(true),
@@ -354,7 +360,7 @@ pub(crate) async fn decisions(
             .filter(|d| q.policy.as_ref().is_none_or(|p| &d.policy == p))
             .take(limit)
             .collect();
-        Ok(Json(rows).into_response())
+        Ok(crate::routes::list(&rows, as_csv))
     })
     .await
 }
@@ -788,6 +794,8 @@ pub(crate) async fn turned_fail(
     security(("bearer" = [])))]
 pub(crate) async fn fired(
     State(state): State<Arc<ApiState>>,
-) -> Json<Vec<crate::notify::Delivery>> {
-    Json(state.fired.list())
+    Params(q): Params<crate::routes::ListFormat>,
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
+    Ok(crate::routes::list(&state.fired.list(), as_csv))
 }

@@ -367,6 +367,21 @@ fn api_end_to_end(store: &str, dir: &Path) {
             .map(Vec::len),
         Some(3)
     );
+    // Every list also answers as CSV.
+    let (code, top_csv) = call(
+        port,
+        "GET",
+        "/api/v1/vulnerabilities?top=3&format=csv",
+        Some(&read),
+        None,
+    );
+    assert_eq!(code, 200, "{top_csv}");
+    let lines: Vec<&str> = top_csv.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three rows: {top_csv}");
+    assert!(
+        lines[0].split(',').any(|c| c == "running_pods"),
+        "{top_csv}"
+    );
 
     // Alert rules: checked when made (a bad query names its position), evaluated on request.
     let (code, body) = call(
@@ -799,6 +814,18 @@ fn api_end_to_end(store: &str, dir: &Path) {
         )
         .0,
         400
+    );
+    let (_, history_csv) = call(
+        port,
+        "GET",
+        "/api/v1/settings/history?format=csv",
+        Some(&read),
+        None,
+    );
+    assert!(
+        history_csv.starts_with("action,actor,after,before,setting,time")
+            && history_csv.contains("token:write"),
+        "{history_csv}"
     );
 
     // The OpenAPI document, generated from the types.
