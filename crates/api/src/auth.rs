@@ -40,13 +40,13 @@ pub struct Peer(pub IpAddr);
 pub(crate) struct Failures(Mutex<HashMap<IpAddr, (Instant, u32)>>);
 
 impl Failures {
-    fn blocked(&self, ip: IpAddr) -> bool {
+    pub(crate) fn blocked(&self, ip: IpAddr) -> bool {
         let map = self.0.lock();
         map.get(&ip)
             .is_some_and(|(since, n)| since.elapsed() < WINDOW && *n >= MAX_FAILURES)
     }
 
-    fn failed(&self, ip: IpAddr) {
+    pub(crate) fn failed(&self, ip: IpAddr) {
         let mut map = self.0.lock();
         // Bounded: stale entries go whenever the map grows.
         if map.len() > 10_000 {
@@ -60,10 +60,54 @@ impl Failures {
     }
 }
 
+/// The dashboard's session cookie: the API token, Secure, HttpOnly, SameSite=Strict.
+pub(crate) const SESSION_COOKIE: &str = "portcullis_session";
+/// The header every change made with the session cookie carries.
+pub(crate) const CSRF_HEADER: &str = "x-portcullis-csrf";
+
+/// The token in the session cookie, when there is one.
+pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == SESSION_COOKIE && !v.is_empty()).then(|| v.to_string())
+        })
+}
+
+/// Whether a cookie-authenticated change is the dashboard's own: it carries the CSRF header,
+/// and an `Origin`, when sent, is this host.
+fn csrf_ok(req: &Request) -> bool {
+    let headers = req.headers();
+    if headers.get(CSRF_HEADER).is_none() {
+        return false;
+    }
+    // HTTP/2 names the host in the URI's authority, HTTP/1.1 in the Host header.
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => host.is_some_and(|h| origin == format!("https://{h}")),
+    }
+}
+
 /// Who made a request (`token:<name>`), for the audit of what it changes: the handlers behind
 /// [`check`] take it as `Extension<Caller>`.
 #[derive(Clone, Debug)]
-pub(crate) struct Caller(pub(crate) String);
+pub(crate) struct Caller {
+    /// `token:<name>`, as the audit records it.
+    pub(crate) actor: String,
+    /// The token's id.
+    pub(crate) id: String,
+    /// The token's scope.
+    pub(crate) scope: TokenScope,
+}
 
 /// The check in front of a group of routes: lets a request through only with a token whose
 /// scope grants the group's (`from_fn_with_state((state, scope), check)`).
@@ -81,12 +125,25 @@ pub(crate) async fn check(
         )
         .into_response();
     }
-    let presented = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
+    // The dashboard's session cookie carries the token too. A change made with it must carry
+    // the CSRF header, which no other site's page can set (no CORS is offered), and the cookie
+    // itself is SameSite=Strict.
+    let from_cookie = bearer.is_none();
+    let presented = bearer.or_else(|| session_cookie(req.headers()));
+    if from_cookie && presented.is_some() && !req.method().is_safe() && !csrf_ok(&req) {
+        let _ = axum::body::to_bytes(req.into_body(), DRAIN).await;
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("a change made with the session cookie needs the {CSRF_HEADER} header"),
+        )
+        .into_response();
+    }
     let store = state.store.clone();
     let verdict = match presented {
         None => Err(AuthError::Missing),
@@ -99,8 +156,11 @@ pub(crate) async fn check(
     match verdict {
         Ok(token) => {
             tracing::debug!(token = %token.id, scope = token.scope.as_str(), path = %req.uri().path(), "API request");
-            req.extensions_mut()
-                .insert(Caller(format!("token:{}", token.name)));
+            req.extensions_mut().insert(Caller {
+                actor: format!("token:{}", token.name),
+                id: token.id.clone(),
+                scope: token.scope,
+            });
             next.run(req).await
         }
         Err(e) => {

@@ -58,7 +58,7 @@ pub(crate) fn records(items: &[serde_json::Value]) -> String {
 }
 
 /// The images list as CSV, one row per image.
-pub(crate) fn images(rows: &[&ImageRow]) -> String {
+pub(crate) fn images(rows: &[ImageRow]) -> String {
     let mut out = String::new();
     row(
         &mut out,
@@ -68,12 +68,21 @@ pub(crate) fn images(rows: &[&ImageRow]) -> String {
             "digest",
             "tags",
             "status",
+            "max_cvss",
+            "critical",
+            "high",
+            "medium",
+            "low",
+            "running",
+            "instances",
+            "namespaces",
             "sources",
             "first_seen",
             "last_seen",
         ],
     );
     for r in rows {
+        let count = |s: &str| r.counts.get(s).copied().unwrap_or(0).to_string();
         row(
             &mut out,
             &[
@@ -82,6 +91,14 @@ pub(crate) fn images(rows: &[&ImageRow]) -> String {
                 &r.digest,
                 &r.tags.join(" "),
                 r.status.as_deref().unwrap_or(""),
+                &r.max_cvss.map(|c| c.to_string()).unwrap_or_default(),
+                &count("critical"),
+                &count("high"),
+                &count("medium"),
+                &count("low"),
+                &r.running.to_string(),
+                &r.instances.to_string(),
+                &r.namespaces.join(" "),
                 &r.sources.join(" "),
                 &r.first_seen,
                 &r.last_seen,

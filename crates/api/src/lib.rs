@@ -13,6 +13,7 @@
 pub mod alerts;
 mod auth;
 mod csv;
+mod dashboard;
 pub mod notify;
 mod routes;
 mod serve;
@@ -22,15 +23,16 @@ pub mod token;
 mod views;
 
 pub use auth::{MAX_FAILURES, Peer, WINDOW};
+pub use dashboard::{Login, Session};
 pub use portcullis_core::{ApiToken, TokenScope};
 pub use routes::{
     ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, ListFormat, MAX_BODY, Push,
-    PushResult, openapi, router,
+    PushResult, ServiceStatus, openapi, router,
 };
 pub use serve::serve;
 pub use settings::{
-    ExceptionChange, ExceptionSelector, ExceptionsQuery, HistoryQuery, SettingChangeView,
-    ThresholdsChange, VexDocument, VexSelector,
+    ExceptionChange, ExceptionSelector, ExceptionsQuery, HistoryQuery, IssuedToken, NewToken,
+    SettingChangeView, ThresholdsChange, ThresholdsPreview, TokenView, VexDocument, VexSelector,
 };
 pub use token::{AuthError, Issued, issue, verify};
 pub use views::{

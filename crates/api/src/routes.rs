@@ -48,6 +48,24 @@ pub trait Assurance: Send + Sync + 'static {
     /// vulnerability without reading the store. Matches keep ids, aliases, package, fixes,
     /// severity and where the package was found.
     fn held(&self) -> Vec<Arc<ScanReport>>;
+
+    /// How the service is: what `/readyz` says, and the DB in force.
+    fn status(&self) -> ServiceStatus;
+}
+
+/// How the service is (the dashboard's header).
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct ServiceStatus {
+    /// Whether decisions are made as configured.
+    pub ready: bool,
+    /// Everything degraded (the `/readyz` facts).
+    pub degraded: Vec<String>,
+    /// Policies in use.
+    pub policies: usize,
+    /// The vulnerability DB's version, when there is one.
+    pub db_version: Option<String>,
+    /// Its age in seconds.
+    pub db_age_seconds: Option<u64>,
 }
 
 /// Shared by every handler.
@@ -266,6 +284,22 @@ pub struct ImageRow {
     pub first_seen: String,
     /// Last sighting (RFC 3339).
     pub last_seen: String,
+    /// Highest CVSS counted, when scanned.
+    pub max_cvss: Option<f64>,
+    /// Counted vulnerabilities by severity.
+    pub counts: BTreeMap<String, usize>,
+    /// When its packages were last matched (RFC 3339).
+    pub scanned_at: Option<String>,
+    /// Whether it runs now.
+    pub running: bool,
+    /// Containers running it now.
+    pub instances: u32,
+    /// Clusters running it.
+    pub clusters: Vec<String>,
+    /// Namespaces running it.
+    pub namespaces: Vec<String>,
+    /// Workloads running it (`namespace/Kind/name`).
+    pub workloads: Vec<String>,
 }
 
 /// A page of images.
@@ -275,6 +309,8 @@ pub struct ImagePage {
     pub items: Vec<ImageRow>,
     /// Cursor of the next page (`?after=`), when there is one.
     pub next: Option<String>,
+    /// Images matching the filters, on every page.
+    pub total: usize,
 }
 
 /// Filters, order and page of `GET /images`.
@@ -295,9 +331,13 @@ pub struct ImageQuery {
     pub cve: Option<String>,
     /// Only images with (`true`) or without (`false`) a vulnerability that has a fix.
     pub fixable: Option<bool>,
-    /// Order: `name` (registry, repository, digest; the default), `status` (Fail first) or
-    /// `last_seen` (newest first).
+    /// Only images with a vulnerable package of this name (any case).
+    pub package: Option<String>,
+    /// Order: `name` (registry, repository, digest; the default), `status` (Fail first),
+    /// `last_seen` (newest first), `max_cvss` (highest first) or `instances` (most first).
     pub sort: Option<String>,
+    /// `asc` or `desc`: turns the order's own direction.
+    pub order: Option<String>,
     /// Page size (1 to 1000; default 100).
     pub limit: Option<usize>,
     /// Cursor from the previous page's `next`.
@@ -328,6 +368,14 @@ fn image_rows(store: &dyn ResultStore) -> Result<Vec<ImageRow>, ApiError> {
             repository: i.repository,
             tags: i.tags,
             sources: i.sources,
+            max_cvss: None,
+            counts: BTreeMap::new(),
+            scanned_at: None,
+            running: false,
+            instances: 0,
+            clusters: Vec::new(),
+            namespaces: Vec::new(),
+            workloads: Vec::new(),
         })
         .collect())
 }
@@ -380,44 +428,74 @@ async fn list_images(
             format!("between 1 and {MAX_PAGE}"),
         ));
     }
+    let descending = match q.order.as_deref() {
+        None => None,
+        Some("asc") => Some(false),
+        Some("desc") => Some(true),
+        Some(_) => {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "order",
+                "asc or desc",
+            ));
+        }
+    };
     let all = state.image_rows().await?;
+    let index = state.vuln_index().await?;
+    let runtime = state.runtime().await?;
+    let running = Running::of(&runtime);
     let mut rows = select(&all, &q)?;
     if q.running.is_some() || q.namespace.is_some() {
-        let runtime = state.runtime().await?;
-        let running: HashSet<String> = runtime
-            .iter()
-            .filter(|r| r.running)
-            .filter(|r| q.namespace.as_ref().is_none_or(|n| &r.namespace == n))
-            .filter_map(|r| r.digest.as_ref().map(ToString::to_string))
-            .collect();
         let want = q.running.unwrap_or(true);
-        rows.retain(|r| running.contains(&r.digest) == want);
+        rows.retain(|r| {
+            let here = running.get(&r.digest).is_some_and(|w| {
+                q.namespace
+                    .as_ref()
+                    .is_none_or(|n| w.namespaces.contains(n))
+            });
+            here == want
+        });
     }
-    if q.cve.is_some() || q.fixable.is_some() {
-        let index = state.vuln_index().await?;
-        if let Some(id) = &q.cve {
-            let with: HashSet<String> = index
-                .by_id
-                .get(&id.to_ascii_uppercase())
-                .into_iter()
-                .flatten()
-                .filter(|(r, idxs)| {
-                    idxs.iter().any(|i| {
-                        r.vulnerabilities
-                            .get(*i as usize)
-                            .is_some_and(|m| m.ignored.is_none())
-                    })
+    if let Some(id) = &q.cve {
+        let with: HashSet<String> = index
+            .by_id
+            .get(&id.trim().to_ascii_uppercase())
+            .into_iter()
+            .flatten()
+            .filter(|(r, idxs)| {
+                idxs.iter().any(|i| {
+                    r.vulnerabilities
+                        .get(*i as usize)
+                        .is_some_and(|m| m.ignored.is_none())
                 })
-                .filter_map(|(r, _)| r.image.digest.as_ref().map(ToString::to_string))
-                .collect();
-            rows.retain(|r| with.contains(&r.digest));
-        }
-        if let Some(want) = q.fixable {
-            rows.retain(|r| index.fixable.contains(&r.digest) == want);
-        }
+            })
+            .filter_map(|(r, _)| r.image.digest.as_ref().map(ToString::to_string))
+            .collect();
+        rows.retain(|r| with.contains(&r.digest));
     }
-    let by_offset = match q.sort.as_deref() {
-        None | Some("name") => false,
+    if let Some(name) = &q.package {
+        let with: HashSet<&String> = index
+            .by_package
+            .get(&name.trim().to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .collect();
+        rows.retain(|r| with.contains(&r.digest));
+    }
+    if let Some(want) = q.fixable {
+        rows.retain(|r| index.fixable.contains(&r.digest) == want);
+    }
+    let cvss = |r: &ImageRow| {
+        index
+            .by_digest
+            .get(&r.digest)
+            .and_then(|x| x.summary.max_cvss)
+            .unwrap_or(-1.0)
+    };
+    let instances = |r: &ImageRow| running.get(&r.digest).map_or(0, |w| w.instances);
+    // Each order has its natural direction (worst, newest, most first); `order` turns it.
+    let (by_offset, natural_desc) = match q.sort.as_deref() {
+        None | Some("name") => (false, false),
         Some("status") => {
             let rank = |r: &ImageRow| match r.status.as_deref() {
                 Some("Fail") => 0,
@@ -426,23 +504,36 @@ async fn list_images(
                 _ => 3,
             };
             rows.sort_by_key(|r| rank(r));
-            true
+            (true, false)
         }
         Some("last_seen") => {
             rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
-            true
+            (true, true)
+        }
+        Some("max_cvss") => {
+            rows.sort_by(|a, b| cvss(b).total_cmp(&cvss(a)));
+            (true, true)
+        }
+        Some("instances") => {
+            rows.sort_by_key(|r| std::cmp::Reverse(instances(r)));
+            (true, true)
         }
         Some(_) => {
             return Err(ApiError::field(
                 StatusCode::BAD_REQUEST,
                 "sort",
-                "name, status or last_seen",
+                "name, status, last_seen, max_cvss or instances",
             ));
         }
     };
+    let by_offset = by_offset || descending.is_some();
+    if descending.is_some_and(|d| d != natural_desc) {
+        rows.reverse();
+    }
     if csv_out {
         // CSV is every matching image, unpaged.
-        return Ok(csv_response(&csv::images(&rows)));
+        let full: Vec<ImageRow> = rows.iter().map(|r| enrich(r, &index, &running)).collect();
+        return Ok(csv_response(&csv::images(&full)));
     }
     // In name order a page starts after the last image seen (stable as images come and go);
     // in other orders, at a position (`@N`).
@@ -467,7 +558,7 @@ async fn list_images(
     let items: Vec<ImageRow> = rows[start..]
         .iter()
         .take(limit)
-        .map(|r| (*r).clone())
+        .map(|r| enrich(r, &index, &running))
         .collect();
     let next = (start + items.len() < rows.len())
         .then(|| {
@@ -478,7 +569,69 @@ async fn list_images(
             }
         })
         .flatten();
-    Ok(Json(ImagePage { items, next }).into_response())
+    Ok(Json(ImagePage {
+        items,
+        next,
+        total: rows.len(),
+    })
+    .into_response())
+}
+
+/// Where an image runs now: the sums over its running workloads.
+#[derive(Default)]
+struct Running {
+    instances: u32,
+    clusters: Vec<String>,
+    namespaces: Vec<String>,
+    workloads: Vec<String>,
+}
+
+impl Running {
+    /// The running images of `runtime` by digest.
+    fn of(runtime: &[portcullis_core::RuntimeImage]) -> HashMap<String, Running> {
+        let mut map: HashMap<String, Running> = HashMap::new();
+        for r in runtime.iter().filter(|r| r.running) {
+            let Some(d) = &r.digest else { continue };
+            let e = map.entry(d.to_string()).or_default();
+            e.instances += r.instances;
+            for (list, v) in [
+                (&mut e.clusters, r.cluster.clone()),
+                (&mut e.namespaces, r.namespace.clone()),
+                (
+                    &mut e.workloads,
+                    format!("{}/{}/{}", r.namespace, r.workload_kind, r.workload_name),
+                ),
+            ] {
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+        }
+        map
+    }
+}
+
+/// `row` with what the held report and the runtime inventory say of it.
+fn enrich(row: &ImageRow, index: &VulnIndex, running: &HashMap<String, Running>) -> ImageRow {
+    let mut out = row.clone();
+    if let Some(r) = index.by_digest.get(&row.digest) {
+        out.max_cvss = r.summary.max_cvss;
+        out.counts = r
+            .summary
+            .counts
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect();
+        out.scanned_at = r.scanned_at.map(portcullis_core::format_time);
+    }
+    if let Some(w) = running.get(&row.digest) {
+        out.running = true;
+        out.instances = w.instances;
+        out.clusters = w.clusters.clone();
+        out.namespaces = w.namespaces.clone();
+        out.workloads = w.workloads.clone();
+    }
+    out
 }
 
 /// A list as JSON, or as CSV ([`csv::records`]) when `as_csv`.
@@ -583,14 +736,18 @@ async fn push(
     paths(list_images, push, openapi_json, settings::list_exceptions, settings::create_exception,
         settings::import_exceptions, settings::update_exception, settings::delete_exceptions,
         settings::list_vex, settings::import_vex, settings::delete_vex, settings::thresholds,
-        settings::put_thresholds, settings::history, views::image,
+        settings::put_thresholds, settings::history, settings::list_tokens, settings::create_token,
+        settings::revoke_token, settings::preview_thresholds, views::status, crate::dashboard::whoami,
+        views::image,
         views::vulnerability, views::top_vulnerabilities, views::running, views::decisions,
         views::export, views::alert_rules, views::create_alert_rule, views::delete_alert_rule, views::alerts,
         views::fired),
     components(schemas(ImageRow, ImagePage, ApiError, Push, PushResult, views::Affected,
         views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
         settings::ThresholdsChange, settings::ExceptionChange, settings::VexDocument,
-        settings::SettingChangeView, views::Alert, views::ListedRule, crate::notify::Delivery)),
+        settings::SettingChangeView, settings::TokenView, settings::NewToken, settings::IssuedToken,
+        settings::ThresholdsPreview, ServiceStatus, crate::dashboard::Session, views::Alert,
+        views::ListedRule, crate::notify::Delivery)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -634,6 +791,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/running", get(views::running))
         .route("/api/v1/decisions", get(views::decisions))
         .route("/api/v1/settings/thresholds", get(settings::thresholds))
+        .route(
+            "/api/v1/settings/thresholds/preview",
+            post(settings::preview_thresholds),
+        )
+        .route("/api/v1/status", get(views::status))
+        .route("/api/v1/whoami", get(crate::dashboard::whoami))
         .route("/api/v1/settings/history", get(settings::history))
         .route("/api/v1/vex", get(settings::list_vex))
         .route("/api/v1/export", get(views::export))
@@ -661,6 +824,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/vex",
             post(settings::import_vex).delete(settings::delete_vex),
         )
+        .route(
+            "/api/v1/tokens",
+            get(settings::list_tokens).post(settings::create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(settings::revoke_token),
+        )
         .route("/api/v1/alert-rules", post(views::create_alert_rule))
         .route(
             "/api/v1/alert-rules/{name}",
@@ -681,6 +852,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(read)
         .merge(write)
         .merge(push_routes)
+        .merge(crate::dashboard::router())
         .fallback(unknown)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -35,7 +35,7 @@ fn audit(
     store
         .record_setting_change(&SettingChange {
             time: time::OffsetDateTime::now_utc(),
-            actor: caller.0.clone(),
+            actor: caller.actor.clone(),
             setting: setting.into(),
             action: action.into(),
             before: before.map(|v| v.to_string()),
@@ -99,7 +99,7 @@ pub(crate) async fn import_exceptions(
         let mut added = Vec::new();
         for mut e in imported {
             if !all.iter().any(|x| same_exception(x, &e)) {
-                e.created_by = Some(caller.0.clone());
+                e.created_by = Some(caller.actor.clone());
                 e.created = Some(now);
                 all.push(e.clone());
                 added.push(e);
@@ -147,7 +147,7 @@ pub(crate) async fn create_exception(
         return Err(ApiError::field(StatusCode::BAD_REQUEST, "id", "empty"));
     }
     // Who and when are the service's to say, whatever the body claims.
-    e.created_by = Some(caller.0.clone());
+    e.created_by = Some(caller.actor.clone());
     e.created = Some(time::OffsetDateTime::now_utc());
     let store = state.store.clone();
     let created = e.clone();
@@ -503,7 +503,25 @@ pub(crate) async fn put_thresholds(
     Body(c): Body<ThresholdsChange>,
 ) -> Result<Json<Thresholds>, ApiError> {
     let before = state.assurance.thresholds();
-    let mut t = before.clone();
+    let t = changed_thresholds(before.clone(), &c)?;
+    let store = state.store.clone();
+    blocking(move || {
+        store.put_thresholds(&t).map_err(ApiError::store)?;
+        audit(
+            store.as_ref(),
+            &caller,
+            "thresholds",
+            "set",
+            Some(json(&before)),
+            Some(json(&t)),
+        )?;
+        Ok(Json(t))
+    })
+    .await
+}
+
+/// `t` with what `c` gives, checked.
+fn changed_thresholds(mut t: Thresholds, c: &ThresholdsChange) -> Result<Thresholds, ApiError> {
     t.warn = c.warn.unwrap_or(t.warn);
     t.fail = c.fail.unwrap_or(t.fail);
     t.unknown = c.unknown.unwrap_or(t.unknown);
@@ -524,20 +542,7 @@ pub(crate) async fn put_thresholds(
             "above fail",
         ));
     }
-    let store = state.store.clone();
-    blocking(move || {
-        store.put_thresholds(&t).map_err(ApiError::store)?;
-        audit(
-            store.as_ref(),
-            &caller,
-            "thresholds",
-            "set",
-            Some(json(&before)),
-            Some(json(&t)),
-        )?;
-        Ok(Json(t))
-    })
-    .await
+    Ok(t)
 }
 
 /// One recorded change of the settings.
@@ -612,4 +617,211 @@ pub(crate) fn audit_rules(
     after: Option<Value>,
 ) -> Result<(), ApiError> {
     audit(store, caller, "alert-rules", action, before, after)
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Its id (`pcl_<id>_...`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `read`, `write` or `push`.
+    pub scope: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// When it stops working (RFC 3339), if ever.
+    pub expires: Option<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+impl From<portcullis_core::ApiToken> for TokenView {
+    fn from(t: portcullis_core::ApiToken) -> TokenView {
+        TokenView {
+            id: t.id,
+            name: t.name,
+            scope: t.scope.as_str().to_string(),
+            created: portcullis_core::format_time(t.created),
+            expires: t.expires.map(portcullis_core::format_time),
+            revoked: t.revoked,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", params(crate::routes::ListFormat),
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_tokens(
+    State(state): State<Arc<ApiState>>,
+    Params(q): Params<crate::routes::ListFormat>,
+) -> Result<Response, ApiError> {
+    let as_csv = wants_csv(q.format.as_deref())?;
+    let store = state.store.clone();
+    let tokens = blocking(move || store.tokens().map_err(ApiError::store)).await?;
+    let views: Vec<TokenView> = tokens.into_iter().map(TokenView::from).collect();
+    Ok(crate::routes::list(&views, as_csv))
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Its name (the CI pipeline, the person).
+    pub name: String,
+    /// `read`, `write` or `push`.
+    pub scope: String,
+    /// How long it lasts (`90d`, `12h`); none: until revoked.
+    pub expires: Option<String>,
+}
+
+/// A token just made: the only time its secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    /// The token (`pcl_<id>_<secret>`).
+    pub token: String,
+    /// What is kept of it.
+    pub stored: TokenView,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken,
+    responses((status = 201, body = IssuedToken), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_token(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Body(n): Body<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let scope: portcullis_core::TokenScope =
+        n.scope
+            .parse()
+            .map_err(|e: portcullis_core::UnknownScope| {
+                ApiError::field(StatusCode::BAD_REQUEST, "scope", e.to_string())
+            })?;
+    if n.name.trim().is_empty() {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "name", "empty"));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let expires = n
+        .expires
+        .as_deref()
+        .map(|e| {
+            portcullis_core::parse_duration(e)
+                .ok()
+                .and_then(|d| time::Duration::try_from(d).ok())
+                .and_then(|d| now.checked_add(d))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        StatusCode::BAD_REQUEST,
+                        "expires",
+                        "a duration such as 90d or 12h",
+                    )
+                })
+        })
+        .transpose()?;
+    let issued = crate::token::issue(scope, n.name.trim(), expires, now).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no randomness from the operating system: {e}"),
+        )
+    })?;
+    let store = state.store.clone();
+    let stored = issued.token.clone();
+    blocking(move || {
+        store
+            .put_token(&issued.token, &issued.secret_sha256)
+            .map_err(ApiError::store)?;
+        audit(
+            store.as_ref(),
+            &caller,
+            "tokens",
+            "create",
+            None,
+            Some(json(&TokenView::from(issued.token.clone()))),
+        )?;
+        Ok((
+            StatusCode::CREATED,
+            Json(IssuedToken {
+                token: issued.presented,
+                stored: TokenView::from(stored),
+            }),
+        ))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke_token(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        if !store.revoke_token(&id).map_err(ApiError::store)? {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no such token"));
+        }
+        audit(
+            store.as_ref(),
+            &caller,
+            "tokens",
+            "revoke",
+            Some(Value::String(id)),
+            None,
+        )?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// What new thresholds would change, before they are saved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThresholdsPreview {
+    /// The thresholds asked about.
+    #[schema(value_type = Object)]
+    pub thresholds: Thresholds,
+    /// Images whose status would change.
+    pub changes: usize,
+    /// Of which to Fail.
+    pub to_fail: usize,
+    /// Images looked at (those the service holds).
+    pub images: usize,
+}
+
+#[utoipa::path(post, path = "/api/v1/settings/thresholds/preview", request_body = ThresholdsChange,
+    responses((status = 200, body = ThresholdsPreview), (status = 400, body = ApiError),
+        (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn preview_thresholds(
+    State(state): State<Arc<ApiState>>,
+    Body(c): Body<ThresholdsChange>,
+) -> Result<Json<ThresholdsPreview>, ApiError> {
+    let t = changed_thresholds(state.assurance.thresholds(), &c)?;
+    // The reports as held now (not the search snapshot, which may be seconds old): a preview
+    // right after an exception counts it.
+    let assurance = state.assurance.clone();
+    let held = blocking(move || Ok(assurance.held())).await?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut images, mut changes, mut to_fail) = (0, 0, 0);
+    for r in held.iter().filter(|r| seen.insert(r.image.digest.clone())) {
+        images += 1;
+        let now = portcullis_core::Summary::of(&r.vulnerabilities, &r.coverage, &t).status;
+        if now != r.summary.status {
+            changes += 1;
+            if now == portcullis_core::Status::Fail {
+                to_fail += 1;
+            }
+        }
+    }
+    Ok(Json(ThresholdsPreview {
+        thresholds: t,
+        changes,
+        to_fail,
+        images,
+    }))
 }

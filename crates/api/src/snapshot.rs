@@ -85,6 +85,10 @@ pub(crate) struct VulnIndex {
     pub(crate) counted: Vec<Counted>,
     /// Digests of the images with at least one counted vulnerability that has a fix.
     pub(crate) fixable: std::collections::HashSet<String>,
+    /// Each held report by its digest's text.
+    pub(crate) by_digest: HashMap<String, Arc<ScanReport>>,
+    /// Digests of the images with a vulnerable package of each name (lower case).
+    pub(crate) by_package: HashMap<String, Vec<String>>,
 }
 
 /// One vulnerability's figures over the held reports.
@@ -148,11 +152,28 @@ impl VulnIndex {
             })
             .filter_map(|r| r.image.digest.as_ref().map(ToString::to_string))
             .collect();
+        let mut summaries = HashMap::new();
+        let mut by_package: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &reports {
+            let Some(d) = &r.image.digest else { continue };
+            let d = d.to_string();
+            for m in &r.vulnerabilities {
+                let list = by_package
+                    .entry(m.package.name.to_ascii_lowercase())
+                    .or_default();
+                if list.last() != Some(&d) {
+                    list.push(d.clone());
+                }
+            }
+            summaries.insert(d, r.clone());
+        }
         VulnIndex {
             by_id,
             reports,
             counted,
             fixable,
+            by_digest: summaries,
+            by_package,
         }
     }
 }

@@ -303,6 +303,15 @@ pub(crate) async fn running(
     Ok(Json(rows).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/status",
+    responses((status = 200, body = crate::routes::ServiceStatus), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn status(
+    State(state): State<Arc<ApiState>>,
+) -> Json<crate::routes::ServiceStatus> {
+    Json(state.assurance.status())
+}
+
 /// `GET /decisions`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -313,6 +322,8 @@ pub struct DecisionQuery {
     pub namespace: Option<String>,
     /// Only decisions by this policy.
     pub policy: Option<String>,
+    /// Only decisions that named this image (as written, or containing this text).
+    pub image: Option<String>,
     /// How many, newest first (1 to 1000; default 100).
     pub limit: Option<usize>,
     /// `json` (default) or `csv`.
@@ -358,6 +369,11 @@ pub(crate) async fn decisions(
             .filter(|d| allowed.is_none_or(|a| d.allowed == a))
             .filter(|d| q.namespace.as_ref().is_none_or(|n| &d.namespace == n))
             .filter(|d| q.policy.as_ref().is_none_or(|p| &d.policy == p))
+            .filter(|d| {
+                q.image
+                    .as_ref()
+                    .is_none_or(|i| d.images.iter().any(|x| x.contains(i.as_str())))
+            })
             .take(limit)
             .collect();
         Ok(crate::routes::list(&rows, as_csv))

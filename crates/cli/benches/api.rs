@@ -100,6 +100,24 @@ async fn latencies(
     v
 }
 
+/// The dashboard's load figures (benches/dashboard_paint.py in Debian's chromium), when
+/// `PORTCULLIS_CHROMIUM` names the browser.
+fn dashboard_figures(base_url: &str, read: &str) -> Option<String> {
+    let chromium = std::env::var_os("PORTCULLIS_CHROMIUM")?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/dashboard_paint.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .env("BASE", base_url)
+        .env("READ", read)
+        .env("CHROMIUM", chromium)
+        .output()
+        .unwrap_or_else(|e| fail("python3", e));
+    if !out.status.success() {
+        fail("dashboard figures", String::from_utf8_lossy(&out.stderr));
+    }
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn main() {
     let (Some(td), Some(fx), Some(reg)) = (
         portcullis_test_support::testdata("advisories"),
@@ -258,8 +276,12 @@ fn main() {
                 }
             }
         });
+        let paint = dashboard_figures(&base_url, &read);
         let _ = serve.kill();
         let _ = serve.wait();
+        if let Some(line) = paint {
+            println!("{backend:<8} {line}");
+        }
         println!(
             "{backend:<8} seeded in {:.0} s; serve RSS holding them {rss:.0} MiB",
             seeded.as_secs_f64()

@@ -10,136 +10,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-/// `curl` against the API: (status, body). `token` goes in the Authorization header.
-fn call(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-ks", "-X", method, "-w", "\n%{http_code}"]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    if let Some(b) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
-    }
-    let out = cmd
-        .arg(format!("https://127.0.0.1:{port}{path}"))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-/// Whether `f` holds within ten seconds (asked every 200 ms): what `serve` follows from the
-/// store comes into force within seconds.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    (0..50).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        f()
-    })
-}
-
-fn token(store: &str, scope: &str) -> String {
-    let out = run(&[
-        "token", "create", "--scope", scope, "--name", scope, "--store", store,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let token = text.lines().last().expect("token line").trim().to_string();
-    assert!(token.starts_with("pcl_"), "{text}");
-    token
-}
-
-/// `serve` with the API on a free port over `store`, and the webhook's own port.
-fn start(dir: &Path, db: &Path, store: &str, reg: &str, extra: &[&str]) -> (Server, u16) {
-    let (hook, api) = (free_port(), free_port());
-    let server = Server(
-        bin()
-            .args(["serve", "--webhook-listen", &format!("127.0.0.1:{hook}")])
-            .args(extra)
-            .args(["--api-listen", &format!("127.0.0.1:{api}")])
-            .arg("--db")
-            .arg(db)
-            .args(["--store", store, "--insecure-registry", reg])
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .stderr(std::fs::File::create(dir.join("serve.log")).expect("log"))
-            .spawn()
-            .expect("serve"),
-    );
-    for _ in 0..150 {
-        if call(api, "GET", "/api/v1/images", None, None).0 == 401 {
-            return (server, api);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!(
-        "the API did not answer: {}",
-        std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
-    );
-}
-
-/// A DB of the PyPI advisories under `dir`, and the fixtures' registry (`None`, having said so,
-/// when the test data, fixtures or registry are missing).
-fn pypi_db_and_registry(dir: &Path) -> Option<(std::path::PathBuf, String)> {
-    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
-        return None;
-    };
-    let db = dir.join("vuln.db");
-    let imported = run(&[
-        "db",
-        "import",
-        "--db",
-        db.to_str().expect("utf-8"),
-        td.join("advisories/pypi").to_str().expect("utf-8"),
-    ]);
-    assert!(imported.status.success());
-    Some((db, reg))
-}
-
-/// `scan` of the lang fixture image from `reg` with `db`, pushed to the API on `port` with
-/// `token`, verified with `ca`; `extra` arguments after.
-fn scan_pushing(
-    reg: &str,
-    db: &Path,
-    port: u16,
-    token: &str,
-    ca: &Path,
-    extra: &[&str],
-) -> std::process::Output {
-    let target = format!("{reg}/portcullis/debian:lang");
-    let push_to = format!("https://127.0.0.1:{port}");
-    let mut args = vec![
-        "scan",
-        &target,
-        "--insecure-registry",
-        reg,
-        "--db",
-        db.to_str().expect("utf-8"),
-        "--store",
-        "none",
-        "--format",
-        "json",
-        "--push",
-        &push_to,
-        "--token",
-        token,
-        "--push-ca",
-        ca.to_str().expect("utf-8"),
-    ];
-    args.extend(extra);
-    run(&args)
-}
-
 fn api_end_to_end(store: &str, dir: &Path) {
     let Some((db, reg)) = pypi_db_and_registry(dir) else {
         return;
@@ -176,7 +46,7 @@ fn api_end_to_end(store: &str, dir: &Path) {
 
     // A CI scan pushed with the push token, verified against serve's own CA.
     let ca = dir.join("cache/tls/ca.crt");
-    let scan = |ca: &Path, extra: &[&str]| scan_pushing(&reg, &db, port, &push, ca, extra);
+    let scan = |ca: &Path, extra: &[&str]| scan_pushing(&reg, "lang", &db, port, &push, ca, extra);
     let scanned = scan(&ca, &["--push-label", "pipeline=build-42"]);
     let stderr = String::from_utf8_lossy(&scanned.stderr);
     assert!(scanned.status.success(), "{stderr}");
@@ -1011,7 +881,15 @@ fn alerts_delivered(store: &str, dir: &Path) {
         token(store, "write"),
         token(store, "read"),
     );
-    let pushed = scan_pushing(&reg, &db, port, &push, &dir.join("cache/tls/ca.crt"), &[]);
+    let pushed = scan_pushing(
+        &reg,
+        "lang",
+        &db,
+        port,
+        &push,
+        &dir.join("cache/tls/ca.crt"),
+        &[],
+    );
     assert!(
         pushed.status.success(),
         "{}",
@@ -1123,7 +1001,15 @@ fn db_update_fail_alerts(store: &str, dir: &Path) {
     // The service's first DB comes from the feeds at start; until then a push is refused.
     let mut result = None;
     for _ in 0..100 {
-        let pushed = scan_pushing(&reg, &db, port, &push, &dir.join("cache/tls/ca.crt"), &[]);
+        let pushed = scan_pushing(
+            &reg,
+            "lang",
+            &db,
+            port,
+            &push,
+            &dir.join("cache/tls/ca.crt"),
+            &[],
+        );
         if pushed.status.success() {
             result = Some(String::from_utf8_lossy(&pushed.stderr).into_owned());
             break;
@@ -1139,29 +1025,7 @@ fn db_update_fail_alerts(store: &str, dir: &Path) {
         .unwrap_or_else(|| panic!("{images}"))
         .to_string();
     // It runs in a cluster, as the runtime watch would record.
-    let url: portcullis_store::StoreUrl = store.parse().expect("store url");
-    let results =
-        portcullis_store::open(&url, portcullis_scanner::code_versions()).expect("open store");
-    let now = time::OffsetDateTime::now_utc();
-    results
-        .put_running(
-            "prod",
-            &[portcullis_core::RuntimeImage {
-                cluster: "prod".into(),
-                namespace: "shop".into(),
-                workload_kind: "Deployment".into(),
-                workload_name: "web".into(),
-                image: format!("{reg}/portcullis/debian:lang"),
-                digest: Some(portcullis_core::Digest::parse(&digest).expect("digest")),
-                instances: 2,
-                nodes: vec!["node-1".into()],
-                first_seen: now,
-                last_seen: now,
-                running: true,
-            }],
-            now,
-        )
-        .expect("runtime");
+    running_in_a_workload(store, &format!("{reg}/portcullis/debian:lang"), &digest);
     feeds.add_pypi();
     let alert = (0..150).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(200));

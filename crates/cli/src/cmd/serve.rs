@@ -157,14 +157,22 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if !a.rescan_interval.is_zero() {
         rescan_every(a.rescan_interval, scanner.clone());
     }
-    let server = portcullis_webhook::bind(sc, state).await?;
+    let server = portcullis_webhook::bind(sc, state.clone()).await?;
     if let Some(ca) = server.generated_ca() {
         eprintln!(
             "portcullis: self-signed certificate; its CA is {} (the caBundle, and `scan --push-ca`)",
             ca.display()
         );
     }
-    start_api(&a, &scanner, server.tls_acceptor(), api_client, health).await?;
+    start_api(
+        &a,
+        &scanner,
+        &state,
+        server.tls_acceptor(),
+        api_client,
+        health,
+    )
+    .await?;
     server
         .run_until(portcullis_webhook::shutdown_signal())
         .await?;
@@ -172,7 +180,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The service as the API sees it.
-struct ServeAssurance(Arc<PipelineScanner>);
+struct ServeAssurance(Arc<PipelineScanner>, Arc<AppState>);
 
 impl portcullis_api::Assurance for ServeAssurance {
     fn accept_push(
@@ -219,6 +227,17 @@ impl portcullis_api::Assurance for ServeAssurance {
     fn held(&self) -> Vec<Arc<portcullis_core::ScanReport>> {
         self.0.held_reports()
     }
+
+    fn status(&self) -> portcullis_api::ServiceStatus {
+        let r = self.1.readiness();
+        portcullis_api::ServiceStatus {
+            ready: r.ready,
+            degraded: r.degraded,
+            policies: r.policies,
+            db_version: self.0.scanner().db_version(),
+            db_age_seconds: r.db_age_seconds,
+        }
+    }
 }
 
 /// Starts the assurance API on `listen` (unless `off`) with the webhook's TLS acceptor; in a
@@ -226,6 +245,7 @@ impl portcullis_api::Assurance for ServeAssurance {
 async fn start_api(
     a: &ServeArgs,
     scanner: &Arc<PipelineScanner>,
+    app: &Arc<AppState>,
     tls: tokio_rustls::TlsAcceptor,
     client: Option<portcullis_cluster::Client>,
     health: Arc<portcullis_cluster::WatchHealth>,
@@ -245,7 +265,10 @@ async fn start_api(
         .await
         .with_context(|| format!("--api-listen {listen}: cannot listen"))?;
     let bound = listener.local_addr()?;
-    let state = portcullis_api::ApiState::new(store, Arc::new(ServeAssurance(scanner.clone())));
+    let state = portcullis_api::ApiState::new(
+        store,
+        Arc::new(ServeAssurance(scanner.clone(), app.clone())),
+    );
     let mut sinks: Vec<Arc<dyn portcullis_api::notify::AlertSink>> = Vec::new();
     if let Some(client) = client {
         let rules = state.clone();
