@@ -161,25 +161,28 @@ async function render() {
 }
 
 // --- Login. ---
+// A plain form post: the server sets the cookie and sends the browser on (a real navigation).
+const LOGIN_ERRORS = {
+  invalid: "not a valid token",
+  scope: "this token may not read (a push token is for CI)",
+  limited: "too many failed attempts from this address; try again later",
+};
+
 async function loginPage(q) {
   document.title = "Log in · Portcullis";
-  const err = h("div", {});
   const input = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off",
     "aria-describedby": "token-help" });
-  const form = h("form", { class: "panel form login", onsubmit: async (e) => {
-    e.preventDefault();
-    try {
-      session = await api("/login", { method: "POST", body: { token: input.value } });
-      const next = q.get("next");
-      go(next && next.startsWith("/") && !next.startsWith("//") ? next : "/", true);
-    } catch (x) { err.replaceChildren(failure(x)); }
-  } },
+  const error = q.get("error");
+  const next = q.get("next") || "/";
+  const form = h("form", { class: "panel form login", method: "post", action: "/login" },
     h("h1", {}, "Log in to Portcullis"),
     h("label", { for: "token" }, "API token"), input,
+    h("input", { type: "hidden", name: "next", value: next }),
     h("p", { id: "token-help", class: "muted" },
       "A read token shows everything; a write token also changes exceptions, thresholds, alerts and tokens. ",
       "Make one with ", h("code", {}, "portcullis token create --scope read"), "."),
-    err, h("button", { class: "primary", type: "submit" }, "Log in"));
+    error ? h("div", { class: "error", role: "alert" }, LOGIN_ERRORS[error] || "log in failed") : null,
+    h("button", { class: "primary", type: "submit" }, "Log in"));
   main().replaceChildren(form);
   input.focus();
 }

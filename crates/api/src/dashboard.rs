@@ -99,23 +99,80 @@ pub struct Session {
     pub scope: String,
 }
 
+/// The login form as a browser posts it.
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
 /// Checks the token and sets the session cookie. Failed attempts count toward the per-address
-/// limit, as the API's do.
+/// limit, as the API's do. A browser's form post (`application/x-www-form-urlencoded`) is
+/// answered with a redirect (to `next`, a path here, or back to the login page saying why), so
+/// logging in is a plain navigation; a JSON post is answered with the session.
 async fn login(
     State(state): State<Arc<ApiState>>,
     peer: Option<Extension<Peer>>,
-    Body(l): Body<Login>,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    use axum::extract::FromRequest;
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let (token, next) = if is_form {
+        let axum::Form(f) = axum::Form::<LoginForm>::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "token", e.body_text()))?;
+        (f.token, Some(f.next.unwrap_or_default()))
+    } else {
+        let Body(l) = Body::<Login>::from_request(req, &()).await?;
+        (l.token, None)
+    };
     let ip = peer.map(|Extension(p)| p.0);
+    let checked = check_login(&state, ip, token.trim()).await;
+    let Some(next) = next else {
+        let t = checked?;
+        return with_session(Json(t.0).into_response(), &t.1);
+    };
+    // A path on this site only: never a redirect elsewhere.
+    let next = Some(next)
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    match checked {
+        Ok((_, token)) => with_session(see_other(&next), &token),
+        Err(e) => {
+            let why = if e.status == StatusCode::TOO_MANY_REQUESTS {
+                "limited"
+            } else if e.error.contains("may not read") {
+                "scope"
+            } else {
+                "invalid"
+            };
+            Ok(see_other(&format!(
+                "/login?error={why}&next={}",
+                percent(&next)
+            )))
+        }
+    }
+}
+
+/// The session of `token` if it may read, else why not.
+async fn check_login(
+    state: &Arc<ApiState>,
+    ip: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<(Session, String), ApiError> {
     if ip.is_some_and(|ip| state.failures.blocked(ip)) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed attempts from this address; try again later",
         ));
     }
-    let token = l.token.trim().to_string();
     let store = state.store.clone();
-    let presented = token.clone();
+    let presented = token.to_string();
     let verdict = tokio::task::spawn_blocking(move || {
         crate::token::verify(
             store.as_ref(),
@@ -126,40 +183,66 @@ async fn login(
     })
     .await
     .unwrap_or(Err(crate::token::AuthError::Invalid));
-    let t = match verdict {
-        Ok(t) => t,
+    match verdict {
+        Ok(t) => Ok((
+            Session {
+                name: t.name,
+                id: t.id,
+                scope: t.scope.as_str().to_string(),
+            },
+            token.to_string(),
+        )),
         Err(e) => {
             if e.unauthenticated()
                 && let Some(ip) = ip
             {
                 state.failures.failed(ip);
             }
-            return Err(ApiError::field(
+            Err(ApiError::field(
                 StatusCode::UNAUTHORIZED,
                 "token",
                 if e.unauthenticated() {
-                    "not a valid token".to_string()
+                    "not a valid token"
                 } else {
-                    "this token may not read (a push token is for CI)".to_string()
+                    "this token may not read (a push token is for CI)"
                 },
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// `resp` with the session cookie of `token`.
+fn with_session(mut resp: Response, token: &str) -> Result<Response, ApiError> {
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}"
     );
-    let mut resp = Json(Session {
-        name: t.name,
-        id: t.id,
-        scope: t.scope.as_str().to_string(),
-    })
-    .into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie)
             .map_err(|_| ApiError::field(StatusCode::BAD_REQUEST, "token", "not a valid token"))?,
     );
     Ok(resp)
+}
+
+fn see_other(location: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// `s` as a query-string value.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Clears the session cookie.

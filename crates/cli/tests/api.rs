@@ -698,6 +698,67 @@ fn api_end_to_end(store: &str, dir: &Path) {
         "{history_csv}"
     );
 
+    // The dashboard's login: a form post answers with a redirect to a path here only, and the
+    // session cookie; the cookie reads, and changes only with the CSRF header.
+    let curl = |args: &[&str]| -> String {
+        let out = Command::new("curl")
+            .args(["-ks", "-D", "-", "-o", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let head = curl(&[
+        "--data-urlencode",
+        &format!("token={write}"),
+        "--data-urlencode",
+        "next=//evil.example/x",
+        &url("/login"),
+    ]);
+    assert!(head.starts_with("HTTP/") && head.contains(" 303"), "{head}");
+    assert!(
+        head.lines().any(|l| l.eq_ignore_ascii_case("location: /")),
+        "no redirect off the site: {head}"
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("{head}"));
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let session = cookie.split(';').next().expect("cookie");
+    let bad = curl(&["--data-urlencode", "token=pcl_x_y", &url("/login")]);
+    assert!(bad.contains("location: /login?error=invalid"), "{bad}");
+    assert!(
+        curl(&["-b", session, &url("/api/v1/whoami")]).contains(" 200"),
+        "the cookie reads"
+    );
+    let post = |extra: &[&str]| {
+        let mut a = vec!["-b", session, "-H", "Content-Type: application/json"];
+        a.extend(extra);
+        a.extend(["--data", r#"{"id":"CVE-2020-0009","scope":"any"}"#]);
+        let target = url("/api/v1/exceptions");
+        a.push(&target);
+        curl(&a).lines().next().unwrap_or_default().to_string()
+    };
+    assert!(post(&[]).contains(" 403"), "no CSRF header");
+    assert!(
+        post(&[
+            "-H",
+            "X-Portcullis-CSRF: 1",
+            "-H",
+            "Origin: https://evil.example"
+        ])
+        .contains(" 403"),
+        "another site's origin"
+    );
+    assert!(
+        post(&["-H", "X-Portcullis-CSRF: 1"]).contains(" 201"),
+        "the dashboard's own change"
+    );
+
     // The OpenAPI document, generated from the types.
     let (code, doc) = call(port, "GET", "/api/v1/openapi.json", Some(&read), None);
     assert_eq!(code, 200);
