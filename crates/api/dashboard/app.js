@@ -118,7 +118,11 @@ async function drawStatus() {
   if (!session) { el.replaceChildren(); return; }
   try {
     const s = await api("/api/v1/status");
-    const parts = [h("span", {}, `DB ${s.db_version ? age(s.db_age_seconds) + " old" : "not loaded"}`), " · "];
+    const db = `DB ${s.db_version ? age(s.db_age_seconds) + " old" : "not loaded"}`;
+    const parts = [s.sources.length
+      ? h("details", { id: "db-sources" }, h("summary", {}, `${db} (${s.sources.length} source${s.sources.length === 1 ? "" : "s"})`),
+        h("ul", {}, s.sources.map((x) => h("li", {}, `${x.name}: ${x.records} records (${x.kind}), imported ${ago(x.imported_at)}`))))
+      : h("span", {}, db), " · "];
     if (s.degraded.length) {
       parts.push(h("details", {}, h("summary", {}, badge(`Degraded (${s.degraded.length})`, "Warn")),
         h("ul", {}, s.degraded.map((d) => h("li", {}, d)))));

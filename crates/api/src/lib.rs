@@ -26,8 +26,8 @@ pub use auth::{MAX_FAILURES, Peer, WINDOW};
 pub use dashboard::{Login, Session};
 pub use portcullis_core::{ApiToken, TokenScope};
 pub use routes::{
-    ApiError, ApiState, Assurance, ImagePage, ImageQuery, ImageRow, ListFormat, MAX_BODY, Push,
-    PushResult, ServiceStatus, openapi, router,
+    ApiError, ApiState, Assurance, DbSource, ImagePage, ImageQuery, ImageRow, ListFormat, MAX_BODY,
+    Push, PushResult, ServiceStatus, openapi, router,
 };
 pub use serve::serve;
 pub use settings::{

@@ -66,6 +66,21 @@ pub struct ServiceStatus {
     pub db_version: Option<String>,
     /// Its age in seconds.
     pub db_age_seconds: Option<u64>,
+    /// The sources it was built from.
+    pub sources: Vec<DbSource>,
+}
+
+/// One source of the vulnerability DB in force.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DbSource {
+    /// Its name (`osv-pypi`, `debian-dsa`, `nvd-2024`, ...).
+    pub name: String,
+    /// The formats found in it.
+    pub kind: String,
+    /// Records it gave.
+    pub records: usize,
+    /// When it was imported (RFC 3339).
+    pub imported_at: String,
 }
 
 /// Shared by every handler.
@@ -746,7 +761,7 @@ async fn push(
         views::AffectedImage, views::Workload, views::TopVulnerability, views::ExportRow,
         settings::ThresholdsChange, settings::ExceptionChange, settings::VexDocument,
         settings::SettingChangeView, settings::TokenView, settings::NewToken, settings::IssuedToken,
-        settings::ThresholdsPreview, ServiceStatus, crate::dashboard::Session, views::Alert,
+        settings::ThresholdsPreview, ServiceStatus, DbSource, crate::dashboard::Session, views::Alert,
         views::ListedRule, crate::notify::Delivery)),
     modifiers(&BearerAuth)
 )]

@@ -73,6 +73,8 @@ with sync_playwright() as p:
     expect(page.locator("tbody tr").first.locator(".badge")).to_have_text("Fail")
     expect(page.locator("tbody tr").nth(1).locator(".badge").first).to_have_text("Pass")
     expect(page.locator("#status")).to_contain_text("DB")
+    page.locator("#db-sources summary").click()
+    expect(page.locator("#db-sources")).to_contain_text("records")
     shot(page, "images")
     ok("All scanned images lists both, Fail first, with the DB's age in the header")
 

@@ -930,6 +930,11 @@ fn a_missing_db_stops_no_decision_that_needs_no_scan() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert_eq!(said("retried every 1s"), 1);
+    let (_, ready) = get(port, "/readyz");
+    assert!(
+        ready.contains("vulnerability DB updates failing"),
+        "the failing updates are degraded: {ready}"
+    );
     std::fs::copy(
         td.join("advisories/debian-security-tracker/data/DSA/list"),
         mirror.join("DSA-list"),
@@ -940,7 +945,9 @@ fn a_missing_db_stops_no_decision_that_needs_no_scan() {
         get(port, "/readyz").0 == 200
     });
     assert!(ready, "the DB came in: {}", get(port, "/readyz").1);
-    assert!(get(port, "/readyz").1.contains("db_age_seconds"));
+    let (_, ready) = get(port, "/readyz");
+    assert!(ready.contains("db_age_seconds"));
+    assert!(!ready.contains("updates failing"), "cleared: {ready}");
     assert_eq!(said("vulnerability DB updated again"), 1);
 }
 

@@ -74,7 +74,9 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             "no --policies given: every image is admitted (default allow) until policies are configured"
         );
     }
-    let mut state = AppState::new(wh, scanner.clone(), Vec::new());
+    let update_health = Arc::new(UpdateHealth::default());
+    let mut state =
+        AppState::new(wh, scanner.clone(), Vec::new()).with_health_source(update_health.clone());
     // Every decision goes to the store's audit trail, and in a cluster to Events too.
     let mut sinks: Vec<Arc<dyn portcullis_webhook::DecisionSink>> = Vec::new();
     if let Some(store) = scanner.scanner().shared_store() {
@@ -147,7 +149,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "portcullis: admission webhook on https://{listen} (/validate, /mutate, /healthz, /readyz, /metrics)"
     );
-    let update_now = match DbUpdates::from_args(&a) {
+    let update_now = match DbUpdates::from_args(&a, update_health) {
         Some(updates) => Some(updates.start(scanner.clone()).await),
         None => None,
     };
@@ -236,6 +238,24 @@ impl portcullis_api::Assurance for ServeAssurance {
             policies: r.policies,
             db_version: self.0.scanner().db_version(),
             db_age_seconds: r.db_age_seconds,
+            sources: self
+                .0
+                .scanner()
+                .db()
+                .ok()
+                .and_then(|db| db.status().ok())
+                .map(|s| {
+                    s.sources
+                        .into_iter()
+                        .map(|x| portcullis_api::DbSource {
+                            name: x.name,
+                            kind: x.kind,
+                            records: x.records,
+                            imported_at: portcullis_core::format_time(x.imported_at),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -619,15 +639,38 @@ struct DbUpdates {
     config: Option<std::path::PathBuf>,
     mirror: Option<String>,
     interval: Duration,
+    health: Arc<UpdateHealth>,
+}
+
+/// Whether the DB updates work: a failing one is degraded (`/readyz`, the dashboard's header)
+/// until an update succeeds again.
+#[derive(Default)]
+struct UpdateHealth(parking_lot::Mutex<Option<String>>);
+
+impl UpdateHealth {
+    fn set(&self, failing: Option<&String>) {
+        *self.0.lock() = failing.cloned();
+    }
+}
+
+impl portcullis_webhook::HealthSource for UpdateHealth {
+    fn degraded(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .iter()
+            .map(|why| format!("vulnerability DB updates failing: {why}"))
+            .collect()
+    }
 }
 
 impl DbUpdates {
     /// `None` with `--db-update-interval off`.
-    fn from_args(a: &ServeArgs) -> Option<Self> {
+    fn from_args(a: &ServeArgs, health: Arc<UpdateHealth>) -> Option<Self> {
         (!a.db_update_interval.is_zero()).then(|| DbUpdates {
             config: a.db_config.clone(),
             mirror: a.db_mirror.clone(),
             interval: a.db_update_interval,
+            health,
         })
     }
 
@@ -675,6 +718,7 @@ impl DbUpdates {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             done_at_start = true;
+            self.health.set(failing.as_ref());
             if let Some(why) = &failing {
                 eprintln!("portcullis: {}", self.failure(why, &db));
             }
@@ -691,7 +735,9 @@ impl DbUpdates {
                 }
             }
             loop {
-                match self.update(&db, &scanner).await {
+                let result = self.update(&db, &scanner).await;
+                self.health.set(result.as_ref().err());
+                match result {
                     Ok(changed) => {
                         if failing.take().is_some() {
                             eprintln!(
