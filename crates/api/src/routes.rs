@@ -101,6 +101,8 @@ pub struct ApiState {
     pub(crate) fired: crate::notify::Fired,
     /// The alert rules of the cluster's `ImageAssuranceAlert` resources.
     cluster_rules: parking_lot::RwLock<Vec<crate::alerts::Rule>>,
+    /// The latest status change the images snapshot was checked against.
+    status_mark: std::sync::atomic::AtomicI64,
 }
 
 impl ApiState {
@@ -115,6 +117,7 @@ impl ApiState {
             running: Arc::default(),
             fired: crate::notify::Fired::default(),
             cluster_rules: parking_lot::RwLock::default(),
+            status_mark: std::sync::atomic::AtomicI64::new(-1),
         })
     }
 
@@ -128,8 +131,19 @@ impl ApiState {
         self.cluster_rules.read().clone()
     }
 
-    /// Every image seen, with its latest status (a snapshot at most seconds old).
+    /// Every image seen, with its latest status: a snapshot at most seconds old, and made anew
+    /// whenever a status changed since (a relabel after a change of thresholds or exceptions is
+    /// seen on the next request, not seconds later).
     pub(crate) async fn image_rows(&self) -> Result<Arc<Vec<ImageRow>>, ApiError> {
+        let store = self.store.clone();
+        let mark = blocking(move || store.last_status_change().map_err(ApiError::store)).await?;
+        if self
+            .status_mark
+            .swap(mark, std::sync::atomic::Ordering::AcqRel)
+            != mark
+        {
+            self.images.drop_it();
+        }
         let store = self.store.clone();
         self.images.get(move || image_rows(store.as_ref())).await
     }

@@ -3,8 +3,10 @@
 //!
 //! Making either takes tens of milliseconds at 10,000 images and 1,000,000 matches; a request
 //! must not. A snapshot older than [`MAX_AGE`] is remade in the background while requests keep
-//! reading the last one (stale by at most that much plus the remake), and a push drops it, so a
-//! pushed image is listed on the next request.
+//! reading the last one, but only while it is younger than [`STALE_LIMIT`]: under steady use
+//! answers are at most seconds old, and the first request after a quiet spell (a user coming
+//! back to the dashboard) waits for a fresh one rather than seeing the state of minutes ago. A
+//! push drops it, so a pushed image is listed on the next request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,18 +20,26 @@ use crate::routes::ApiError;
 
 /// How old a snapshot may be before a request has it remade.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(2);
+/// How old a snapshot may be and still be answered while a fresh one is made.
+pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A value made by a blocking function, remade when old while the old one is served.
 pub(crate) struct Snapshot<T> {
     value: RwLock<Option<(Instant, Arc<T>)>>,
+    /// When it was last dropped: nothing made from what was there before is kept.
+    dropped: RwLock<Option<Instant>>,
     remaking: Arc<AtomicBool>,
+    /// [`MAX_AGE`] and [`STALE_LIMIT`] (shorter in tests).
+    ages: (Duration, Duration),
 }
 
 impl<T> Default for Snapshot<T> {
     fn default() -> Self {
         Snapshot {
             value: RwLock::new(None),
+            dropped: RwLock::new(None),
             remaking: Arc::new(AtomicBool::new(false)),
+            ages: (MAX_AGE, STALE_LIMIT),
         }
     }
 }
@@ -43,29 +53,43 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
     ) -> Result<Arc<T>, ApiError> {
         let current = self.value.read().clone();
         match current {
-            Some((at, v)) => {
-                if at.elapsed() > MAX_AGE && !self.remaking.swap(true, Ordering::AcqRel) {
+            Some((at, v)) if at.elapsed() <= self.ages.1 => {
+                if at.elapsed() > self.ages.0 && !self.remaking.swap(true, Ordering::AcqRel) {
                     let this = self.clone();
+                    let started = Instant::now();
                     tokio::task::spawn_blocking(move || {
-                        let made = make();
-                        if let Ok(v) = made {
-                            *this.value.write() = Some((Instant::now(), Arc::new(v)));
+                        if let Ok(v) = make() {
+                            this.keep(started, Arc::new(v));
                         }
                         this.remaking.store(false, Ordering::Release);
                     });
                 }
                 Ok(v)
             }
-            None => {
+            _ => {
+                let started = Instant::now();
                 let v = Arc::new(crate::routes::blocking(make).await?);
-                *self.value.write() = Some((Instant::now(), v.clone()));
+                self.keep(started, v.clone());
                 Ok(v)
             }
         }
     }
 
+    /// Keeps `v`, made from what was there at `started`, unless a snapshot made later is kept
+    /// already (a background remake finishing after a request's own must not undo it).
+    fn keep(&self, started: Instant, v: Arc<T>) {
+        let dropped = *self.dropped.read();
+        let mut slot = self.value.write();
+        if dropped.is_none_or(|d| d <= started)
+            && slot.as_ref().is_none_or(|(at, _)| *at <= started)
+        {
+            *slot = Some((started, v));
+        }
+    }
+
     /// Drops the snapshot: the next request makes a new one.
     pub(crate) fn drop_it(&self) {
+        *self.dropped.write() = Some(Instant::now());
         *self.value.write() = None;
     }
 }
@@ -175,5 +199,46 @@ impl VulnIndex {
             by_digest: summaries,
             by_package,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick() -> Arc<Snapshot<u32>> {
+        Arc::new(Snapshot {
+            ages: (Duration::from_millis(30), Duration::from_millis(300)),
+            ..Snapshot::default()
+        })
+    }
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stale_answers_are_bounded_and_a_drop_is_never_undone() {
+        let s = quick();
+        assert_eq!(*s.get(|| Ok(1)).await.expect("made"), 1);
+        assert_eq!(*s.get(|| Ok(2)).await.expect("fresh"), 1, "fresh: kept");
+        settle().await;
+        // Old but within the limit: answered, and remade behind.
+        assert_eq!(*s.get(|| Ok(3)).await.expect("stale"), 1);
+        settle().await;
+        assert_eq!(*s.get(|| Ok(4)).await.expect("remade"), 3);
+        // Past the limit: made before answering.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(*s.get(|| Ok(5)).await.expect("made again"), 5);
+        // A remake started before a drop does not bring the old state back.
+        settle().await;
+        let slow = || {
+            std::thread::sleep(Duration::from_millis(100));
+            Ok(6)
+        };
+        assert_eq!(*s.get(slow).await.expect("stale"), 5);
+        s.drop_it();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(*s.get(|| Ok(7)).await.expect("after the drop"), 7);
     }
 }
