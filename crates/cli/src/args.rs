@@ -13,6 +13,9 @@ pub(crate) struct Cli {
     /// More log output on stderr (-v info, -vv debug). `PORTCULLIS_LOG` overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Nothing on stderr but errors (no warnings, no progress).
+    #[arg(short, long, global = true, env = "PORTCULLIS_QUIET")]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -20,7 +23,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Scan an image (or SBOM) for known vulnerabilities.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the packages in an image as an SBOM.
     Sbom(SbomArgs),
     /// Manage the vulnerability database.
@@ -278,9 +281,32 @@ pub(crate) struct ScanArgs {
     /// Write the report here instead of stdout.
     #[arg(long, short = 'o')]
     pub(crate) output: Option<PathBuf>,
-    /// Exit with code 1 when the status is at least this.
+    /// Exit with `--exit-code` (1) when the image's status is at least `warn` or `fail`, or when
+    /// a counted vulnerability is at least this severity (`low`, `medium`, `high`, `critical`).
     #[arg(long = "fail-on", env = "PORTCULLIS_FAIL_ON", value_enum)]
     pub(crate) fail_on: Option<FailOn>,
+    /// The exit code when `--fail-on` fails (Trivy's `--exit-code`).
+    #[arg(long = "exit-code", env = "PORTCULLIS_EXIT_CODE", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub(crate) exit_code: u8,
+    /// Show and count only vulnerabilities of these severities (`critical,high`); the status is
+    /// made of what is left.
+    #[arg(long, env = "PORTCULLIS_SEVERITY", value_enum, value_delimiter = ',')]
+    pub(crate) severity: Vec<SeverityArg>,
+    /// Leave out vulnerabilities that have no fixed version.
+    #[arg(long = "ignore-unfixed", env = "PORTCULLIS_IGNORE_UNFIXED")]
+    pub(crate) ignore_unfixed: bool,
+    /// Ids to ignore: a `.trivyignore` (one id a line, `#` comments, `exp:YYYY-MM-DD`) or a
+    /// `.grype.yaml` (`ignore:` rules by vulnerability, package and fix state); repeatable.
+    #[arg(
+        long = "ignorefile",
+        env = "PORTCULLIS_IGNOREFILE",
+        value_delimiter = ','
+    )]
+    pub(crate) ignorefile: Vec<PathBuf>,
+    /// Give up after this long (`90s`, `10m`): exit 2 saying so.
+    #[arg(long, env = "PORTCULLIS_TIMEOUT", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+
     /// Result store: `sqlite:PATH` (default: the cache directory's results.db), or
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` to share results; `none` disables it.
     #[arg(long, env = "PORTCULLIS_STORE")]
@@ -327,6 +353,32 @@ pub(crate) enum ScanFormat {
 pub(crate) enum FailOn {
     Warn,
     Fail,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SeverityArg {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityArg {
+    pub(crate) fn severity(self) -> portcullis_core::Severity {
+        use portcullis_core::Severity;
+        match self {
+            SeverityArg::Unknown => Severity::Unknown,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

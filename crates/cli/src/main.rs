@@ -23,7 +23,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    init_tracing(if cli.quiet { None } else { Some(cli.verbose) });
     // Exactly one rustls provider (aws-lc-rs) for the whole process; a second one would panic.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Scan(a) => cmd::scan::run(a).await,
+            Command::Scan(a) => cmd::scan::run(*a).await,
             Command::Sbom(a) => cmd::sbom::run(a).await,
             Command::Db(a) => cmd::db::run(a).await,
             Command::Serve(a) => cmd::serve::run(*a).await,
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): done, quietly, as Unix tools are.
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", render(&e));
             ExitCode::from(2)
@@ -62,11 +65,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// Whether `e` comes from writing to a reader that closed its end.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `-q`: nothing on stderr but errors.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `-q` was given: commands leave out what they would say besides errors.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Logging on stderr: `verbose` is `-v`s given, `None` under `-q` (errors only).
+fn init_tracing(verbose: Option<u8>) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info,portcullis=debug",
-        _ => "debug",
+        None => "error",
+        Some(0) => "warn",
+        Some(1) => "info,portcullis=debug",
+        Some(_) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

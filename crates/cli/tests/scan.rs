@@ -1425,3 +1425,349 @@ fn redirected_logs_carry_no_colour_escapes() {
     assert!(stderr.contains("WARN"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// A DB of the PyPA and npm working group advisories under `dir`, and the lang fixture image.
+fn lang_with_pypi_and_npm(dir: &Path, td: &Path, fx: &Path) -> (String, String) {
+    let db = import(
+        dir,
+        &[
+            &td.join("advisories/pypi"),
+            &td.join("advisories/npm-nodejs-security-wg"),
+        ],
+    );
+    (db, format!("oci:{}:lang", fx.join("oci").display()))
+}
+
+/// What Trivy and Grype users reach for: `--severity`, `--ignore-unfixed`, `--fail-on` a
+/// severity with `--exit-code`, `.trivyignore` and `.grype.yaml` through `--ignorefile`, `-q`,
+/// `--timeout`; npm advisories' patched ranges give fixed versions.
+#[test]
+fn trivy_and_grype_habits() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, target) = lang_with_pypi_and_npm(dir.path(), &td, &fx);
+    let scan = |extra: &[&str]| {
+        bin()
+            .args(["scan", &target, "--db", &db, "--store", "none"])
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let report = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let all = report(&scan(&["--format", "json"]));
+    let vulns = all["vulnerabilities"].as_array().expect("list");
+    // lodash 4.17.4: the working group's patched ranges are the fixes.
+    for (id, fix) in [("NSWG-ECO-368", "4.17.5"), ("NSWG-ECO-493", "4.17.11")] {
+        let m = vulns
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not found"));
+        assert_eq!(m["fixed_versions"], serde_json::json!([fix]), "{m}");
+        assert_eq!(m["state"], "fixed", "{m}");
+    }
+    let severities: BTreeSet<&str> = vulns
+        .iter()
+        .filter_map(|m| m["severity"].as_str())
+        .collect();
+    assert!(
+        severities.contains("high") && severities.len() > 1,
+        "{severities:?}"
+    );
+
+    // --severity: only those are shown and counted (this image has nothing critical).
+    let high = report(&scan(&["--format", "json", "--severity", "high"]));
+    let shown: BTreeSet<&str> = high["vulnerabilities"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["severity"].as_str())
+        .collect();
+    assert_eq!(shown, BTreeSet::from(["high"]));
+    let counts = high["summary"]["counts"].as_object().expect("counts");
+    assert!(counts.keys().all(|k| k == "high"), "{counts:?}");
+    let critical = report(&scan(&["--format", "json", "--severity", "critical"]));
+    assert_eq!(critical["vulnerabilities"], serde_json::json!([]));
+    assert_ne!(critical["summary"]["status"], "Fail", "nothing left fails");
+
+    // --ignore-unfixed: every match left has a fix.
+    let fixed = report(&scan(&["--format", "json", "--ignore-unfixed"]));
+    let left = fixed["vulnerabilities"].as_array().expect("list");
+    let with_fix = vulns
+        .iter()
+        .filter(|m| {
+            m["fixed_versions"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+        })
+        .count();
+    assert!(!left.is_empty());
+    assert_eq!(left.len(), with_fix);
+    assert!(left.iter().all(|m| {
+        m["fixed_versions"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    }));
+
+    // --fail-on a severity, with Trivy's --exit-code.
+    assert_eq!(scan(&["--fail-on", "high"]).status.code(), Some(1));
+    assert_eq!(
+        scan(&["--fail-on", "medium", "--exit-code", "5"])
+            .status
+            .code(),
+        Some(5)
+    );
+    assert_eq!(scan(&["--fail-on", "critical"]).status.code(), Some(0));
+    assert_eq!(
+        scan(&["--fail-on", "high", "--severity", "low"])
+            .status
+            .code(),
+        Some(0),
+        "what --severity leaves out does not fail"
+    );
+
+    // .trivyignore: every id listed, none counts; one expired line counts again.
+    let ids: BTreeSet<&str> = vulns.iter().filter_map(|m| m["id"].as_str()).collect();
+    let trivyignore = dir.path().join(".trivyignore");
+    let listed: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    std::fs::write(
+        &trivyignore,
+        format!("# every one\n{}\n", listed.join("\n")),
+    )
+    .expect("write");
+    let path = trivyignore.to_str().expect("utf-8");
+    let out = scan(&["--format", "json", "--ignorefile", path, "--fail-on", "low"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ignored = report(&out);
+    assert!(
+        ignored["vulnerabilities"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|m| m["ignored"]["exception"]
+                .as_str()
+                .is_some_and(|e| e.contains(".trivyignore:"))),
+        "{ignored}"
+    );
+    let lodash_expired = listed
+        .iter()
+        .map(|i| {
+            if i == "NSWG-ECO-368" {
+                format!("{i} exp:2000-01-01")
+            } else {
+                i.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&trivyignore, lodash_expired).expect("write");
+    let out = report(&scan(&["--format", "json", "--ignorefile", path]));
+    let counted: Vec<&str> = out["vulnerabilities"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|m| m["ignored"].is_null())
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        counted,
+        ["NSWG-ECO-368"],
+        "an expired line no longer applies"
+    );
+
+    // .grype.yaml: a rule by package type silences that ecosystem only.
+    let grype = dir.path().join(".grype.yaml");
+    std::fs::write(
+        &grype,
+        "ignore:\n  - package:\n      type: npm\n    reason: front-end only\n",
+    )
+    .expect("write");
+    let out = report(&scan(&[
+        "--format",
+        "json",
+        "--ignorefile",
+        grype.to_str().expect("utf-8"),
+    ]));
+    for m in out["vulnerabilities"].as_array().expect("list") {
+        let npm = m["package"]["ecosystem"] == "npm";
+        assert_eq!(m["ignored"].is_object(), npm, "{m}");
+    }
+
+    // -q: nothing on stderr but errors; --timeout gives up saying so (exit 2).
+    let quiet = scan(&["-q", "--format", "json"]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let out = bin()
+        .args([
+            "scan",
+            "127.0.0.1:1/never/answers:1",
+            "--db",
+            &db,
+            "--store",
+            "none",
+        ])
+        .args(["--timeout", "1s", "--insecure-registry", "127.0.0.1:1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--timeout") || err.contains("127.0.0.1:1"),
+        "{err}"
+    );
+}
+
+/// A closed stdout ends quietly (no panic, no error), whatever the command; `db import` of a
+/// file with no advisory fails and writes nothing; `policy test` takes a bare AdmissionRequest
+/// and says a review that is not JSON is an error (2), not a rejection.
+#[test]
+fn everyday_hygiene() {
+    let Some(td) = testdata() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = import(dir.path(), &[&td.join("advisories/pypi")]);
+    for args in [
+        vec!["policy", "crd"],
+        vec!["db", "status", "--json", "--db", &db],
+        vec!["db", "status", "--db", &db],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader goes away at once.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            matches!(out.status.code(), Some(0) | None) || out.status.code() == Some(141),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+
+    let empty = dir.path().join("empty.db");
+    let script = dir.path().join("not-advisories.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hello\n").expect("write");
+    let out = run(&[
+        "db",
+        "import",
+        "--db",
+        empty.to_str().expect("utf-8"),
+        script.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no advisory found in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!empty.exists(), "nothing written");
+
+    let pol = dir.path().join("pol");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("p.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - action: Reject\n    imagePath: {operator: IsOneOf, values: [\"nginx\"]}\n  - action: Allow\n",
+    )
+    .expect("write");
+    let request = td.join("admission/kubewarden-trusted-repos-policy/pod_creation.json");
+    let out = run(&[
+        "policy",
+        "test",
+        "--policies",
+        pol.to_str().expect("utf-8"),
+        "--review",
+        request.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "nginx is rejected: {text}");
+    assert!(
+        text.contains("\"allowed\": false") && !text.contains("unsupported apiVersion"),
+        "{text}"
+    );
+    let garbage = dir.path().join("review.txt");
+    std::fs::write(&garbage, "not json at all").expect("write");
+    let out = run(&[
+        "policy",
+        "test",
+        "--policies",
+        pol.to_str().expect("utf-8"),
+        "--review",
+        garbage.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no decision printed on an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not JSON"));
+}
+
+/// The table as Trivy's users read it, on the lang fixture at 80 and 200 columns: the verdict
+/// and totals first, a table per target, the CVE first, no id or version cut, the title
+/// wrapped. Digests, dates and paths are filtered out of the snapshots.
+#[test]
+fn the_table_reads_like_trivys_at_80_and_200_columns() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, target) = lang_with_pypi_and_npm(dir.path(), &td, &fx);
+    let json = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    for columns in [80, 200] {
+        let out = bin()
+            .args(["scan", &target, "--db", &db, "--store", "none"])
+            .env("COLUMNS", columns.to_string())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!text.contains('\u{1b}'), "no colour off a terminal");
+        // Every id and version is whole on some line.
+        for m in report["vulnerabilities"].as_array().expect("list") {
+            let id = m["aliases"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .find(|x| x.starts_with("CVE-"))
+                })
+                .or_else(|| m["id"].as_str())
+                .expect("id");
+            assert!(text.contains(id), "{id} cut at {columns} columns");
+            let version = m["package"]["version"].as_str().expect("version");
+            assert!(text.contains(version), "{version} cut");
+        }
+        let first = text.lines().nth(1).unwrap_or_default();
+        assert!(
+            first.starts_with("Result: Fail") && first.contains("CRITICAL:"),
+            "{first}"
+        );
+        insta::with_settings!({filters => vec![
+            (r"sha256:[0-9a-f]{64}", "[digest]"),
+            (r"imported \d{4}-\d{2}-\d{2}", "imported [date]"),
+            (r"oci:\S+:lang", "oci:[fixtures]:lang"),
+        ]}, {
+            insta::assert_snapshot!(format!("table_{columns}"), text);
+        });
+    }
+}

@@ -1,11 +1,12 @@
 //! Exceptions: decisions to accept a vulnerability, with a reason and an expiry.
 //!
-//! Three inputs, one effect: a YAML list of [`Exception`]s, the Calico image-assurance CSV
+//! Three inputs (and the ignore files of Trivy and Grype, [`ignore_rules`]), one effect: a YAML list of [`Exception`]s, the Calico image-assurance CSV
 //! ([`exceptions_from_csv`]), and OpenVEX `not_affected` statements ([`vex_from_json`]).
 //! [`apply_exceptions`] marks matching matches as ignored (they stay in the report, with the
 //! exception that silenced them, and no longer count toward the status).
 
 mod csv;
+mod ignorefile;
 mod vex;
 
 use std::collections::HashSet;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub use csv::{exceptions_from_csv, exceptions_to_csv};
+pub use ignorefile::{IgnoreRule, apply_ignore_rules, ignore_rules};
 pub use vex::{VexProduct, VexStatement, VexStatus, vex_from_json};
 
 /// Errors of reading exceptions.

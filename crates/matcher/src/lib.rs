@@ -32,8 +32,9 @@ use portcullis_core::{
 };
 
 pub use exceptions::{
-    ExceptionError, VexProduct, VexStatement, VexStatus, apply_exceptions, exceptions_from_csv,
-    exceptions_to_csv, load_exceptions, parse_exceptions, vex_from_json,
+    ExceptionError, IgnoreRule, VexProduct, VexStatement, VexStatus, apply_exceptions,
+    apply_ignore_rules, exceptions_from_csv, exceptions_to_csv, ignore_rules, load_exceptions,
+    parse_exceptions, vex_from_json,
 };
 pub use matchers::{
     ApkMatcher, DpkgMatcher, GoMatcher, LanguageMatcher, RpmMatcher, default_matchers,

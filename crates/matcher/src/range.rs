@@ -157,11 +157,11 @@ fn range_hit(
     range: &Range,
     version: &str,
 ) -> Option<(String, Vec<String>)> {
-    if let Some(npm_range) = npm_convention(range) {
+    if let Some((npm_range, patched)) = npm_convention(range) {
         return match npm_satisfies(npm_range, version) {
             Ok(true) => Some((
                 format!("{} {}: npm range {npm_range}", aff.ecosystem, aff.package),
-                Vec::new(),
+                patched.map_or_else(Vec::new, |p| npm_fixes(p, version)),
             )),
             Ok(false) => None,
             Err(e) => {
@@ -194,12 +194,50 @@ fn range_hit(
     }
 }
 
-/// The node-semver range of a range that follows the npm WG convention.
-fn npm_convention(range: &Range) -> Option<&str> {
+/// The node-semver ranges (affected, and patched when known) of a range that follows the npm
+/// WG convention.
+fn npm_convention(range: &Range) -> Option<(&str, Option<&str>)> {
     match range.events.as_slice() {
-        [Event::Introduced(s)] => s.strip_prefix(NPM_RANGE_PREFIX),
+        [Event::Introduced(s)] => Some((s.strip_prefix(NPM_RANGE_PREFIX)?, None)),
+        [Event::Introduced(s), Event::Fixed(p)] => Some((
+            s.strip_prefix(NPM_RANGE_PREFIX)?,
+            Some(p.strip_prefix(NPM_RANGE_PREFIX)?),
+        )),
         _ => None,
     }
+}
+
+/// The versions that fix `installed` by a patched range (`>=4.17.5`,
+/// `^3.10.2 || >=4.17.11`): the lowest version of each alternative that is above the installed
+/// one and in the range, in the range's order.
+fn npm_fixes(patched: &str, installed: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for alternative in patched.split("||") {
+        // Operators may stand apart from their version (`>= 1.2.3`).
+        let joined = alternative
+            .split_whitespace()
+            .fold(Vec::<String>::new(), |mut acc, t| {
+                match acc.last_mut() {
+                    Some(last) if last.chars().all(|c| "<>=^~".contains(c)) => last.push_str(t),
+                    _ => acc.push(t.to_string()),
+                }
+                acc
+            });
+        // A lower bound that is in the range: `>=X`, `^X`, `~X`, `=X` or a bare `X` (not `>X`,
+        // whose bound is not in it, nor an upper bound).
+        let lowest = joined.iter().find_map(|c| {
+            let v = c.trim_start_matches(['>', '=', '^', '~', 'v']);
+            let bound = c.starts_with(">=") || !c.starts_with(['<', '>']);
+            (bound && !v.is_empty()).then_some(v)
+        });
+        let Some(v) = lowest else { continue };
+        let above = npm_satisfies(&format!(">{installed}"), v).unwrap_or(false);
+        let fixes = npm_satisfies(patched, v).unwrap_or(false);
+        if above && fixes && !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
+        }
+    }
+    out
 }
 
 /// The OSV `IncludedInRanges` step for one range: `BeforeLimits`, then the walk over sorted
@@ -334,6 +372,41 @@ mod tests {
     use portcullis_core::RangeKind;
 
     use super::*;
+
+    #[test]
+    fn npm_patched_ranges_give_the_fixes_above_the_installed_version() {
+        assert_eq!(npm_fixes(">=4.17.5", "4.17.4"), ["4.17.5"]);
+        assert_eq!(npm_fixes(">= 4.17.11", "4.17.4"), ["4.17.11"]);
+        // Each alternative's lowest version, when it is above the installed one.
+        assert_eq!(npm_fixes("^3.10.2 || >=4.17.11", "4.17.4"), ["4.17.11"]);
+        assert_eq!(
+            npm_fixes("~1.2.4 || ^2.0.1 || >=3.0.0", "1.2.3"),
+            ["1.2.4", "2.0.1", "3.0.0"]
+        );
+        // Nothing to offer: a range with no lower bound, or everything below the installed.
+        assert!(npm_fixes("<0.0.0", "1.0.0").is_empty());
+        assert!(npm_fixes(">=1.0.0", "2.0.0").is_empty());
+        assert!(npm_fixes("not a range", "1.0.0").is_empty());
+    }
+
+    #[test]
+    fn the_npm_convention_carries_its_patched_range() {
+        let range = |events: Vec<Event>| Range {
+            kind: RangeKind::Ecosystem,
+            events,
+        };
+        let vulnerable = Event::Introduced(format!("{NPM_RANGE_PREFIX}<4.17.5"));
+        let patched = Event::Fixed(format!("{NPM_RANGE_PREFIX}>=4.17.5"));
+        assert_eq!(
+            npm_convention(&range(vec![vulnerable.clone()])),
+            Some(("<4.17.5", None))
+        );
+        assert_eq!(
+            npm_convention(&range(vec![vulnerable, patched])),
+            Some(("<4.17.5", Some(">=4.17.5")))
+        );
+        assert_eq!(npm_convention(&range(ev("i=0 f=1.0.0"))), None);
+    }
 
     fn ev(spec: &str) -> Vec<Event> {
         spec.split_whitespace()

@@ -32,6 +32,14 @@ pub enum Error {
     /// Reading the sources failed; nothing was written.
     #[error(transparent)]
     Ingest(#[from] ingest::Error),
+    /// A source given to `import` held no advisory; nothing was written.
+    #[error("no advisory found in {}{}; nothing was imported", path.display(), first_skipped.as_ref().map_or(String::new(), |w| format!(" (of the records skipped, the first: {w})")))]
+    NothingImported {
+        /// The source.
+        path: PathBuf,
+        /// Why the first record skipped was, when one was.
+        first_skipped: Option<String>,
+    },
     /// There is no database file at the path.
     #[error("no vulnerability database at {}; run `portcullis db update` or `portcullis db import` first", path.display())]
     Missing {
@@ -369,7 +377,7 @@ impl Db {
                 last_modified: None,
             })
             .collect();
-        import_specs(path, specs)
+        import_specs(path, specs, true)
     }
 
     /// Every advisory with an affected entry for `package` in `eco`, all releases, withdrawn
@@ -690,7 +698,15 @@ impl Drop for TempDb {
 /// Writes a new database file next to `path`, reading each source into it in turn (one
 /// source in memory at a time), and renames it over `path` once all are in. A source that fails
 /// to read removes the new file: `path` is left as it was.
-pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<ImportReport> {
+///
+/// With `must_hold`, sources that give no advisory at all fail the import (nothing is
+/// written): `db import` of a file that is not an advisory feed is a mistake, not an empty
+/// database.
+pub(crate) fn import_specs(
+    path: &Path,
+    specs: Vec<SourceSpec>,
+    must_hold: bool,
+) -> Result<ImportReport> {
     let mut names = HashSet::new();
     for s in &specs {
         if !names.insert(s.name.as_str()) {
@@ -743,6 +759,7 @@ pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<Import
 
     let mut report = ImportReport::default();
     let mut deleted = false;
+    let first_path = specs.first().map(|s| s.path.clone()).unwrap_or_default();
     {
         let tx = conn.transaction().map_err(sql(&tmp.path, "begin"))?;
         for spec in specs {
@@ -756,6 +773,12 @@ pub(crate) fn import_specs(path: &Path, specs: Vec<SourceSpec>) -> Result<Import
             .map_err(sql(&tmp.path, "write meta"))?;
             report.sources.push((spec.name.clone(), out.records()));
             report.warnings.extend(out.warnings);
+        }
+        if must_hold && report.sources.iter().all(|(_, n)| *n == 0) {
+            return Err(Error::NothingImported {
+                path: first_path,
+                first_skipped: report.warnings.first().cloned(),
+            });
         }
         let version = content_version(&tx, &tmp.path)?;
         let mut put = tx

@@ -445,7 +445,7 @@ pub async fn update(path: &Path, config: &UpdateConfig) -> Result<ImportReport> 
     }
 
     let db_path = path.to_path_buf();
-    let report = tokio::task::spawn_blocking(move || db::import_specs(&db_path, specs))
+    let report = tokio::task::spawn_blocking(move || db::import_specs(&db_path, specs, false))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
     for mut s in staged {

@@ -1,5 +1,6 @@
 //! `portcullis certs`: a CA and a serving certificate for the webhook Service, and the caBundle to register.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,6 +25,10 @@ pub(crate) fn run(a: CertsArgs) -> anyhow::Result<ExitCode> {
         g.key.display(),
         names[2]
     );
-    println!("{}", base64::engine::general_purpose::STANDARD.encode(ca));
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(ca)
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `portcullis cluster`: housekeeping the chart's hooks run inside the cluster.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,10 +15,10 @@ pub(crate) async fn run(a: ClusterArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("removing the webhooks {name}"))?;
             if removed.is_empty() {
-                println!("no webhook configuration named {name}");
+                writeln!(std::io::stdout(), "no webhook configuration named {name}")?;
             }
             for kind in removed {
-                println!("deleted {kind} {name}");
+                writeln!(std::io::stdout(), "deleted {kind} {name}")?;
             }
             Ok(ExitCode::SUCCESS)
         }

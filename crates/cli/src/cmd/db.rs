@@ -1,5 +1,6 @@
 //! `portcullis db import|update|status`.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,13 +25,15 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
             })
             .await??;
             let (report, path) = report;
-            for w in &report.warnings {
-                eprintln!("warning: {w}");
+            if !crate::quiet() {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for (name, n) in &report.sources {
+                    eprintln!("imported {n} records from {name}");
+                }
+                eprintln!("database {} ready", path.display());
             }
-            for (name, n) in &report.sources {
-                eprintln!("imported {n} records from {name}");
-            }
-            eprintln!("database {} ready", path.display());
         }
         DbCommand::Update { db, config, mirror } => {
             let path = super::db_path(db);
@@ -44,11 +47,13 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
                 cfg.mirror = mirror;
             }
             let report = portcullis_vulndb::update(&path, &cfg).await?;
-            for w in &report.warnings {
-                eprintln!("warning: {w}");
-            }
-            for (name, n) in &report.sources {
-                eprintln!("{name}: {n} records");
+            if !crate::quiet() {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for (name, n) in &report.sources {
+                    eprintln!("{name}: {n} records");
+                }
             }
         }
         DbCommand::Status { db, json } => {
@@ -56,22 +61,27 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
             let db = Db::open(&path)?;
             let st = db.status()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&st)?)?;
             } else {
-                println!("database      {}", path.display());
-                println!("schema        {}", st.schema_version);
-                println!("built         {}", format_time(st.built));
-                println!("content       {}", st.content_version);
-                println!("age           {} h", db.age().as_secs() / 3600);
-                println!("advisories    {}", st.advisories);
+                writeln!(std::io::stdout(), "database      {}", path.display())?;
+                writeln!(std::io::stdout(), "schema        {}", st.schema_version)?;
+                writeln!(std::io::stdout(), "built         {}", format_time(st.built))?;
+                writeln!(std::io::stdout(), "content       {}", st.content_version)?;
+                writeln!(
+                    std::io::stdout(),
+                    "age           {} h",
+                    db.age().as_secs() / 3600
+                )?;
+                writeln!(std::io::stdout(), "advisories    {}", st.advisories)?;
                 for s in &st.sources {
-                    println!(
+                    writeln!(
+                        std::io::stdout(),
                         "source        {:<32} {:>7} records  {:<22} imported {}",
                         s.name,
                         s.records,
                         s.kind,
                         format_time(s.imported_at)
-                    );
+                    )?;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! `portcullis policy test|crd`: the webhook's decision offline (as `kyverno apply`), and the CRDs.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,12 +15,13 @@ use crate::args::{PolicyArgs, PolicyCommand};
 pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         PolicyCommand::Crd => {
-            print!(
+            write!(
+                std::io::stdout(),
                 "{}---\n{}---\n{}",
                 portcullis_policy::crd_yaml(),
                 portcullis_policy::exception_crd_yaml(),
                 portcullis_api::alerts::alert_crd_yaml()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Test {
@@ -48,9 +50,12 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("error: {e}");
             }
             let reviews = match (&review, &manifest) {
-                (Some(p), _) => {
-                    vec![std::fs::read(p).with_context(|| format!("reading {}", p.display()))?]
-                }
+                (Some(p), _) => vec![
+                    review_body(
+                        &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    )
+                    .with_context(|| format!("--review {}", p.display()))?,
+                ],
                 (None, Some(p)) => manifest_reviews(
                     &std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?,
@@ -120,7 +125,7 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                 let answer = portcullis_webhook::review_offline(&set, body, &lookup, &opts);
                 let v = serde_json::to_value(&answer)?;
                 any_denied |= v.pointer("/response/allowed") == Some(&Value::Bool(false));
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&v)?)?;
             }
             Ok(if bad {
                 ExitCode::from(2)
@@ -214,4 +219,26 @@ fn read_report(v: Value) -> Result<ScanReport, String> {
             format!("{path}: {inner}")
         }
     })
+}
+
+/// A review as `--review` gives it, as the webhook receives it: an AdmissionReview (v1 or
+/// v1beta1) as is, a bare AdmissionRequest (what `kubectl` and policy test suites often keep)
+/// wrapped in an AdmissionReview v1. Not JSON, or neither, is an error (exit 2), never a
+/// decision.
+fn review_body(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let v: Value = serde_json::from_slice(bytes).context("not JSON")?;
+    if v.get("request").is_some() || v.get("apiVersion").is_some() {
+        return Ok(bytes.to_vec());
+    }
+    if v.get("uid").is_some() && (v.get("object").is_some() || v.get("kind").is_some()) {
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": v,
+        });
+        return Ok(serde_json::to_vec(&review)?);
+    }
+    bail!(
+        "neither an AdmissionReview nor an AdmissionRequest (no `request`, no `uid` and `object`)"
+    )
 }

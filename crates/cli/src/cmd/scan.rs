@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use portcullis_core::Status;
+use portcullis_core::{ScanReport, Severity, Status, Summary, Thresholds};
+use portcullis_matcher::IgnoreRule;
 use portcullis_scanner::Scanner;
 
 use crate::args::{FailOn, ScanArgs, ScanFormat};
@@ -13,33 +14,103 @@ pub(crate) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let store = super::store_url(a.store.as_deref(), &cache)?;
     let cfg = super::scanner_config(&a.image, a.db.clone(), store, &a.verdict)?;
     let scanner = Scanner::new(cfg)?;
-    let report = scanner.scan(&a.target).await?;
+    let rules = ignore_rules(&a.ignorefile)?;
+    let scanning = scanner.scan(&a.target);
+    let mut report = match a.timeout {
+        Some(t) => tokio::time::timeout(t, scanning).await.map_err(|_| {
+            anyhow::anyhow!(
+                "{}: gave up after --timeout {}",
+                a.target,
+                portcullis_core::format_duration(t)
+            )
+        })??,
+        None => scanning.await?,
+    };
+    narrow(&mut report, &a, &rules, &scanner.thresholds());
     let bytes = match a.format {
         ScanFormat::Json => {
             let mut v = serde_json::to_vec_pretty(&report)?;
             v.push(b'\n');
             v
         }
-        ScanFormat::Table => output::table::render(&report).into_bytes(),
+        ScanFormat::Table => {
+            let layout = if a.output.is_some() {
+                output::table::Layout::plain()
+            } else {
+                output::table::Layout::for_stdout()
+            };
+            output::table::render(&report, layout).into_bytes()
+        }
         ScanFormat::Sarif => output::sarif::render(&report)?,
         ScanFormat::Csv => output::csv::render(&report).into_bytes(),
         ScanFormat::CyclonedxJson => output::cyclonedx::render(&report)?,
     };
     super::write_output(a.output.as_deref(), &bytes)?;
+    let at_least = |s: Severity| {
+        report
+            .vulnerabilities
+            .iter()
+            .filter(|m| m.ignored.is_none() && m.informational.is_none())
+            .any(|m| m.severity >= s)
+    };
     let failed = match a.fail_on {
         None => false,
         Some(FailOn::Warn) => report.summary.status >= Status::Warn,
         Some(FailOn::Fail) => report.summary.status >= Status::Fail,
+        Some(FailOn::Low) => at_least(Severity::Low),
+        Some(FailOn::Medium) => at_least(Severity::Medium),
+        Some(FailOn::High) => at_least(Severity::High),
+        Some(FailOn::Critical) => at_least(Severity::Critical),
     };
     let pushed = match &a.push {
         Some(url) => push(url, &a, &report).await,
         None => Ok(()),
     };
     Ok(match (failed, pushed) {
-        (true, _) => ExitCode::from(1),
+        (true, _) => ExitCode::from(a.exit_code),
         (false, Err(())) => ExitCode::from(PUSH_FAILED),
         (false, Ok(())) => ExitCode::SUCCESS,
     })
+}
+
+/// The rules of the `--ignorefile`s (`.trivyignore`, `.grype.yaml`).
+fn ignore_rules(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<IgnoreRule>> {
+    use anyhow::Context as _;
+    let mut rules = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--ignorefile {}", f.display()))?;
+        rules.extend(portcullis_matcher::ignore_rules(
+            &text,
+            &f.display().to_string(),
+        )?);
+    }
+    Ok(rules)
+}
+
+/// What the user asked to see: the ignore files' rules mark their matches, `--severity` and
+/// `--ignore-unfixed` leave out the rest; the status is made again of what is left.
+fn narrow(report: &mut ScanReport, a: &ScanArgs, rules: &[IgnoreRule], t: &Thresholds) {
+    let before = report.vulnerabilities.len();
+    let marked = portcullis_matcher::apply_ignore_rules(
+        &mut report.vulnerabilities,
+        rules,
+        time::OffsetDateTime::now_utc(),
+    );
+    if !a.severity.is_empty() {
+        let keep: Vec<Severity> = a.severity.iter().map(|s| s.severity()).collect();
+        report
+            .vulnerabilities
+            .retain(|m| keep.contains(&m.severity));
+    }
+    if a.ignore_unfixed {
+        report
+            .vulnerabilities
+            .retain(|m| !m.fixed_versions.is_empty());
+    }
+    if marked > 0 || report.vulnerabilities.len() != before {
+        report.summary = Summary::of(&report.vulnerabilities, &report.coverage, t);
+    }
 }
 
 /// The exit code of a scan whose push failed (and whose status passed `--fail-on`).
@@ -50,7 +121,9 @@ const PUSH_FAILED: u8 = 3;
 async fn push(url: &str, a: &ScanArgs, report: &portcullis_core::ScanReport) -> Result<(), ()> {
     match try_push(url, a, report).await {
         Ok(said) => {
-            eprintln!("portcullis: pushed to {url}: {said}");
+            if !crate::quiet() {
+                eprintln!("portcullis: pushed to {url}: {said}");
+            }
             Ok(())
         }
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `portcullis token`: the API's tokens, in the result store `serve` reads them from.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -65,6 +66,6 @@ pub(crate) async fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
         Ok(out)
     })
     .await?;
-    print!("{out}");
+    write!(std::io::stdout(), "{out}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -445,3 +445,108 @@ fn nodejs_wg_openvex_document() {
     }
     assert!(silenced > 0, "the document has not_affected statements");
 }
+
+/// `.trivyignore` as Trivy documents it: ids, comments, and `exp:` dates.
+#[test]
+fn trivyignore_lists_ids_with_comments_and_expiry() {
+    let text = "# Accept the risk\nCVE-2018-14618\n\n# Accept the risk until 2024-07-01\nCVE-2019-14697 exp:2024-07-01\nGHSA-1234 # inline\n";
+    let rules = ignore_rules(text, ".trivyignore").expect("rules");
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[1].origin, ".trivyignore:5");
+    let mut ms = vec![
+        m("PYSEC-1", &["CVE-2018-14618"], "pkg:pypi/p@1"),
+        m("CVE-2019-14697", &[], "pkg:pypi/p@1"),
+        m("GHSA-1234", &[], "pkg:pypi/p@1"),
+        m("CVE-2000-1", &[], "pkg:pypi/p@1"),
+    ];
+    // Before the expiry every listed id is ignored (an alias too); after it, that one counts.
+    assert_eq!(apply_ignore_rules(&mut ms, &rules, NOW), 3);
+    assert!(ms[3].ignored.is_none());
+    let mut later = vec![m("CVE-2019-14697", &[], "pkg:pypi/p@1")];
+    assert_eq!(
+        apply_ignore_rules(&mut later, &rules, datetime!(2024-07-01 00:00 UTC)),
+        0
+    );
+    let e = ignore_rules("CVE-1 until:tomorrow\n", ".trivyignore").unwrap_err();
+    assert!(e.to_string().contains("line 1"), "{e}");
+    let e = ignore_rules("CVE-1 exp:2024-13-01\n", ".trivyignore").unwrap_err();
+    assert!(e.to_string().contains("YYYY-MM-DD"), "{e}");
+}
+
+/// `.grype.yaml` as Grype documents it: rules by vulnerability, fix state and package.
+#[test]
+fn grype_rules_match_every_field_they_give() {
+    let text = r#"
+ignore:
+  # This is the full set of supported rule fields:
+  - vulnerability: CVE-2008-4318
+    fix-state: unknown
+    package:
+      name: libcurl
+      version: 1.5.1
+      type: npm
+  # We can make rules to match just by vulnerability ID:
+  - vulnerability: CVE-2014-54321
+  # ...or just by a single package field:
+  - package:
+      type: python
+  - vulnerability: GHSA-fixed
+    fix-state: fixed
+    reason: patched in the base image next week
+"#;
+    let rules = ignore_rules(text, ".grype.yaml").expect("rules");
+    assert_eq!(rules.len(), 4);
+    let npm = |name: &str, version: &str| {
+        let mut x = m("CVE-2008-4318", &[], "pkg:npm/x");
+        x.package.ecosystem = Ecosystem::Npm;
+        x.package.name = name.into();
+        x.package.version = version.into();
+        x
+    };
+    let mut ms = vec![
+        npm("libcurl", "1.5.1"),
+        npm("libcurl", "1.5.2"),
+        m("ANY", &["CVE-2014-54321"], "pkg:pypi/p@1"),
+        m("PYSEC-9", &[], "pkg:pypi/p@1"),
+    ];
+    ms[1].package.ecosystem = Ecosystem::Npm;
+    // The first rule needs every field; the second any package; the third every PyPI package.
+    apply_ignore_rules(&mut ms, &rules, NOW);
+    assert!(ms[0].ignored.is_some());
+    assert!(ms[1].ignored.is_none(), "another version");
+    assert!(ms[2].ignored.is_some());
+    assert!(ms[3].ignored.is_some(), "by package type");
+    let mut fixed = vec![
+        m("GHSA-fixed", &[], "pkg:npm/x"),
+        m("GHSA-fixed", &[], "pkg:npm/x"),
+    ];
+    fixed[0].package.ecosystem = Ecosystem::Npm;
+    fixed[1].package.ecosystem = Ecosystem::Npm;
+    fixed[0].fixed_versions = vec!["2.0".into()];
+    apply_ignore_rules(&mut fixed, &rules, NOW);
+    assert_eq!(
+        fixed[0]
+            .ignored
+            .as_ref()
+            .and_then(|i| i.justification.as_deref()),
+        Some("patched in the base image next week")
+    );
+    assert!(fixed[1].ignored.is_none(), "no fix: not this rule's");
+    // What would change a rule's meaning is refused, naming the rule.
+    for (bad, says) in [
+        (
+            "ignore:\n  - vulnerability: CVE-1\n    match-type: exact-direct-match\n",
+            "match-type",
+        ),
+        ("ignore:\n  - package: {location: /usr/lib}\n", "location"),
+        ("ignore:\n  - package: {type: cobol}\n", "cobol"),
+        ("ignore:\n  - fix-state: someday\n", "someday"),
+        ("ignore:\n  - reason: everything\n", "matches everything"),
+    ] {
+        let e = ignore_rules(bad, ".grype.yaml").unwrap_err();
+        assert!(
+            e.to_string().contains(says) && e.to_string().contains("#1"),
+            "{e}"
+        );
+    }
+}

@@ -2,9 +2,11 @@
 //!
 //! The working group states affected versions as one node-semver range string, which OSV
 //! cannot express. Convention (read by the matcher): the advisory has one [`Affected`] for
-//! ecosystem `npm` with `versions: []` and exactly one range of kind ECOSYSTEM whose only
-//! event is `Introduced("npm-range:" + vulnerable_versions)`. The id is `NSWG-ECO-<id>`
-//! and the aliases are the CVEs.
+//! ecosystem `npm` with `versions: []` and exactly one range of kind ECOSYSTEM whose first
+//! event is `Introduced("npm-range:" + vulnerable_versions)`, followed, when the record names
+//! its fix, by `Fixed("npm-range:" + patched_versions)` (the matcher reads the fixed versions
+//! from it). A record whose `patched_versions` is missing or `<0.0.0` (the working group's "no
+//! fix") is `Unfixed`. The id is `NSWG-ECO-<id>` and the aliases are the CVEs.
 
 use portcullis_core::parse_time;
 use portcullis_core::{
@@ -27,6 +29,8 @@ struct NpmWg {
     module_name: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     vulnerable_versions: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    patched_versions: Option<String>,
     #[serde(default, deserialize_with = "opt_vec")]
     cves: Vec<String>,
     #[serde(default, deserialize_with = "opt_string")]
@@ -69,6 +73,15 @@ pub(crate) fn convert(label: &str, value: serde_json::Value, out: &mut Out) {
         ));
         return;
     };
+    // `<0.0.0` matches no version: the working group's way to say there is no fix.
+    let patched = raw
+        .patched_versions
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty() && p != "<0.0.0");
+    let mut events = vec![Event::Introduced(format!("{NPM_RANGE_PREFIX}{range}"))];
+    if let Some(p) = &patched {
+        events.push(Event::Fixed(format!("{NPM_RANGE_PREFIX}{p}")));
+    }
     let severity = raw
         .cvss_vector
         .filter(|v| !v.trim().is_empty())
@@ -103,10 +116,14 @@ pub(crate) fn convert(label: &str, value: serde_json::Value, out: &mut Out) {
             package: module,
             ranges: vec![Range {
                 kind: RangeKind::Ecosystem,
-                events: vec![Event::Introduced(format!("{NPM_RANGE_PREFIX}{range}"))],
+                events,
             }],
             versions: Vec::new(),
-            state: TrackerState::Fixed,
+            state: if patched.is_some() {
+                TrackerState::Fixed
+            } else {
+                TrackerState::Unfixed
+            },
         }],
         kind: AdvisoryKind::Vulnerability,
         source: FEED.to_string(),

@@ -218,9 +218,28 @@ fn npm_wg_range_convention() {
     assert!(a.affected[0].versions.is_empty());
     assert_eq!(a.affected[0].ranges.len(), 1);
     assert_eq!(a.affected[0].ranges[0].kind, RangeKind::Ecosystem);
+    // No patched range in the record: no fix event, and not marked fixed.
     assert_eq!(
         a.affected[0].ranges[0].events,
         [Event::Introduced(format!("{NPM_RANGE_PREFIX}<=1.0.0"))]
+    );
+    assert_eq!(a.affected[0].state, portcullis_core::TrackerState::Unfixed);
+    // With one, the range carries it.
+    let lodash = db.advisories_for(Ecosystem::Npm, "lodash").unwrap();
+    let lodash = lodash
+        .iter()
+        .find(|a| a.id == "NSWG-ECO-368")
+        .expect("NSWG-ECO-368");
+    assert_eq!(
+        lodash.affected[0].ranges[0].events,
+        [
+            Event::Introduced(format!("{NPM_RANGE_PREFIX}<4.17.5")),
+            Event::Fixed(format!("{NPM_RANGE_PREFIX}>=4.17.5"))
+        ]
+    );
+    assert_eq!(
+        lodash.affected[0].state,
+        portcullis_core::TrackerState::Fixed
     );
     assert_eq!(a.severity[0].kind, "CVSS_V3");
     assert_eq!(
@@ -775,7 +794,19 @@ fn two_sources_with_one_name_are_refused() {
 #[test]
 fn a_kev_catalog_is_reported_not_read_and_stops_nothing() {
     let Some(adv) = advisories() else { return };
-    let (_t, _db, report) = import_one(&adv, "kev");
+    // Alone it holds nothing to match: the import fails, saying why, and writes nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("kev.db");
+    let e = Db::import(&alone, &[adv.join("kev")], None).unwrap_err();
+    assert!(
+        e.to_string().contains("no advisory found") && e.to_string().contains("Known Exploited"),
+        "{e}"
+    );
+    assert!(!alone.exists());
+    // Beside a feed it is reported and stops nothing.
+    let db = tmp.path().join("both.db");
+    let report = Db::import(&db, &[adv.join("kev"), adv.join("go")], None).unwrap();
+    assert!(report.sources.iter().any(|(_, n)| *n > 0));
     let kev = report
         .warnings
         .iter()
