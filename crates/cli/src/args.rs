@@ -645,6 +645,15 @@ pub(crate) enum PolicyCommand {
         /// Namespace labels as k=v (repeatable) for namespaceSelector.
         #[arg(long = "namespace-label", value_delimiter = ',')]
         namespace_labels: Vec<String>,
+        /// Decide as at this time (RFC 3339): scan-age rules measure from it.
+        #[arg(long)]
+        now: Option<String>,
+        /// What an image that could not be scanned gets, as `serve --on-scan-error`.
+        #[arg(long = "on-scan-error", value_enum, default_value_t = OnFailure::Reject)]
+        on_scan_error: OnFailure,
+        /// What an image whose scan timed out gets, as `serve --on-scan-timeout`.
+        #[arg(long = "on-scan-timeout", value_enum, default_value_t = OnFailure::Reject)]
+        on_scan_timeout: OnFailure,
         #[command(flatten)]
         image: Box<ImageArgs>,
         #[command(flatten)]

@@ -413,6 +413,10 @@ fn policy_test_decides_a_manifest_offline() {
     let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("review");
     assert_eq!(review["kind"], "AdmissionReview");
     assert_eq!(review["response"]["allowed"], false);
+    assert_eq!(
+        review["response"]["uid"], "Deployment/default/app",
+        "each result names what it decides"
+    );
     let msg = review["response"]["status"]["message"]
         .as_str()
         .unwrap_or("");
@@ -1630,9 +1634,8 @@ fn trivy_and_grype_habits() {
     );
 }
 
-/// A closed stdout ends quietly (no panic, no error), whatever the command; `db import` of a
-/// file with no advisory fails and writes nothing; `policy test` takes a bare AdmissionRequest
-/// and says a review that is not JSON is an error (2), not a rejection.
+/// A closed stdout ends quietly (no panic, no error), whatever the command; a missing DB is
+/// said before any pull; `db import` of a file with no advisory fails and writes nothing.
 #[test]
 fn everyday_hygiene() {
     let Some(td) = testdata() else {
@@ -1664,6 +1667,26 @@ fn everyday_hygiene() {
         );
     }
 
+    // A missing DB is said before anything is pulled.
+    if let Some(reg) = portcullis_test_support::registry() {
+        let cache = dir.path().join("cache");
+        let out = run(&[
+            "scan",
+            &format!("{reg}/portcullis/debian:lang"),
+            "--insecure-registry",
+            &reg,
+            "--db",
+            dir.path().join("missing.db").to_str().expect("utf-8"),
+            "--store",
+            "none",
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no vulnerability database"));
+        let blobs = std::fs::read_dir(cache.join("blobs")).map_or(0, |d| d.count());
+        assert_eq!(blobs, 0, "nothing read before the DB was checked");
+    }
     let empty = dir.path().join("empty.db");
     let script = dir.path().join("not-advisories.sh");
     std::fs::write(&script, "#!/bin/sh\necho hello\n").expect("write");
@@ -1681,93 +1704,76 @@ fn everyday_hygiene() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!empty.exists(), "nothing written");
-
-    let pol = dir.path().join("pol");
-    std::fs::create_dir_all(&pol).expect("mkdir");
-    std::fs::write(
-        pol.join("p.yaml"),
-        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - action: Reject\n    imagePath: {operator: IsOneOf, values: [\"nginx\"]}\n  - action: Allow\n",
-    )
-    .expect("write");
-    let request = td.join("admission/kubewarden-trusted-repos-policy/pod_creation.json");
-    let out = run(&[
-        "policy",
-        "test",
-        "--policies",
-        pol.to_str().expect("utf-8"),
-        "--review",
-        request.to_str().expect("utf-8"),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "nginx is rejected: {text}");
-    assert!(
-        text.contains("\"allowed\": false") && !text.contains("unsupported apiVersion"),
-        "{text}"
-    );
-    let garbage = dir.path().join("review.txt");
-    std::fs::write(&garbage, "not json at all").expect("write");
-    let out = run(&[
-        "policy",
-        "test",
-        "--policies",
-        pol.to_str().expect("utf-8"),
-        "--review",
-        garbage.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty(), "no decision printed on an error");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not JSON"));
 }
 
-/// The table as Trivy's users read it, on the lang fixture at 80 and 200 columns: the verdict
-/// and totals first, a table per target, the CVE first, no id or version cut, the title
-/// wrapped. Digests, dates and paths are filtered out of the snapshots.
+/// `policy test` decides as `serve` would, offline, on a bare AdmissionRequest: `--on-scan-error`
+/// for an image with no result, `--now` against the results' own `scanned_at` for scan-age
+/// rules; a review that is not JSON, or a policy that does not load, is an error (2) with no
+/// decision printed.
 #[test]
-fn the_table_reads_like_trivys_at_80_and_200_columns() {
-    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+fn policy_test_mirrors_serve_offline() {
+    let Some(td) = testdata() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (db, target) = lang_with_pypi_and_npm(dir.path(), &td, &fx);
-    let json = run(&[
-        "scan", &target, "--db", &db, "--store", "none", "--format", "json",
-    ]);
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
-    for columns in [80, 200] {
+    let pol = dir.path().join("pol");
+    std::fs::create_dir_all(&pol).expect("mkdir");
+    std::fs::write(
+        pol.join("fresh.yaml"),
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: fresh}\nspec:\n  rules:\n  - action: Reject\n    imageLastScan: {operator: lt, duration: {days: 1}}\n  - action: Allow\n    imageScanStatus: {operator: IsOneOf, values: [Pass, Warn]}\n  - action: Reject\n",
+    )
+    .expect("write");
+    let request = td.join("admission/kubewarden-trusted-repos-policy/pod_creation.json");
+    let garbage = dir.path().join("review.txt");
+    std::fs::write(&garbage, "not json at all").expect("write");
+    let decide_on = |review: &Path, extra: &[&str]| {
         let out = bin()
-            .args(["scan", &target, "--db", &db, "--store", "none"])
-            .env("COLUMNS", columns.to_string())
-            .env("NO_COLOR", "1")
+            .args(["policy", "test", "--policies"])
+            .arg(&pol)
+            .arg("--review")
+            .arg(review)
+            .args(extra)
             .output()
             .expect("run");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(!text.contains('\u{1b}'), "no colour off a terminal");
-        // Every id and version is whole on some line.
-        for m in report["vulnerabilities"].as_array().expect("list") {
-            let id = m["aliases"]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str())
-                        .find(|x| x.starts_with("CVE-"))
-                })
-                .or_else(|| m["id"].as_str())
-                .expect("id");
-            assert!(text.contains(id), "{id} cut at {columns} columns");
-            let version = m["package"]["version"].as_str().expect("version");
-            assert!(text.contains(version), "{version} cut");
-        }
-        let first = text.lines().nth(1).unwrap_or_default();
-        assert!(
-            first.starts_with("Result: Fail") && first.contains("CRITICAL:"),
-            "{first}"
-        );
-        insta::with_settings!({filters => vec![
-            (r"sha256:[0-9a-f]{64}", "[digest]"),
-            (r"imported \d{4}-\d{2}-\d{2}", "imported [date]"),
-            (r"oci:\S+:lang", "oci:[fixtures]:lang"),
-        ]}, {
-            insta::assert_snapshot!(format!("table_{columns}"), text);
-        });
-    }
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let decide = |extra: &[&str]| decide_on(&request, extra);
+    let (code, text) = decide_on(&garbage, &[]);
+    assert_eq!(code, Some(2));
+    assert!(text.is_empty(), "no decision on an error: {text}");
+    // No result for nginx:1.0.0: a scan error, rejected unless told otherwise.
+    let (code, text) = decide(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("could not be scanned"), "{text}");
+    assert_eq!(decide(&["--on-scan-error", "allow"]).0, Some(0));
+
+    // A result scanned on 2026-01-01: fresh on the 1st at noon, too old a week later.
+    let db = import(dir.path(), &[&td.join("advisories/pypi")]);
+    let mut report = scan_rootfs(
+        &dir.path().join("root"),
+        "ID=debian\nVERSION_ID=\"12\"\n",
+        &[],
+        &db,
+    );
+    report["target"] = "nginx:1.0.0".into();
+    report["image"]["reference"] = "nginx:1.0.0".into();
+    report["scanned_at"] = "2026-01-01T00:00:00Z".into();
+    report["summary"]["status"] = "Pass".into();
+    let results = dir.path().join("results.json");
+    std::fs::write(&results, report.to_string()).expect("write");
+    let results = results.to_str().expect("utf-8");
+    let (code, text) = decide(&["--results", results, "--now", "2026-01-01T12:00:00Z"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = decide(&["--results", results, "--now", "2026-01-08T00:00:00Z"]);
+    assert_eq!(code, Some(1), "a week-old scan: {text}");
+    assert_eq!(decide(&["--now", "next tuesday"]).0, Some(2));
+
+    // A policy that does not load: exit 2, no decision printed.
+    std::fs::write(pol.join("broken.yaml"), "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {name: broken}\nspec:\n  rules:\n  - action: Sometimes\n").expect("write");
+    let (code, text) = decide(&["--on-scan-error", "allow"]);
+    assert_eq!(code, Some(2));
+    assert!(text.is_empty(), "no decision on an error: {text}");
 }

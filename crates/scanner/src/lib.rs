@@ -406,9 +406,10 @@ impl Scanner {
     }
 
     async fn scan_with(&self, target: &str, opts: &ImageOptions) -> Result<ScanReport> {
+        // The DB first: without one, pulling and walking the image is wasted (and slow).
+        let db = self.db()?;
         let inv = self.inventory_with(target, opts).await?;
         self.record_sighting(target, &inv)?;
-        let db = self.db()?;
         let info = db.info();
         if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_ref())
             && let Some(mut r) = store.report_for(digest, &info.version, &inv)?

@@ -28,7 +28,8 @@ pub struct OfflineOptions {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// The time decisions are made at (scan ages are measured from it); now when `None`.
     pub now: Option<OffsetDateTime>,
-    /// When reports carry no scan time, the scan time to assume; `now` when `None`.
+    /// When reports carry no scan time (`scanned_at`), the scan time to assume; `now` when
+    /// `None`.
     pub scanned_at: Option<OffsetDateTime>,
     /// Answer as `/mutate` would (with digest-pinning patches).
     pub mutate: bool,
@@ -62,9 +63,11 @@ pub fn review_offline(
                     .into_iter()
                     .map(|image| {
                         let outcome = match reports(&image) {
+                            // The report's own scan time first: scan-age rules are tested
+                            // on what the results say.
                             Some(report) => ImageOutcome::Report {
+                                scanned_at: report.scanned_at.or(opts.scanned_at).unwrap_or(now),
                                 report,
-                                scanned_at: opts.scanned_at.unwrap_or(now),
                                 note: None,
                             },
                             None => p.scan_not_needed(policies, &image).unwrap_or_else(|| {

@@ -71,6 +71,14 @@ pub(crate) fn store_url(store: Option<&str>, cache: &Path) -> anyhow::Result<Opt
     }
 }
 
+/// A failure action from its flag (`--on-scan-error`, `--on-scan-timeout`, ...).
+pub(crate) fn action(a: crate::args::OnFailure) -> portcullis_webhook::FailureAction {
+    match a {
+        crate::args::OnFailure::Reject => portcullis_webhook::FailureAction::Reject,
+        crate::args::OnFailure::Allow => portcullis_webhook::FailureAction::Allow,
+    }
+}
+
 pub(crate) fn status(s: StatusArg) -> Status {
     match s {
         StatusArg::Pass => Status::Pass,

@@ -31,9 +31,18 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
             results,
             db,
             namespace_labels,
+            now,
+            on_scan_error,
+            on_scan_timeout,
             image,
             verdict,
         } => {
+            let now = now
+                .map(|t| {
+                    portcullis_core::parse_time(&t)
+                        .with_context(|| format!("--now {t}: not an RFC 3339 time"))
+                })
+                .transpose()?;
             let (list, errors) = portcullis_policy::load_dir(&policies);
             let mut bad = false;
             for e in &errors {
@@ -48,6 +57,11 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
             for e in &errs {
                 bad = true;
                 eprintln!("error: {e}");
+            }
+            // A policy that does not load is an error to fix, never a decision: nothing is
+            // printed as one.
+            if bad {
+                return Ok(ExitCode::from(2));
             }
             let reviews = match (&review, &manifest) {
                 (Some(p), _) => vec![
@@ -109,7 +123,12 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                 };
                 labels.insert(k.to_string(), v.to_string());
             }
-            let mut opts = portcullis_webhook::OfflineOptions::default();
+            let mut opts = portcullis_webhook::OfflineOptions {
+                now,
+                ..Default::default()
+            };
+            opts.config.on_scan_error = super::action(on_scan_error);
+            opts.config.on_scan_timeout = super::action(on_scan_timeout);
             let mut any_denied = false;
             for body in &reviews {
                 let ns = serde_json::from_slice::<Value>(body)
@@ -190,7 +209,8 @@ fn manifest_reviews(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
             "request": {
-                "uid": format!("policy-test-{}", i + 1),
+                // Named by what it is, so each result says which document it decides.
+                "uid": format!("{kind}/{ns}/{}", if name.is_empty() { format!("document-{}", i + 1) } else { name.clone() }),
                 "kind": {"group": group, "version": version, "kind": kind},
                 "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
                 "namespace": ns,

@@ -7,16 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use portcullis_core::{ChangeCause, Documents, ErrorChain, Thresholds};
 use portcullis_scanner::Scanner;
-use portcullis_webhook::{AppState, FailureAction, PipelineScanner, ServeConfig, WebhookConfig};
+use portcullis_webhook::{AppState, PipelineScanner, ServeConfig, WebhookConfig};
 
-use crate::args::{ModeArg, OnFailure, ServeArgs};
-
-fn action(a: OnFailure) -> FailureAction {
-    match a {
-        OnFailure::Reject => FailureAction::Reject,
-        OnFailure::Allow => FailureAction::Allow,
-    }
-}
+use super::action;
+use crate::args::{ModeArg, ServeArgs};
 
 pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let cache = super::cache_dir(&a.image);
