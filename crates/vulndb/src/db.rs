@@ -774,7 +774,7 @@ pub(crate) fn import_specs(
             report.sources.push((spec.name.clone(), out.records()));
             report.warnings.extend(out.warnings);
         }
-        if must_hold && report.sources.iter().all(|(_, n)| *n == 0) {
+        if must_hold && !report.sources.is_empty() && report.sources.iter().all(|(_, n)| *n == 0) {
             return Err(Error::NothingImported {
                 path: first_path,
                 first_skipped: report.warnings.first().cloned(),
