@@ -1606,6 +1606,18 @@ fn trivy_and_grype_habits() {
         assert_eq!(m["ignored"].is_object(), npm, "{m}");
     }
 
+    // -v: the pipeline's steps, with what each found and how long it took.
+    let verbose = scan(&["-v", "--format", "json"]);
+    let said = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        said.contains("inventory made")
+            && said.contains("\"python/dist-info\": 8")
+            && said.contains("matched")
+            && said.contains("\"npm-wg\": 2")
+            && said.contains("ms="),
+        "{said}"
+    );
+
     // -q: nothing on stderr but errors; --timeout gives up saying so (exit 2).
     let quiet = scan(&["-q", "--format", "json"]);
     assert!(quiet.status.success());

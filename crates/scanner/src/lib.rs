@@ -408,7 +408,9 @@ impl Scanner {
     async fn scan_with(&self, target: &str, opts: &ImageOptions) -> Result<ScanReport> {
         // The DB first: without one, pulling and walking the image is wasted (and slow).
         let db = self.db()?;
+        let started = std::time::Instant::now();
         let inv = self.inventory_with(target, opts).await?;
+        log_inventory(target, &inv, started.elapsed());
         self.record_sighting(target, &inv)?;
         let info = db.info();
         if let (Some(store), Some(digest)) = (&self.store, inv.image.digest.as_ref())
@@ -418,8 +420,10 @@ impl Scanner {
             r.image.reference = target.to_string();
             // Stored under the exceptions of its time; these may have changed since.
             self.match_parts().reapply(&mut r);
+            tracing::info!(%target, db = %info.version, "report from the result store (same packages, same DB)");
             return Ok(r);
         }
+        let matching = std::time::Instant::now();
         let report = tokio::task::spawn_blocking({
             let inv = inv.clone();
             let this = self.match_parts();
@@ -427,6 +431,7 @@ impl Scanner {
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
+        log_matches(target, &report, matching.elapsed());
         if let (Some(store), Some(digest)) = (&self.store, report.image.digest.as_ref()) {
             keep_report(store.as_ref(), digest, &info.version, &report)?;
         }
@@ -604,6 +609,40 @@ impl Scanner {
             matching: self.cfg.matching.clone(),
         }
     }
+}
+
+/// `-v`: what the walk found, by extractor.
+fn log_inventory(target: &str, inv: &Inventory, took: std::time::Duration) {
+    let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for p in &inv.packages {
+        *by.entry(p.found_by.as_str()).or_default() += 1;
+    }
+    tracing::info!(
+        %target,
+        digest = ?inv.image.digest.as_ref().map(ToString::to_string),
+        layers = inv.image.layers.len(),
+        packages = inv.packages.len(),
+        by_extractor = ?by,
+        ms = took.as_millis(),
+        "inventory made"
+    );
+}
+
+/// `-v`: what matching found, by advisory source.
+fn log_matches(target: &str, report: &ScanReport, took: std::time::Duration) {
+    let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for m in &report.vulnerabilities {
+        *by.entry(m.matched_by.source.as_str()).or_default() += 1;
+    }
+    tracing::info!(
+        %target,
+        db = %report.db.version,
+        matches = report.vulnerabilities.len(),
+        by_source = ?by,
+        status = %report.summary.status,
+        ms = took.as_millis(),
+        "matched"
+    );
 }
 
 /// Stored lists matched and written at a time by a rematch: large enough that commits cost
