@@ -1679,6 +1679,38 @@ fn everyday_hygiene() {
         );
     }
 
+    // Long work shows progress on a terminal (a pty from util-linux's `script`), and nothing
+    // of it on a pipe.
+    let feed = td.join("advisories/pypi");
+    let on_tty = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} db import --db {} {}",
+            env!("CARGO_BIN_EXE_portcullis"),
+            dir.path().join("tty.db").display(),
+            feed.display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux)");
+    assert!(
+        String::from_utf8_lossy(&on_tty.stdout).contains("importing 1 source(s)"),
+        "{}",
+        String::from_utf8_lossy(&on_tty.stdout)
+    );
+    let piped = run(&[
+        "db",
+        "import",
+        "--db",
+        dir.path().join("pipe.db").to_str().expect("utf-8"),
+        feed.to_str().expect("utf-8"),
+    ]);
+    let said = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !said.contains("importing 1 source") && !said.contains('\r'),
+        "{said}"
+    );
+
     // A missing DB is said before anything is pulled.
     if let Some(reg) = portcullis_test_support::registry() {
         let cache = dir.path().join("cache");

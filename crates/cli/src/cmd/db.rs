@@ -20,10 +20,15 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
             let format: Option<SourceFormat> = format
                 .map(|f| f.parse().with_context(|| format!("--format {f}")))
                 .transpose()?;
+            let spinner = working(format!("importing {} source(s)", sources.len()));
             let report = tokio::task::spawn_blocking(move || {
                 Db::import(&path, &sources, format).map(|r| (r, path))
             })
-            .await??;
+            .await;
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let report = report??;
             let (report, path) = report;
             if !crate::quiet() {
                 for w in &report.warnings {
@@ -46,7 +51,12 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
             if mirror.is_some() {
                 cfg.mirror = mirror;
             }
-            let report = portcullis_vulndb::update(&path, &cfg).await?;
+            let spinner = working("updating the vulnerability DB".to_string());
+            let report = portcullis_vulndb::update(&path, &cfg).await;
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let report = report?;
             if !crate::quiet() {
                 for w in &report.warnings {
                     eprintln!("warning: {w}");
@@ -87,4 +97,19 @@ pub(crate) async fn run(a: DbArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A spinner with `what` and the time taken, on a terminal only (not on a pipe, nor with `-q`):
+/// importing or downloading every feed takes a minute or more.
+fn working(what: String) -> Option<indicatif::ProgressBar> {
+    if crate::quiet() || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let s = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        s.set_style(style);
+    }
+    s.set_message(what);
+    s.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(s)
 }

@@ -43,7 +43,7 @@ pub(crate) fn image_options(a: &ImageArgs) -> anyhow::Result<portcullis_image::O
         creds,
         registry_auth: a.registry_auth.clone(),
         cache_dir: cache_dir(a),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) && !crate::quiet(),
         ..Default::default()
     };
     Ok(o)
