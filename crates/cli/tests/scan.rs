@@ -1821,3 +1821,98 @@ fn policy_test_mirrors_serve_offline() {
     assert_eq!(code, Some(2));
     assert!(text.is_empty(), "no decision on an error: {text}");
 }
+
+/// The table as Trivy's users read it, on the lang fixture at 80 and 200 columns: the verdict
+/// and totals first, a table per target, the CVE first, no id or version cut, the title
+/// wrapped. Digests, dates and paths are filtered out of the snapshots.
+#[test]
+fn the_table_reads_like_trivys_at_80_and_200_columns() {
+    let (Some(td), Some(fx)) = (testdata(), fixtures()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, target) = lang_with_pypi_and_npm(dir.path(), &td, &fx);
+    let json = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    for columns in [80, 200] {
+        let out = bin()
+            .args(["scan", &target, "--db", &db, "--store", "none"])
+            .env("COLUMNS", columns.to_string())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!text.contains('\u{1b}'), "no colour off a terminal");
+        // Every id and version is whole on some line.
+        for m in report["vulnerabilities"].as_array().expect("list") {
+            let id = m["aliases"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .find(|x| x.starts_with("CVE-"))
+                })
+                .or_else(|| m["id"].as_str())
+                .expect("id");
+            assert!(text.contains(id), "{id} cut at {columns} columns");
+            let version = m["package"]["version"].as_str().expect("version");
+            assert!(text.contains(version), "{version} cut");
+        }
+        let first = text.lines().nth(1).unwrap_or_default();
+        assert!(
+            first.starts_with("Result: Fail") && first.contains("CRITICAL:"),
+            "{first}"
+        );
+        insta::with_settings!({filters => vec![
+            (r"sha256:[0-9a-f]{64}", "[digest]"),
+            (r"imported \d{4}-\d{2}-\d{2}", "imported [date]"),
+            (r"oci:\S+:lang", "oci:[fixtures]:lang"),
+        ]}, {
+            insta::assert_snapshot!(format!("table_{columns}"), text);
+        });
+    }
+    // The machine formats: CSV whole; JSON and SARIF as what each finding says.
+    let csv = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "csv",
+    ]);
+    insta::assert_snapshot!("csv", String::from_utf8_lossy(&csv.stdout));
+    let findings: Vec<serde_json::Value> = report["vulnerabilities"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m["id"], "aliases": m["aliases"], "severity": m["severity"],
+                "cvss": m["cvss"]["score"], "fixed_versions": m["fixed_versions"],
+                "state": m["state"],
+                "package": format!("{}@{}", m["package"]["name"].as_str().unwrap_or(""),
+                    m["package"]["version"].as_str().unwrap_or("")),
+                "location": m["matched_by"]["location"],
+            })
+        })
+        .collect();
+    insta::assert_json_snapshot!(
+        "json_findings",
+        serde_json::json!({
+            "summary": report["summary"], "findings": findings,
+        })
+    );
+    let sarif = run(&[
+        "scan", &target, "--db", &db, "--store", "none", "--format", "sarif",
+    ]);
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("sarif");
+    let results: Vec<serde_json::Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "ruleId": r["ruleId"], "level": r["level"],
+                "uri": r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            })
+        })
+        .collect();
+    insta::assert_json_snapshot!("sarif_results", results);
+}
