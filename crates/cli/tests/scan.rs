@@ -1417,17 +1417,45 @@ fn redirected_logs_carry_no_colour_escapes() {
     )
     .expect("write");
     let db = import(dir.path(), &[&td.join("advisories/nvd")]);
-    let out = run(&[
-        "scan",
-        &format!("dir:{}", root.display()),
-        "--db",
-        &db,
-        "--store",
-        "none",
-    ]);
+    let target = format!("dir:{}", root.display());
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            target.as_str(),
+            "--db",
+            db.as_str(),
+            "--store",
+            "none",
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let out = scan(&[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        stderr.contains("warning: image has OS packages but no known distribution"),
+        "{stderr}"
+    );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    // Each warning once, in the report too; sbom says the walk's warnings once.
+    assert_eq!(
+        stderr.matches("no known distribution").count(),
+        1,
+        "{stderr}"
+    );
+    let json = scan(&["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("no known distribution")
+    );
+    std::fs::write(root.join("etc-broken"), [0xff, 0xfe]).expect("write");
+    let sbom = run(&["sbom", &format!("dir:{}", root.display())]);
+    let said = String::from_utf8_lossy(&sbom.stderr);
+    for line in said.lines() {
+        assert_eq!(said.matches(line).count(), 1, "said twice: {said}");
+    }
 }
 
 /// A DB of the PyPA and npm working group advisories under `dir`, and the lang fixture image.

@@ -20,7 +20,7 @@
 //! - A layer whose digest is known is hashed while streamed; a mismatch is an error after the
 //!   layer's last entry and before its `LayerEnd`.
 //! - Warnings (skipped entries, unreadable files of a `dir:` source) are logged with
-//!   `tracing::warn!` and returned by [`walk_with_warnings`].
+//!   returned by [`walk_with_warnings`] (and logged by [`walk`]).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -202,11 +202,15 @@ pub fn walk(
     img: &ResolvedImage,
     f: &mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,
 ) -> Result<(), WalkError> {
-    walk_with_warnings(img, f).map(|_| ())
+    for w in walk_with_warnings(img, f)? {
+        tracing::warn!("{w}");
+    }
+    Ok(())
 }
 
 /// [`walk`], returning the warnings (skipped entries and files, one sentence each naming the
-/// layer and path), e.g. for `Inventory::warnings`.
+/// layer and path), e.g. for `Inventory::warnings`, for the caller to say once (they are only
+/// logged at debug level here).
 pub fn walk_with_warnings(
     img: &ResolvedImage,
     f: &mut dyn FnMut(Event<'_>) -> Result<(), WalkError>,
@@ -252,7 +256,7 @@ struct Ctx {
 
 impl Ctx {
     fn warn(&mut self, msg: String) {
-        tracing::warn!("{msg}");
+        tracing::debug!("{msg}");
         self.warnings.push(msg);
     }
 }

@@ -31,6 +31,10 @@ use portcullis_core::{
     Thresholds, TrackerState,
 };
 
+/// Said (in a report's warnings) of an image with OS packages and no known distribution.
+pub const NO_DISTRIBUTION: &str =
+    "image has OS packages but no known distribution: only advisories without a release apply";
+
 pub use exceptions::{
     ExceptionError, IgnoreRule, VexProduct, VexStatement, VexStatus, apply_exceptions,
     apply_ignore_rules, exceptions_from_csv, exceptions_to_csv, ignore_rules, load_exceptions,
@@ -201,10 +205,7 @@ fn match_with(
         options: opts,
     };
     if ctx.distro.is_none() && inv.packages.iter().any(|p| p.ecosystem.is_os()) {
-        tracing::warn!(
-            image = %inv.image.reference,
-            "image has OS packages but no known distribution: only advisories without a release apply"
-        );
+        tracing::debug!(image = %inv.image.reference, "{NO_DISTRIBUTION}");
     }
     let mut severities = severity::SeverityCache::new(src);
     let mut out = Vec::new();

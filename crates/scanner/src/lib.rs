@@ -611,6 +611,12 @@ impl Scanner {
     }
 }
 
+/// Whether `inv` has OS packages but no known distribution (only release-less advisories
+/// apply to them).
+fn image_lacks_distribution(inv: &Inventory) -> bool {
+    inv.image.os.is_none() && inv.packages.iter().any(|p| p.ecosystem.is_os())
+}
+
 /// `-v`: what the walk found, by extractor.
 fn log_inventory(target: &str, inv: &Inventory, took: std::time::Duration) {
     let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -769,11 +775,15 @@ impl MatchParts {
         self.mark_excepted(&mut matches, &inv.image.reference);
         let coverage = portcullis_matcher::coverage(db, &inv, &self.matching)?;
         let info: DbInfo = db.info();
+        let no_distribution = image_lacks_distribution(&inv);
         let Inventory {
             image,
             packages,
-            warnings,
+            mut warnings,
         } = inv;
+        if no_distribution {
+            warnings.push(portcullis_matcher::NO_DISTRIBUTION.to_string());
+        }
         let mut r = portcullis_matcher::report(
             &image.reference.clone(),
             image,

@@ -71,6 +71,16 @@ pub(crate) fn store_url(store: Option<&str>, cache: &Path) -> anyhow::Result<Opt
     }
 }
 
+/// Says each warning once on stderr (`warning: ...`), unless `-q`.
+pub(crate) fn say_warnings(warnings: &[String]) {
+    if crate::quiet() {
+        return;
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// A failure action from its flag (`--on-scan-error`, `--on-scan-timeout`, ...).
 pub(crate) fn action(a: crate::args::OnFailure) -> portcullis_webhook::FailureAction {
     match a {

@@ -14,9 +14,7 @@ pub(crate) async fn run(a: SbomArgs) -> anyhow::Result<ExitCode> {
     };
     let scanner = Scanner::new(cfg)?;
     let inv = scanner.inventory(&a.target).await?;
-    for w in &inv.warnings {
-        tracing::warn!("{w}");
-    }
+    super::say_warnings(&inv.warnings);
     let format = match a.format {
         SbomFormat::CyclonedxJson => portcullis_sbom::Format::CycloneDxJson,
         SbomFormat::SpdxJson => portcullis_sbom::Format::SpdxJson,

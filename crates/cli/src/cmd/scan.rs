@@ -26,6 +26,8 @@ pub(crate) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         })??,
         None => scanning.await?,
     };
+    // Said from the report, so a report from the store says what a fresh scan said.
+    super::say_warnings(&report.warnings);
     narrow(&mut report, &a, &rules, &scanner.thresholds());
     let bytes = match a.format {
         ScanFormat::Json => {
