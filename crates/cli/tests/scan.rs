@@ -1711,6 +1711,8 @@ fn everyday_hygiene() {
     // of it on a pipe.
     let feed = td.join("advisories/pypi");
     let on_tty = std::process::Command::new("script")
+        // A terminal that says what it is (with no TERM, or a dumb one, nothing is drawn).
+        .env("TERM", "xterm")
         .args(["-qec"])
         .arg(format!(
             "{} db import --db {} {}",
