@@ -596,10 +596,21 @@ fn vex_statements(json: Option<&str>) -> Vec<portcullis_matcher::VexStatement> {
 /// stored result with them (in memory they apply already). Replicas watching the same
 /// exceptions store the same set: the first relabels, the others find nothing changed.
 fn keep_exceptions(scanner: Arc<PipelineScanner>, exceptions: Vec<portcullis_core::Exception>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A watch delivers a burst of sets (one per object applied); the writes run on blocking
+    // threads in any order, so each carries its number and one older than the latest is
+    // skipped: the set stored last is always the latest.
+    static LATEST: AtomicU64 = AtomicU64::new(0);
+    static WRITING: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let mine = LATEST.fetch_add(1, Ordering::AcqRel) + 1;
     tokio::task::spawn_blocking(move || {
         let Some(store) = scanner.scanner().store() else {
             return;
         };
+        let _one_at_a_time = WRITING.lock();
+        if LATEST.load(Ordering::Acquire) != mine {
+            return;
+        }
         match store.put_exceptions(&exceptions) {
             Ok(true) => relabel_stored(scanner.clone(), ChangeCause::Exceptions),
             Ok(false) => {}
