@@ -97,6 +97,35 @@ fn csrf_ok(req: &Request) -> bool {
     }
 }
 
+/// Checks the token `presented` from `peer` for `needed` (on a blocking thread: the store
+/// blocks), counting a token that is not valid against the address's limit. The API's check
+/// and the dashboard's login both authenticate here.
+pub(crate) async fn authenticate(
+    state: &ApiState,
+    peer: Option<IpAddr>,
+    presented: String,
+    needed: TokenScope,
+) -> Result<portcullis_core::ApiToken, AuthError> {
+    let store = state.store.clone();
+    let verdict = tokio::task::spawn_blocking(move || {
+        token::verify(
+            store.as_ref(),
+            &presented,
+            needed,
+            OffsetDateTime::now_utc(),
+        )
+    })
+    .await
+    .unwrap_or(Err(AuthError::Invalid));
+    if let Err(e) = &verdict
+        && e.unauthenticated()
+        && let Some(ip) = peer
+    {
+        state.failures.failed(ip);
+    }
+    verdict
+}
+
 /// Who made a request (`token:<name>`), for the audit of what it changes: the handlers behind
 /// [`check`] take it as `Extension<Caller>`.
 #[derive(Clone, Debug)]
@@ -144,14 +173,15 @@ pub(crate) async fn check(
         )
         .into_response();
     }
-    let store = state.store.clone();
     let verdict = match presented {
-        None => Err(AuthError::Missing),
-        Some(t) => tokio::task::spawn_blocking(move || {
-            token::verify(store.as_ref(), &t, needed, OffsetDateTime::now_utc())
-        })
-        .await
-        .unwrap_or(Err(AuthError::Invalid)),
+        None => {
+            // No token counts as a failed attempt too.
+            if let Some(ip) = peer {
+                state.failures.failed(ip);
+            }
+            Err(AuthError::Missing)
+        }
+        Some(t) => authenticate(&state, peer, t, needed).await,
     };
     match verdict {
         Ok(token) => {
@@ -170,9 +200,6 @@ pub(crate) async fn check(
             let status = if let AuthError::Store(_) = e {
                 StatusCode::SERVICE_UNAVAILABLE
             } else if e.unauthenticated() {
-                if let Some(ip) = peer {
-                    state.failures.failed(ip);
-                }
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::FORBIDDEN

@@ -171,19 +171,7 @@ async fn check_login(
             "too many failed attempts from this address; try again later",
         ));
     }
-    let store = state.store.clone();
-    let presented = token.to_string();
-    let verdict = tokio::task::spawn_blocking(move || {
-        crate::token::verify(
-            store.as_ref(),
-            &presented,
-            TokenScope::Read,
-            time::OffsetDateTime::now_utc(),
-        )
-    })
-    .await
-    .unwrap_or(Err(crate::token::AuthError::Invalid));
-    match verdict {
+    match crate::auth::authenticate(state, ip, token.to_string(), TokenScope::Read).await {
         Ok(t) => Ok((
             Session {
                 name: t.name,
@@ -192,22 +180,15 @@ async fn check_login(
             },
             token.to_string(),
         )),
-        Err(e) => {
-            if e.unauthenticated()
-                && let Some(ip) = ip
-            {
-                state.failures.failed(ip);
-            }
-            Err(ApiError::field(
-                StatusCode::UNAUTHORIZED,
-                "token",
-                if e.unauthenticated() {
-                    "not a valid token"
-                } else {
-                    "this token may not read (a push token is for CI)"
-                },
-            ))
-        }
+        Err(e) => Err(ApiError::field(
+            StatusCode::UNAUTHORIZED,
+            "token",
+            if e.unauthenticated() {
+                "not a valid token"
+            } else {
+                "this token may not read (a push token is for CI)"
+            },
+        )),
     }
 }
 

@@ -472,15 +472,15 @@ async fn list_images(
     let all = state.image_rows().await?;
     let index = state.vuln_index().await?;
     let runtime = state.runtime().await?;
-    let running = Running::of(&runtime);
+    let running = views::workloads_by_digest_text(&runtime);
     let mut rows = select(&all, &q)?;
     if q.running.is_some() || q.namespace.is_some() {
         let want = q.running.unwrap_or(true);
         rows.retain(|r| {
-            let here = running.get(&r.digest).is_some_and(|w| {
+            let here = running.get(&r.digest).is_some_and(|ws| {
                 q.namespace
                     .as_ref()
-                    .is_none_or(|n| w.namespaces.contains(n))
+                    .is_none_or(|n| ws.iter().any(|w| &w.namespace == n))
             });
             here == want
         });
@@ -521,7 +521,11 @@ async fn list_images(
             .and_then(|x| x.summary.max_cvss)
             .unwrap_or(-1.0)
     };
-    let instances = |r: &ImageRow| running.get(&r.digest).map_or(0, |w| w.instances);
+    let instances = |r: &ImageRow| {
+        running
+            .get(&r.digest)
+            .map_or(0, |ws| ws.iter().map(|w| w.pods).sum::<u32>())
+    };
     // Each order has its natural direction (worst, newest, most first); `order` turns it.
     let (by_offset, natural_desc) = match q.sort.as_deref() {
         None | Some("name") => (false, false),
@@ -606,42 +610,12 @@ async fn list_images(
     .into_response())
 }
 
-/// Where an image runs now: the sums over its running workloads.
-#[derive(Default)]
-struct Running {
-    instances: u32,
-    clusters: Vec<String>,
-    namespaces: Vec<String>,
-    workloads: Vec<String>,
-}
-
-impl Running {
-    /// The running images of `runtime` by digest.
-    fn of(runtime: &[portcullis_core::RuntimeImage]) -> HashMap<String, Running> {
-        let mut map: HashMap<String, Running> = HashMap::new();
-        for r in runtime.iter().filter(|r| r.running) {
-            let Some(d) = &r.digest else { continue };
-            let e = map.entry(d.to_string()).or_default();
-            e.instances += r.instances;
-            for (list, v) in [
-                (&mut e.clusters, r.cluster.clone()),
-                (&mut e.namespaces, r.namespace.clone()),
-                (
-                    &mut e.workloads,
-                    format!("{}/{}/{}", r.namespace, r.workload_kind, r.workload_name),
-                ),
-            ] {
-                if !list.contains(&v) {
-                    list.push(v);
-                }
-            }
-        }
-        map
-    }
-}
-
 /// `row` with what the held report and the runtime inventory say of it.
-fn enrich(row: &ImageRow, index: &VulnIndex, running: &HashMap<String, Running>) -> ImageRow {
+fn enrich(
+    row: &ImageRow,
+    index: &VulnIndex,
+    running: &HashMap<String, Vec<views::Workload>>,
+) -> ImageRow {
     let mut out = row.clone();
     if let Some(r) = index.by_digest.get(&row.digest) {
         out.max_cvss = r.summary.max_cvss;
@@ -653,12 +627,22 @@ fn enrich(row: &ImageRow, index: &VulnIndex, running: &HashMap<String, Running>)
             .collect();
         out.scanned_at = r.scanned_at.map(portcullis_core::format_time);
     }
-    if let Some(w) = running.get(&row.digest) {
+    if let Some(ws) = running.get(&row.digest) {
+        let distinct = |of: &dyn Fn(&views::Workload) -> String| {
+            let mut v: Vec<String> = Vec::new();
+            for w in ws {
+                let x = of(w);
+                if !v.contains(&x) {
+                    v.push(x);
+                }
+            }
+            v
+        };
         out.running = true;
-        out.instances = w.instances;
-        out.clusters = w.clusters.clone();
-        out.namespaces = w.namespaces.clone();
-        out.workloads = w.workloads.clone();
+        out.instances = ws.iter().map(|w| w.pods).sum();
+        out.clusters = distinct(&|w| w.cluster.clone());
+        out.namespaces = distinct(&|w| w.namespace.clone());
+        out.workloads = distinct(&|w| format!("{}/{}/{}", w.namespace, w.kind, w.name));
     }
     out
 }

@@ -341,6 +341,21 @@ pub struct VexDocument {
     pub not_affected: usize,
 }
 
+impl VexDocument {
+    /// What is known of `doc`, whose statements are `statements`.
+    fn of(doc: &Value, statements: &[portcullis_matcher::VexStatement]) -> VexDocument {
+        VexDocument {
+            id: doc["@id"].as_str().unwrap_or_default().to_string(),
+            author: doc["author"].as_str().map(str::to_string),
+            statements: statements.len(),
+            not_affected: statements
+                .iter()
+                .filter(|s| s.status == portcullis_matcher::VexStatus::NotAffected)
+                .count(),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/vex",
     responses((status = 200, body = Vec<VexDocument>), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
@@ -354,15 +369,7 @@ pub(crate) async fn list_vex(
             .map(|d| {
                 let statements =
                     portcullis_matcher::vex_from_json(&d.to_string()).unwrap_or_default();
-                VexDocument {
-                    id: d["@id"].as_str().unwrap_or_default().to_string(),
-                    author: d["author"].as_str().map(str::to_string),
-                    statements: statements.len(),
-                    not_affected: statements
-                        .iter()
-                        .filter(|s| s.status == portcullis_matcher::VexStatus::NotAffected)
-                        .count(),
-                }
+                VexDocument::of(d, &statements)
             })
             .collect(),
     ))
@@ -412,15 +419,7 @@ pub(crate) async fn import_vex(
             ),
         ));
     }
-    let summary = VexDocument {
-        id: id.clone(),
-        author: doc["author"].as_str().map(str::to_string),
-        statements: statements.len(),
-        not_affected: statements
-            .iter()
-            .filter(|s| s.status == portcullis_matcher::VexStatus::NotAffected)
-            .count(),
-    };
+    let summary = VexDocument::of(&doc, &statements);
     let store = state.store.clone();
     blocking(move || {
         let mut all = stored_documents(store.as_ref(), Documents::Vex)?;

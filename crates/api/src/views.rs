@@ -84,6 +84,14 @@ pub struct Workload {
     pub pods: u32,
 }
 
+/// [`workloads_by_digest`] keyed by the digest's text, as image rows name it.
+pub(crate) fn workloads_by_digest_text(running: &[RuntimeImage]) -> HashMap<String, Vec<Workload>> {
+    workloads_by_digest(running)
+        .into_iter()
+        .map(|(d, w)| (d.to_string(), w))
+        .collect()
+}
+
 fn workloads_by_digest(running: &[RuntimeImage]) -> HashMap<Digest, Vec<Workload>> {
     let mut map: HashMap<Digest, Vec<Workload>> = HashMap::new();
     for r in running.iter().filter(|r| r.running) {
@@ -523,18 +531,10 @@ fn alert_records(
     index: &VulnIndex,
     running: &[RuntimeImage],
 ) -> Vec<crate::alerts::Record> {
-    let reports: HashMap<String, &Arc<ScanReport>> = index
-        .reports
-        .iter()
-        .filter_map(|r| Some((r.image.digest.as_ref()?.to_string(), r)))
-        .collect();
-    let workloads: HashMap<String, Vec<Workload>> = workloads_by_digest(running)
-        .into_iter()
-        .map(|(d, w)| (d.to_string(), w))
-        .collect();
+    let workloads = workloads_by_digest_text(running);
     let mut out = Vec::new();
     for row in rows {
-        let report = reports.get(&row.digest);
+        let report = index.by_digest.get(&row.digest);
         let counted = || {
             report
                 .into_iter()

@@ -619,6 +619,9 @@ fn image_lacks_distribution(inv: &Inventory) -> bool {
 
 /// `-v`: what the walk found, by extractor.
 fn log_inventory(target: &str, inv: &Inventory, took: std::time::Duration) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
     let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for p in &inv.packages {
         *by.entry(p.found_by.as_str()).or_default() += 1;
@@ -636,6 +639,9 @@ fn log_inventory(target: &str, inv: &Inventory, took: std::time::Duration) {
 
 /// `-v`: what matching found, by advisory source.
 fn log_matches(target: &str, report: &ScanReport, took: std::time::Duration) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
     let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for m in &report.vulnerabilities {
         *by.entry(m.matched_by.source.as_str()).or_default() += 1;
