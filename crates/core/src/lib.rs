@@ -32,6 +32,7 @@ macro_rules! named_by_str {
 }
 
 mod advisory;
+mod attached;
 mod duration;
 mod ecosystem;
 mod expiry;
@@ -44,6 +45,7 @@ mod store;
 pub use advisory::{
     Advisory, AdvisoryKind, Affected, Event, Range, RangeKind, SeverityScore, TrackerState,
 };
+pub use attached::{Attached, Attachment, DSSE_ENVELOPE, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 pub use duration::{format_duration, parse_duration};
 pub use ecosystem::{APK_DISTROS, Ecosystem, UnknownEcosystem};
 pub use expiry::{Expiry, format_time, parse_time};
@@ -51,7 +53,9 @@ pub use image_ref::{
     DOCKER_HUB, DOCKER_HUB_API_HOST, Digest, DigestError, ImageRef, ImageRefError, WrittenRef,
     is_valid_tag,
 };
-pub use package::{Distro, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode};
+pub use package::{
+    Distro, ImageConfig, ImageInfo, Inventory, Location, Package, SourcePackage, purl_encode,
+};
 pub use report::{
     Coverage, Cvss, DbInfo, Exception, ExceptionScope, IgnoredBy, Match, MatchDetail,
     MatchedPackage, ScanReport, Severity, Status, Summary, Thresholds,

@@ -120,6 +120,41 @@ pub struct ImageInfo {
     /// Layer digests in order, bottom first.
     #[serde(default)]
     pub layers: Vec<Digest>,
+    /// How the image's containers run, from its config; `None` when the source has no
+    /// config (a root filesystem, an SBOM) or the result predates it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub config: Option<ImageConfig>,
+}
+
+/// The parts of an image config that policies read. Environment values are never kept (they
+/// may be secrets): only the names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// `config.User` as written (`""`: root).
+    #[serde(default)]
+    pub user: String,
+    /// `config.ExposedPorts` keys (`22/tcp`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+    /// Names of `config.Env` entries, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_names: Vec<String>,
+    /// `created`, when the config says.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub created: Option<time::OffsetDateTime>,
+}
+
+impl ImageConfig {
+    /// True when `user` makes the process root: empty, `0`, `root`, or either with a group
+    /// (`0:1000`, `root:root`).
+    pub fn user_is_root(&self) -> bool {
+        let user = self.user.split(':').next().unwrap_or_default().trim();
+        user.is_empty() || user == "0" || user == "root"
+    }
 }
 
 /// The output of cataloguing an image: what it is and what is in it.

@@ -171,6 +171,7 @@ pub(crate) fn resolve(target: &Target, path: &Path, opts: &Options) -> Result<Re
             os: None,
             platform: manifest::config_platform(&config),
             layers: layers.iter().filter_map(|l| l.digest.clone()).collect(),
+            config: None,
         },
         layers,
         config: Some(config),

@@ -261,6 +261,7 @@ fn resolve_descriptor(
                         os: None,
                         platform: manifest::config_platform(&config_json),
                         layers: layers.iter().map(|l| l.digest.clone()).collect(),
+                        config: None,
                     },
                     layers: out,
                     config: Some(config_json),

@@ -207,6 +207,37 @@ pub(crate) fn config_platform(config: &serde_json::Value) -> Option<String> {
     Some(Platform::new(os, arch, variant).to_string())
 }
 
+/// What an image config says about how containers run (user, exposed ports, environment
+/// names, creation time); values of the environment are dropped.
+pub fn image_config(config: &serde_json::Value) -> portcullis_core::ImageConfig {
+    let c = config.get("config");
+    fn text(v: Option<&serde_json::Value>) -> &str {
+        v.and_then(|v| v.as_str()).unwrap_or_default()
+    }
+    let mut exposed_ports: Vec<String> = c
+        .and_then(|c| c.get("ExposedPorts"))
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    exposed_ports.sort();
+    let env_names = c
+        .and_then(|c| c.get("Env"))
+        .and_then(|e| e.as_array())
+        .map(|e| {
+            e.iter()
+                .filter_map(|v| v.as_str())
+                .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k).to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    portcullis_core::ImageConfig {
+        user: text(c.and_then(|c| c.get("User"))).to_string(),
+        exposed_ports,
+        env_names,
+        created: portcullis_core::parse_time(text(config.get("created"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

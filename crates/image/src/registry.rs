@@ -21,12 +21,18 @@ use crate::layout::MAX_METADATA_BYTES;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::options::Options;
 use crate::{BoxError, ImageError, Layer, PullStats, ResolvedImage, Result, Source, Verify};
-use portcullis_core::{Digest, ImageRef};
+use portcullis_core::{Attached, Attachment, Digest, ImageRef};
 
 /// Layers downloaded at the same time.
 const PARALLEL_BLOBS: usize = 3;
 /// How deep indexes may nest before we call it a loop.
 const MAX_INDEX_DEPTH: usize = 4;
+/// Layers read from one signature or attestation manifest, and referrers from one list.
+const MAX_ATTACHED_LAYERS: usize = 64;
+/// Attached layers read for one image in all.
+const MAX_ATTACHMENTS: usize = 256;
+/// The largest attached layer read (an attestation carrying an SBOM can be megabytes).
+const MAX_ATTACHMENT_BYTES: u64 = 16 << 20;
 
 struct Client {
     http: reqwest::Client,
@@ -69,6 +75,36 @@ impl PendingImage {
     /// The platform manifest's digest (what [`crate::ImageInfo::digest`] will say).
     pub fn digest(&self) -> &Digest {
         &self.manifest.digest
+    }
+
+    /// What the registry holds beside the image (cosign signatures and attestations), by
+    /// both schemes cosign writes: the `sha256-<hex>.sig` / `.att` tags, and the OCI
+    /// referrers API (or, where the registry lacks it, its `sha256-<hex>` fallback tag).
+    /// Looked up for the platform manifest and for the index it was reached through.
+    /// Absent artifacts are no error; an unreachable or refusing registry is.
+    pub async fn attached(&mut self) -> Result<Attached> {
+        let mut digests = vec![self.manifest.digest.clone()];
+        digests.extend(self.manifest.index_digest.clone());
+        let mut out = Attached {
+            digests: digests.clone(),
+            ..Attached::default()
+        };
+        for d in &digests {
+            let tag = format!("{}-{}", d.algorithm(), d.encoded());
+            for suffix in [".sig", ".att"] {
+                let tag = format!("{tag}{suffix}");
+                self.client
+                    .attached_manifest(&tag, &format!("tag {tag}"), &mut out)
+                    .await?;
+            }
+            for referrer in self.client.referrers(d, &tag, &mut out).await? {
+                let r = referrer.to_string();
+                self.client
+                    .attached_manifest(&r, &format!("referrer {r}"), &mut out)
+                    .await?;
+            }
+        }
+        Ok(out)
     }
 
     /// Pulls config and layers into the blob cache.
@@ -252,6 +288,7 @@ impl Client {
                 os: None,
                 platform: manifest::config_platform(&config_json),
                 layers: layers.iter().map(|l| l.digest.clone()).collect(),
+                config: None,
             },
             layers: out,
             config: Some(config_json),
@@ -472,6 +509,163 @@ impl Client {
             }
         }
         Ok((bytes, content_type))
+    }
+
+    /// The manifest `reference` names, `None` when the registry has none (404).
+    async fn optional_manifest(
+        &mut self,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        match self.get_manifest(reference).await {
+            Ok(m) => Ok(Some(m)),
+            Err(ImageError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the artifact manifest `reference` (a tag or digest) into `out`: each layer's
+    /// bytes, checked against its digest. Absent: nothing added. Not a manifest, too many
+    /// layers, a layer too large: noted in `out.problems`.
+    async fn attached_manifest(
+        &mut self,
+        reference: &str,
+        origin: &str,
+        out: &mut Attached,
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct ArtifactManifest {
+            #[serde(default)]
+            layers: Vec<Descriptor>,
+        }
+        let Some((bytes, _)) = self.optional_manifest(reference).await? else {
+            return Ok(());
+        };
+        let m: ArtifactManifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                out.problems
+                    .push(format!("{origin}: not an artifact manifest: {e}"));
+                return Ok(());
+            }
+        };
+        if m.layers.len() > MAX_ATTACHED_LAYERS {
+            out.problems.push(format!(
+                "{origin}: {} layers, only the first {MAX_ATTACHED_LAYERS} are read",
+                m.layers.len()
+            ));
+        }
+        for layer in m.layers.into_iter().take(MAX_ATTACHED_LAYERS) {
+            if out.attachments.len() >= MAX_ATTACHMENTS {
+                out.problems.push(format!(
+                    "{origin}: more than {MAX_ATTACHMENTS} attached layers in all; the rest are not read"
+                ));
+                break;
+            }
+            if layer.size > MAX_ATTACHMENT_BYTES {
+                out.problems.push(format!(
+                    "{origin}: layer {} is {} bytes, over the {MAX_ATTACHMENT_BYTES}-byte limit",
+                    layer.digest, layer.size
+                ));
+                continue;
+            }
+            let payload = self.small_blob(&layer).await?;
+            out.attachments.push(Attachment {
+                origin: origin.to_owned(),
+                media_type: layer.media_type,
+                annotations: layer.annotations,
+                payload,
+            });
+        }
+        Ok(())
+    }
+
+    /// The manifests that name `digest` as their subject: from the referrers API, else (a
+    /// registry without it answers 404) from the fallback tag `tag`'s index.
+    async fn referrers(
+        &mut self,
+        digest: &Digest,
+        tag: &str,
+        out: &mut Attached,
+    ) -> Result<Vec<Digest>> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
+        }
+        let url = format!("{}/v2/{}/referrers/{digest}", self.base, self.repository);
+        let resp = self.get(&url, Some(manifest::OCI_INDEX)).await?;
+        let (bytes, origin) = if resp.status().is_success() {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.network_error(&url, "reading the referrers list", e))?;
+            (bytes.to_vec(), format!("referrers of {digest}"))
+        } else if resp.status() == StatusCode::NOT_FOUND {
+            match self.optional_manifest(tag).await? {
+                Some((bytes, _)) => (bytes, format!("tag {tag}")),
+                None => return Ok(Vec::new()),
+            }
+        } else {
+            return Err(self.status_error(resp, &url).await);
+        };
+        match serde_json::from_slice::<Index>(&bytes) {
+            Ok(index) => {
+                if index.manifests.len() > MAX_ATTACHED_LAYERS {
+                    out.problems.push(format!(
+                        "{origin}: {} referrers, only the first {MAX_ATTACHED_LAYERS} are read",
+                        index.manifests.len()
+                    ));
+                }
+                Ok(index
+                    .manifests
+                    .into_iter()
+                    .take(MAX_ATTACHED_LAYERS)
+                    .map(|m| m.digest)
+                    .collect())
+            }
+            Err(e) => {
+                out.problems.push(format!("{origin}: not an index: {e}"));
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// A small blob (a signature payload, an attestation) read into memory, checked against
+    /// its descriptor's size and digest.
+    async fn small_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+        let url = format!("{}/v2/{}/blobs/{}", self.base, self.repository, d.digest);
+        let mut resp = self.send(&url, None).await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(resp, &url).await);
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > d.size {
+                        return Err(ImageError::SizeMismatch {
+                            image: self.image.clone(),
+                            what: format!("attached blob {}", d.digest),
+                            expected: d.size,
+                            actual: (bytes.len() + chunk.len()) as u64,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.network_error(&url, "reading an attached blob", e)),
+            }
+        }
+        let actual = manifest::sha256_digest(&bytes);
+        if actual != d.digest {
+            return Err(ImageError::DigestMismatch {
+                image: self.image.clone(),
+                what: format!("attached blob {}", d.digest),
+                expected: d.digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Makes sure the blob is in the cache and returns its path.

@@ -150,6 +150,96 @@ pub struct Rule {
     /// vulnerabilities. An unscanned image matches neither operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerability_ids: Option<StringMatch>,
+    /// Cosign signatures: matches when the image's digest carries valid signatures by at
+    /// least `count` of the keys, verified offline (`Allow` with this, then a `Reject`
+    /// without criteria, admits only signed images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureMatch>,
+    /// A signed in-toto attestation: matches when one of `predicateType`, signed by one of
+    /// the keys and naming the image's digest, is newer than `maxAge`. The rule's scan
+    /// criteria (`imageScanStatus`, `maxCVSSScore`, `vulnerabilityIds`, `imageLastScan`) then
+    /// read the attested scan instead of one made at admission, so a pipeline that scans and
+    /// signs spares the cluster the scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationMatch>,
+    /// What the image config says about how its containers run; every given field must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_config: Option<ImageConfigMatch>,
+    /// The age of the vulnerability data the scan used: the oldest import among the sources
+    /// covering the image's packages (the DB's build time when none covers them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_age: Option<AgeMatch>,
+}
+
+/// A signature criterion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureMatch {
+    /// PEM public keys (`cosign.pub`): ECDSA P-256/P-384, Ed25519 or RSA.
+    #[schemars(length(min = 1))]
+    pub keys: Vec<String>,
+    /// How many of the keys must each have signed the image (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub count: Option<usize>,
+}
+
+/// An attestation criterion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestationMatch {
+    /// PEM public keys, as for `signature`.
+    #[schemars(length(min = 1))]
+    pub keys: Vec<String>,
+    /// The in-toto predicate type: a URI, or cosign's short names (`vuln`, `cyclonedx`,
+    /// `spdxjson`).
+    pub predicate_type: String,
+    /// How old the attested content may be (`3d`, `12h`), by the time the predicate gives
+    /// (a scan's `scanFinishedOn`); none: any age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
+}
+
+/// Criteria on the image config. A pod's `securityContext` (`runAsNonRoot`, `runAsUser`,
+/// pod-level or per container) overrides the config's user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageConfigMatch {
+    /// `true` matches images whose containers run as root (config `User` empty, `0` or
+    /// `root`, and no pod setting making them non-root); `false` the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_root: Option<bool>,
+    /// The config's exposed ports (`22/tcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<StringMatch>,
+    /// Regular expressions searched for in the names of the config's environment variables
+    /// (`(?i)(password|secret|token|api_?key)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_names: Option<StringMatch>,
+    /// Matches images created longer ago than this (`90d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than: Option<String>,
+}
+
+/// An age comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum AgeOperator {
+    /// Older than the duration.
+    #[serde(rename = "gt")]
+    Gt,
+    /// Younger than the duration.
+    #[serde(rename = "lt")]
+    Lt,
+}
+
+/// An age criterion: an operator and a duration (`7d`, `12h`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeMatch {
+    /// `gt` (older than) or `lt` (younger than).
+    pub operator: AgeOperator,
+    /// The duration (`7d`).
+    pub duration: String,
 }
 
 /// Membership test against a list of values.

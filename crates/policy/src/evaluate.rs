@@ -14,15 +14,17 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime};
 
 use portcullis_core::{ScanReport, Status};
 
 use crate::crd::{
-    Action, ContainerAdmissionPolicy, Mode, ScoreOperator, SetOperator, TimeOperator,
+    Action, AgeOperator, ContainerAdmissionPolicy, Mode, ScoreOperator, SetOperator, TimeOperator,
 };
-use crate::policy::{CompiledRule, Policy, PolicyError, ScanPoint};
+use crate::policy::{CompiledRule, Policy, PolicyError, ScanPoint, attestation_key};
+use portcullis_core::{Attached, ImageConfig};
+use portcullis_trust::{AttestationCheck, KeySet, SignatureCheck};
 
 /// How many vulnerabilities a rejection message lists.
 const TOP_IN_MESSAGE: usize = 5;
@@ -66,6 +68,192 @@ pub struct ImageFacts {
     /// What the scan could not examine: `N PACKAGES in ECOSYSTEM` for each ecosystem no
     /// source in the DB covers.
     pub not_examined: Vec<String>,
+    /// Signature checks by key set ([`KeySet::id`]). A rule whose keys have no check here
+    /// does not match: what was not examined is never taken as signed.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub signatures: BTreeMap<String, SignatureCheck>,
+    /// Attestation checks by key set and predicate type.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attestations: BTreeMap<String, AttestationFacts>,
+    /// Why what is attached to the image could not be fetched (the registry was unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments_error: Option<String>,
+    /// The image config as the workload runs it; `None` when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigFacts>,
+    /// The oldest vulnerability data the scan used: the source (`osv-pypi`, or `database`
+    /// for the DB's build time) and when it was imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<(String, OffsetDateTime)>,
+}
+
+/// An attestation check, with the scan it attests when its predicate holds one (a
+/// vulnerability scan whose `scanner.result` is a Portcullis report or Trivy's JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AttestationFacts {
+    /// The check, newest verified attestation first.
+    pub check: AttestationCheck,
+    /// The newest verified attestation's scan, as facts.
+    pub scan: Option<Box<ImageFacts>>,
+}
+
+impl AttestationFacts {
+    /// The facts of `check` for `image`.
+    pub fn new(image: &str, check: AttestationCheck) -> AttestationFacts {
+        let scan = check
+            .verified
+            .first()
+            .and_then(|a| attested_scan(image, a.predicate.pointer("/scanner/result")?, a.time))
+            .map(Box::new);
+        AttestationFacts { check, scan }
+    }
+}
+
+/// The scan an attestation's `scanner.result` holds: a Portcullis report (`scan --format
+/// json`), or Trivy's JSON report (`Results[].Vulnerabilities[]`, status from the default
+/// thresholds on the highest CVSS score).
+fn attested_scan(
+    image: &str,
+    result: &serde_json::Value,
+    time: Option<OffsetDateTime>,
+) -> Option<ImageFacts> {
+    if let Ok(report) = ScanReport::deserialize(result) {
+        return Some(ImageFacts::from_report(image, &report, time));
+    }
+    let results = result.get("Results")?.as_array()?;
+    let mut facts = ImageFacts::unscanned(image);
+    facts.last_scan = time;
+    let mut ids = BTreeSet::new();
+    for v in results
+        .iter()
+        .filter_map(|r| r.get("Vulnerabilities")?.as_array())
+        .flatten()
+    {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+        let id = text("VulnerabilityID");
+        if id.is_empty() {
+            continue;
+        }
+        let score = v
+            .get("CVSS")
+            .and_then(|c| c.as_object())
+            .into_iter()
+            .flat_map(|c| c.values())
+            .filter_map(|c| c.get("V3Score").and_then(|s| s.as_f64()))
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+        ids.insert(id.to_string());
+        if let Some(s) = score {
+            facts.max_cvss = Some(facts.max_cvss.map_or(s, |m| m.max(s)));
+        }
+        facts.top.push(TopVuln {
+            id: id.to_string(),
+            cvss: score,
+            package: text("PkgName").to_string(),
+            version: text("InstalledVersion").to_string(),
+            fixed: match text("FixedVersion") {
+                "" => vec![],
+                f => vec![f.to_string()],
+            },
+            location: String::new(),
+        });
+    }
+    let thresholds = portcullis_core::Thresholds::default();
+    facts.status = Some(match facts.max_cvss {
+        Some(s) if s >= thresholds.fail => Status::Fail,
+        Some(s) if s >= thresholds.warn => Status::Warn,
+        None if !ids.is_empty() => thresholds.unknown,
+        _ => Status::Pass,
+    });
+    facts.vulnerability_ids = ids.into_iter().collect();
+    Some(facts)
+}
+
+/// What a container's `securityContext` (over its pod's) says of the user it runs as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunAs {
+    /// `runAsNonRoot`.
+    pub non_root: Option<bool>,
+    /// `runAsUser`.
+    pub user: Option<i64>,
+}
+
+/// The image config as a workload runs it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConfigFacts {
+    /// The config's `User`.
+    pub user: String,
+    /// True when some container of the image runs as root.
+    pub runs_as_root: bool,
+    /// Why `runs_as_root` is what it is, for people.
+    pub root_reason: String,
+    /// Exposed ports (`22/tcp`).
+    pub exposed_ports: Vec<String>,
+    /// Environment variable names.
+    pub env_names: Vec<String>,
+    /// When the image was created.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+}
+
+impl ConfigFacts {
+    /// The facts of `config` run by containers with `run_as` settings (none: the config
+    /// alone decides). A container runs as root when its `runAsUser` is 0, or when it has no
+    /// `runAsUser`, no `runAsNonRoot: true` (the kubelet refuses to start such a container as
+    /// root) and the config's user is root.
+    pub fn new(config: &ImageConfig, run_as: &[RunAs]) -> ConfigFacts {
+        let config_root = config.user_is_root();
+        let judge = |r: &RunAs| -> (bool, String) {
+            match (r.user, r.non_root) {
+                (Some(0), _) => (true, "securityContext runAsUser 0".into()),
+                (Some(u), _) => (false, format!("securityContext runAsUser {u}")),
+                (None, Some(true)) => (false, "securityContext runAsNonRoot".into()),
+                _ if config_root => (true, format!("config User {:?}", config.user)),
+                _ => (false, format!("config User {:?}", config.user)),
+            }
+        };
+        let judged: Vec<(bool, String)> = if run_as.is_empty() {
+            vec![judge(&RunAs::default())]
+        } else {
+            run_as.iter().map(judge).collect()
+        };
+        let (runs_as_root, root_reason) = judged
+            .iter()
+            .find(|(root, _)| *root)
+            .or(judged.first())
+            .cloned()
+            .unwrap_or_default();
+        ConfigFacts {
+            user: config.user.clone(),
+            runs_as_root,
+            root_reason,
+            exposed_ports: config.exposed_ports.clone(),
+            env_names: config.env_names.clone(),
+            created: config.created,
+        }
+    }
+}
+
+/// What is attached to an image that the policies selecting a workload need checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrustNeeds {
+    /// Key sets of signature criteria.
+    pub signatures: Vec<KeySet>,
+    /// Key sets and predicate types of attestation criteria.
+    pub attestations: Vec<(KeySet, String)>,
+}
+
+impl TrustNeeds {
+    /// True when nothing attached needs checking.
+    pub fn is_empty(&self) -> bool {
+        self.signatures.is_empty() && self.attestations.is_empty()
+    }
+
+    /// An identity of these needs, for caching checks made for them.
+    pub fn id(&self) -> String {
+        let mut parts: Vec<String> = self.signatures.iter().map(|k| k.id().to_string()).collect();
+        parts.extend(self.attestations.iter().map(|(k, t)| attestation_key(k, t)));
+        parts.join("|")
+    }
 }
 
 impl ImageFacts {
@@ -130,6 +318,16 @@ impl ImageFacts {
             .filter(|c| !c.examined())
             .map(|c| format!("{} {} packages", c.packages, c.ecosystem))
             .collect();
+        let feed = report
+            .coverage
+            .iter()
+            .flat_map(|c| &c.sources)
+            .filter_map(|s| Some((s.source.clone(), s.imported?)))
+            .min_by_key(|(_, t)| *t)
+            .or_else(|| {
+                (report.db.built != OffsetDateTime::UNIX_EPOCH)
+                    .then(|| ("database".to_string(), report.db.built))
+            });
         ImageFacts {
             image: image.into(),
             status: Some(report.summary.status),
@@ -138,6 +336,45 @@ impl ImageFacts {
             vulnerability_ids: ids.into_iter().collect(),
             top,
             not_examined,
+            config: report
+                .image
+                .config
+                .as_ref()
+                .map(|c| ConfigFacts::new(c, &[])),
+            feed,
+            ..ImageFacts::default()
+        }
+    }
+
+    /// Checks what is attached to the image (fetched once) against what the policies need,
+    /// keeping each check with its evidence.
+    pub fn check_attached(&mut self, attached: &Attached, needs: &TrustNeeds) {
+        for keys in &needs.signatures {
+            self.signatures.insert(
+                keys.id().to_string(),
+                portcullis_trust::check_signatures(attached, keys),
+            );
+        }
+        for (keys, predicate_type) in &needs.attestations {
+            let check = portcullis_trust::check_attestations(attached, keys, predicate_type);
+            self.attestations.insert(
+                attestation_key(keys, predicate_type),
+                AttestationFacts::new(&self.image, check),
+            );
+        }
+    }
+
+    /// Copies the checks of what is attached from `other` (the same image's).
+    pub fn take_attached_from(&mut self, other: &ImageFacts) {
+        self.signatures = other.signatures.clone();
+        self.attestations = other.attestations.clone();
+        self.attachments_error = other.attachments_error.clone();
+    }
+
+    /// The config facts as `run_as` (the containers running the image) run it.
+    pub fn run_as(&mut self, config: Option<&ImageConfig>, run_as: &[RunAs]) {
+        if let Some(c) = config {
+            self.config = Some(ConfigFacts::new(c, run_as));
         }
     }
 
@@ -257,6 +494,52 @@ impl PolicySet {
             .any(|p| p.rules.iter().any(|r| r.reads_scan()))
     }
 
+    /// True when some rule needs what is attached to images (signatures, attestations).
+    pub fn reads_attachments(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.rules.iter().any(|r| r.reads_attachments()))
+    }
+
+    /// True when a policy selecting `w` has a criterion on the image config or the feeds'
+    /// age, which no stand-in scan result can play for every value.
+    pub fn reads_config(&self, w: &Workload<'_>) -> bool {
+        self.policies
+            .iter()
+            .filter(|p| p.selects(w))
+            .flat_map(|p| &p.rules)
+            .any(|r| r.image_config.is_some() || r.feed_age.is_some())
+    }
+
+    /// What attached to the images of `w` the policies selecting it need checked.
+    pub fn trust_needs(&self, w: &Workload<'_>) -> TrustNeeds {
+        let mut needs = TrustNeeds::default();
+        for r in self
+            .policies
+            .iter()
+            .filter(|p| p.selects(w))
+            .flat_map(|p| &p.rules)
+            .filter(|r| r.reads_attachments())
+        {
+            if let Some((keys, _)) = &r.signature
+                && !needs.signatures.iter().any(|k| k.id() == keys.id())
+            {
+                needs.signatures.push(keys.clone());
+            }
+            if let Some(a) = &r.attestation
+                && !needs
+                    .attestations
+                    .iter()
+                    .any(|(k, t)| k.id() == a.keys.id() && *t == a.predicate_type)
+            {
+                needs
+                    .attestations
+                    .push((a.keys.clone(), a.predicate_type.clone()));
+            }
+        }
+        needs
+    }
+
     /// Checks each policy and keeps the valid ones, returning the errors of the others
     /// (which are left out whole).
     pub fn new(policies: Vec<ContainerAdmissionPolicy>) -> (PolicySet, Vec<PolicyError>) {
@@ -351,15 +634,19 @@ fn evaluate_filtered(
     ImageDecision::NoPolicy
 }
 
-/// True when a scan result could change the decision for `image` in workload `w`: walking the
+/// True when a scan result could change the decision for an image in workload `w`: walking the
 /// policies that select the workload in order, a rule that reads scan results (status, last
-/// scan, CVSS, vulnerability ids) comes before any rule that decides on the image path alone.
+/// scan, CVSS, vulnerability ids, config, feeds) comes before any rule that decides without
+/// them (on the image path, signatures, attestations: what `unscanned` holds).
 /// When false, the decision made with no scan result is exact, so the image need not be
 /// scanned (Calico admits what no policy selects without scanning it). A path-only match in an
 /// audit policy does not end the walk: enforcing policies after it still decide.
-pub fn scan_matters(policies: &PolicySet, w: &Workload<'_>, image: &str) -> bool {
-    let unscanned = ImageFacts::unscanned(image);
-    let epoch = OffsetDateTime::UNIX_EPOCH;
+pub fn scan_matters(
+    policies: &PolicySet,
+    w: &Workload<'_>,
+    unscanned: &ImageFacts,
+    now: OffsetDateTime,
+) -> bool {
     for p in &policies.policies {
         if !p.selects(w) {
             continue;
@@ -368,7 +655,7 @@ pub fn scan_matters(policies: &PolicySet, w: &Workload<'_>, image: &str) -> bool
             if r.reads_scan() {
                 return true;
             }
-            if rule_matches(r, &unscanned, epoch) {
+            if rule_matches(r, unscanned, now) {
                 if p.mode == Mode::Audit {
                     break;
                 }
@@ -404,6 +691,38 @@ pub(crate) fn rule_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTi
     {
         return false;
     }
+    if let Some((keys, count)) = &r.signature {
+        match img.signatures.get(keys.id()) {
+            Some(check) if check.keys().len() >= *count => {}
+            _ => return false,
+        }
+    }
+    if !config_matches(r, img, now) || !feed_matches(r, img, now) {
+        return false;
+    }
+    // With an attestation, the scan criteria read the attested scan.
+    let img = match &r.attestation {
+        None => img,
+        Some(a) => {
+            let Some(facts) = img.attestations.get(&a.key()) else {
+                return false;
+            };
+            let Some(newest) = facts.check.verified.first() else {
+                return false;
+            };
+            if let Some(max) = a.max_age {
+                match newest.time {
+                    Some(t) if now - t <= max => {}
+                    _ => return false,
+                }
+            }
+            match &facts.scan {
+                Some(scan) => scan,
+                None if !r.reads_results() => img,
+                None => return false,
+            }
+        }
+    };
     if let Some((op, values)) = &r.scan_status {
         let ok = match img.status {
             None => *op == SetOperator::IsNoneOf,
@@ -453,6 +772,69 @@ pub(crate) fn rule_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTi
         }
     }
     true
+}
+
+fn config_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> bool {
+    let Some(want) = &r.image_config else {
+        return true;
+    };
+    let Some(c) = &img.config else {
+        return false;
+    };
+    if want.run_as_root.is_some_and(|root| root != c.runs_as_root) {
+        return false;
+    }
+    if let Some((op, ports)) = &want.exposed_ports
+        && !set_match(
+            *op,
+            c.exposed_ports
+                .iter()
+                .any(|p| ports.contains(&p.to_ascii_lowercase())),
+        )
+    {
+        return false;
+    }
+    if let Some((op, regexes)) = &want.env_names
+        && !set_match(
+            *op,
+            c.env_names
+                .iter()
+                .any(|n| regexes.iter().any(|re| re.is_match(n))),
+        )
+    {
+        return false;
+    }
+    if let Some(age) = want.older_than {
+        match c.created {
+            Some(t) if now - t > age => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn feed_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> bool {
+    let Some((op, d)) = &r.feed_age else {
+        return true;
+    };
+    let Some((_, t)) = &img.feed else {
+        return false;
+    };
+    match op {
+        AgeOperator::Gt => now - *t > *d,
+        AgeOperator::Lt => now - *t < *d,
+    }
+}
+
+/// How long ago `t` was, as people say it.
+fn ago(now: OffsetDateTime, t: OffsetDateTime) -> String {
+    let d = now - t;
+    match d.whole_days() {
+        0 if d.whole_hours() > 0 => format!("{} hours ago", d.whole_hours()),
+        0 => "today".to_string(),
+        1 => "1 day ago".to_string(),
+        n => format!("{n} days ago"),
+    }
 }
 
 /// Each criterion of `r` (which matched `img`) with the value it matched, as a person reads
@@ -533,6 +915,90 @@ fn explain(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> Vec<Strin
             "vulnerabilityIds {} {}: {value}",
             set(*op),
             quoted(ids.iter().cloned().collect())
+        ));
+    }
+    out.extend(explain_supply_chain(r, img, now));
+    out
+}
+
+/// The signature, attestation, config and feed criteria of `r` with what matched them.
+fn explain_supply_chain(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((keys, count)) = &r.signature
+        && let Some(check) = img.signatures.get(keys.id())
+    {
+        out.push(format!(
+            "signature count {count} of [{}]: {}",
+            keys.id(),
+            check.describe()
+        ));
+    }
+    if let Some(a) = &r.attestation
+        && let Some(facts) = img.attestations.get(&a.key())
+    {
+        out.push(format!(
+            "attestation {}{}: {}",
+            a.predicate_type,
+            a.max_age
+                .map(|d| format!(" maxAge {}", portcullis_core::format_duration(d)))
+                .unwrap_or_default(),
+            facts.check.describe()
+        ));
+    }
+    if let (Some(want), Some(c)) = (&r.image_config, &img.config) {
+        if let Some(root) = want.run_as_root {
+            out.push(format!(
+                "imageConfig runAsRoot {root}: {} ({})",
+                if c.runs_as_root {
+                    "runs as root"
+                } else {
+                    "does not run as root"
+                },
+                c.root_reason
+            ));
+        }
+        if let Some((op, ports)) = &want.exposed_ports {
+            out.push(format!(
+                "imageConfig exposedPorts {op:?} [{}]: exposes [{}]",
+                ports.iter().cloned().collect::<Vec<_>>().join(", "),
+                c.exposed_ports.join(", ")
+            ));
+        }
+        if let Some((op, regexes)) = &want.env_names {
+            let hits: Vec<&str> = c
+                .env_names
+                .iter()
+                .filter(|n| regexes.iter().any(|re| re.is_match(n)))
+                .map(String::as_str)
+                .collect();
+            out.push(format!(
+                "imageConfig envNames {op:?}: {}",
+                if hits.is_empty() {
+                    "none match".to_string()
+                } else {
+                    hits.join(", ")
+                }
+            ));
+        }
+        if let (Some(age), Some(created)) = (want.older_than, c.created) {
+            out.push(format!(
+                "imageConfig olderThan {}: created {}, {}",
+                portcullis_core::format_duration(age),
+                portcullis_core::format_time(created),
+                ago(now, created)
+            ));
+        }
+    }
+    if let (Some((op, d)), Some((source, t))) = (&r.feed_age, &img.feed) {
+        out.push(format!(
+            "feedAge {} {}: {source} imported {}, {}",
+            match op {
+                AgeOperator::Gt => "gt",
+                AgeOperator::Lt => "lt",
+            },
+            portcullis_core::format_duration(*d),
+            portcullis_core::format_time(*t),
+            ago(now, *t)
         ));
     }
     out
@@ -704,6 +1170,9 @@ fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
         ),
     };
     match img.status {
+        None if !img.signatures.is_empty() || !img.attestations.is_empty() => {
+            line.push_str(": not scanned at admission")
+        }
         None => line.push_str(": not scanned"),
         Some(s) => {
             line.push_str(&format!(
@@ -731,6 +1200,19 @@ fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
                 ));
             }
         }
+    }
+    if let Some(e) = &img.attachments_error {
+        line.push_str(&format!("; signatures could not be fetched: {e}"));
+    }
+    for (keys, check) in &img.signatures {
+        line.push_str(&format!("; signatures (keys {keys}): {}", check.describe()));
+    }
+    for (key, facts) in &img.attestations {
+        let predicate = key.rsplit(' ').next().unwrap_or_default();
+        line.push_str(&format!(
+            "; attestations ({predicate}): {}",
+            facts.check.describe()
+        ));
     }
     line
 }

@@ -12,15 +12,15 @@ mod policy;
 mod selector;
 
 pub use crd::{
-    API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy,
-    ContainerVulnerabilityException, EXCEPTION_KIND, ExceptionScopeName, ExceptionSpec, GROUP,
-    KIND, Mode, ObjectMeta, PolicySpec, Rule, ScanAge, ScoreMatch, ScoreOperator, SetOperator,
-    StatusMatch, StringMatch, TimeMatch, TimeOperator, crd_yaml, custom_resource_definition,
-    exception_crd_yaml, spec_schema,
+    API_VERSION, Action, AgeMatch, AgeOperator, AttestationMatch, CALICO_API_VERSION,
+    ContainerAdmissionPolicy, ContainerVulnerabilityException, EXCEPTION_KIND, ExceptionScopeName,
+    ExceptionSpec, GROUP, ImageConfigMatch, KIND, Mode, ObjectMeta, PolicySpec, Rule, ScanAge,
+    ScoreMatch, ScoreOperator, SetOperator, SignatureMatch, StatusMatch, StringMatch, TimeMatch,
+    TimeOperator, crd_yaml, custom_resource_definition, exception_crd_yaml, spec_schema,
 };
 pub use evaluate::{
-    Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, TopVuln, Workload, decide,
-    evaluate_image, scan_matters,
+    AttestationFacts, ConfigFacts, Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, RunAs,
+    TopVuln, TrustNeeds, Workload, decide, evaluate_image, scan_matters,
 };
 pub use load::{
     Loaded, exception_from_value, load_dir, load_dir_all, parse_text, policy_from_value,

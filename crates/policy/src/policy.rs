@@ -13,10 +13,11 @@ use time::OffsetDateTime;
 use portcullis_core::{Status, parse_time};
 
 use crate::crd::{
-    API_VERSION, Action, CALICO_API_VERSION, ContainerAdmissionPolicy, KIND, Mode, Rule, ScanAge,
-    ScoreOperator, SetOperator, StringMatch, TimeMatch, TimeOperator,
+    API_VERSION, Action, AgeOperator, CALICO_API_VERSION, ContainerAdmissionPolicy, KIND, Mode,
+    Rule, ScanAge, ScoreOperator, SetOperator, StringMatch, TimeMatch, TimeOperator,
 };
 use crate::selector::Selector;
+use portcullis_trust::{KeySet, PublicKey};
 
 /// Why a policy (or a file of policies) could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -147,15 +148,63 @@ pub(crate) struct CompiledRule {
     pub(crate) max_cvss: Option<(ScoreOperator, f64)>,
     /// Upper-cased ids, so comparison ignores case.
     pub(crate) vulnerability_ids: Option<(SetOperator, BTreeSet<String>)>,
+    /// The keys, and how many of them must have signed.
+    pub(crate) signature: Option<(KeySet, usize)>,
+    pub(crate) attestation: Option<CompiledAttestation>,
+    pub(crate) image_config: Option<CompiledConfig>,
+    pub(crate) feed_age: Option<(AgeOperator, std::time::Duration)>,
+}
+
+/// An attestation criterion, checked.
+#[derive(Clone, Debug)]
+pub(crate) struct CompiledAttestation {
+    pub(crate) keys: KeySet,
+    /// The full predicate type URI.
+    pub(crate) predicate_type: String,
+    pub(crate) max_age: Option<std::time::Duration>,
+}
+
+impl CompiledAttestation {
+    /// How image facts key this attestation's check: key set and predicate type.
+    pub(crate) fn key(&self) -> String {
+        attestation_key(&self.keys, &self.predicate_type)
+    }
+}
+
+/// How [`crate::ImageFacts::attestations`] keys the check of `keys` for `predicate_type`.
+pub(crate) fn attestation_key(keys: &KeySet, predicate_type: &str) -> String {
+    format!("{} {predicate_type}", keys.id())
+}
+
+/// Image-config criteria, checked.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CompiledConfig {
+    pub(crate) run_as_root: Option<bool>,
+    pub(crate) exposed_ports: Option<(SetOperator, BTreeSet<String>)>,
+    pub(crate) env_names: Option<(SetOperator, Vec<Regex>)>,
+    pub(crate) older_than: Option<std::time::Duration>,
 }
 
 impl CompiledRule {
-    /// True when the rule has a criterion on scan results (anything but the image path).
+    /// True when the rule has a criterion on the scan made at admission: results (status,
+    /// time, scores, ids) unless an attestation supplies them, the image config, the feeds.
     pub(crate) fn reads_scan(&self) -> bool {
+        (self.reads_results() && self.attestation.is_none())
+            || self.image_config.is_some()
+            || self.feed_age.is_some()
+    }
+
+    /// True when the rule has a criterion on scan results (status, time, scores, ids).
+    pub(crate) fn reads_results(&self) -> bool {
         self.scan_status.is_some()
             || self.last_scan.is_some()
             || self.max_cvss.is_some()
             || self.vulnerability_ids.is_some()
+    }
+
+    /// True when the rule needs what is attached to the image in its registry.
+    pub(crate) fn reads_attachments(&self) -> bool {
+        self.signature.is_some() || self.attestation.is_some()
     }
 }
 
@@ -297,26 +346,11 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
     {
         return Err(("name".into(), "must not be empty when given".into()));
     }
-    let image_path = match &r.image_path {
-        None => None,
-        Some(m) => {
-            non_empty("imagePath", &m.values)?;
-            let regexes = m
-                .values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    Regex::new(v).map_err(|e| {
-                        (
-                            format!("imagePath.values[{i}]"),
-                            format!("invalid regex {v:?}: {}", regex_message(&e)),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Some((m.operator, regexes))
-        }
-    };
+    let image_path = r
+        .image_path
+        .as_ref()
+        .map(|m| regexes("imagePath", m))
+        .transpose()?;
     let scan_status = match &r.image_scan_status {
         None => None,
         Some(m) => {
@@ -359,6 +393,97 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
             ))
         }
     };
+    let signature = match &r.signature {
+        None => None,
+        Some(m) => {
+            let keys = compile_keys("signature", &m.keys)?;
+            let count = m.count.unwrap_or(1);
+            if count == 0 || count > keys.keys().len() {
+                return Err((
+                    "signature.count".into(),
+                    format!(
+                        "must be between 1 and the number of distinct keys ({}), not {count}",
+                        keys.keys().len()
+                    ),
+                ));
+            }
+            Some((keys, count))
+        }
+    };
+    let attestation = match &r.attestation {
+        None => None,
+        Some(m) => {
+            if m.predicate_type.trim().is_empty() {
+                return Err((
+                    "attestation.predicateType".into(),
+                    "must not be empty".into(),
+                ));
+            }
+            Some(CompiledAttestation {
+                keys: compile_keys("attestation", &m.keys)?,
+                predicate_type: portcullis_trust::predicate_type(m.predicate_type.trim()),
+                max_age: m
+                    .max_age
+                    .as_deref()
+                    .map(|d| duration("attestation.maxAge", d))
+                    .transpose()?,
+            })
+        }
+    };
+    let image_config = match &r.image_config {
+        None => None,
+        Some(m) => {
+            let exposed_ports = match &m.exposed_ports {
+                None => None,
+                Some(StringMatch { operator, values }) => {
+                    non_empty("imageConfig.exposedPorts", values)?;
+                    // `22` means `22/tcp`, as Docker reads it.
+                    let ports = values
+                        .iter()
+                        .map(|v| {
+                            let v = v.trim().to_ascii_lowercase();
+                            if v.contains('/') {
+                                v
+                            } else {
+                                format!("{v}/tcp")
+                            }
+                        })
+                        .collect();
+                    Some((*operator, ports))
+                }
+            };
+            let env_names = m
+                .env_names
+                .as_ref()
+                .map(|m| regexes("imageConfig.envNames", m))
+                .transpose()?;
+            let c = CompiledConfig {
+                run_as_root: m.run_as_root,
+                exposed_ports,
+                env_names,
+                older_than: m
+                    .older_than
+                    .as_deref()
+                    .map(|d| duration("imageConfig.olderThan", d))
+                    .transpose()?,
+            };
+            if c.run_as_root.is_none()
+                && c.exposed_ports.is_none()
+                && c.env_names.is_none()
+                && c.older_than.is_none()
+            {
+                return Err((
+                    "imageConfig".into(),
+                    "give at least one of runAsRoot, exposedPorts, envNames, olderThan".into(),
+                ));
+            }
+            Some(c)
+        }
+    };
+    let feed_age = match &r.feed_age {
+        None => None,
+        Some(m) => Some((m.operator, duration("feedAge.duration", &m.duration)?)),
+    };
     Ok(CompiledRule {
         name: r.name.clone(),
         action: r.action,
@@ -367,7 +492,50 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
         last_scan,
         max_cvss,
         vulnerability_ids,
+        signature,
+        attestation,
+        image_config,
+        feed_age,
     })
+}
+
+/// A string criterion's values compiled as regular expressions; a bad one names its index.
+fn regexes(field: &str, m: &StringMatch) -> Result<(SetOperator, Vec<Regex>), FieldError> {
+    non_empty(field, &m.values)?;
+    let compiled = m
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Regex::new(v).map_err(|e| {
+                (
+                    format!("{field}.values[{i}]"),
+                    format!("invalid regex {v:?}: {}", regex_message(&e)),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((m.operator, compiled))
+}
+
+/// A list of PEM public keys, each checked: a key that cannot be read is an error naming
+/// its index, never a key silently left out (which could lower what `count` demands).
+fn compile_keys(field: &str, keys: &[String]) -> Result<KeySet, FieldError> {
+    if keys.is_empty() {
+        return Err((format!("{field}.keys"), "must list at least one key".into()));
+    }
+    let parsed = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            PublicKey::from_pem(k).map_err(|e| (format!("{field}.keys[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(KeySet::new(parsed))
+}
+
+fn duration(field: &str, text: &str) -> Result<std::time::Duration, FieldError> {
+    portcullis_core::parse_duration(text).map_err(|e| (field.to_string(), e))
 }
 
 /// An empty list is almost surely a mistake (`IsNoneOf: []` would match everything), so it

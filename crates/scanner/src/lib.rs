@@ -376,6 +376,30 @@ impl Scanner {
         )
     }
 
+    /// The signatures and attestations a registry holds beside the image `target` names
+    /// (nothing pulled but the manifests and their small blobs; `logins` as for
+    /// [`Scanner::scan_as`]). A target that is not a registry image has none: an empty list
+    /// with a problem saying why, so a signature rule never passes it.
+    pub async fn attached(
+        &self,
+        target: &str,
+        logins: &std::collections::BTreeMap<String, portcullis_image::Login>,
+    ) -> Result<portcullis_core::Attached> {
+        let parsed: Target = target.parse().map_err(|e| Error::Target {
+            target: target.to_string(),
+            source: e,
+        })?;
+        match portcullis_image::resolve_manifest(&parsed, &self.options_with(logins)).await? {
+            Some(mut pending) => Ok(pending.attached().await?),
+            None => Ok(portcullis_core::Attached {
+                problems: vec![format!(
+                    "{target} is not a registry image: signatures are looked up in registries"
+                )],
+                ..Default::default()
+            }),
+        }
+    }
+
     /// Scans a target: inventory, then matches under the current database.
     pub async fn scan(&self, target: &str) -> Result<ScanReport> {
         self.scan_with(target, &self.cfg.image).await
@@ -819,6 +843,7 @@ pub fn catalog(img: &portcullis_image::ResolvedImage, target: &str) -> Result<In
     let mut image = img.info.clone();
     image.reference = target.to_string();
     image.os = os;
+    image.config = img.config.as_ref().map(portcullis_image::image_config);
     Ok(Inventory {
         image,
         packages,

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use portcullis_core::ScanReport;
-use portcullis_policy::{Decision, ImageDecision, ImageFacts, Mode, PolicySet, Workload};
+use portcullis_policy::{
+    Decision, ImageDecision, ImageFacts, Mode, PolicySet, RunAs, TrustNeeds, Workload,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -163,15 +165,61 @@ impl Pending {
         }
     }
 
-    /// [`ImageOutcome::NotNeeded`] when no scan result could change the decision on `image`.
+    /// [`ImageOutcome::NotNeeded`] when no scan result could change the decision on `image`
+    /// (its facts before scanning in `attachments`).
     pub(crate) fn scan_not_needed(
         &self,
         policies: &PolicySet,
+        attachments: &Attachments,
         image: &str,
+        now: OffsetDateTime,
     ) -> Option<ImageOutcome> {
-        (!portcullis_policy::scan_matters(policies, &self.workload(), image))
+        let base = base_facts(attachments, image);
+        (!portcullis_policy::scan_matters(policies, &self.workload(), &base, now))
             .then_some(ImageOutcome::NotNeeded)
     }
+
+    /// What the containers running `image` say of their user.
+    pub(crate) fn run_as_of(&self, image: &str) -> Vec<RunAs> {
+        self.containers
+            .iter()
+            .filter(|c| c.image == image)
+            .map(|c| c.run_as)
+            .collect()
+    }
+
+    /// What attached to its images the policies selecting this workload need checked.
+    pub(crate) fn trust_needs(&self, policies: &PolicySet) -> TrustNeeds {
+        policies.trust_needs(&self.workload())
+    }
+}
+
+/// Each image's facts before any scan: its reference and the checks of what is attached to it
+/// (signatures, attestations) that the policies selecting the workload need. An image not in
+/// the map needs none.
+pub(crate) type Attachments = HashMap<String, ImageFacts>;
+
+/// The facts of `image` before scanning.
+pub(crate) fn base_facts(attachments: &Attachments, image: &str) -> ImageFacts {
+    attachments
+        .get(image)
+        .cloned()
+        .unwrap_or_else(|| ImageFacts::unscanned(image))
+}
+
+/// The facts before scanning of an image whose attachments are `attached` (or could not be
+/// fetched), checked for `needs`.
+pub(crate) fn attached_facts(
+    image: &str,
+    attached: Result<&portcullis_core::Attached, String>,
+    needs: &TrustNeeds,
+) -> ImageFacts {
+    let mut facts = ImageFacts::unscanned(image);
+    match attached {
+        Ok(a) => facts.check_attached(a, needs),
+        Err(e) => facts.attachments_error = Some(e),
+    }
+    facts
 }
 
 /// The result of evaluation, with what metrics and the audit record need.
@@ -191,6 +239,7 @@ pub(crate) struct Verdict {
 pub(crate) fn evaluate(
     p: &Pending,
     outcomes: &HashMap<String, ImageOutcome>,
+    attachments: &Attachments,
     policies: &PolicySet,
     cfg: &WebhookConfig,
     now: OffsetDateTime,
@@ -201,7 +250,16 @@ pub(crate) fn evaluate(
     let mut scan_rejections = Vec::new();
     let mut warnings = Vec::new();
     for image in p.distinct_images() {
+        let base = base_facts(attachments, &image);
         let problem = match outcomes.get(&image) {
+            // Signatures a rule needs and that could not be fetched: as a scan error.
+            _ if base.attachments_error.is_some() => (
+                cfg.on_scan_error,
+                format!(
+                    "image {image}: its signatures could not be fetched: {}",
+                    base.attachments_error.as_deref().unwrap_or_default()
+                ),
+            ),
             Some(ImageOutcome::Report {
                 report,
                 scanned_at,
@@ -210,15 +268,14 @@ pub(crate) fn evaluate(
                 if let Some(n) = note {
                     warnings.push(n.clone());
                 }
-                facts.push(ImageFacts::from_report(
-                    image.clone(),
-                    report,
-                    Some(*scanned_at),
-                ));
+                let mut f = ImageFacts::from_report(image.clone(), report, Some(*scanned_at));
+                f.take_attached_from(&base);
+                f.run_as(report.image.config.as_ref(), &p.run_as_of(&image));
+                facts.push(f);
                 continue;
             }
             Some(ImageOutcome::NotNeeded) => {
-                facts.push(ImageFacts::unscanned(image.clone()));
+                facts.push(base);
                 continue;
             }
             Some(ImageOutcome::TimedOut) => (
@@ -368,15 +425,18 @@ fn pin_patches(p: &Pending, outcomes: &HashMap<String, ImageOutcome>) -> Vec<Pat
 pub(crate) fn scan_independent_rejection(
     p: &Pending,
     policies: &PolicySet,
+    attachments: &Attachments,
     cfg: &WebhookConfig,
     now: OffsetDateTime,
 ) -> Option<Verdict> {
-    if cfg.mode == Mode::Audit {
+    let workload = p.workload();
+    // Config and feed criteria take values no stand-in result covers: those need the scan.
+    if cfg.mode == Mode::Audit || policies.reads_config(&workload) {
         return None;
     }
-    let workload = p.workload();
     let variants = |image: &str| {
-        let mut best = ImageFacts::unscanned(image);
+        let unscanned = base_facts(attachments, image);
+        let mut best = unscanned.clone();
         best.status = Some(portcullis_core::Status::Pass);
         best.max_cvss = Some(0.0);
         best.last_scan = Some(now);
@@ -388,7 +448,7 @@ pub(crate) fn scan_independent_rejection(
         let mut warn = best.clone();
         warn.status = Some(portcullis_core::Status::Warn);
         warn.max_cvss = Some(5.0);
-        [ImageFacts::unscanned(image), best, warn, worst]
+        [unscanned, best, warn, worst]
     };
     let mut rejected = Vec::new();
     for image in p.distinct_images() {
@@ -404,7 +464,7 @@ pub(crate) fn scan_independent_rejection(
                 }
             });
         if all_rejected {
-            rejected.push(ImageFacts::unscanned(image));
+            rejected.push(base_facts(attachments, &image));
         }
     }
     if rejected.is_empty() {

@@ -50,7 +50,7 @@ pub use tls::{
 };
 pub use workload::{
     Container, ContainerImage, ContainerKind, Metadata, Object, OwnerReference, SecretReference,
-    Spec, images,
+    SecurityContext, Spec, images,
 };
 
 /// Errors of starting the server (requests never fail: they get an AdmissionReview).

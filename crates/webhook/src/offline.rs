@@ -33,6 +33,10 @@ pub struct OfflineOptions {
     pub scanned_at: Option<OffsetDateTime>,
     /// Answer as `/mutate` would (with digest-pinning patches).
     pub mutate: bool,
+    /// What each image's registry holds beside it (signatures, attestations), fetched by the
+    /// caller, or why it could not be; an image missing here has none fetched, so no
+    /// signature rule matches it.
+    pub attached: HashMap<String, Result<portcullis_core::Attached, String>>,
 }
 
 /// Decides one AdmissionReview as `/validate` (or `/mutate`) would, reading scan reports
@@ -58,6 +62,23 @@ pub fn review_offline(
         match admission::prepare(&request, &opts.config, &labels) {
             Prepared::Done(response, _) => response,
             Prepared::Evaluate(p) => {
+                let needs = p.trust_needs(policies);
+                let attachments: admission::Attachments = if needs.is_empty() {
+                    admission::Attachments::new()
+                } else {
+                    p.distinct_images()
+                        .into_iter()
+                        .map(|image| {
+                            let attached = match opts.attached.get(&image) {
+                                Some(Ok(a)) => Ok(a),
+                                Some(Err(e)) => Err(e.clone()),
+                                None => Err("not fetched".to_string()),
+                            };
+                            let facts = admission::attached_facts(&image, attached, &needs);
+                            (image, facts)
+                        })
+                        .collect()
+                };
                 let outcomes: HashMap<String, ImageOutcome> = p
                     .distinct_images()
                     .into_iter()
@@ -70,17 +91,27 @@ pub fn review_offline(
                                 report,
                                 note: None,
                             },
-                            None => p.scan_not_needed(policies, &image).unwrap_or_else(|| {
-                                ImageOutcome::Failed(ScanFailure::NoReport {
-                                    image: image.clone(),
-                                })
-                            }),
+                            None => p
+                                .scan_not_needed(policies, &attachments, &image, now)
+                                .unwrap_or_else(|| {
+                                    ImageOutcome::Failed(ScanFailure::NoReport {
+                                        image: image.clone(),
+                                    })
+                                }),
                         };
                         (image, outcome)
                     })
                     .collect();
-                admission::evaluate(&p, &outcomes, policies, &opts.config, now, opts.mutate)
-                    .response
+                admission::evaluate(
+                    &p,
+                    &outcomes,
+                    &attachments,
+                    policies,
+                    &opts.config,
+                    now,
+                    opts.mutate,
+                )
+                .response
             }
         }
     }));

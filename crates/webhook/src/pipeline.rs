@@ -527,6 +527,25 @@ impl ImageScanner for PipelineScanner {
         self.cache.read().get(image).map(|c| c.report.clone())
     }
 
+    fn attached(
+        &self,
+        image: &str,
+        pull_secrets: &[PullSecret],
+    ) -> Pin<Box<dyn Future<Output = Result<portcullis_core::Attached, ScanFailure>> + Send + '_>>
+    {
+        let image = image.to_string();
+        let logins = logins_of(pull_secrets);
+        Box::pin(async move {
+            self.scanner
+                .attached(&image, &logins)
+                .await
+                .map_err(|e| ScanFailure::Pull {
+                    reason: ErrorChain(&e).to_string(),
+                    image,
+                })
+        })
+    }
+
     fn stale(&self, image: &str) -> Option<Arc<str>> {
         if !self.any_stale.load(std::sync::atomic::Ordering::Relaxed) {
             return None;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
-use portcullis_core::ScanReport;
+use portcullis_core::{Attached, ScanReport};
 use time::OffsetDateTime;
 
 use crate::metrics::Metrics;
@@ -88,6 +88,23 @@ pub trait ImageScanner: Send + Sync + 'static {
 
     /// A cached report if one exists, without any IO (the hot path of every admission).
     fn cached(&self, image: &str) -> Option<Arc<ScanReport>>;
+
+    /// What the registry holds beside `image` (cosign signatures, attestations), fetched as
+    /// the pod would pull. A scanner that cannot fetch them says so: signature rules then
+    /// match nothing, and the failure is decided as a scan error.
+    fn attached(
+        &self,
+        image: &str,
+        _pull_secrets: &[PullSecret],
+    ) -> Pin<Box<dyn Future<Output = Result<Attached, ScanFailure>> + Send + '_>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            Err(ScanFailure::Pull {
+                image,
+                reason: "this scanner does not fetch signatures".into(),
+            })
+        })
+    }
 
     /// Why the cached report of `image` may be out of date, when it may: the last rescan could
     /// not reach its registry. Decisions on it say so.

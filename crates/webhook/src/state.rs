@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt as _;
-use portcullis_policy::{ContainerAdmissionPolicy, PolicySet};
+use portcullis_policy::{ContainerAdmissionPolicy, ImageFacts, PolicySet};
 use time::OffsetDateTime;
 
 pub use portcullis_core::DecisionEvent;
@@ -137,8 +137,17 @@ pub struct AppState {
     /// [`PolicyStatus::broken`], read on every review without cloning the status.
     policy_broken: AtomicBool,
     scans: Arc<Scans>,
+    /// Checks of what is attached to images (signatures, attestations), by image and the
+    /// needs checked, with when they were made: verified once, reused for [`ATTACHED_TTL`].
+    attached: parking_lot::Mutex<HashMap<(String, String), (std::time::Instant, ImageFacts)>>,
     pub(crate) metrics: Arc<Metrics>,
 }
+
+/// How long a check of an image's signatures is reused. A tag can move and a signature can be
+/// removed, so checks are not kept forever; a minute keeps the registry out of the hot path.
+const ATTACHED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most checks of attached artifacts held.
+const MAX_ATTACHED: usize = 4096;
 
 impl AppState {
     /// State with `policies` in use, namespaces known by name only, no pull secrets and no
@@ -163,6 +172,7 @@ impl AppState {
             // Inline scans run on the runtime that builds the state (serve's multi-threaded
             // one), whichever connection thread asks for them.
             scans: Arc::new(Scans::new(tokio::runtime::Handle::try_current().ok())),
+            attached: parking_lot::Mutex::new(HashMap::new()),
             metrics: Arc::new(Metrics::new()),
         };
         if !policies.is_empty() {
@@ -481,12 +491,14 @@ impl AppState {
     async fn decide(&self, p: &Pending, endpoint: Endpoint) -> Verdict {
         let policies = self.policies();
         let images = p.distinct_images();
+        let now = OffsetDateTime::now_utc();
+        let attachments = self.attachments(p, &policies, &images).await;
         let mut cached = self.cached_outcomes(&images);
         // An image no scan result could matter for is decided as unscanned, never pulled: what
         // no policy selects is admitted even while the scanner is unavailable.
         for image in &images {
             if !cached.contains_key(image)
-                && let Some(outcome) = p.scan_not_needed(&policies, image)
+                && let Some(outcome) = p.scan_not_needed(&policies, &attachments, image, now)
             {
                 cached.insert(image.clone(), outcome);
             }
@@ -495,12 +507,8 @@ impl AppState {
         // scan result could change a rejection. Images with reports are decided on them, which
         // is also more exact (their real CVEs, not the extremes a scan could have).
         if cached.len() < images.len()
-            && let Some(v) = admission::scan_independent_rejection(
-                p,
-                &policies,
-                &self.config,
-                OffsetDateTime::now_utc(),
-            )
+            && let Some(v) =
+                admission::scan_independent_rejection(p, &policies, &attachments, &self.config, now)
         {
             return v;
         }
@@ -508,11 +516,88 @@ impl AppState {
         admission::evaluate(
             p,
             &outcomes,
+            &attachments,
             &policies,
             &self.config,
             OffsetDateTime::now_utc(),
             endpoint == Endpoint::Mutate,
         )
+    }
+
+    /// The checks of what is attached to each image that the policies selecting `p` need
+    /// (none: an empty map, no IO): from the cache, else fetched within the scan budget as
+    /// the pod would pull and verified. A fetch that fails or outlasts the budget is kept as
+    /// the image's `attachments_error`, decided as a scan error.
+    async fn attachments(
+        &self,
+        p: &Pending,
+        policies: &PolicySet,
+        images: &[String],
+    ) -> admission::Attachments {
+        let needs = p.trust_needs(policies);
+        let mut out = admission::Attachments::new();
+        if needs.is_empty() {
+            return out;
+        }
+        let id = needs.id();
+        let mut missing = Vec::new();
+        {
+            let held = self.attached.lock();
+            for image in images {
+                match held.get(&(image.clone(), id.clone())) {
+                    Some((at, facts)) if at.elapsed() < ATTACHED_TTL => {
+                        out.insert(image.clone(), facts.clone());
+                    }
+                    _ => missing.push(image.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return out;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.scan_budget;
+        let secrets = self.pull_secrets_of(p, deadline).await;
+        let fetched = futures_util::future::join_all(missing.into_iter().map(|image| {
+            let (secrets, needs) = (&secrets, &needs);
+            async move {
+                let started = std::time::Instant::now();
+                let fetched =
+                    tokio::time::timeout_at(deadline, self.scanner.attached(&image, secrets)).await;
+                let facts = match &fetched {
+                    Ok(Ok(a)) => admission::attached_facts(&image, Ok(a), needs),
+                    Ok(Err(e)) => admission::attached_facts(&image, Err(e.to_string()), needs),
+                    Err(_) => admission::attached_facts(
+                        &image,
+                        Err(format!(
+                            "the registry did not answer within the scan budget of {:.1}s",
+                            self.config.scan_budget.as_secs_f64()
+                        )),
+                        needs,
+                    ),
+                };
+                tracing::debug!(%image, elapsed = ?started.elapsed(), "attached artifacts checked");
+                (image, facts, matches!(fetched, Ok(Ok(_))))
+            }
+        }))
+        .await;
+        let mut held = self.attached.lock();
+        if held.len() >= MAX_ATTACHED {
+            held.retain(|_, (at, _)| at.elapsed() < ATTACHED_TTL);
+            if held.len() >= MAX_ATTACHED {
+                held.clear();
+            }
+        }
+        for (image, facts, ok) in fetched {
+            // Only what was fetched is kept: a registry that failed is asked again next time.
+            if ok {
+                held.insert(
+                    (image.clone(), id.clone()),
+                    (std::time::Instant::now(), facts.clone()),
+                );
+            }
+            out.insert(image, facts);
+        }
+        out
     }
 
     /// The outcomes of the images whose report is cached (no IO): the whole answer on the

@@ -51,6 +51,8 @@ pub struct ContainerImage {
     pub kind: ContainerKind,
     /// JSON pointer of the `image` field inside the object.
     pub pointer: String,
+    /// The user settings it runs with: its own `securityContext` over the pod's.
+    pub run_as: portcullis_policy::RunAs,
 }
 
 /// What decisions read of an admitted object (`object`, `oldObject`): its metadata and
@@ -120,6 +122,22 @@ pub struct Spec {
     /// `jobTemplate`: a job template, whose spec holds a pod template.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_template: Option<Box<Object>>,
+    /// The pod's `securityContext` (its user settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+}
+
+/// The user settings of a `securityContext` (pod or container): what decides whether a
+/// container runs as root.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityContext {
+    /// `runAsNonRoot`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    /// `runAsUser`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
 }
 
 /// A container's name and image.
@@ -131,6 +149,9 @@ pub struct Container {
     /// `image`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// `securityContext` (its user settings).
+    #[serde(rename = "securityContext", skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
 }
 
 /// An `imagePullSecrets` entry.
@@ -218,11 +239,17 @@ pub(crate) fn object_images(pod: Option<&PodSpecAt<'_>>) -> Vec<ContainerImage> 
             let Some((c, image)) = c.as_ref().and_then(|c| Some((c, c.image.as_ref()?))) else {
                 continue;
             };
+            let pod_ctx = pod.spec.security_context.unwrap_or_default();
+            let own = c.security_context.unwrap_or_default();
             out.push(ContainerImage {
                 name: c.name.clone().unwrap_or_default(),
                 image: image.clone(),
                 kind: ck,
                 pointer: format!("{}/{}/{i}/image", pod.pointer, ck.field()),
+                run_as: portcullis_policy::RunAs {
+                    non_root: own.run_as_non_root.or(pod_ctx.run_as_non_root),
+                    user: own.run_as_user.or(pod_ctx.run_as_user),
+                },
             });
         }
     }
@@ -310,6 +337,9 @@ trait ReadLeniently<'de>: Sized {
     fn from_bool(_: bool) -> Option<Self> {
         None
     }
+    fn from_i64(_: i64) -> Option<Self> {
+        None
+    }
     fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(None)
@@ -337,11 +367,11 @@ impl<'de, T: ReadLeniently<'de>> Visitor<'de> for LenientVisitor<T> {
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
         Ok(T::from_bool(v))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(T::from_i64(v))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).ok().and_then(T::from_i64))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         Ok(None)
@@ -420,6 +450,26 @@ impl<'de> ReadLeniently<'de> for String {
 impl<'de> ReadLeniently<'de> for bool {
     fn from_bool(b: bool) -> Option<Self> {
         Some(b)
+    }
+}
+
+impl<'de> ReadLeniently<'de> for i64 {
+    fn from_i64(n: i64) -> Option<Self> {
+        Some(n)
+    }
+}
+
+impl<'de> ReadLeniently<'de> for SecurityContext {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        let mut c = SecurityContext::default();
+        read_fields(map, &["runAsNonRoot", "runAsUser"], |i, map| {
+            match i {
+                0 => c.run_as_non_root = value(map)?,
+                _ => c.run_as_user = value(map)?,
+            }
+            Ok(())
+        })?;
+        Ok(Some(c))
     }
 }
 
@@ -515,6 +565,7 @@ impl<'de> ReadLeniently<'de> for Spec {
                 "serviceAccountName",
                 "template",
                 "jobTemplate",
+                "securityContext",
             ],
             |i, map| {
                 match i {
@@ -524,7 +575,8 @@ impl<'de> ReadLeniently<'de> for Spec {
                     3 => s.image_pull_secrets = value(map)?.unwrap_or_default(),
                     4 => s.service_account_name = value(map)?,
                     5 => s.template = value(map)?.map(Box::new),
-                    _ => s.job_template = value(map)?.map(Box::new),
+                    6 => s.job_template = value(map)?.map(Box::new),
+                    _ => s.security_context = value(map)?,
                 }
                 Ok(())
             },
@@ -536,10 +588,11 @@ impl<'de> ReadLeniently<'de> for Spec {
 impl<'de> ReadLeniently<'de> for Container {
     fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
         let mut c = Container::default();
-        read_fields(map, &["name", "image"], |i, map| {
+        read_fields(map, &["name", "image", "securityContext"], |i, map| {
             match i {
                 0 => c.name = value(map)?,
-                _ => c.image = value(map)?,
+                1 => c.image = value(map)?,
+                _ => c.security_context = value(map)?,
             }
             Ok(())
         })?;
@@ -621,6 +674,25 @@ mod tests {
                             image: image.into(),
                             kind: ck,
                             pointer: format!("{field}/{i}/image"),
+                            run_as: {
+                                let pod_ctx = o.pointer(&format!("{prefix}/securityContext"));
+                                let own = c.get("securityContext");
+                                let at = |ctx: Option<&Value>, k: &str| {
+                                    ctx.and_then(|x| x.get(k)).cloned().unwrap_or(Value::Null)
+                                };
+                                portcullis_policy::RunAs {
+                                    non_root: at(own, "runAsNonRoot").as_bool().or(at(
+                                        pod_ctx,
+                                        "runAsNonRoot",
+                                    )
+                                    .as_bool()),
+                                    user: at(own, "runAsUser").as_i64().or(at(
+                                        pod_ctx,
+                                        "runAsUser",
+                                    )
+                                    .as_i64()),
+                                }
+                            },
                         });
                     }
                 }

@@ -116,6 +116,25 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            // Signature and attestation rules need what the registry holds beside each image:
+            // fetched here, verified offline by the same code as the webhook's.
+            let mut attached = HashMap::new();
+            if set.reads_attachments() {
+                let scanner =
+                    Scanner::new(super::scanner_config(&image, db.clone(), None, &verdict)?)?;
+                for body in &reviews {
+                    for img in review_images(body) {
+                        if attached.contains_key(&img) {
+                            continue;
+                        }
+                        let fetched = scanner
+                            .attached(&img, &BTreeMap::new())
+                            .await
+                            .map_err(|e| portcullis_core::ErrorChain(&e).to_string());
+                        attached.insert(img, fetched);
+                    }
+                }
+            }
             let mut labels = BTreeMap::new();
             for kv in &namespace_labels {
                 let Some((k, v)) = kv.split_once('=') else {
@@ -125,6 +144,7 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
             }
             let mut opts = portcullis_webhook::OfflineOptions {
                 now,
+                attached,
                 ..Default::default()
             };
             opts.config.on_scan_error = super::action(on_scan_error);

@@ -42,6 +42,7 @@ fn scanned(image: &str, status: Status, max_cvss: Option<f64>, ids: &[&str]) -> 
         vulnerability_ids: ids.iter().map(|s| s.to_string()).collect(),
         top: Vec::new(),
         not_examined: Vec::new(),
+        ..ImageFacts::default()
     }
 }
 
@@ -827,41 +828,61 @@ fn scan_matters_only_where_a_scan_reading_rule_can_decide() {
         policy(name, &format!("  order: 1\n{extra}  rules:\n{rules}"))
     };
     assert!(
-        !scan_matters(&PolicySet::default(), &w, "x/app:1"),
+        !scan_matters(
+            &PolicySet::default(),
+            &w,
+            &ImageFacts::unscanned("x/app:1"),
+            NOW
+        ),
         "no policy"
     );
     let other = set(&p("other", "  selector: app == 'db'\n", status));
     assert!(
-        !scan_matters(&other, &w, "x/app:1"),
+        !scan_matters(&other, &w, &ImageFacts::unscanned("x/app:1"), NOW),
         "no policy selects the workload"
     );
     let paths = set(&p("paths", "", path_gate));
     assert!(
-        !scan_matters(&paths, &w, "x/app:1"),
+        !scan_matters(&paths, &w, &ImageFacts::unscanned("x/app:1"), NOW),
         "decided on the path alone"
     );
     assert!(
-        !scan_matters(&paths, &w, "trusted/app:1"),
+        !scan_matters(&paths, &w, &ImageFacts::unscanned("trusted/app:1"), NOW),
         "no rule matches: none could"
     );
     let gate_then_status = set(&p("g", "", &format!("{path_gate}{status}")));
     assert!(
-        !scan_matters(&gate_then_status, &w, "x/app:1"),
+        !scan_matters(
+            &gate_then_status,
+            &w,
+            &ImageFacts::unscanned("x/app:1"),
+            NOW
+        ),
         "the path rule decides first"
     );
     assert!(
-        scan_matters(&gate_then_status, &w, "trusted/app:1"),
+        scan_matters(
+            &gate_then_status,
+            &w,
+            &ImageFacts::unscanned("trusted/app:1"),
+            NOW
+        ),
         "the status rule is next"
     );
     let cvss_first = set(&p("c", "", &format!("{cvss}{path_gate}")));
-    assert!(scan_matters(&cvss_first, &w, "x/app:1"));
+    assert!(scan_matters(
+        &cvss_first,
+        &w,
+        &ImageFacts::unscanned("x/app:1"),
+        NOW
+    ));
     let audit = set(&format!(
         "{}---\n{}",
         p("a-audit", "  mode: Audit\n", path_gate),
         policy("b-status", &format!("  order: 2\n  rules:\n{status}"))
     ));
     assert!(
-        scan_matters(&audit, &w, "x/app:1"),
+        scan_matters(&audit, &w, &ImageFacts::unscanned("x/app:1"), NOW),
         "an audit policy's path match leaves the enforcing policies to decide"
     );
 }

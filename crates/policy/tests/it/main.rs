@@ -3,3 +3,4 @@
 mod crd;
 mod evaluate;
 mod load;
+mod supply_chain;

@@ -152,6 +152,7 @@ pub(crate) fn realistic_inventory() -> Inventory {
                 LAYER_1.parse().expect("digest"),
                 LAYER_2.parse().expect("digest"),
             ],
+            config: None,
         },
         // Deliberately unsorted: encoders sort.
         packages: vec![

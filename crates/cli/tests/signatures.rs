@@ -1,0 +1,491 @@
+//! Signature and attestation rules on images signed by Debian's cosign in the local registry,
+//! decided by `policy test` (the same preparation and evaluation as the webhook's; the
+//! kube-apiserver run in `e2e_k8s.rs` covers the served path).
+//!
+//! Every case the supply-chain issue names: signed, unsigned, signed by another key, a
+//! signature for another digest, a tampered payload, garbage in the signature, the OCI
+//! referrers scheme, two keys required, fresh, expired and failing scan attestations, an
+//! unreachable registry and a key in the wrong format.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bin, fixtures, registry};
+use serde_json::{Value, json};
+
+/// cosign 2.5 (`scripts/tool-peers cosign`, from Debian trixie), as `PORTCULLIS_COSIGN` names it.
+fn cosign() -> Option<PathBuf> {
+    portcullis_test_support::tool_from_env("PORTCULLIS_COSIGN", "cosign")
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+    cosign: PathBuf,
+    reg: String,
+    repo: String,
+}
+
+impl Lab {
+    fn new() -> Option<Lab> {
+        let (cosign, reg, _) = (cosign()?, registry()?, fixtures()?);
+        let dir = tempfile::tempdir().unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let lab = Lab {
+            dir,
+            cosign,
+            reg,
+            repo: format!("sigs/t{}-{nanos}", std::process::id()),
+        };
+        for name in ["ours", "theirs"] {
+            let d = lab.dir.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            lab.cosign_in(&d, &["generate-key-pair"]);
+        }
+        Some(lab)
+    }
+
+    fn cosign_in(&self, dir: &Path, args: &[&str]) {
+        let out = Command::new(&self.cosign)
+            .current_dir(dir)
+            .env("COSIGN_PASSWORD", "")
+            .env("COSIGN_EXPERIMENTAL", "1")
+            .args(args)
+            .output()
+            .expect("run cosign");
+        assert!(
+            out.status.success(),
+            "cosign {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn key(&self, who: &str) -> String {
+        self.dir
+            .path()
+            .join(who)
+            .join("cosign.key")
+            .display()
+            .to_string()
+    }
+
+    fn public(&self, who: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(who).join("cosign.pub")).unwrap()
+    }
+
+    /// Pushes the fixture layout's `fixture` tag as `tag` of this lab's repository; returns the
+    /// image's reference by tag and its digest.
+    fn push(&self, fixture: &str, tag: &str) -> (String, String) {
+        let layout = fixtures().unwrap().join("oci");
+        let reference = format!("{}/{}:{tag}", self.reg, self.repo);
+        let ok = Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{fixture}", layout.display()))
+            .arg(format!("docker://{reference}"))
+            .status()
+            .expect("skopeo");
+        assert!(ok.success(), "skopeo copy {fixture} to {reference}");
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let digest = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == fixture)
+            .and_then(|m| m["digest"].as_str())
+            .unwrap()
+            .to_string();
+        (reference, digest)
+    }
+
+    fn sign(&self, who: &str, digest: &str, extra: &[&str]) {
+        let target = format!("{}/{}@{digest}", self.reg, self.repo);
+        let key = self.key(who);
+        let mut args = vec![
+            "sign",
+            "--yes",
+            "--key",
+            &key,
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&target);
+        self.cosign_in(self.dir.path(), &args);
+    }
+
+    /// `cosign attest --type vuln` of a scan finished `finished`, holding `result`.
+    fn attest(&self, who: &str, digest: &str, finished: &str, result: Value) {
+        let predicate = self.dir.path().join(format!("pred-{finished}.json"));
+        let body = json!({
+            "invocation": {"uri": "", "event_id": "", "builder.id": ""},
+            "scanner": {"uri": "pkg:github/aquasecurity/trivy", "version": "0.58.0",
+                        "db": {"uri": "", "version": ""}, "result": result},
+            "metadata": {"scanStartedOn": finished, "scanFinishedOn": finished},
+        });
+        std::fs::write(&predicate, body.to_string()).unwrap();
+        let target = format!("{}/{}@{digest}", self.reg, self.repo);
+        let (key, pred) = (self.key(who), predicate.display().to_string());
+        self.cosign_in(
+            self.dir.path(),
+            &[
+                "attest",
+                "--yes",
+                "--key",
+                &key,
+                "--tlog-upload=false",
+                "--allow-insecure-registry",
+                "--type",
+                "vuln",
+                "--predicate",
+                &pred,
+                &target,
+            ],
+        );
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/v2/{}/{path}", self.reg, self.repo)
+    }
+
+    fn get(&self, path: &str, accept: &str) -> Vec<u8> {
+        let out = Command::new("curl")
+            .args(["-fsS", "-H", &format!("Accept: {accept}"), &self.url(path)])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "GET {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn put_manifest(&self, tag: &str, manifest: &Value) {
+        let out = Command::new("curl")
+            .args([
+                "-fsS",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .args([
+                "--data-binary",
+                &manifest.to_string(),
+                &self.url(&format!("manifests/{tag}")),
+            ])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "PUT {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Uploads `bytes` as a blob (monolithic upload), returning its digest.
+    fn put_blob(&self, bytes: &[u8]) -> String {
+        use sha2_digest::hex_sha256;
+        let digest = format!("sha256:{}", hex_sha256(bytes));
+        let file = self.dir.path().join("blob");
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new("curl")
+            .args([
+                "-fsS",
+                "-X",
+                "POST",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                &self.url("blobs/uploads/"),
+            ])
+            .output()
+            .expect("curl");
+        let headers = String::from_utf8_lossy(&out.stdout);
+        let location = headers
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .expect("upload location")
+            .trim()
+            .to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{}{location}", self.reg)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let ok = Command::new("curl")
+            .args([
+                "-fsS",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!("{location}{sep}digest={digest}"))
+            .status()
+            .expect("curl");
+        assert!(ok.success(), "blob upload");
+        digest
+    }
+
+    fn policy(&self, name: &str, rules: Value) -> PathBuf {
+        let dir = self.dir.path().join(format!("pol-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = json!({"apiVersion": "containersecurity.portcullis.dev/v1",
+            "kind": "ContainerAdmissionPolicy", "metadata": {"name": name},
+            "spec": {"order": 1, "rules": rules}});
+        std::fs::write(dir.join("p.json"), p.to_string()).unwrap();
+        dir
+    }
+
+    /// `policy test` of a pod running `image`: exit code, the response's message, stderr.
+    fn decide(&self, policies: &Path, image: &str, registry: &str) -> (i32, String, String) {
+        let pod = self.dir.path().join("pod.json");
+        let manifest = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": image}]}});
+        std::fs::write(&pod, manifest.to_string()).unwrap();
+        let out = bin()
+            .args(["policy", "test", "--policies"])
+            .arg(policies)
+            .arg("--manifest")
+            .arg(&pod)
+            .args(["--insecure-registry", registry])
+            .output()
+            .unwrap();
+        let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let message = stdout
+            .pointer("/response/status/message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        (
+            out.status.code().unwrap_or(-1),
+            message,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// SHA-256 in hex, by `sha256sum` (the test crate has no hash dependency of its own).
+mod sha2_digest {
+    pub(super) fn hex_sha256(bytes: &[u8]) -> String {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[test]
+fn signatures_decide_admission() {
+    let Some(lab) = Lab::new() else { return };
+    let ours = lab.public("ours");
+    let theirs = lab.public("theirs");
+    let signed_only = lab.policy(
+        "signed-only",
+        json!([{"action": "Allow", "signature": {"keys": [ours], "count": 1}}, {"action": "Reject"}]),
+    );
+    let reg = lab.reg.clone();
+
+    // Signed by our key (the .sig tag scheme): admitted.
+    let (signed, d_signed) = lab.push("bookworm", "signed");
+    lab.sign("ours", &d_signed, &[]);
+    let (rc, msg, err) = lab.decide(&signed_only, &signed, &reg);
+    assert_eq!(rc, 0, "signed image: {msg} {err}");
+
+    // The same content would carry the signature, so the other cases use the other fixture.
+    let (other, d_other) = lab.push("lang", "other");
+
+    // Unsigned: rejected, saying nothing was found.
+    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("no cosign signature found"), "{msg}");
+    assert!(
+        msg.contains("rejected by policy \"signed-only\" rule 2"),
+        "{msg}"
+    );
+
+    // Signed by another key: rejected, saying the signature does not verify with ours.
+    lab.sign("theirs", &d_other, &[]);
+    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("does not verify with key sha256:"), "{msg}");
+
+    // Both keys required, the image signed by both: admitted; by one: rejected.
+    let both = lab.policy(
+        "both",
+        json!([{"action": "Allow", "signature": {"keys": [ours, theirs], "count": 2}}, {"action": "Reject"}]),
+    );
+    lab.sign("ours", &d_other, &[]);
+    assert_eq!(lab.decide(&both, &other, &reg).0, 0);
+    assert_eq!(lab.decide(&both, &signed, &reg).0, 1);
+
+    // A valid signature of another image, copied to this one's signature tag: rejected.
+    let sig_of_signed = lab.get(
+        &format!(
+            "manifests/sha256-{}.sig",
+            d_signed.trim_start_matches("sha256:")
+        ),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    let sig: Value = serde_json::from_slice(&sig_of_signed).unwrap();
+    // The signature of `signed` (our key) put where `other`'s signatures are looked for,
+    // replacing the genuine ones.
+    lab.put_manifest(
+        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
+        &sig,
+    );
+    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains(&format!("for another image ({d_signed})")),
+        "{msg}"
+    );
+
+    // A tampered payload (the signed JSON changed to name this image): does not verify.
+    let layer = &sig["layers"][0];
+    let payload = lab.get(
+        &format!("blobs/{}", layer["digest"].as_str().unwrap()),
+        "application/octet-stream",
+    );
+    let forged = String::from_utf8(payload)
+        .unwrap()
+        .replace(&d_signed, &d_other)
+        .into_bytes();
+    let forged_digest = lab.put_blob(&forged);
+    let mut tampered = sig.clone();
+    tampered["layers"][0]["digest"] = forged_digest.clone().into();
+    tampered["layers"][0]["size"] = forged.len().into();
+    lab.put_manifest(
+        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
+        &tampered,
+    );
+    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("the signature does not verify"), "{msg}");
+
+    // Garbage in the signature annotation.
+    let mut garbage = sig.clone();
+    garbage["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = "%%%".into();
+    lab.put_manifest(
+        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
+        &garbage,
+    );
+    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("not base64"), "{msg}");
+
+    // The OCI referrers scheme (cosign's oci-1-1 mode; this registry has no referrers API, so
+    // the fallback tag): a signature found there counts.
+    lab.sign("ours", &d_other, &["--registry-referrers-mode=oci-1-1"]);
+    let (rc, msg, err) = lab.decide(&signed_only, &other, &reg);
+    assert_eq!(rc, 0, "referrers-mode signature: {msg} {err}");
+
+    // The registry unreachable while verifying: rejected (--on-scan-error reject), saying so.
+    let gone = "127.0.0.1:9";
+    let (rc, msg, _) = lab.decide(&signed_only, &format!("{gone}/app:1"), gone);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("its signatures could not be fetched"), "{msg}");
+
+    // A key in the wrong format: the policy does not load (exit 2), naming the key.
+    let bad = lab.policy(
+        "bad-key",
+        json!([{"action": "Allow", "signature": {"keys": ["ssh-ed25519 AAAA"]}}]),
+    );
+    let (rc, _, err) = lab.decide(&bad, &signed, &reg);
+    assert_eq!(rc, 2, "{err}");
+    assert!(
+        err.contains("signature.keys[0]") && err.contains("not a PEM public key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scan_attestations_stand_in_for_the_scan() {
+    let Some(lab) = Lab::new() else { return };
+    let ours = lab.public("ours");
+    let attested = lab.policy(
+        "attested",
+        json!([
+            {"action": "Allow",
+             "attestation": {"keys": [ours], "predicateType": "vuln", "maxAge": "3d"},
+             "imageScanStatus": {"operator": "IsNoneOf", "values": ["Fail"]}},
+            {"action": "Reject"}
+        ]),
+    );
+    let reg = lab.reg.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| portcullis_core::format_time(t);
+    let clean =
+        json!({"SchemaVersion": 2, "Results": [{"Target": "debian", "Vulnerabilities": []}]});
+    let critical = json!({"SchemaVersion": 2, "Results": [{"Target": "debian", "Vulnerabilities": [
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "openssl", "InstalledVersion": "3.0.1",
+         "FixedVersion": "3.0.2", "CVSS": {"nvd": {"V3Score": 9.8}}}]}]});
+
+    // A fresh attested clean scan by our key: admitted without a scan at admission.
+    let (fresh, d_fresh) = lab.push("bookworm", "fresh");
+    lab.attest(
+        "ours",
+        &d_fresh,
+        &fmt(now - time::Duration::hours(1)),
+        clean.clone(),
+    );
+    let (rc, msg, err) = lab.decide(&attested, &fresh, &reg);
+    assert_eq!(rc, 0, "fresh clean attestation: {msg} {err}");
+
+    // Expired: an attestation of a scan 10 days old does not count.
+    let (old, d_old) = lab.push("lang", "old");
+    lab.attest("ours", &d_old, &fmt(now - time::Duration::days(10)), clean);
+    let (rc, msg, _) = lab.decide(&attested, &old, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains(
+            "attestations (https://cosign.sigstore.dev/attestation/vuln/v1): attested by sha256:"
+        ),
+        "{msg}"
+    );
+
+    // A fresh attestation of a failing scan: the attested result decides (Fail: rejected).
+    lab.attest(
+        "ours",
+        &d_old,
+        &fmt(now - time::Duration::minutes(5)),
+        critical,
+    );
+    let (rc, msg, _) = lab.decide(&attested, &old, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    // And the other key's attestation is not ours.
+    let theirs_only = lab.policy(
+        "theirs",
+        json!([{"action": "Allow", "attestation": {"keys": [lab.public("theirs")], "predicateType": "vuln"}},
+               {"action": "Reject"}]),
+    );
+    let (rc, msg, _) = lab.decide(&theirs_only, &fresh, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains("no signature of the envelope verifies"),
+        "{msg}"
+    );
+}
