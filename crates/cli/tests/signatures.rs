@@ -50,18 +50,11 @@ impl Lab {
     }
 
     fn cosign_in(&self, dir: &Path, args: &[&str]) {
-        let out = Command::new(&self.cosign)
-            .current_dir(dir)
+        let mut cosign = Command::new(&self.cosign);
+        cosign
             .env("COSIGN_PASSWORD", "")
-            .env("COSIGN_EXPERIMENTAL", "1")
-            .args(args)
-            .output()
-            .expect("run cosign");
-        assert!(
-            out.status.success(),
-            "cosign {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .env("COSIGN_EXPERIMENTAL", "1");
+        run_in(cosign, dir, args);
     }
 
     fn key(&self, who: &str) -> String {
@@ -71,6 +64,17 @@ impl Lab {
             .join("cosign.key")
             .display()
             .to_string()
+    }
+
+    /// The key's id as evidence names it: the first 16 hex digits of its DER's SHA-256.
+    fn key_id(&self, who: &str) -> String {
+        let out = Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(self.dir.path().join(who).join("cosign.pub"))
+            .output()
+            .expect("openssl");
+        assert!(out.status.success());
+        format!("sha256:{}", &sha2_digest::hex_sha256(&out.stdout)[..16])
     }
 
     fn public(&self, who: &str) -> String {
@@ -118,6 +122,22 @@ impl Lab {
         self.cosign_in(self.dir.path(), &args);
     }
 
+    /// `cosign attest --type cyclonedx` of the SBOM `portcullis sbom` writes for `fixture`.
+    fn attest_sbom(&self, who: &str, fixture: &str, digest: &str) {
+        let layout = fixtures().unwrap().join("oci");
+        let sbom = self.dir.path().join(format!("sbom-{fixture}.json"));
+        let (image, out) = (
+            format!("oci:{}:{fixture}", layout.display()),
+            sbom.display().to_string(),
+        );
+        run_in(
+            bin(),
+            self.dir.path(),
+            &["sbom", &image, "--format", "cyclonedx-json", "-o", &out],
+        );
+        self.cosign_attest(who, digest, "cyclonedx", &sbom);
+    }
+
     /// `cosign attest --type vuln` of a scan finished `finished`, holding `result`.
     fn attest(&self, who: &str, digest: &str, finished: &str, result: Value) {
         let predicate = self.dir.path().join(format!("pred-{finished}.json"));
@@ -128,6 +148,11 @@ impl Lab {
             "metadata": {"scanStartedOn": finished, "scanFinishedOn": finished},
         });
         std::fs::write(&predicate, body.to_string()).unwrap();
+        self.cosign_attest(who, digest, "vuln", &predicate);
+    }
+
+    /// `cosign attest --type KIND --predicate FILE` of this lab's image `digest` by `who`.
+    fn cosign_attest(&self, who: &str, digest: &str, kind: &str, predicate: &Path) {
         let target = format!("{}/{}@{digest}", self.reg, self.repo);
         let (key, pred) = (self.key(who), predicate.display().to_string());
         self.cosign_in(
@@ -140,7 +165,7 @@ impl Lab {
                 "--tlog-upload=false",
                 "--allow-insecure-registry",
                 "--type",
-                "vuln",
+                kind,
                 "--predicate",
                 &pred,
                 &target,
@@ -250,8 +275,19 @@ impl Lab {
         dir
     }
 
-    /// `policy test` of a pod running `image`: exit code, the response's message, stderr.
+    /// `policy test` of a pod running `image`: exit code, the response's message (or evidence),
+    /// stderr.
     fn decide(&self, policies: &Path, image: &str, registry: &str) -> (i32, String, String) {
+        self.decide_with(policies, image, registry, &[])
+    }
+
+    fn decide_with(
+        &self,
+        policies: &Path,
+        image: &str,
+        registry: &str,
+        extra: &[&str],
+    ) -> (i32, String, String) {
         let pod = self.dir.path().join("pod.json");
         let manifest = json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "p", "namespace": "default"},
@@ -263,11 +299,14 @@ impl Lab {
             .arg("--manifest")
             .arg(&pod)
             .args(["--insecure-registry", registry])
+            .args(extra)
             .output()
             .unwrap();
         let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        // The denial's message, or for an admission its supply-chain audit annotation.
         let message = stdout
             .pointer("/response/status/message")
+            .or_else(|| stdout.pointer("/response/auditAnnotations/supply-chain"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -314,6 +353,11 @@ fn signatures_decide_admission() {
     lab.sign("ours", &d_signed, &[]);
     let (rc, msg, err) = lab.decide(&signed_only, &signed, &reg);
     assert_eq!(rc, 0, "signed image: {msg} {err}");
+    let our_key = lab.key_id("ours");
+    assert!(
+        msg.contains(&format!("verified by {our_key} (tag sha256-")),
+        "the admission names the key and where its signature was: {msg}"
+    );
 
     // The same content would carry the signature, so the other cases use the other fixture.
     let (other, d_other) = lab.push("lang", "other");
@@ -351,18 +395,20 @@ fn signatures_decide_admission() {
         "application/vnd.oci.image.manifest.v1+json",
     );
     let sig: Value = serde_json::from_slice(&sig_of_signed).unwrap();
+    // Puts `manifest` where `other`'s signatures are looked for (replacing what is there) and
+    // expects `other` rejected with `why` in the message.
+    let forged_rejected = |manifest: &Value, why: &str| {
+        lab.put_manifest(
+            &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
+            manifest,
+        );
+        let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
+        assert_eq!(rc, 1, "{msg}");
+        assert!(msg.contains(why), "{why}: {msg}");
+    };
     // The signature of `signed` (our key) put where `other`'s signatures are looked for,
     // replacing the genuine ones.
-    lab.put_manifest(
-        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
-        &sig,
-    );
-    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
-    assert_eq!(rc, 1, "{msg}");
-    assert!(
-        msg.contains(&format!("for another image ({d_signed})")),
-        "{msg}"
-    );
+    forged_rejected(&sig, &format!("for another image ({d_signed})"));
 
     // A tampered payload (the signed JSON changed to name this image): does not verify.
     let layer = &sig["layers"][0];
@@ -378,24 +424,22 @@ fn signatures_decide_admission() {
     let mut tampered = sig.clone();
     tampered["layers"][0]["digest"] = forged_digest.clone().into();
     tampered["layers"][0]["size"] = forged.len().into();
-    lab.put_manifest(
-        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
-        &tampered,
-    );
-    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
-    assert_eq!(rc, 1, "{msg}");
-    assert!(msg.contains("the signature does not verify"), "{msg}");
+    forged_rejected(&tampered, "the signature does not verify");
 
     // Garbage in the signature annotation.
     let mut garbage = sig.clone();
     garbage["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = "%%%".into();
-    lab.put_manifest(
-        &format!("sha256-{}.sig", d_other.trim_start_matches("sha256:")),
-        &garbage,
-    );
-    let (rc, msg, _) = lab.decide(&signed_only, &other, &reg);
-    assert_eq!(rc, 1, "{msg}");
-    assert!(msg.contains("not base64"), "{msg}");
+    forged_rejected(&garbage, "not base64");
+
+    // A signature manifest of 70 layers: the first 64 are read, and it says so.
+    let mut huge = garbage.clone();
+    huge["layers"] = Value::Array(vec![garbage["layers"][0].clone(); 70]);
+    forged_rejected(&huge, "70 layers, only the first 64 are read");
+
+    // A genuine signature layer under another media type is no signature.
+    let mut retyped = sig.clone();
+    retyped["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+    forged_rejected(&retyped, "no cosign signature found");
 
     // The OCI referrers scheme (cosign's oci-1-1 mode; this registry has no referrers API, so
     // the fallback tag): a signature found there counts.
@@ -488,4 +532,206 @@ fn scan_attestations_stand_in_for_the_scan() {
         msg.contains("no signature of the envelope verifies"),
         "{msg}"
     );
+}
+
+#[test]
+fn an_attested_sbom_is_matched_instead_of_pulling() {
+    let Some(lab) = Lab::new() else { return };
+    let Some(td) = common::testdata() else { return };
+    let db = lab.dir.path().join("vuln.db");
+    let (db_path, pypi) = (
+        db.display().to_string(),
+        td.join("advisories/pypi").display().to_string(),
+    );
+    run_in(
+        bin(),
+        lab.dir.path(),
+        &["db", "import", "--db", &db_path, &pypi],
+    );
+    let policy = lab.policy(
+        "sbom-attested",
+        json!([
+            {"action": "Allow",
+             "attestation": {"keys": [lab.public("ours")], "predicateType": "cyclonedx", "maxAge": "1d"},
+             "imageScanStatus": {"operator": "IsNoneOf", "values": ["Fail"]}},
+            {"action": "Reject"}
+        ]),
+    );
+    let reg = lab.reg.clone();
+    let db_arg = db.display().to_string();
+    // The Python fixture's SBOM, signed: its packages matched against the PyPI advisories fail.
+    let (lang, d_lang) = lab.push("lang", "lang");
+    lab.attest_sbom("ours", "lang", &d_lang);
+    let (rc, msg, err) = lab.decide_with(&policy, &lang, &reg, &["--db", &db_arg]);
+    assert_eq!(rc, 1, "{msg} {err}");
+    assert!(msg.contains("attested by sha256:"), "{msg}");
+    assert!(msg.contains("attested scan: status Fail"), "{msg}");
+    // Debian's SBOM holds no PyPI package: not Fail (uncovered packages make it Warn), admitted.
+    let (debian, d_debian) = lab.push("bookworm", "debian");
+    lab.attest_sbom("ours", "bookworm", &d_debian);
+    let (rc, msg, err) = lab.decide_with(&policy, &debian, &reg, &["--db", &db_arg]);
+    assert_eq!(rc, 0, "{msg} {err}");
+    // Without a DB the SBOM cannot stand in for a scan: rejected, saying why.
+    let (rc, msg, _) = lab.decide(&policy, &debian, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("no vulnerability DB"), "{msg}");
+}
+
+/// Runs `tool` with `args` in `dir`; its failure fails the test with its stderr.
+fn run_in(mut tool: Command, dir: &Path, args: &[&str]) {
+    let out = tool
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("start the tool");
+    assert!(
+        out.status.success(),
+        "{:?} {args:?}: {}",
+        tool.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs openssl (Debian's; the test's certificate authority) in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    run_in(Command::new("openssl"), dir, args);
+}
+
+/// A root CA in `dir/NAME.pem` (key `NAME.key`).
+fn root_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+}
+
+#[test]
+fn certificate_signatures_chain_to_configured_roots() {
+    let Some(lab) = Lab::new() else { return };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    root_ca(&dir, "root");
+    root_ca(&dir, "rogue");
+    // A code-signing certificate for our cosign key, e-mail identity, issued by `root`.
+    openssl(
+        &dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "csr.key",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req", "-new", "-key", "csr.key", "-out", "leaf.csr", "-subj", "/O=ci",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=codeSigning\nsubjectAltName=email:ci@example.com\n",
+    )
+    .unwrap();
+    let ours_pub = lab.dir.path().join("ours/cosign.pub").display().to_string();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-force_pubkey",
+            &ours_pub,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "7",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let (image, digest) = lab.push("bookworm", "cert");
+    let target = format!("{}/{}@{digest}", lab.reg, lab.repo);
+    let (key, leaf, chain) = (
+        lab.key("ours"),
+        dir.join("leaf.pem").display().to_string(),
+        dir.join("root.pem").display().to_string(),
+    );
+    lab.cosign_in(
+        lab.dir.path(),
+        &[
+            "sign",
+            "--yes",
+            "--key",
+            &key,
+            "--certificate",
+            &leaf,
+            "--certificate-chain",
+            &chain,
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            &target,
+        ],
+    );
+    let root = std::fs::read_to_string(dir.join("root.pem")).unwrap();
+    let rogue = std::fs::read_to_string(dir.join("rogue.pem")).unwrap();
+    let policy = |name: &str, roots: &str, subject: &str| {
+        lab.policy(
+            name,
+            json!([{"action": "Allow", "signature": {"certificates": {"roots": [roots], "subjects": [subject]}}},
+                   {"action": "Reject"}]),
+        )
+    };
+    let reg = lab.reg.clone();
+    let (rc, msg, err) = lab.decide(&policy("ci", &root, "^ci@example\\.com$"), &image, &reg);
+    assert_eq!(rc, 0, "{msg} {err}");
+    assert!(
+        msg.contains("verified by certificate ci@example.com"),
+        "{msg}"
+    );
+    // Another identity is not enough.
+    let (rc, msg, _) = lab.decide(&policy("release", &root, "^release@"), &image, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains("verified by certificate ci@example.com"),
+        "evidence still says who signed: {msg}"
+    );
+    // A certificate that does not chain to the configured root does not count.
+    let (rc, msg, _) = lab.decide(&policy("rogue", &rogue, "^ci@example\\.com$"), &image, &reg);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("does not chain to the given roots"), "{msg}");
+    // A root that is no certificate: the policy does not load.
+    let (rc, _, err) = lab.decide(&policy("bad-root", "not a certificate", "x"), &image, &reg);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("signature.certificates.roots[0]"), "{err}");
 }

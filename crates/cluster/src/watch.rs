@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt as _};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -14,7 +14,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, reflector::store::Writer};
 use portcullis_api::alerts::{ALERT_KIND, Rule};
 use portcullis_core::Exception;
-use portcullis_policy::{EXCEPTION_KIND, GROUP, KIND, PolicyError};
+use portcullis_policy::{ContainerAdmissionPolicy, EXCEPTION_KIND, GROUP, KIND, PolicyError};
 use portcullis_webhook::{AppState, HealthSource, NamespaceLabels};
 use tokio::sync::oneshot;
 
@@ -142,7 +142,7 @@ async fn follow(
     what: &'static str,
     synced: oneshot::Sender<()>,
     health: Arc<WatchHealth>,
-    mut on_change: impl FnMut(Vec<DynamicObject>) + Send,
+    mut on_change: impl FnMut(Vec<DynamicObject>) -> futures_util::future::BoxFuture<'static, ()> + Send,
 ) {
     let mut synced = Some(synced);
     let api = Api::<DynamicObject>::all_with(client, &api_resource);
@@ -170,18 +170,18 @@ async fn follow(
             }
             Event::InitDone => {
                 current = relist.take().unwrap_or_default();
-                on_change(current.values().cloned().collect());
+                on_change(current.values().cloned().collect()).await;
                 if let Some(tx) = synced.take() {
                     let _ = tx.send(());
                 }
             }
             Event::Apply(o) => {
                 current.insert(key(&o), o);
-                on_change(current.values().cloned().collect());
+                on_change(current.values().cloned().collect()).await;
             }
             Event::Delete(o) => {
                 current.remove(&key(&o));
-                on_change(current.values().cloned().collect());
+                on_change(current.values().cloned().collect()).await;
             }
         }
     }
@@ -240,16 +240,23 @@ pub fn watch_policies(
 ) -> Synced {
     let (tx, rx) = oneshot::channel();
     tokio::spawn(follow(
-        client,
+        client.clone(),
         resource(KIND, "containeradmissionpolicies"),
         "policy",
         tx,
         health.clone(),
         move |objects| {
-            let (policies, errors) = decode(KIND, objects, portcullis_policy::policy_from_value);
-            // The state logs what failed and keeps the last good set in force.
-            let reload = state.set_cluster_policies(policies, errors);
-            tracing::info!(loaded = reload.loaded, "policies updated from the cluster");
+            let (client, state) = (client.clone(), state.clone());
+            Box::pin(async move {
+                // Shapes first: keys named as Secrets are read in, then the state checks each
+                // policy whole.
+                let (mut policies, mut errors) =
+                    decode(KIND, objects, portcullis_policy::policy_shape_from_value);
+                resolve_key_secrets(&client, &mut policies, &mut errors).await;
+                // The state logs what failed and keeps the last good set in force.
+                let reload = state.set_cluster_policies(policies, errors);
+                tracing::info!(loaded = reload.loaded, "policies updated from the cluster");
+            })
         },
     ));
     Synced {
@@ -257,6 +264,59 @@ pub fn watch_policies(
         rx,
         health,
     }
+}
+
+/// Replaces the keys that name Secrets (`k8s://NAMESPACE/NAME`) with the Secrets' `cosign.pub`,
+/// read when the policies change. A policy whose Secret cannot be read is an error (the state
+/// keeps its last good version), never a policy with fewer keys.
+async fn resolve_key_secrets(
+    client: &kube::Client,
+    policies: &mut Vec<ContainerAdmissionPolicy>,
+    errors: &mut Vec<String>,
+) {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for p in policies.iter() {
+        for r in p.key_secrets() {
+            if !wanted.contains(&r) {
+                wanted.push(r);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    let mut read: BTreeMap<(String, String), std::result::Result<String, String>> = BTreeMap::new();
+    for (ns, name) in wanted {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let got = match secrets.get_opt(&name).await {
+            Ok(Some(s)) => s
+                .data
+                .as_ref()
+                .and_then(|d| d.get(portcullis_policy::SECRET_KEY_ENTRY))
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                .ok_or_else(|| {
+                    format!(
+                        "Secret {ns}/{name} has no {} entry",
+                        portcullis_policy::SECRET_KEY_ENTRY
+                    )
+                }),
+            Ok(None) => Err(format!("Secret {ns}/{name} does not exist")),
+            Err(e) => Err(format!("Secret {ns}/{name} cannot be read: {e}")),
+        };
+        read.insert((ns, name), got);
+    }
+    let lookup = |ns: &str, name: &str| {
+        read.get(&(ns.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Err("not read".into()))
+    };
+    policies.retain_mut(|p| match p.resolve_key_secrets(&lookup) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(format!("{KIND} {}: {e}", p.metadata.name));
+            false
+        }
+    });
 }
 
 /// Calls `apply` with the cluster's `ContainerVulnerabilityException` objects (as exceptions)
@@ -288,6 +348,7 @@ pub fn watch_exceptions(
                 "vulnerability exceptions updated from the cluster"
             );
             apply(exceptions);
+            Box::pin(std::future::ready(()))
         },
     ));
     Synced {
@@ -323,6 +384,7 @@ pub fn watch_alert_rules(
             }
             tracing::info!(count = rules.len(), "alert rules updated from the cluster");
             apply(rules);
+            Box::pin(std::future::ready(()))
         },
     ));
     Synced {

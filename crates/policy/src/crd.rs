@@ -171,17 +171,40 @@ pub struct Rule {
     pub feed_age: Option<AgeMatch>,
 }
 
-/// A signature criterion.
+/// A signature criterion: signatures by keys, by certificates chained to given roots, or
+/// both (each verified signer counts once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureMatch {
-    /// PEM public keys (`cosign.pub`): ECDSA P-256/P-384, Ed25519 or RSA.
-    #[schemars(length(min = 1))]
+    /// PEM public keys (`cosign.pub`): ECDSA P-256/P-384, Ed25519 or RSA; or a Secret holding
+    /// one as `k8s://NAMESPACE/NAME` (its `cosign.pub` entry, read in a cluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
-    /// How many of the keys must each have signed the image (default 1).
+    /// Signatures by certificate (`cosign sign --certificate ... --certificate-chain ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertificateMatch>,
+    /// How many distinct signers (keys, certificate identities) must each have signed the
+    /// image (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub count: Option<usize>,
+}
+
+/// Who may sign by certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateMatch {
+    /// PEM root certificates the signer's certificate must chain to (with the code-signing
+    /// extended key usage, valid at the time of the decision).
+    #[schemars(length(min = 1))]
+    pub roots: Vec<String>,
+    /// Regular expressions searched for in the signer's identity (the certificate's e-mail
+    /// or URI subject alternative name); one must match.
+    #[schemars(length(min = 1))]
+    pub subjects: Vec<String>,
+    /// OIDC issuers a Fulcio certificate must name (none: any, and certificates without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<String>,
 }
 
 /// An attestation criterion.

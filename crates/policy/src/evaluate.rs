@@ -22,7 +22,9 @@ use portcullis_core::{ScanReport, Status};
 use crate::crd::{
     Action, AgeOperator, ContainerAdmissionPolicy, Mode, ScoreOperator, SetOperator, TimeOperator,
 };
-use crate::policy::{CompiledRule, Policy, PolicyError, ScanPoint, attestation_key};
+use crate::policy::{
+    CompiledRule, CompiledSignature, Policy, PolicyError, ScanPoint, attestation_key,
+};
 use portcullis_core::{Attached, ImageConfig};
 use portcullis_trust::{AttestationCheck, KeySet, SignatureCheck};
 
@@ -98,6 +100,26 @@ pub struct AttestationFacts {
 }
 
 impl AttestationFacts {
+    /// The SBOM (a CycloneDX or SPDX predicate) of the newest verified attestation, as JSON
+    /// bytes, when no scan stands in for it yet: the caller matches it against its DB and
+    /// gives the result to [`AttestationFacts::set_sbom_report`].
+    pub fn unmatched_sbom(&self) -> Option<Vec<u8>> {
+        if self.scan.is_some() {
+            return None;
+        }
+        let newest = self.check.verified.first()?;
+        let sbom = newest.predicate_type == portcullis_trust::CYCLONEDX_PREDICATE
+            || newest.predicate_type == portcullis_trust::SPDX_PREDICATE;
+        sbom.then(|| serde_json::to_vec(&newest.predicate).ok())
+            .flatten()
+    }
+
+    /// The scan of the attested SBOM (its packages matched here), as made when the SBOM was.
+    pub fn set_sbom_report(&mut self, image: &str, report: &ScanReport) {
+        let time = self.check.verified.first().and_then(|a| a.time);
+        self.scan = Some(Box::new(ImageFacts::from_report(image, report, time)));
+    }
+
     /// The facts of `check` for `image`.
     pub fn new(image: &str, check: AttestationCheck) -> AttestationFacts {
         let scan = check
@@ -238,6 +260,8 @@ impl ConfigFacts {
 pub struct TrustNeeds {
     /// Key sets of signature criteria.
     pub signatures: Vec<KeySet>,
+    /// Root certificates of signature criteria by certificate.
+    pub certificates: Vec<portcullis_trust::TrustRoots>,
     /// Key sets and predicate types of attestation criteria.
     pub attestations: Vec<(KeySet, String)>,
 }
@@ -245,12 +269,13 @@ pub struct TrustNeeds {
 impl TrustNeeds {
     /// True when nothing attached needs checking.
     pub fn is_empty(&self) -> bool {
-        self.signatures.is_empty() && self.attestations.is_empty()
+        self.signatures.is_empty() && self.certificates.is_empty() && self.attestations.is_empty()
     }
 
     /// An identity of these needs, for caching checks made for them.
     pub fn id(&self) -> String {
         let mut parts: Vec<String> = self.signatures.iter().map(|k| k.id().to_string()).collect();
+        parts.extend(self.certificates.iter().map(|r| r.id().to_string()));
         parts.extend(self.attestations.iter().map(|(k, t)| attestation_key(k, t)));
         parts.join("|")
     }
@@ -353,6 +378,16 @@ impl ImageFacts {
             self.signatures.insert(
                 keys.id().to_string(),
                 portcullis_trust::check_signatures(attached, keys),
+            );
+        }
+        for roots in &needs.certificates {
+            self.signatures.insert(
+                roots.id().to_string(),
+                portcullis_trust::check_certificate_signatures(
+                    attached,
+                    roots,
+                    std::time::SystemTime::now(),
+                ),
             );
         }
         for (keys, predicate_type) in &needs.attestations {
@@ -521,10 +556,15 @@ impl PolicySet {
             .flat_map(|p| &p.rules)
             .filter(|r| r.reads_attachments())
         {
-            if let Some((keys, _)) = &r.signature
+            if let Some(keys) = r.signature.as_ref().and_then(|s| s.keys.as_ref())
                 && !needs.signatures.iter().any(|k| k.id() == keys.id())
             {
                 needs.signatures.push(keys.clone());
+            }
+            if let Some(c) = r.signature.as_ref().and_then(|s| s.certificates.as_ref())
+                && !needs.certificates.iter().any(|k| k.id() == c.roots.id())
+            {
+                needs.certificates.push(c.roots.clone());
             }
             if let Some(a) = &r.attestation
                 && !needs
@@ -691,11 +731,10 @@ pub(crate) fn rule_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTi
     {
         return false;
     }
-    if let Some((keys, count)) = &r.signature {
-        match img.signatures.get(keys.id()) {
-            Some(check) if check.keys().len() >= *count => {}
-            _ => return false,
-        }
+    if let Some(sig) = &r.signature
+        && signers(sig, img).len() < sig.count
+    {
+        return false;
     }
     if !config_matches(r, img, now) || !feed_matches(r, img, now) {
         return false;
@@ -772,6 +811,31 @@ pub(crate) fn rule_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTi
         }
     }
     true
+}
+
+/// The distinct signers of `img` a signature criterion accepts: keys that verified a
+/// signature, and identities of certificates chained to its roots that match its subjects
+/// (and issuers).
+fn signers(sig: &CompiledSignature, img: &ImageFacts) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(check) = sig.keys.as_ref().and_then(|k| img.signatures.get(k.id())) {
+        out.extend(check.keys().into_iter().map(str::to_string));
+    }
+    if let Some(c) = &sig.certificates
+        && let Some(check) = img.signatures.get(c.roots.id())
+    {
+        for v in &check.verified {
+            let Some(identity) = &v.identity else {
+                continue;
+            };
+            let issuer_ok =
+                c.issuers.is_empty() || v.issuer.as_ref().is_some_and(|i| c.issuers.contains(i));
+            if issuer_ok && c.subjects.iter().any(|re| re.is_match(identity)) {
+                out.insert(identity.clone());
+            }
+        }
+    }
+    out
 }
 
 fn config_matches(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> bool {
@@ -924,13 +988,21 @@ fn explain(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> Vec<Strin
 /// The signature, attestation, config and feed criteria of `r` with what matched them.
 fn explain_supply_chain(r: &CompiledRule, img: &ImageFacts, now: OffsetDateTime) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some((keys, count)) = &r.signature
-        && let Some(check) = img.signatures.get(keys.id())
-    {
+    if let Some(sig) = &r.signature {
+        let checks: Vec<String> = sig
+            .keys
+            .iter()
+            .map(|k| k.id())
+            .chain(sig.certificates.iter().map(|c| c.roots.id()))
+            .filter_map(|id| img.signatures.get(id))
+            .map(SignatureCheck::describe)
+            .collect();
+        let signers: Vec<String> = signers(sig, img).into_iter().collect();
         out.push(format!(
-            "signature count {count} of [{}]: {}",
-            keys.id(),
-            check.describe()
+            "signature count {}: {} ({})",
+            sig.count,
+            signers.join(", "),
+            checks.join("; ")
         ));
     }
     if let Some(a) = &r.attestation
@@ -1205,7 +1277,15 @@ fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
         line.push_str(&format!("; signatures could not be fetched: {e}"));
     }
     for (keys, check) in &img.signatures {
-        line.push_str(&format!("; signatures (keys {keys}): {}", check.describe()));
+        let what = if keys.starts_with("roots:") {
+            "certificates"
+        } else {
+            "keys"
+        };
+        line.push_str(&format!(
+            "; signatures ({what} {keys}): {}",
+            check.describe()
+        ));
     }
     for (key, facts) in &img.attestations {
         let predicate = key.rsplit(' ').next().unwrap_or_default();
@@ -1213,6 +1293,18 @@ fn rejection_line(img: &ImageFacts, by: Option<&RuleRef>) -> String {
             "; attestations ({predicate}): {}",
             facts.check.describe()
         ));
+        if let Some(scan) = &facts.scan {
+            line.push_str(&format!(
+                "; attested scan: status {}, max CVSS {}",
+                scan.status.map_or("unknown", |s| s.as_str()),
+                fmt_score(scan.max_cvss)
+            ));
+            let mut top: Vec<&TopVuln> = scan.top.iter().collect();
+            top.sort_by(|a, b| by_severity(a, b));
+            if let Some(worst) = top.first() {
+                line.push_str(&format!(", worst {}", describe(worst)));
+            }
+        }
     }
     line
 }

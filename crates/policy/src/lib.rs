@@ -13,10 +13,11 @@ mod selector;
 
 pub use crd::{
     API_VERSION, Action, AgeMatch, AgeOperator, AttestationMatch, CALICO_API_VERSION,
-    ContainerAdmissionPolicy, ContainerVulnerabilityException, EXCEPTION_KIND, ExceptionScopeName,
-    ExceptionSpec, GROUP, ImageConfigMatch, KIND, Mode, ObjectMeta, PolicySpec, Rule, ScanAge,
-    ScoreMatch, ScoreOperator, SetOperator, SignatureMatch, StatusMatch, StringMatch, TimeMatch,
-    TimeOperator, crd_yaml, custom_resource_definition, exception_crd_yaml, spec_schema,
+    CertificateMatch, ContainerAdmissionPolicy, ContainerVulnerabilityException, EXCEPTION_KIND,
+    ExceptionScopeName, ExceptionSpec, GROUP, ImageConfigMatch, KIND, Mode, ObjectMeta, PolicySpec,
+    Rule, ScanAge, ScoreMatch, ScoreOperator, SetOperator, SignatureMatch, StatusMatch,
+    StringMatch, TimeMatch, TimeOperator, crd_yaml, custom_resource_definition, exception_crd_yaml,
+    spec_schema,
 };
 pub use evaluate::{
     AttestationFacts, ConfigFacts, Decision, ImageDecision, ImageFacts, PolicySet, RuleRef, RunAs,
@@ -24,8 +25,9 @@ pub use evaluate::{
 };
 pub use load::{
     Loaded, exception_from_value, load_dir, load_dir_all, parse_text, policy_from_value,
+    policy_shape_from_value,
 };
-pub use policy::{Policy, PolicyError};
+pub use policy::{Policy, PolicyError, SECRET_KEY_ENTRY, SECRET_KEY_PREFIX};
 pub use selector::{Selector, SelectorError};
 
 /// Results of this crate's fallible operations.

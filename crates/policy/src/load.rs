@@ -219,6 +219,12 @@ fn load_value(
     }
 }
 
+/// Reads one `ContainerAdmissionPolicy` object's shape without checking its values: for
+/// callers that complete it first (keys named as Secrets) and check it after.
+pub fn policy_shape_from_value(doc: &Value) -> Result<ContainerAdmissionPolicy, PolicyError> {
+    typed(doc, KIND)
+}
+
 /// Reads one `ContainerAdmissionPolicy` object (as the Kubernetes API returns it, or as
 /// parsed from a file) and checks it. Shape errors carry the path of the offending field.
 pub fn policy_from_value(doc: &Value) -> Result<ContainerAdmissionPolicy, PolicyError> {

@@ -17,7 +17,7 @@ use crate::crd::{
     Rule, ScanAge, ScoreOperator, SetOperator, StringMatch, TimeMatch, TimeOperator,
 };
 use crate::selector::Selector;
-use portcullis_trust::{KeySet, PublicKey};
+use portcullis_trust::{KeySet, PublicKey, TrustRoots};
 
 /// Why a policy (or a file of policies) could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -148,11 +148,27 @@ pub(crate) struct CompiledRule {
     pub(crate) max_cvss: Option<(ScoreOperator, f64)>,
     /// Upper-cased ids, so comparison ignores case.
     pub(crate) vulnerability_ids: Option<(SetOperator, BTreeSet<String>)>,
-    /// The keys, and how many of them must have signed.
-    pub(crate) signature: Option<(KeySet, usize)>,
+    pub(crate) signature: Option<CompiledSignature>,
     pub(crate) attestation: Option<CompiledAttestation>,
     pub(crate) image_config: Option<CompiledConfig>,
     pub(crate) feed_age: Option<(AgeOperator, std::time::Duration)>,
+}
+
+/// A signature criterion, checked.
+#[derive(Clone, Debug)]
+pub(crate) struct CompiledSignature {
+    pub(crate) keys: Option<KeySet>,
+    pub(crate) certificates: Option<CompiledCertificates>,
+    /// How many distinct signers must have signed.
+    pub(crate) count: usize,
+}
+
+/// Who may sign by certificate, checked.
+#[derive(Clone, Debug)]
+pub(crate) struct CompiledCertificates {
+    pub(crate) roots: TrustRoots,
+    pub(crate) subjects: Vec<Regex>,
+    pub(crate) issuers: Vec<String>,
 }
 
 /// An attestation criterion, checked.
@@ -396,18 +412,57 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
     let signature = match &r.signature {
         None => None,
         Some(m) => {
-            let keys = compile_keys("signature", &m.keys)?;
+            let keys = (!m.keys.is_empty())
+                .then(|| compile_keys("signature", &m.keys))
+                .transpose()?;
+            let certificates = match &m.certificates {
+                None => None,
+                Some(c) => {
+                    let roots = TrustRoots::from_pem(&c.roots).map_err(|(i, e)| {
+                        (format!("signature.certificates.roots[{i}]"), e.to_string())
+                    })?;
+                    if c.roots.is_empty() {
+                        return Err((
+                            "signature.certificates.roots".into(),
+                            "must list at least one root certificate".into(),
+                        ));
+                    }
+                    let subjects = regexes(
+                        "signature.certificates.subjects",
+                        &StringMatch {
+                            operator: SetOperator::IsOneOf,
+                            values: c.subjects.clone(),
+                        },
+                    )?
+                    .1;
+                    Some(CompiledCertificates {
+                        roots,
+                        subjects,
+                        issuers: c.issuers.clone(),
+                    })
+                }
+            };
+            if keys.is_none() && certificates.is_none() {
+                return Err(("signature".into(), "give keys, certificates or both".into()));
+            }
             let count = m.count.unwrap_or(1);
-            if count == 0 || count > keys.keys().len() {
+            let most = match (&keys, &certificates) {
+                (Some(k), None) => k.keys().len(),
+                _ => usize::MAX,
+            };
+            if count == 0 || count > most {
                 return Err((
                     "signature.count".into(),
                     format!(
-                        "must be between 1 and the number of distinct keys ({}), not {count}",
-                        keys.keys().len()
+                        "must be between 1 and the number of distinct keys ({most}), not {count}"
                     ),
                 ));
             }
-            Some((keys, count))
+            Some(CompiledSignature {
+                keys,
+                certificates,
+                count,
+            })
         }
     };
     let attestation = match &r.attestation {
@@ -528,10 +583,92 @@ fn compile_keys(field: &str, keys: &[String]) -> Result<KeySet, FieldError> {
         .iter()
         .enumerate()
         .map(|(i, k)| {
+            if k.trim().starts_with(SECRET_KEY_PREFIX) {
+                return Err((
+                    format!("{field}.keys[{i}]"),
+                    format!(
+                        "{} names a Secret, which is read only in a cluster (serve --watch-cluster); give the PEM key here",
+                        k.trim()
+                    ),
+                ));
+            }
             PublicKey::from_pem(k).map_err(|e| (format!("{field}.keys[{i}]"), e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(KeySet::new(parsed))
+}
+
+/// How a key names a Kubernetes Secret instead of being given: `k8s://NAMESPACE/NAME`, as
+/// cosign writes and reads them; the key is the Secret's [`SECRET_KEY_ENTRY`] entry.
+pub const SECRET_KEY_PREFIX: &str = "k8s://";
+/// The Secret entry holding the public key (`cosign generate-key-pair k8s://…` writes it).
+pub const SECRET_KEY_ENTRY: &str = "cosign.pub";
+
+impl ContainerAdmissionPolicy {
+    /// The Secrets (namespace, name) its signature and attestation keys name.
+    pub fn key_secrets(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for key in self.keys() {
+            if let Some(r) = secret_ref(key)
+                && !out.contains(&r)
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Replaces each key naming a Secret with the PEM `read(namespace, name)` gives; a Secret
+    /// that cannot be read fails the policy, naming the rule and key (a policy is never used
+    /// with fewer keys than it names).
+    pub fn resolve_key_secrets(
+        &mut self,
+        read: &dyn Fn(&str, &str) -> Result<String, String>,
+    ) -> Result<(), PolicyError> {
+        let name = self.metadata.name.clone();
+        for (i, rule) in self.spec.rules.iter_mut().enumerate() {
+            let lists = [
+                ("signature", rule.signature.as_mut().map(|s| &mut s.keys)),
+                (
+                    "attestation",
+                    rule.attestation.as_mut().map(|a| &mut a.keys),
+                ),
+            ];
+            for (field, keys) in lists {
+                for (k, key) in keys.into_iter().flatten().enumerate() {
+                    let Some((ns, secret)) = secret_ref(key) else {
+                        continue;
+                    };
+                    *key = read(&ns, &secret).map_err(|message| PolicyError::Rule {
+                        policy: name.clone(),
+                        rule: i,
+                        field: format!("{field}.keys[{k}]"),
+                        message: format!("{}: {message}", key.trim()),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.spec.rules.iter().flat_map(|r| {
+            r.signature
+                .iter()
+                .flat_map(|s| &s.keys)
+                .chain(r.attestation.iter().flat_map(|a| &a.keys))
+        })
+    }
+}
+
+/// The (namespace, name) of a `k8s://NAMESPACE/NAME` key.
+fn secret_ref(key: &str) -> Option<(String, String)> {
+    let (ns, name) = key
+        .trim()
+        .strip_prefix(SECRET_KEY_PREFIX)?
+        .split_once('/')?;
+    (!ns.is_empty() && !name.is_empty() && !name.contains('/'))
+        .then(|| (ns.to_string(), name.to_string()))
 }
 
 fn duration(field: &str, text: &str) -> Result<std::time::Duration, FieldError> {

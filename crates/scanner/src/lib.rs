@@ -526,6 +526,15 @@ impl Scanner {
         self.match_parts().report(&db, inv)
     }
 
+    /// The report of an SBOM given as bytes (CycloneDX or SPDX, JSON or XML), named `origin`:
+    /// its packages matched under the current database, nothing pulled or stored. What an
+    /// image's signed SBOM attestation is judged by.
+    pub fn report_sbom(&self, bytes: &[u8], origin: &str) -> Result<ScanReport> {
+        let mut inv = portcullis_sbom::decode(bytes, origin)?;
+        inv.image.reference = origin.to_string();
+        self.rematch(inv)
+    }
+
     /// Rematches every package list in the store under the current database and stores the
     /// reports: what a DB update triggers, with no image IO. Lists are spread over the CPUs
     /// (matching is CPU work on shared, remembered DB lookups). Returns how many were done.

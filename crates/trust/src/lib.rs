@@ -7,6 +7,7 @@
 //! which signature where, and for each signature that did not count, why. A rule that needs
 //! a signature passes only on a verified one; nothing here turns "could not tell" into yes.
 
+mod cert;
 mod key;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,9 @@ use portcullis_core::{Attached, Attachment, DSSE_ENVELOPE, SIGNATURE_ANNOTATION,
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use cert::{
+    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RootError, TrustRoots, check_certificate_signatures,
+};
 pub use key::{KeyAlgorithm, KeyError, PublicKey};
 
 /// The predicate type of cosign's vulnerability-scan attestation (`cosign attest --type vuln`).
@@ -78,6 +82,12 @@ pub struct Verified {
     pub origin: String,
     /// The image digest the signed payload names.
     pub digest: String,
+    /// For a signature by certificate: the signer's e-mail or URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// For a signature by a Fulcio certificate: the OIDC issuer it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 /// The signatures of one image checked against one key set.
@@ -143,6 +153,45 @@ fn verify_simple_signing(
     attached: &Attached,
     keys: &KeySet,
 ) -> Result<Verified, String> {
+    let Some(b64) = a
+        .annotations
+        .get(SIGNATURE_ANNOTATION)
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(if a.annotations.contains_key(CERTIFICATE_ANNOTATION) {
+            "a keyless signature (certificate) without a key signature: keyless verification needs a trust root, which is not configured".into()
+        } else {
+            format!("no {SIGNATURE_ANNOTATION} annotation")
+        });
+    };
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("the signature is not base64 ({e})"))?;
+    let key = keys.verifier(&a.payload, &signature).ok_or_else(|| {
+        format!(
+            "the signature does not verify with {} (signed by another key, or the payload was changed)",
+            key_list(keys)
+        )
+    })?;
+    let digest =
+        payload_digest(&a.payload).map_err(|e| format!("signed by {} but {e}", key.id()))?;
+    if !attached.digests.iter().any(|d| d.as_str() == digest) {
+        return Err(format!(
+            "signed by {} for another image ({digest})",
+            key.id()
+        ));
+    }
+    Ok(Verified {
+        key: key.id().to_string(),
+        origin: a.origin.clone(),
+        digest,
+        identity: None,
+        issuer: None,
+    })
+}
+
+/// The image digest a cosign simple-signing payload names, once it is known to be one.
+pub(crate) fn payload_digest(payload: &[u8]) -> Result<String, String> {
     #[derive(Deserialize)]
     struct Payload {
         critical: Critical,
@@ -158,59 +207,15 @@ fn verify_simple_signing(
         #[serde(rename = "docker-manifest-digest")]
         digest: String,
     }
-    let Some(b64) = a
-        .annotations
-        .get(SIGNATURE_ANNOTATION)
-        .filter(|s| !s.is_empty())
-    else {
-        return Err(
-            if a.annotations
-                .contains_key("dev.sigstore.cosign/certificate")
-            {
-                "a keyless signature (certificate) without a key signature: keyless verification needs a trust root, which is not configured".into()
-            } else {
-                format!("no {SIGNATURE_ANNOTATION} annotation")
-            },
-        );
-    };
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|e| format!("the signature is not base64 ({e})"))?;
-    let key = keys.verifier(&a.payload, &signature).ok_or_else(|| {
-        format!(
-            "the signature does not verify with {} (signed by another key, or the payload was changed)",
-            key_list(keys)
-        )
-    })?;
-    let payload: Payload = serde_json::from_slice(&a.payload).map_err(|e| {
-        format!(
-            "signed by {} but not a cosign simple-signing payload ({e})",
-            key.id()
-        )
-    })?;
+    let payload: Payload = serde_json::from_slice(payload)
+        .map_err(|e| format!("not a cosign simple-signing payload ({e})"))?;
     if payload.critical.kind != "cosign container image signature" {
         return Err(format!(
-            "signed by {} but of type {:?}, not a container image signature",
-            key.id(),
+            "of type {:?}, not a container image signature",
             payload.critical.kind
         ));
     }
-    if !attached
-        .digests
-        .iter()
-        .any(|d| d.as_str() == payload.critical.image.digest)
-    {
-        return Err(format!(
-            "signed by {} for another image ({})",
-            key.id(),
-            payload.critical.image.digest
-        ));
-    }
-    Ok(Verified {
-        key: key.id().to_string(),
-        origin: a.origin.clone(),
-        digest: payload.critical.image.digest,
-    })
+    Ok(payload.critical.image.digest)
 }
 
 fn key_list(keys: &KeySet) -> String {

@@ -23,6 +23,10 @@ use crate::review::{AdmissionRequest, AdmissionResponse, Operation, PatchOp};
 use crate::scan::ScanFailure;
 use crate::workload::{self, ContainerImage};
 
+/// The audit annotation of an admission decided on signatures or attestations (the API server
+/// prefixes it with the webhook's name).
+pub(crate) const SUPPLY_CHAIN_ANNOTATION: &str = "supply-chain";
+
 /// A request that needs evaluation.
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
@@ -336,6 +340,26 @@ pub(crate) fn evaluate(
     response.warnings = warnings;
     if mutate {
         response = response.with_patch(&pin_patches(p, outcomes));
+    }
+    // What admitted an image on signatures or attestations goes to the API server's audit log
+    // (and `policy test`'s output): which key verified which signature where.
+    if !attachments.is_empty() {
+        let evidence: Vec<String> = decision
+            .images
+            .iter()
+            .filter_map(|(image, d)| match d {
+                ImageDecision::Allowed { by: Some(by) } if !by.matched.is_empty() => Some(format!(
+                    "image {image:?} allowed by {by} ({})",
+                    by.matched.join("; ")
+                )),
+                _ => None,
+            })
+            .collect();
+        if !evidence.is_empty() {
+            response
+                .audit_annotations
+                .insert(SUPPLY_CHAIN_ANNOTATION.into(), evidence.join("\n"));
+        }
     }
     let result = if audit_rejections.is_empty() {
         "allowed"

@@ -31,7 +31,7 @@ pub use http::{MAX_BODY, router};
 pub use namespaces::{
     IGNORE_LABEL, NAME_LABEL, NameOnlyLabels, NamespaceLabels, StaticNamespaceLabels,
 };
-pub use offline::{OfflineOptions, review_offline};
+pub use offline::{MatchSbom, OfflineOptions, SbomMatcher, review_offline};
 pub use pipeline::{DEFAULT_REPORT_CAPACITY, PipelineScanner, TagRefresh};
 pub use review::{
     API_V1, API_V1BETA1, AdmissionRequest, AdmissionResponse, AdmissionReview, GroupVersionKind,

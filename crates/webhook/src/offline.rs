@@ -37,6 +37,22 @@ pub struct OfflineOptions {
     /// caller, or why it could not be; an image missing here has none fetched, so no
     /// signature rule matches it.
     pub attached: HashMap<String, Result<portcullis_core::Attached, String>>,
+    /// Matches an SBOM an attestation carries against the caller's DB (`None`: no DB, so an
+    /// attested SBOM stands in for no scan).
+    pub sbom_matcher: Option<SbomMatcher>,
+}
+
+/// What an [`SbomMatcher`] calls: `(image, sbom) -> report`, or why not.
+pub type MatchSbom = dyn Fn(&str, &[u8]) -> Result<ScanReport, String> + Send + Sync;
+
+/// Matches SBOM bytes (CycloneDX or SPDX) against a DB.
+#[derive(Clone)]
+pub struct SbomMatcher(pub Arc<MatchSbom>);
+
+impl std::fmt::Debug for SbomMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SbomMatcher")
+    }
 }
 
 /// Decides one AdmissionReview as `/validate` (or `/mutate`) would, reading scan reports
@@ -74,7 +90,22 @@ pub fn review_offline(
                                 Some(Err(e)) => Err(e.clone()),
                                 None => Err("not fetched".to_string()),
                             };
-                            let facts = admission::attached_facts(&image, attached, &needs);
+                            let mut facts = admission::attached_facts(&image, attached, &needs);
+                            for a in facts.attestations.values_mut() {
+                                let Some(sbom) = a.unmatched_sbom() else {
+                                    continue;
+                                };
+                                match opts.sbom_matcher.as_ref().map(|m| (m.0)(&image, &sbom)) {
+                                    Some(Ok(report)) => a.set_sbom_report(&image, &report),
+                                    Some(Err(e)) => a.check.problems.push(format!(
+                                        "the attested SBOM could not be matched: {e}"
+                                    )),
+                                    None => a.check.problems.push(
+                                        "the attested SBOM is not matched: no vulnerability DB (--db)"
+                                            .into(),
+                                    ),
+                                }
+                            }
                             (image, facts)
                         })
                         .collect()

@@ -527,6 +527,31 @@ impl ImageScanner for PipelineScanner {
         self.cache.read().get(image).map(|c| c.report.clone())
     }
 
+    fn match_sbom(
+        &self,
+        image: &str,
+        sbom: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            let failed = |reason: String| ScanFailure::Scan {
+                image: image.clone(),
+                reason,
+            };
+            let scanner = self.scanner.clone();
+            let origin = format!("the SBOM attested for {image}");
+            let report = tokio::task::spawn_blocking(move || {
+                scanner
+                    .report_sbom(&sbom, &origin)
+                    .map_err(|e| ErrorChain(&e).to_string())
+            })
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(failed)?;
+            Ok(Arc::new(report))
+        })
+    }
+
     fn attached(
         &self,
         image: &str,

@@ -112,6 +112,22 @@ pub trait ImageScanner: Send + Sync + 'static {
         None
     }
 
+    /// The report of an SBOM an image's signed attestation carries: its packages matched
+    /// against the DB in force, as a scan of `image` would be (no pull).
+    fn match_sbom(
+        &self,
+        image: &str,
+        _sbom: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<ScanReport>, ScanFailure>> + Send + '_>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            Err(ScanFailure::Scan {
+                image,
+                reason: "this scanner does not match SBOMs".into(),
+            })
+        })
+    }
+
     /// When `report` was made, if known: policies can require a recent scan, and reports
     /// carry no time of their own. `None` makes the webhook use the time of the admission.
     fn scanned_at(&self, _image: &str, _report: &ScanReport) -> Option<OffsetDateTime> {

@@ -563,7 +563,7 @@ impl AppState {
                 let started = std::time::Instant::now();
                 let fetched =
                     tokio::time::timeout_at(deadline, self.scanner.attached(&image, secrets)).await;
-                let facts = match &fetched {
+                let mut facts = match &fetched {
                     Ok(Ok(a)) => admission::attached_facts(&image, Ok(a), needs),
                     Ok(Err(e)) => admission::attached_facts(&image, Err(e.to_string()), needs),
                     Err(_) => admission::attached_facts(
@@ -575,6 +575,24 @@ impl AppState {
                         needs,
                     ),
                 };
+                for a in facts.attestations.values_mut() {
+                    let Some(sbom) = a.unmatched_sbom() else {
+                        continue;
+                    };
+                    match tokio::time::timeout_at(deadline, self.scanner.match_sbom(&image, sbom))
+                        .await
+                    {
+                        Ok(Ok(report)) => a.set_sbom_report(&image, &report),
+                        Ok(Err(e)) => a
+                            .check
+                            .problems
+                            .push(format!("the attested SBOM could not be matched: {e}")),
+                        Err(_) => a
+                            .check
+                            .problems
+                            .push("matching the attested SBOM outlasted the scan budget".into()),
+                    }
+                }
                 tracing::debug!(%image, elapsed = ?started.elapsed(), "attached artifacts checked");
                 (image, facts, matches!(fetched, Ok(Ok(_))))
             }

@@ -147,6 +147,22 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                 attached,
                 ..Default::default()
             };
+            // An attested SBOM is matched against --db when one is given.
+            if db.is_some() && set.reads_attachments() {
+                let scanner = Arc::new(Scanner::new(super::scanner_config(
+                    &image,
+                    db.clone(),
+                    None,
+                    &verdict,
+                )?)?);
+                opts.sbom_matcher = Some(portcullis_webhook::SbomMatcher(Arc::new(
+                    move |image: &str, sbom: &[u8]| {
+                        scanner
+                            .report_sbom(sbom, &format!("the SBOM attested for {image}"))
+                            .map_err(|e| portcullis_core::ErrorChain(&e).to_string())
+                    },
+                )));
+            }
             opts.config.on_scan_error = super::action(on_scan_error);
             opts.config.on_scan_timeout = super::action(on_scan_timeout);
             let mut any_denied = false;

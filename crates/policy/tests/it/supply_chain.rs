@@ -63,6 +63,8 @@ fn signed_by(n: usize) -> SignatureCheck {
                 key: key_id(),
                 origin: "tag sha256-aa.sig".into(),
                 digest: "sha256:aa".into(),
+                identity: None,
+                issuer: None,
             })
             .collect(),
         problems: vec![],
