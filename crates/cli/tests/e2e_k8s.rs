@@ -78,6 +78,7 @@ fn kube_apiserver_end_to_end() {
         "an image with a fresh signed scan attestation is admitted",
         "an expired scan attestation is rejected",
         "a key read from a Kubernetes Secret (k8s://portcullis/ci-cosign) verifies signatures",
+        "the stored decision of a signed admission names the verifying key",
         "ContainerVulnerabilityExceptions admit the excepted image without restart",
         "private image admitted with the pod's imagePullSecrets",
         "service account's pull secret used",

@@ -688,7 +688,17 @@ impl AppState {
                 user: p.user.clone(),
                 images: p.distinct_images(),
                 allowed: v.response.allowed,
-                message: v.response.message().map(String::from),
+                // An admission on signatures keeps its evidence as its message.
+                message: v
+                    .response
+                    .message()
+                    .or_else(|| {
+                        v.response
+                            .audit_annotations
+                            .get(admission::SUPPLY_CHAIN_ANNOTATION)
+                            .map(String::as_str)
+                    })
+                    .map(String::from),
                 warnings: v.response.warnings.clone(),
                 audit_rejections: v.audit_rejections.clone(),
                 policy: v.policy.clone(),
