@@ -1085,10 +1085,10 @@ fn db_update_fail_alerts(store: &str, dir: &Path) {
         .as_str()
         .unwrap_or_else(|| panic!("{images}"))
         .to_string();
-    // Up to a minute: under a loaded CI machine the DB update, rematch and alert pass take a while.
     // It runs in a cluster, as the runtime watch would record.
     running_in_a_workload(store, &format!("{reg}/portcullis/debian:lang"), &digest);
     feeds.add_pypi();
+    // Up to a minute: under a loaded CI machine the DB update, rematch and alert pass take a while.
     let alert = (0..300).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(200));
         receiver.got.lock().iter().find_map(|(_, body)| {
