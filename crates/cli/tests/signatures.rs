@@ -5,7 +5,8 @@
 //! Every case the supply-chain issue names: signed, unsigned, signed by another key, a
 //! signature for another digest, a tampered payload, garbage in the signature, the OCI
 //! referrers scheme, two keys required, fresh, expired and failing scan attestations, an
-//! unreachable registry and a key in the wrong format.
+//! unreachable registry and a key in the wrong format; certificates chained to configured roots;
+//! attested SBOMs; and the image-config and feed-age rules on images made with umoci.
 
 mod common;
 
@@ -288,32 +289,13 @@ impl Lab {
         registry: &str,
         extra: &[&str],
     ) -> (i32, String, String) {
-        let pod = self.dir.path().join("pod.json");
-        let manifest = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "p", "namespace": "default"},
-            "spec": {"containers": [{"name": "c", "image": image}]}});
-        std::fs::write(&pod, manifest.to_string()).unwrap();
-        let out = bin()
-            .args(["policy", "test", "--policies"])
-            .arg(policies)
-            .arg("--manifest")
-            .arg(&pod)
-            .args(["--insecure-registry", registry])
-            .args(extra)
-            .output()
-            .unwrap();
-        let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        // The denial's message, or for an admission its supply-chain audit annotation.
-        let message = stdout
-            .pointer("/response/status/message")
-            .or_else(|| stdout.pointer("/response/auditAnnotations/supply-chain"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        (
-            out.status.code().unwrap_or(-1),
-            message,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        let mut args = vec!["--insecure-registry", registry];
+        args.extend_from_slice(extra);
+        policy_test(
+            self.dir.path(),
+            policies,
+            json!({"containers": [{"name": "c", "image": image}]}),
+            &args,
         )
     }
 }
@@ -734,4 +716,193 @@ fn certificate_signatures_chain_to_configured_roots() {
     let (rc, _, err) = lab.decide(&policy("bad-root", "not a certificate", "x"), &image, &reg);
     assert_eq!(rc, 2, "{err}");
     assert!(err.contains("signature.certificates.roots[0]"), "{err}");
+}
+
+/// `policy test` of a pod with `spec`, in `dir`: exit code, the denial's message (or for an
+/// admission its supply-chain audit annotation), stderr.
+fn policy_test(dir: &Path, policies: &Path, spec: Value, extra: &[&str]) -> (i32, String, String) {
+    let pod = dir.join("pod.json");
+    let manifest = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"}, "spec": spec});
+    std::fs::write(&pod, manifest.to_string()).unwrap();
+    let out = bin()
+        .args(["policy", "test", "--policies"])
+        .arg(policies)
+        .arg("--manifest")
+        .arg(&pod)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let message = stdout
+        .pointer("/response/status/message")
+        .or_else(|| stdout.pointer("/response/auditAnnotations/supply-chain"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    (
+        out.status.code().unwrap_or(-1),
+        message,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `policy test` of a pod running `image` with a pod-level `securityContext`, decided from
+/// `report`, at `now`: exit code and message.
+fn decide_config(
+    dir: &Path,
+    policies: &Path,
+    image: &str,
+    security_context: Value,
+    report: &Path,
+    now: &str,
+) -> (i32, String) {
+    let spec = json!({"securityContext": security_context,
+                      "containers": [{"name": "c", "image": image}]});
+    let report = report.display().to_string();
+    let (rc, message, _) = policy_test(dir, policies, spec, &["--results", &report, "--now", now]);
+    (rc, message)
+}
+
+#[test]
+fn image_config_and_feed_age_rules_read_the_real_image() {
+    let (Some(fx), Some(td)) = (fixtures(), common::testdata()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two images made from the Debian fixture with umoci: one as root exposing ssh with a
+    // password in its environment, one as user 1000.
+    let layout = d.join("oci");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(fx.join("oci"))
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let base = format!("{}:bookworm", layout.display());
+    for (tag, args) in [
+        (
+            "ssh",
+            vec![
+                "--config.exposedports",
+                "22/tcp",
+                "--config.env",
+                "DB_PASSWORD=hunter2",
+            ],
+        ),
+        ("app", vec!["--config.user", "1000"]),
+    ] {
+        let mut umoci = Command::new("umoci");
+        umoci
+            .args(["config", "--image", &base, "--tag", tag])
+            .args(args);
+        run_in(umoci, d, &[]);
+    }
+    let db = d.join("vuln.db").display().to_string();
+    let pypi = td.join("advisories/pypi").display().to_string();
+    run_in(bin(), d, &["db", "import", "--db", &db, &pypi]);
+    let report = |tag: &str| {
+        let target = format!("oci:{}:{tag}", layout.display());
+        let out = d.join(format!("report-{tag}.json"));
+        let o = out.display().to_string();
+        run_in(
+            bin(),
+            d,
+            &["scan", &target, "--db", &db, "--format", "json", "-o", &o],
+        );
+        (target, out)
+    };
+    let (ssh, ssh_report) = report("ssh");
+    let (app, app_report) = report("app");
+    let text = std::fs::read_to_string(&ssh_report).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        r["image"]["config"]["exposed_ports"],
+        json!(["22/tcp"]),
+        "{}",
+        r["image"]
+    );
+    assert_eq!(
+        r["image"]["config"]["env_names"],
+        json!(["DB_PASSWORD"]),
+        "{}",
+        r["image"]
+    );
+    assert!(!text.contains("hunter2"), "an environment value was kept");
+
+    let policy = |name: &str, criterion: Value| {
+        let dir = d.join(format!("pol-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = json!({"apiVersion": "containersecurity.portcullis.dev/v1",
+            "kind": "ContainerAdmissionPolicy", "metadata": {"name": name},
+            "spec": {"rules": [criterion, {"action": "Allow"}]}});
+        std::fs::write(dir.join("p.json"), p.to_string()).unwrap();
+        dir
+    };
+    let now = portcullis_core::format_time(time::OffsetDateTime::now_utc());
+    let none = json!({});
+    let root = policy(
+        "no-root",
+        json!({"action": "Reject", "imageConfig": {"runAsRoot": true}}),
+    );
+    let (rc, msg) = decide_config(d, &root, &ssh, none.clone(), &ssh_report, &now);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("runs as root (config User \"\")"), "{msg}");
+    // The pod's securityContext decides over the config; a non-root config user passes.
+    let (rc, msg) = decide_config(
+        d,
+        &root,
+        &ssh,
+        json!({"runAsUser": 1000}),
+        &ssh_report,
+        &now,
+    );
+    assert_eq!(rc, 0, "{msg}");
+    let (rc, msg) = decide_config(d, &root, &app, none.clone(), &app_report, &now);
+    assert_eq!(rc, 0, "{msg}");
+    let (rc, msg) = decide_config(d, &root, &app, json!({"runAsUser": 0}), &app_report, &now);
+    assert_eq!(rc, 1, "{msg}");
+
+    let ports = policy(
+        "no-ssh",
+        json!({"action": "Reject", "imageConfig": {"exposedPorts": {"operator": "IsOneOf", "values": ["22"]}}}),
+    );
+    let (rc, msg) = decide_config(d, &ports, &ssh, none.clone(), &ssh_report, &now);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(msg.contains("exposes [22/tcp]"), "{msg}");
+    assert_eq!(
+        decide_config(d, &ports, &app, none.clone(), &app_report, &now).0,
+        0
+    );
+
+    let env = policy(
+        "no-secrets-in-env",
+        json!({"action": "Reject", "imageConfig": {"envNames": {"operator": "IsOneOf", "values": ["(?i)password|secret|token"]}}}),
+    );
+    let (rc, msg) = decide_config(d, &env, &ssh, none.clone(), &ssh_report, &now);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains("DB_PASSWORD") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+
+    // The DB was just built: fresh today, stale a month from now.
+    let stale = policy(
+        "stale-feeds",
+        json!({"action": "Reject", "feedAge": {"operator": "gt", "duration": "7d"}}),
+    );
+    assert_eq!(
+        decide_config(d, &stale, &app, none.clone(), &app_report, &now).0,
+        0
+    );
+    let later =
+        portcullis_core::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    let (rc, msg) = decide_config(d, &stale, &app, none, &app_report, &later);
+    assert_eq!(rc, 1, "{msg}");
+    assert!(
+        msg.contains("feedAge gt 7d:") && msg.contains("30 days ago"),
+        "{msg}"
+    );
 }
