@@ -192,7 +192,7 @@ pub struct SignatureMatch {
 
 /// Who may sign by certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificateMatch {
     /// PEM root certificates the signer's certificate must chain to (with the code-signing
     /// extended key usage, valid at the time of the decision).
@@ -205,6 +205,12 @@ pub struct CertificateMatch {
     /// OIDC issuers a Fulcio certificate must name (none: any, and certificates without one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<String>,
+    /// Transparency-log (Rekor) public keys, PEM. With them a signature must carry a Rekor
+    /// bundle the log signed for this payload, signature and certificate, and the chain is
+    /// checked at the time the log recorded it: keyless signing with Fulcio's short-lived
+    /// certificates, verified offline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rekor_keys: Vec<String>,
 }
 
 /// An attestation criterion.

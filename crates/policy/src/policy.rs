@@ -418,9 +418,24 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
             let certificates = match &m.certificates {
                 None => None,
                 Some(c) => {
-                    let roots = TrustRoots::from_pem(&c.roots).map_err(|(i, e)| {
-                        (format!("signature.certificates.roots[{i}]"), e.to_string())
-                    })?;
+                    let rekor = c
+                        .rekor_keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| {
+                            PublicKey::from_pem(k).map_err(|e| {
+                                (
+                                    format!("signature.certificates.rekorKeys[{i}]"),
+                                    e.to_string(),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let roots = TrustRoots::from_pem(&c.roots)
+                        .map_err(|(i, e)| {
+                            (format!("signature.certificates.roots[{i}]"), e.to_string())
+                        })?
+                        .with_rekor_keys(rekor);
                     if c.roots.is_empty() {
                         return Err((
                             "signature.certificates.roots".into(),

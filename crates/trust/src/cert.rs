@@ -3,10 +3,13 @@
 //! certificates a policy configures, the signer known by the certificate's identity (its
 //! e-mail or URI subject alternative name, and the Fulcio OIDC issuer extension when present).
 //!
-//! The chain is checked at the time of the check, with the code-signing extended key usage.
-//! Certificates of a private PKI (valid for months) verify so; Fulcio's ten-minute
-//! certificates need the signing time a Rekor bundle proves, which is not verified here, so
-//! they do not verify once expired.
+//! The chain is checked with the code-signing extended key usage. Without transparency-log
+//! keys it is checked at the time of the check: certificates of a private PKI (valid for
+//! months) verify so. With Rekor public keys configured (keyless signing: Fulcio's
+//! ten-minute certificates), the signature must carry a Rekor bundle: its signed entry
+//! timestamp must verify with a log key, its `hashedrekord` entry must name this payload,
+//! signature and certificate, and the chain is checked at the time the log recorded it. All
+//! offline: nothing asks Rekor or Fulcio.
 
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +25,8 @@ use crate::{SignatureCheck, Verified, payload_digest};
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// The annotation holding the rest of its chain (PEM, intermediates then root).
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// The annotation holding the Rekor bundle (the log's signed promise of inclusion).
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// id-kp-codeSigning (1.3.6.1.5.5.7.3.3), DER contents.
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// Fulcio's OIDC issuer extensions: v1 (raw string) and v2 (DER UTF8String).
@@ -44,6 +49,8 @@ pub enum RootError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrustRoots {
     roots: Vec<CertificateDer<'static>>,
+    /// Transparency-log keys: when given, a Rekor bundle is required and dates the signature.
+    rekor: Vec<crate::PublicKey>,
     id: String,
 }
 
@@ -73,8 +80,21 @@ impl TrustRoots {
         ids.dedup();
         Ok(TrustRoots {
             roots,
+            rekor: Vec::new(),
             id: format!("roots:{}", ids.join(",")),
         })
+    }
+
+    /// These roots, with signatures required to carry a Rekor bundle signed by one of `keys`
+    /// (checked at the time the log recorded them).
+    pub fn with_rekor_keys(mut self, keys: Vec<crate::PublicKey>) -> TrustRoots {
+        let mut ids: Vec<&str> = keys.iter().map(crate::PublicKey::id).collect();
+        ids.sort();
+        if !ids.is_empty() {
+            self.id = format!("{};rekor:{}", self.id, ids.join(","));
+        }
+        self.rekor = keys;
+        self
     }
 
     /// The roots' fingerprints: equal sets have equal ids.
@@ -122,10 +142,26 @@ fn verify(
     cert_pem: &str,
     attached: &Attached,
     roots: &TrustRoots,
-    time: UnixTime,
+    now: UnixTime,
 ) -> Result<Verified, String> {
     let leaf = CertificateDer::from_pem_slice(cert_pem.as_bytes())
         .map_err(|_| "the certificate annotation holds no PEM certificate".to_string())?;
+    let b64_signature = a
+        .annotations
+        .get(SIGNATURE_ANNOTATION)
+        .map(|s| s.trim())
+        .unwrap_or_default();
+    // With log keys, the certificate is judged at the time the log recorded the signature.
+    let time = if roots.rekor.is_empty() {
+        now
+    } else {
+        let bundle = a
+            .annotations
+            .get(BUNDLE_ANNOTATION)
+            .ok_or("no Rekor bundle, which keyless verification requires")?;
+        let integrated = verify_bundle(bundle, &roots.rekor, &a.payload, b64_signature, &leaf)?;
+        UnixTime::since_unix_epoch(Duration::from_secs(integrated))
+    };
     let intermediates: Vec<CertificateDer<'static>> = a
         .annotations
         .get(CHAIN_ANNOTATION)
@@ -155,15 +191,12 @@ fn verify(
         .map_err(|e| {
             format!("the certificate does not chain to the given roots for code signing ({e:?})")
         })?;
-    let signature = a
-        .annotations
-        .get(SIGNATURE_ANNOTATION)
-        .ok_or_else(|| format!("no {SIGNATURE_ANNOTATION} annotation"))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| format!("the signature is not base64 ({e})"))
-        })?;
+    if b64_signature.is_empty() {
+        return Err(format!("no {SIGNATURE_ANNOTATION} annotation"));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(b64_signature)
+        .map_err(|e| format!("the signature is not base64 ({e})"))?;
     let signed = webpki::ALL_VERIFICATION_ALGS.iter().any(|alg| {
         end_entity
             .verify_signature(*alg, &a.payload, &signature)
@@ -187,6 +220,85 @@ fn verify(
         identity,
         issuer,
     })
+}
+
+/// Checks a Rekor bundle offline and returns when the log recorded the entry: the signed
+/// entry timestamp verifies with one of `keys` over the canonical JSON of the entry (keys
+/// sorted, no spaces), and the `hashedrekord` entry names this payload's SHA-256, this
+/// signature and this certificate.
+fn verify_bundle(
+    bundle: &str,
+    keys: &[crate::PublicKey],
+    payload: &[u8],
+    b64_signature: &str,
+    leaf: &CertificateDer<'_>,
+) -> Result<u64, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Bundle {
+        signed_entry_timestamp: String,
+        payload: Entry,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Entry {
+        body: String,
+        integrated_time: u64,
+        log_index: u64,
+        #[serde(rename = "logID")]
+        log_id: String,
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bundle: Bundle =
+        serde_json::from_str(bundle).map_err(|e| format!("the Rekor bundle is malformed ({e})"))?;
+    let e = &bundle.payload;
+    // What the log signed: the entry as canonical JSON.
+    let canonical = format!(
+        "{{\"body\":{},\"integratedTime\":{},\"logID\":{},\"logIndex\":{}}}",
+        serde_json::Value::from(e.body.as_str()),
+        e.integrated_time,
+        serde_json::Value::from(e.log_id.as_str()),
+        e.log_index
+    );
+    let set = b64
+        .decode(bundle.signed_entry_timestamp.trim())
+        .map_err(|e| format!("the bundle's signed entry timestamp is not base64 ({e})"))?;
+    if !keys.iter().any(|k| k.verifies(canonical.as_bytes(), &set)) {
+        return Err(
+            "the Rekor bundle's signed entry timestamp does not verify with the given log keys"
+                .into(),
+        );
+    }
+    let body: serde_json::Value = b64
+        .decode(e.body.trim())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("the Rekor entry's body is not base64 JSON")?;
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
+    if text("/kind") != "hashedrekord" {
+        return Err(format!(
+            "the Rekor entry is a {:?}, not a hashedrekord",
+            text("/kind")
+        ));
+    }
+    if text("/spec/data/hash/value") != hex::encode(Sha256::digest(payload)) {
+        return Err("the Rekor entry records another payload".into());
+    }
+    if text("/spec/signature/content").trim() != b64_signature {
+        return Err("the Rekor entry records another signature".into());
+    }
+    let logged_cert = b64
+        .decode(text("/spec/signature/publicKey/content"))
+        .ok()
+        .and_then(|pem| CertificateDer::from_pem_slice(&pem).ok());
+    if logged_cert.as_ref().map(|c| c.as_ref()) != Some(leaf.as_ref()) {
+        return Err("the Rekor entry records another certificate".into());
+    }
+    Ok(e.integrated_time)
 }
 
 /// The certificate's signer: its first e-mail or URI subject alternative name, and the

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use cert::{
-    CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RootError, TrustRoots, check_certificate_signatures,
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RootError, TrustRoots,
+    check_certificate_signatures,
 };
 pub use key::{KeyAlgorithm, KeyError, PublicKey};
 

@@ -302,3 +302,59 @@ fn an_attested_scan_stands_in_for_the_scan_while_fresh() {
     assert_eq!(facts.vulnerability_ids, vec!["CVE-2024-0001".to_string()]);
     assert!(!decide_one(&s, &img).allowed);
 }
+
+#[test]
+fn a_keyless_signature_is_accepted_by_workflow_identity_and_issuer() {
+    // The real signature of crates/trust/tests/data/keyless (see its SOURCES.md).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../trust/tests/data/keyless");
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    let indent = |text: String| {
+        text.lines()
+            .map(|l| format!("          {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rules = |subject: &str| {
+        format!(
+            "  - action: Allow\n    signature:\n      certificates:\n        roots:\n        - |\n{}\n        rekorKeys:\n        - |\n{}\n        subjects: [\"{subject}\"]\n        issuers: [\"https://token.actions.githubusercontent.com\"]\n  - action: Reject\n",
+            indent(read("fulcio-root.pem")),
+            indent(read("rekor.pub"))
+        )
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read("signature-manifest.json")).unwrap();
+    let attached = portcullis_core::Attached {
+        digests: vec![
+            "sha256:120ef883bd7612aee0a100297def41014bf3e1aa321a0eaf4d0ebd9855d39a11"
+                .parse()
+                .unwrap(),
+        ],
+        attachments: vec![portcullis_core::Attachment {
+            origin: "tag sha256-120ef883.sig".into(),
+            media_type: portcullis_core::SIMPLE_SIGNING.into(),
+            annotations: serde_json::from_value(manifest["layers"][0]["annotations"].clone())
+                .unwrap(),
+            payload: read("payload.json").into_bytes(),
+        }],
+        problems: vec![],
+    };
+    let empty = BTreeMap::new();
+    let w = Workload {
+        labels: &empty,
+        namespace_labels: &empty,
+        namespaced: true,
+    };
+    for (subject, admitted) in [
+        (
+            "^https://github\\\\.com/salrashid123/go-bazel-github-workflow/",
+            true,
+        ),
+        ("^https://github\\\\.com/someone-else/", false),
+    ] {
+        let s = set(&rules(subject)).unwrap();
+        let mut img = ImageFacts::unscanned("index.docker.io/salrashid123/server_image:server");
+        img.check_attached(&attached, &s.trust_needs(&w));
+        let d = decide_one(&s, &img);
+        assert_eq!(d.allowed, admitted, "{subject}: {d:?}");
+    }
+}
