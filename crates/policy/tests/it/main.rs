@@ -3,4 +3,5 @@
 mod crd;
 mod evaluate;
 mod load;
+mod properties;
 mod supply_chain;
