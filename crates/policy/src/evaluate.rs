@@ -80,7 +80,8 @@ pub struct ImageFacts {
     /// Why what is attached to the image could not be fetched (the registry was unreachable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments_error: Option<String>,
-    /// The image config as the workload runs it; `None` when unknown.
+    /// The image config as the workload runs it ([`ImageFacts::run_as`]: the caller knows
+    /// the containers); `None` when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigFacts>,
     /// The oldest vulnerability data the scan used: the source (`osv-pypi`, or `database`
@@ -347,8 +348,9 @@ impl ImageFacts {
             .coverage
             .iter()
             .flat_map(|c| &c.sources)
-            .filter_map(|s| Some((s.source.clone(), s.imported?)))
+            .filter_map(|s| Some((&s.source, s.imported?)))
             .min_by_key(|(_, t)| *t)
+            .map(|(source, t)| (source.clone(), t))
             .or_else(|| {
                 (report.db.built != OffsetDateTime::UNIX_EPOCH)
                     .then(|| ("database".to_string(), report.db.built))
@@ -361,11 +363,6 @@ impl ImageFacts {
             vulnerability_ids: ids.into_iter().collect(),
             top,
             not_examined,
-            config: report
-                .image
-                .config
-                .as_ref()
-                .map(|c| ConfigFacts::new(c, &[])),
             feed,
             ..ImageFacts::default()
         }
@@ -518,6 +515,10 @@ impl ImageDecision {
 #[derive(Clone, Debug, Default)]
 pub struct PolicySet {
     policies: Vec<Policy>,
+    /// Some rule reads what is attached to images (signatures, attestations).
+    attachments: bool,
+    /// Some rule reads the image config or the feeds' age.
+    config: bool,
 }
 
 impl PolicySet {
@@ -531,24 +532,32 @@ impl PolicySet {
 
     /// True when some rule needs what is attached to images (signatures, attestations).
     pub fn reads_attachments(&self) -> bool {
-        self.policies
-            .iter()
-            .any(|p| p.rules.iter().any(|r| r.reads_attachments()))
+        self.attachments
+    }
+
+    /// True when some rule reads the image config or the feeds' age (whatever it selects).
+    pub fn reads_any_config(&self) -> bool {
+        self.config
     }
 
     /// True when a policy selecting `w` has a criterion on the image config or the feeds'
     /// age, which no stand-in scan result can play for every value.
     pub fn reads_config(&self, w: &Workload<'_>) -> bool {
-        self.policies
-            .iter()
-            .filter(|p| p.selects(w))
-            .flat_map(|p| &p.rules)
-            .any(|r| r.image_config.is_some() || r.feed_age.is_some())
+        self.config
+            && self
+                .policies
+                .iter()
+                .filter(|p| p.selects(w))
+                .flat_map(|p| &p.rules)
+                .any(|r| r.image_config.is_some() || r.feed_age.is_some())
     }
 
     /// What attached to the images of `w` the policies selecting it need checked.
     pub fn trust_needs(&self, w: &Workload<'_>) -> TrustNeeds {
         let mut needs = TrustNeeds::default();
+        if !self.attachments {
+            return needs;
+        }
         for r in self
             .policies
             .iter()
@@ -605,7 +614,15 @@ impl PolicySet {
             };
             order.then_with(|| a.name.cmp(&b.name))
         });
-        PolicySet { policies }
+        // Known once per set, so admissions with no such rule pay nothing for them.
+        let rules = || policies.iter().flat_map(|p| &p.rules);
+        let attachments = rules().any(CompiledRule::reads_attachments);
+        let config = rules().any(|r| r.image_config.is_some() || r.feed_age.is_some());
+        PolicySet {
+            policies,
+            attachments,
+            config,
+        }
     }
 
     /// The policies, in evaluation order.

@@ -110,20 +110,20 @@ impl SignatureCheck {
 
     /// The evidence as one line: `verified by sha256:ab… (tag sha256-….sig)`, or why not.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.verified.is_empty() {
+        let verified = (!self.verified.is_empty()).then(|| {
             let by: Vec<String> = self
                 .verified
                 .iter()
                 .map(|v| format!("{} ({})", v.key, v.origin))
                 .collect();
-            parts.push(format!("verified by {}", by.join(", ")));
-        }
-        if self.found == 0 && self.problems.is_empty() {
-            parts.push("no cosign signature found".into());
-        }
-        parts.extend(self.problems.iter().cloned());
-        parts.join("; ")
+            format!("verified by {}", by.join(", "))
+        });
+        evidence(
+            verified,
+            self.found,
+            &self.problems,
+            "no cosign signature found",
+        )
     }
 }
 
@@ -257,23 +257,29 @@ pub struct AttestationCheck {
 impl AttestationCheck {
     /// The evidence as one line.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(a) = self.verified.first() {
-            parts.push(format!(
+        let newest = self.verified.first().map(|a| {
+            format!(
                 "attested by {} ({}{})",
                 a.key,
                 a.origin,
                 a.time
                     .map(|t| format!(", made {}", portcullis_core::format_time(t)))
                     .unwrap_or_default()
-            ));
-        }
-        if self.found == 0 && self.problems.is_empty() {
-            parts.push("no attestation found".into());
-        }
-        parts.extend(self.problems.iter().cloned());
-        parts.join("; ")
+            )
+        });
+        evidence(newest, self.found, &self.problems, "no attestation found")
     }
+}
+
+/// A check's evidence on one line: what verified, or `none` when nothing was found at all,
+/// then why each other artifact did not count.
+fn evidence(verified: Option<String>, found: usize, problems: &[String], none: &str) -> String {
+    let mut parts: Vec<String> = verified.into_iter().collect();
+    if found == 0 && problems.is_empty() {
+        parts.push(none.to_string());
+    }
+    parts.extend(problems.iter().cloned());
+    parts.join("; ")
 }
 
 /// Checks every DSSE attestation attached to an image against `keys` and `predicate_type`

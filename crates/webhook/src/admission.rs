@@ -253,16 +253,15 @@ pub(crate) fn evaluate(
     let mut facts = Vec::new();
     let mut scan_rejections = Vec::new();
     let mut warnings = Vec::new();
+    // The config facts cost copies: made only when some policy reads them.
+    let reads_config = policies.reads_any_config();
     for image in p.distinct_images() {
-        let base = base_facts(attachments, &image);
+        let base = attachments.get(&image);
         let problem = match outcomes.get(&image) {
             // Signatures a rule needs and that could not be fetched: as a scan error.
-            _ if base.attachments_error.is_some() => (
+            _ if let Some(error) = base.and_then(|b| b.attachments_error.as_deref()) => (
                 cfg.on_scan_error,
-                format!(
-                    "image {image}: its signatures could not be fetched: {}",
-                    base.attachments_error.as_deref().unwrap_or_default()
-                ),
+                format!("image {image}: its signatures could not be fetched: {error}"),
             ),
             Some(ImageOutcome::Report {
                 report,
@@ -273,13 +272,17 @@ pub(crate) fn evaluate(
                     warnings.push(n.clone());
                 }
                 let mut f = ImageFacts::from_report(image.clone(), report, Some(*scanned_at));
-                f.take_attached_from(&base);
-                f.run_as(report.image.config.as_ref(), &p.run_as_of(&image));
+                if let Some(base) = base {
+                    f.take_attached_from(base);
+                }
+                if reads_config {
+                    f.run_as(report.image.config.as_ref(), &p.run_as_of(&image));
+                }
                 facts.push(f);
                 continue;
             }
             Some(ImageOutcome::NotNeeded) => {
-                facts.push(base);
+                facts.push(base_facts(attachments, &image));
                 continue;
             }
             Some(ImageOutcome::TimedOut) => (

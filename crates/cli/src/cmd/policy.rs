@@ -96,17 +96,30 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                     reports.insert(r.target.clone(), r.clone());
                     reports.insert(r.image.reference.clone(), r);
                 }
-            } else if db.is_some() {
+            }
+            // One scanner for what the reviews need: their scans (with --db, when no results
+            // are given), and what the registry holds beside each image for signature and
+            // attestation rules (fetched here, verified offline by the webhook's own code).
+            let scan = results.is_none() && db.is_some();
+            let scanner = if scan || set.reads_attachments() {
                 let cfg = super::scanner_config(&image, db.clone(), None, &verdict)?;
-                let scanner = Scanner::new(cfg)?;
-                for body in &reviews {
-                    for img in review_images(body) {
-                        if reports.contains_key(&img) {
-                            continue;
-                        }
+                Some(Arc::new(Scanner::new(cfg)?))
+            } else {
+                None
+            };
+            let mut attached = HashMap::new();
+            if let Some(scanner) = &scanner {
+                let mut images: Vec<String> = Vec::new();
+                for img in reviews.iter().flat_map(|body| review_images(body)) {
+                    if !images.contains(&img) {
+                        images.push(img);
+                    }
+                }
+                for img in images {
+                    if scan && !reports.contains_key(&img) {
                         match scanner.scan(&img).await {
                             Ok(r) => {
-                                reports.insert(img, Arc::new(r));
+                                reports.insert(img.clone(), Arc::new(r));
                             }
                             Err(e) => eprintln!(
                                 "warning: scanning {img}: {}",
@@ -114,19 +127,7 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                             ),
                         }
                     }
-                }
-            }
-            // Signature and attestation rules need what the registry holds beside each image:
-            // fetched here, verified offline by the same code as the webhook's.
-            let mut attached = HashMap::new();
-            if set.reads_attachments() {
-                let scanner =
-                    Scanner::new(super::scanner_config(&image, db.clone(), None, &verdict)?)?;
-                for body in &reviews {
-                    for img in review_images(body) {
-                        if attached.contains_key(&img) {
-                            continue;
-                        }
+                    if set.reads_attachments() {
                         let fetched = scanner
                             .attached(&img, &BTreeMap::new())
                             .await
@@ -148,13 +149,10 @@ pub(crate) async fn run(a: PolicyArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             // An attested SBOM is matched against --db when one is given.
-            if db.is_some() && set.reads_attachments() {
-                let scanner = Arc::new(Scanner::new(super::scanner_config(
-                    &image,
-                    db.clone(),
-                    None,
-                    &verdict,
-                )?)?);
+            if db.is_some()
+                && set.reads_attachments()
+                && let Some(scanner) = scanner
+            {
                 opts.sbom_matcher = Some(portcullis_webhook::SbomMatcher(Arc::new(
                     move |image: &str, sbom: &[u8]| {
                         scanner
