@@ -22,6 +22,7 @@ use portcullis_core::{ScanReport, Status};
 use crate::crd::{
     Action, AgeOperator, ContainerAdmissionPolicy, Mode, ScoreOperator, SetOperator, TimeOperator,
 };
+use crate::index::SelectorIndex;
 use crate::policy::{
     CompiledRule, CompiledSignature, Policy, PolicyError, ScanPoint, attestation_key,
 };
@@ -519,6 +520,8 @@ pub struct PolicySet {
     attachments: bool,
     /// Some rule reads the image config or the feeds' age.
     config: bool,
+    /// The policies filed by the labels their selectors need.
+    index: SelectorIndex,
 }
 
 impl PolicySet {
@@ -545,9 +548,7 @@ impl PolicySet {
     pub fn reads_config(&self, w: &Workload<'_>) -> bool {
         self.config
             && self
-                .policies
-                .iter()
-                .filter(|p| p.selects(w))
+                .selecting(w)
                 .flat_map(|p| &p.rules)
                 .any(|r| r.image_config.is_some() || r.feed_age.is_some())
     }
@@ -559,9 +560,7 @@ impl PolicySet {
             return needs;
         }
         for r in self
-            .policies
-            .iter()
-            .filter(|p| p.selects(w))
+            .selecting(w)
             .flat_map(|p| &p.rules)
             .filter(|r| r.reads_attachments())
         {
@@ -618,11 +617,24 @@ impl PolicySet {
         let rules = || policies.iter().flat_map(|p| &p.rules);
         let attachments = rules().any(CompiledRule::reads_attachments);
         let config = rules().any(|r| r.image_config.is_some() || r.feed_age.is_some());
+        let index = SelectorIndex::new(&policies);
         PolicySet {
             policies,
             attachments,
             config,
+            index,
         }
+    }
+
+    /// The policies whose selectors match `w`, in evaluation order. Only those the index
+    /// finds by the workload's labels are evaluated, so a decision costs what the policies
+    /// that can select it cost, however many others there are.
+    fn selecting<'s>(&'s self, w: &Workload<'_>) -> impl Iterator<Item = &'s Policy> {
+        let w = *w;
+        let candidates = self.index.candidates(&w);
+        (0..candidates.len())
+            .map(move |i| &self.policies[candidates[i] as usize])
+            .filter(move |p| p.selects(&w))
     }
 
     /// The policies, in evaluation order.
@@ -660,12 +672,9 @@ fn evaluate_filtered(
     now: OffsetDateTime,
     include_audit: bool,
 ) -> ImageDecision {
-    for p in &policies.policies {
+    for p in policies.selecting(w) {
         let audit = p.mode == Mode::Audit;
         if audit && !include_audit {
-            continue;
-        }
-        if !p.selects(w) {
             continue;
         }
         if let Some((i, r)) = p
@@ -704,10 +713,7 @@ pub fn scan_matters(
     unscanned: &ImageFacts,
     now: OffsetDateTime,
 ) -> bool {
-    for p in &policies.policies {
-        if !p.selects(w) {
-            continue;
-        }
+    for p in policies.selecting(w) {
         for r in &p.rules {
             if r.reads_scan() {
                 return true;

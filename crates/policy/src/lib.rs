@@ -7,6 +7,7 @@
 
 mod crd;
 mod evaluate;
+mod index;
 mod load;
 mod policy;
 mod selector;
@@ -24,8 +25,8 @@ pub use evaluate::{
     TopVuln, TrustNeeds, Workload, decide, evaluate_image, scan_matters,
 };
 pub use load::{
-    Loaded, exception_from_value, load_dir, load_dir_all, parse_text, policy_from_value,
-    policy_shape_from_value,
+    Loaded, MAX_DOCUMENTS_PER_FILE, MAX_FILE_BYTES, exception_from_value, load_dir, load_dir_all,
+    parse_text, policy_from_value, policy_shape_from_value,
 };
 pub use policy::{Policy, PolicyError, SECRET_KEY_ENTRY, SECRET_KEY_PREFIX};
 pub use selector::{Selector, SelectorError};

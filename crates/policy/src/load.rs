@@ -15,6 +15,42 @@ use portcullis_core::Exception;
 use crate::crd::{ContainerAdmissionPolicy, ContainerVulnerabilityException, EXCEPTION_KIND, KIND};
 use crate::policy::PolicyError;
 
+/// Most documents one file may hold. A cluster's policies exported as one file (10,000 load in
+/// well under a second); the limit keeps a runaway generator or a separator storm from holding
+/// the webhook's memory.
+pub const MAX_DOCUMENTS_PER_FILE: usize = 50_000;
+
+/// Largest policy file read (a 10,000-policy file is about 3 MiB).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The YAML parser's limits, scaled to [`MAX_DOCUMENTS_PER_FILE`] documents of a few hundred
+/// nodes each (its defaults allow 1,024 documents).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: MAX_DOCUMENTS_PER_FILE,
+            max_nodes: MAX_DOCUMENTS_PER_FILE * 200,
+            max_events: MAX_DOCUMENTS_PER_FILE * 400,
+        },
+    }
+}
+
+/// How many documents the parser had counted when it stopped at the document limit, if that is
+/// why it stopped (the parser wraps its errors in ones that carry a snippet of the text).
+fn documents_over(mut e: &serde_saphyr::Error) -> Option<usize> {
+    use serde_saphyr::Error;
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = e {
+        e = error;
+    }
+    match e {
+        Error::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Documents { documents },
+            ..
+        } => Some(*documents),
+        _ => None,
+    }
+}
+
 /// Everything found in some text or a directory.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -102,6 +138,17 @@ pub fn load_dir_all(dir: &Path) -> Loaded {
     let mut seen = BTreeMap::new();
     for path in files {
         let origin = path.display().to_string();
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                let err = PolicyError::TooLarge {
+                    what: format!("{} bytes", m.len()),
+                    limit: format!("{MAX_FILE_BYTES} bytes"),
+                };
+                out.errors.push(err.in_document(&origin));
+                continue;
+            }
+            _ => {}
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let loaded = parse_text_inner(&text, &origin, &mut seen);
@@ -142,8 +189,17 @@ fn parse_text_inner(
             }
         }
     } else {
-        match serde_saphyr::from_multiple::<Value>(text) {
+        match serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options()) {
             Ok(docs) => docs,
+            Err(e) if documents_over(&e).is_some() => {
+                let documents = documents_over(&e).unwrap_or_default();
+                let err = PolicyError::TooLarge {
+                    what: format!("{documents} or more documents"),
+                    limit: format!("{MAX_DOCUMENTS_PER_FILE} documents"),
+                };
+                out.errors.push(err.in_document(origin));
+                return out;
+            }
             Err(e) => {
                 out.errors.push(
                     PolicyError::Syntax {
@@ -155,6 +211,14 @@ fn parse_text_inner(
             }
         }
     };
+    if docs.len() > MAX_DOCUMENTS_PER_FILE {
+        let err = PolicyError::TooLarge {
+            what: format!("{} documents", docs.len()),
+            limit: format!("{MAX_DOCUMENTS_PER_FILE} documents"),
+        };
+        out.errors.push(err.in_document(origin));
+        return out;
+    }
     let many = docs.len() > 1;
     for (i, doc) in docs.into_iter().enumerate() {
         let doc_origin = if many {

@@ -3,7 +3,7 @@
 //! A policy is checked whole before it is used, and one that fails any check is rejected
 //! whole, so a typo in rule 3 can never leave rules 1 and 2 applied without rule 3.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -93,6 +93,15 @@ pub enum PolicyError {
         origin: String,
         /// The error.
         error: Box<PolicyError>,
+    },
+    /// A file goes over a limit of [`crate::load_dir`] or [`crate::parse_text`]; nothing of it
+    /// is loaded.
+    #[error("{what}, over the limit of {limit}; split it into several files")]
+    TooLarge {
+        /// What was counted (`30000 documents`, `70000000 bytes`).
+        what: String,
+        /// The limit, with its unit.
+        limit: String,
     },
     /// Not an error but a note: a document of a kind this crate does not load was skipped.
     #[error("skipped a document of kind {kind:?} (not a {KIND})")]
@@ -569,6 +578,29 @@ fn compile_rule(r: &Rule) -> Result<CompiledRule, FieldError> {
     })
 }
 
+/// How many distinct patterns [`compile`] keeps before starting afresh.
+const INTERNED_PATTERNS: usize = 16_384;
+
+/// Compiles a pattern once per process: policies that write the same pattern share one
+/// compiled program (a clone shares it), since each holds some 17 KiB and 10,000 team policies
+/// repeating an organisation's registry pattern would otherwise hold 170 MiB. Past
+/// [`INTERNED_PATTERNS`] the cache starts afresh, so patterns of policies long deleted do not
+/// pile up.
+fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    static CACHE: std::sync::LazyLock<parking_lot::Mutex<HashMap<String, Regex>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut cache = CACHE.lock();
+    if let Some(r) = cache.get(pattern) {
+        return Ok(r.clone());
+    }
+    let r = Regex::new(pattern)?;
+    if cache.len() >= INTERNED_PATTERNS {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), r.clone());
+    Ok(r)
+}
+
 /// A string criterion's values compiled as regular expressions; a bad one names its index.
 fn regexes(field: &str, m: &StringMatch) -> Result<(SetOperator, Vec<Regex>), FieldError> {
     non_empty(field, &m.values)?;
@@ -577,7 +609,7 @@ fn regexes(field: &str, m: &StringMatch) -> Result<(SetOperator, Vec<Regex>), Fi
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            Regex::new(v).map_err(|e| {
+            compile(v).map_err(|e| {
                 (
                     format!("{field}.values[{i}]"),
                     format!("invalid regex {v:?}: {}", regex_message(&e)),

@@ -130,6 +130,83 @@ impl std::str::FromStr for Selector {
     }
 }
 
+/// A label a selector may look for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// The key is present, whatever its value.
+    Key(String),
+    /// The key is present with this value.
+    Value(String, String),
+}
+
+/// What labels must hold for a selector to match: what lets a policy set look up the policies
+/// that can select a workload by its labels instead of evaluating every selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// Labels holding none of the selector's keys can match (`all()`, `!=`, `not in`, `!`), so
+    /// no lookup can rule it out.
+    Nothing,
+    /// Only labels holding at least one of these match (none: the selector matches nothing).
+    OneOf(Vec<Need>),
+}
+
+impl Selector {
+    /// A necessary condition on the labels for [`Selector::matches_scoped`] to be true, whether
+    /// or not the object is cluster-scoped. Sound, not exact: labels meeting it may still not
+    /// match, so a caller evaluates the selector on what the condition lets through.
+    pub(crate) fn needs(&self) -> Needs {
+        needs(&self.root)
+    }
+}
+
+fn needs(node: &Node) -> Needs {
+    let values = |k: &String, vs: &BTreeSet<String>| {
+        Needs::OneOf(
+            vs.iter()
+                .map(|v| Need::Value(k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    match node {
+        Node::Has(k) | Node::Contains(k, _) | Node::StartsWith(k, _) | Node::EndsWith(k, _) => {
+            Needs::OneOf(vec![Need::Key(k.clone())])
+        }
+        Node::Eq(k, v) => Needs::OneOf(vec![Need::Value(k.clone(), v.clone())]),
+        Node::In(k, vs) => values(k, vs),
+        Node::Not(inner) => match inner.as_ref() {
+            Node::Ne(k, v) => Needs::OneOf(vec![Need::Value(k.clone(), v.clone())]),
+            Node::NotIn(k, vs) => values(k, vs),
+            Node::Not(n) => needs(n),
+            _ => Needs::Nothing,
+        },
+        // Every term must hold, so any one term's condition will do: the narrowest, a list of
+        // values before one naming a bare key (which lets through every value of it).
+        Node::And(terms) => terms
+            .iter()
+            .filter_map(|t| match needs(t) {
+                Needs::OneOf(n) => Some(n),
+                Needs::Nothing => None,
+            })
+            .min_by_key(|n| {
+                let keys = n.iter().filter(|x| matches!(x, Need::Key(_))).count();
+                (keys, n.len())
+            })
+            .map_or(Needs::Nothing, Needs::OneOf),
+        // Some term must hold: the union of their conditions, if each has one.
+        Node::Or(terms) => {
+            let mut all = Vec::new();
+            for t in terms {
+                match needs(t) {
+                    Needs::OneOf(n) => all.extend(n),
+                    Needs::Nothing => return Needs::Nothing,
+                }
+            }
+            Needs::OneOf(all)
+        }
+        Node::All | Node::Global | Node::Ne(..) | Node::NotIn(..) => Needs::Nothing,
+    }
+}
+
 fn eval(node: &Node, labels: &BTreeMap<String, String>, global: bool) -> bool {
     let get = |k: &String| labels.get(k).map(String::as_str);
     match node {
@@ -568,5 +645,84 @@ mod tests {
             Selector::parse(" a == 'x' ").unwrap().to_string(),
             " a == 'x' "
         );
+    }
+
+    /// Selectors over two keys and two values, nested three deep.
+    fn node() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        let key = || prop_oneof![Just("a".to_string()), Just("b".to_string())];
+        let value = || prop_oneof![Just("x".to_string()), Just("y".to_string())];
+        let set = || proptest::collection::btree_set(value(), 0..3);
+        let leaf = prop_oneof![
+            Just(Node::All),
+            Just(Node::Global),
+            key().prop_map(Node::Has),
+            (key(), value()).prop_map(|(k, v)| Node::Eq(k, v)),
+            (key(), value()).prop_map(|(k, v)| Node::Ne(k, v)),
+            (key(), set()).prop_map(|(k, s)| Node::In(k, s)),
+            (key(), set()).prop_map(|(k, s)| Node::NotIn(k, s)),
+            (key(), value()).prop_map(|(k, v)| Node::StartsWith(k, v)),
+        ];
+        leaf.prop_recursive(3, 24, 3, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|n| Node::Not(Box::new(n))),
+                proptest::collection::vec(inner.clone(), 1..4).prop_map(Node::And),
+                proptest::collection::vec(inner, 1..4).prop_map(Node::Or),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// The policy index may skip a selector only when the labels lack everything it needs,
+        /// so whenever a selector matches, the labels meet its needs.
+        #[test]
+        fn labels_that_match_meet_the_needs(
+            root in node(),
+            labels in proptest::collection::btree_map(
+                proptest::prelude::prop_oneof![
+                    proptest::prelude::Just("a".to_string()),
+                    proptest::prelude::Just("b".to_string()),
+                    proptest::prelude::Just("c".to_string()),
+                ],
+                proptest::prelude::prop_oneof![
+                    proptest::prelude::Just("x".to_string()),
+                    proptest::prelude::Just("y".to_string()),
+                ],
+                0..3,
+            ),
+            global in proptest::prelude::any::<bool>(),
+        ) {
+            if eval(&root, &labels, global)
+                && let Needs::OneOf(needs) = needs(&root)
+            {
+                let met = needs.iter().any(|n| match n {
+                    Need::Key(k) => labels.contains_key(k),
+                    Need::Value(k, v) => labels.get(k) == Some(v),
+                });
+                proptest::prop_assert!(met, "{root:?} matches {labels:?} but needs {needs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn needs_of_common_selectors() {
+        let n = |s: &str| Selector::parse(s).unwrap().needs();
+        let v = |k: &str, v: &str| Need::Value(k.into(), v.into());
+        assert_eq!(n("all()"), Needs::Nothing);
+        assert_eq!(n("app != 'x'"), Needs::Nothing);
+        assert_eq!(n("app == 'x'"), Needs::OneOf(vec![v("app", "x")]));
+        assert_eq!(n("has(app)"), Needs::OneOf(vec![Need::Key("app".into())]));
+        // The narrowest term of a conjunction: values before a bare key.
+        assert_eq!(
+            n("has(team) && app in {'x', 'y'} && tier != 'db'"),
+            Needs::OneOf(vec![v("app", "x"), v("app", "y")])
+        );
+        assert_eq!(
+            n("app == 'x' || team == 't'"),
+            Needs::OneOf(vec![v("app", "x"), v("team", "t")])
+        );
+        assert_eq!(n("app == 'x' || !has(team)"), Needs::Nothing);
+        assert_eq!(n("!(app != 'x')"), Needs::OneOf(vec![v("app", "x")]));
     }
 }

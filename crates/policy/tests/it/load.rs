@@ -239,3 +239,118 @@ fn documents_without_kind_are_notes() {
     assert_eq!(loaded.notes.len(), 1);
     assert!(loaded.notes[0].is_note());
 }
+
+/// A cluster's policies exported as one file: 10,000 documents of the selector forms teams use
+/// (an app, a list of teams, a namespace, a label key with a tier) load, and each workload is
+/// decided by the one policy that selects it, or by the catch-all after them all.
+#[test]
+fn ten_thousand_policies_in_one_file_load_and_each_selects_its_own() {
+    use std::collections::BTreeMap;
+
+    use portcullis_policy::{ImageDecision, ImageFacts, Workload, evaluate_image};
+
+    let mut text = String::new();
+    for i in 1..10_000 {
+        let selector = match i % 4 {
+            0 => format!("  selector: app == 'svc-{i}'\n"),
+            1 => format!("  selector: team in {{'team-{i}', 'squad-{i}'}}\n"),
+            2 => format!("  namespaceSelector: kubernetes.io/metadata.name == 'ns-{i}'\n"),
+            _ => format!("  selector: has(svc-{i}) && tier == 'web'\n"),
+        };
+        let body = format!("  order: {i}\n{selector}  rules:\n  - action: Reject\n");
+        text.push_str(&policy_yaml(&format!("team-{i:05}"), &body));
+        text.push_str("---\n");
+    }
+    text.push_str(&policy_yaml(
+        "catch-all",
+        "  order: 20000\n  rules:\n  - action: Allow\n",
+    ));
+    let loaded = parse_text(&text, "policies.yaml");
+    assert!(loaded.errors.is_empty(), "{:?}", &loaded.errors[..1]);
+    let (set, errors) = PolicySet::new(loaded.policies);
+    assert!(errors.is_empty());
+    assert_eq!(set.len(), 10_000);
+
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let img = ImageFacts::unscanned("registry.example/app:1");
+    let now = time::OffsetDateTime::now_utc();
+    let decided_by = |labels: &[(&str, &str)], ns: &[(&str, &str)]| {
+        let (labels, ns) = (map(labels), map(ns));
+        let w = Workload {
+            labels: &labels,
+            namespace_labels: &ns,
+            namespaced: true,
+        };
+        match evaluate_image(&set, &w, &img, now) {
+            ImageDecision::Allowed { by: Some(by) } | ImageDecision::Rejected { by } => by.policy,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(decided_by(&[("app", "svc-4")], &[]), "team-00004");
+    assert_eq!(decided_by(&[("team", "squad-9997")], &[]), "team-09997");
+    let ns6 = [("kubernetes.io/metadata.name", "ns-6")];
+    assert_eq!(decided_by(&[("app", "web")], &ns6), "team-00006");
+    assert_eq!(
+        decided_by(&[("svc-7", ""), ("tier", "web")], &[]),
+        "team-00007"
+    );
+    // The earliest of several selecting policies decides.
+    assert_eq!(
+        decided_by(&[("app", "svc-8"), ("team", "team-5")], &ns6),
+        "team-00005"
+    );
+    // A label key alone, or a value under another key, selects nothing.
+    assert_eq!(decided_by(&[("svc-7", "")], &[]), "catch-all");
+    assert_eq!(decided_by(&[("team", "svc-4")], &[]), "catch-all");
+}
+
+/// Over the document limit, a file is refused whole with the limit named, YAML or JSON.
+#[test]
+fn a_file_over_the_document_limit_is_refused_whole() {
+    use portcullis_policy::MAX_DOCUMENTS_PER_FILE;
+
+    let over = MAX_DOCUMENTS_PER_FILE + 1;
+    let yaml = "a: 1\n---\n".repeat(over);
+    let err = only_error(&yaml);
+    assert!(
+        err.contains(&format!(
+            "over the limit of {MAX_DOCUMENTS_PER_FILE} documents"
+        )),
+        "{err}"
+    );
+    let json = format!("[{}{{}}]", "{},".repeat(over - 1));
+    let err = only_error(&json);
+    assert_eq!(
+        err,
+        format!(
+            "test.yaml: {over} documents, over the limit of {MAX_DOCUMENTS_PER_FILE} documents; split it into several files"
+        )
+    );
+}
+
+/// A file over the size limit is not read at all (a sparse file: nothing is written).
+#[test]
+fn a_file_over_the_size_limit_is_not_read() {
+    use portcullis_policy::MAX_FILE_BYTES;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), policy_yaml("a", "  rules: []\n")).unwrap();
+    let big = std::fs::File::create(dir.path().join("b.yaml")).unwrap();
+    big.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let loaded = load_dir_all(dir.path());
+    assert_eq!(loaded.policies.len(), 1);
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    let err = loaded.errors[0].to_string();
+    assert!(
+        err.ends_with(&format!(
+            "b.yaml: {} bytes, over the limit of {MAX_FILE_BYTES} bytes; split it into several files",
+            MAX_FILE_BYTES + 1
+        )),
+        "{err}"
+    );
+}

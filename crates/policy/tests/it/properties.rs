@@ -27,9 +27,45 @@ enum Criterion {
 #[derive(Clone, Debug)]
 struct Gen {
     order: Option<i8>,
-    selector: &'static str,
+    /// Index in [`SELECTORS`].
+    selector: usize,
     rules: Vec<(bool, Criterion)>,
 }
+
+/// The labels a generated workload may have: `app`, `tier` on the pod, `env` on its namespace.
+#[derive(Clone, Copy, Debug)]
+struct Labels {
+    app: Option<&'static str>,
+    tier: Option<&'static str>,
+    env: Option<&'static str>,
+}
+
+/// Selector, namespace selector, and whether they select, stated plainly: each kind of term the
+/// policy index files differently (values, bare keys, namespace labels, none at all).
+type Selects = fn(Labels) -> bool;
+const SELECTORS: &[(&str, &str, Selects)] = &[
+    ("all()", "", |_| true),
+    ("app == 'a'", "", |l| l.app == Some("a")),
+    ("app == 'b'", "", |l| l.app == Some("b")),
+    ("app in {'a', 'c'}", "", |l| l.app == Some("a")),
+    ("has(app)", "", |l| l.app.is_some()),
+    ("app != 'a'", "", |l| l.app != Some("a")),
+    ("!(app != 'b')", "", |l| l.app == Some("b")),
+    ("app == 'a' || tier == 'web'", "", |l| {
+        l.app == Some("a") || l.tier == Some("web")
+    }),
+    ("app == 'b' && has(tier)", "", |l| {
+        l.app == Some("b") && l.tier.is_some()
+    }),
+    ("!has(app)", "", |l| l.app.is_none()),
+    ("", "env == 'prod'", |l| l.env == Some("prod")),
+    ("app starts with 'a'", "env != 'prod'", |l| {
+        l.app == Some("a") && l.env != Some("prod")
+    }),
+    ("tier not in {'web'}", "has(env)", |l| {
+        l.tier != Some("web") && l.env.is_some()
+    }),
+];
 
 fn criterion() -> impl Strategy<Value = Criterion> {
     prop_oneof![
@@ -44,7 +80,7 @@ fn criterion() -> impl Strategy<Value = Criterion> {
 fn policy() -> impl Strategy<Value = Gen> {
     (
         proptest::option::of(-3i8..3),
-        prop_oneof![Just("all()"), Just("app == 'a'"), Just("app == 'b'")],
+        0..SELECTORS.len(),
         proptest::collection::vec((any::<bool>(), criterion()), 0..4),
     )
         .prop_map(|(order, selector, rules)| Gen {
@@ -73,8 +109,9 @@ fn yaml(i: usize, g: &Gen) -> String {
         .map(|o| format!("  order: {o}\n"))
         .unwrap_or_default();
     format!(
-        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {{name: p{i}}}\nspec:\n{order}  selector: \"{}\"\n  rules:{}\n{rules}",
-        g.selector,
+        "apiVersion: containersecurity.portcullis.dev/v1\nkind: ContainerAdmissionPolicy\nmetadata: {{name: p{i}}}\nspec:\n{order}  selector: \"{}\"\n  namespaceSelector: \"{}\"\n  rules:{}\n{rules}",
+        SELECTORS[g.selector].0,
+        SELECTORS[g.selector].1,
         if g.rules.is_empty() { " []" } else { "" }
     )
 }
@@ -82,7 +119,7 @@ fn yaml(i: usize, g: &Gen) -> String {
 /// The documented rule: (policy name, rule index, allow) of the decision, or none.
 fn reference(
     gens: &[Gen],
-    app: &str,
+    labels: Labels,
     image: &str,
     status: Option<Status>,
 ) -> Option<(String, usize, bool)> {
@@ -94,12 +131,7 @@ fn reference(
             .then_with(|| format!("p{ia}").cmp(&format!("p{ib}")))
     });
     for (i, g) in order {
-        let selects = match g.selector {
-            "all()" => true,
-            "app == 'a'" => app == "a",
-            _ => app == "b",
-        };
-        if !selects {
+        if !SELECTORS[g.selector].2(labels) {
             continue;
         }
         for (r, (allow, c)) in g.rules.iter().enumerate() {
@@ -122,8 +154,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
     #[test]
     fn first_match_of_the_first_selecting_policy_decides(
-        gens in proptest::collection::vec(policy(), 0..5),
-        app in prop_oneof![Just("a"), Just("b")],
+        gens in proptest::collection::vec(policy(), 0..6),
+        app in prop_oneof![Just(None), Just(Some("a")), Just(Some("b"))],
+        tier in prop_oneof![Just(None), Just(Some("web"))],
+        env in prop_oneof![Just(None), Just(Some("prod"))],
         image in prop_oneof![Just("x/app:1"), Just("y/app:1")],
         status in prop_oneof![Just(None), Just(Some(Status::Pass)), Just(Some(Status::Fail))],
         default_allow in any::<bool>(),
@@ -135,8 +169,13 @@ proptest! {
             .collect();
         let (set, errors) = PolicySet::new(policies);
         prop_assert!(errors.is_empty(), "{errors:?}");
-        let labels: BTreeMap<String, String> = [("app".to_string(), app.to_string())].into();
-        let ns = BTreeMap::new();
+        let pairs = |kv: &[(&str, Option<&str>)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+                .collect()
+        };
+        let labels = pairs(&[("app", app), ("tier", tier)]);
+        let ns = pairs(&[("env", env)]);
         let w = Workload { labels: &labels, namespace_labels: &ns, namespaced: true };
         let mut img = ImageFacts::unscanned(image);
         img.status = status;
@@ -146,7 +185,7 @@ proptest! {
             ImageDecision::Rejected { by } => Some((by.policy, by.rule, false)),
             ImageDecision::Allowed { by: None } | ImageDecision::NoPolicy => None,
         };
-        let want = reference(&gens, app, image, status);
+        let want = reference(&gens, Labels { app, tier, env }, image, status);
         prop_assert_eq!(&got, &want);
         // The object's answer: the deciding rule's action, else the caller's default.
         let d = decide(&set, &w, std::slice::from_ref(&img), now, Mode::Enforce, default_allow);
