@@ -281,6 +281,42 @@ pub struct ResolvedImage {
 }
 
 impl ResolvedImage {
+    /// Layer files (each a tar, gzip- or zstd-compressed or not), bottom first, as an image
+    /// with no digests, so nothing is verified: what the fuzz target of the walk reads, with
+    /// no layout or registry around the bytes under test.
+    pub fn from_layer_files(files: &[PathBuf], limits: Limits) -> Result<ResolvedImage> {
+        let mut layers = Vec::new();
+        for path in files {
+            let len = std::fs::metadata(path)
+                .map_err(|source| ImageError::Io {
+                    image: "layer files".to_string(),
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+            layers.push(Layer {
+                digest: None,
+                media_type: None,
+                size: Some(len),
+                source: Source::Blob {
+                    path: path.clone(),
+                    offset: 0,
+                    len,
+                    verify: Verify::None,
+                },
+            });
+        }
+        Ok(ResolvedImage {
+            info: ImageInfo::default(),
+            layers,
+            config: None,
+            index_digest: None,
+            limits,
+            stats: PullStats::default(),
+            _keep: None,
+        })
+    }
+
     /// A root filesystem directory as an image of one layer without digest (what
     /// `Target::Dir` resolves to); checks that `dir` is a directory.
     pub fn from_dir(dir: &Path, opts: &Options) -> Result<ResolvedImage> {

@@ -11,11 +11,14 @@
 //! compares as a string (apk reads `1.02` as a decimal fraction, so `1.02 < 1.1`). A missing
 //! letter sorts before any letter, a missing suffix sits between `_rc` and `_cvs`.
 //!
-//! `apk version -t` also orders strings outside the grammar, and real databases contain some; to
-//! give them the same order, a version with trailing text that is not a revision is kept as
-//! "invalid": two invalid versions compare as plain strings, and otherwise the parts that could be
-//! read are compared, with the unread rest making a version older. [`Version::check_grammar`]
-//! tells whether a version follows the grammar.
+//! `apk version -t` also orders strings outside the grammar, and real databases contain some: a
+//! version with trailing text that is not a revision is kept as "invalid", the parts that could
+//! be read are compared, and the unread rest makes a version older (two invalid versions that
+//! read the same compare as written). apk-tools compares two invalid versions as whole strings instead, which is not an
+//! order: `1l < 10.b0 < 1c03a8 < 1l` (a cycle `fuzz/` found). Sorting by such a comparison may
+//! panic and makes range evaluation depend on the order events were written in, so here the
+//! readable parts decide first for every pair. [`Version::check_grammar`] tells whether a
+//! version follows the grammar.
 
 use std::cmp::Ordering;
 
@@ -222,9 +225,6 @@ fn cmp_numbers(a: Option<&Number>, b: Option<&Number>) -> Ordering {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        if self.invalid && other.invalid {
-            return self.original.cmp(&other.original);
-        }
         for i in 0..self.numbers.len().max(other.numbers.len()) {
             let ord = cmp_numbers(self.numbers.get(i), other.numbers.get(i));
             if ord != Ordering::Equal {
@@ -262,8 +262,18 @@ impl Ord for Version {
         if ord != Ordering::Equal {
             return ord;
         }
-        // Unreadable trailing text makes a version older.
-        self.rest.is_empty().cmp(&other.rest.is_empty())
+        // Unreadable trailing text makes a version older, text that stopped the reading before
+        // any revision more so; two such versions compare as written (`5.7.1p1-r0 <
+        // 5.7.1p1-r1`), and text after a revision is ignored (`1-r0-1 = 1-r-2`), as apk orders
+        // them.
+        fn written(v: &Version) -> &str {
+            if v.invalid { &v.original } else { "" }
+        }
+        self.rest
+            .is_empty()
+            .cmp(&other.rest.is_empty())
+            .then_with(|| other.invalid.cmp(&self.invalid))
+            .then_with(|| written(self).cmp(written(other)))
     }
 }
 
@@ -307,6 +317,19 @@ mod tests {
         ] {
             assert_eq!(cmp(a, b), want, "{a} {want:?} {b}");
         }
+    }
+
+    /// Found by `fuzz/` (target `version`): apk's rule for two invalid versions made a cycle.
+    #[test]
+    fn invalid_versions_are_ordered_transitively() {
+        let (a, b, c) = ("1l", "10.b0", "1c03a8");
+        assert_eq!(cmp(a, b), Ordering::Less);
+        assert_eq!(cmp(c, b), Ordering::Less);
+        assert_eq!(cmp(c, a), Ordering::Less);
+        // Invalid is older than valid text after a revision; invalid ones compare as written.
+        assert_eq!(cmp("1--ruff1", "1-ruff2"), Ordering::Less);
+        assert_eq!(cmp("1--ruff1", "1--ruff3"), Ordering::Less);
+        assert_eq!(cmp("1-ruff1", "1-ruff3"), Ordering::Equal);
     }
 
     #[test]

@@ -145,6 +145,23 @@ pub(crate) fn load_source(path: &Path, forced: Option<SourceFormat>) -> Result<O
     finish(path, out)
 }
 
+/// What one feed file named `name` holds, parsed from memory as an import would read it (the
+/// name decides JSON, YAML or a tracker list, as in a directory): its record count and
+/// warnings. Nothing is stored. The parsers' fuzz target reads feeds through this.
+pub fn parse_file_bytes(name: &str, bytes: &[u8]) -> Result<(usize, Vec<String>)> {
+    let path = Path::new(name);
+    let Some(cand) = classify(path).filter(|c| *c != Candidate::Zip) else {
+        return Err(Error::Container {
+            label: name.to_string(),
+            why: "not a feed file name (.json, .yaml, .yml or list)".into(),
+        });
+    };
+    let mut out = Out::default();
+    parse_bytes(name, path, cand, bytes, None, true, &mut out)?;
+    let out = finish(path, out)?;
+    Ok((out.records(), out.warnings))
+}
+
 /// Merges records that share an id and adds the source-level warnings.
 fn finish(path: &Path, mut out: Out) -> Result<Out> {
     out.advisories = merge_duplicates(std::mem::take(&mut out.advisories), &mut out.warnings);

@@ -23,5 +23,6 @@ pub mod update;
 
 pub use db::{Db, DbStatus, Error, ImportReport, Result, SCHEMA_VERSION, SourceStatus};
 pub use format::{SourceFormat, UnknownFormat};
+pub use ingest::parse_file_bytes;
 pub use portcullis_core::NPM_RANGE_PREFIX;
 pub use update::{Error as UpdateError, UpdateConfig, UpdateSource, cache_dir, update};
