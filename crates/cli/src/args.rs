@@ -468,6 +468,11 @@ pub(crate) struct ServeArgs {
     /// Serving key (PEM); reloaded when the file changes.
     #[arg(long = "tls-key", env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) of the clients the webhook accepts: a client (the API server)
+    /// must present a certificate one of them signed, with the clientAuth usage. The API
+    /// listener does not ask for one.
+    #[arg(long = "tls-client-ca", env = "PORTCULLIS_TLS_CLIENT_CA")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
     /// Directory of ContainerAdmissionPolicy YAML files (outside a cluster); re-read on change.
     #[arg(long, env = "PORTCULLIS_POLICIES")]
     pub(crate) policies: Option<PathBuf>,

@@ -124,6 +124,11 @@ pub struct ServeConfig {
     pub policies_dir: Option<PathBuf>,
     /// How often the policy directory is checked for changes.
     pub policy_poll_interval: Duration,
+    /// PEM CA certificates that sign the clients allowed to connect (the API server's client
+    /// certificate, from its `--admission-control-config-file` kubeconfig); when set, a client
+    /// without a certificate one of them signed is refused at the handshake. Other listeners
+    /// of the process (the API) do not ask for one.
+    pub client_ca: Option<PathBuf>,
     /// How long a TLS handshake may take before the connection is dropped.
     pub handshake_timeout: Duration,
     /// Threads serving connections, each running its own single-threaded runtime; 0 means one
@@ -143,6 +148,7 @@ impl ServeConfig {
             cert_poll_interval: Duration::from_secs(5),
             policies_dir: None,
             policy_poll_interval: Duration::from_secs(5),
+            client_ca: None,
             handshake_timeout: Duration::from_secs(10),
             connection_threads: 0,
         }

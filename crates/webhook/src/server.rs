@@ -39,6 +39,8 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     acceptor: TlsAcceptor,
+    /// The same certificate without client authentication, for the other listeners.
+    shared_acceptor: TlsAcceptor,
     app: crate::http::Service,
     cert: PathBuf,
     key: PathBuf,
@@ -66,12 +68,26 @@ pub async fn bind(cfg: ServeConfig, state: Arc<AppState>) -> Result<Server> {
     };
     let resolver = Arc::new(ReloadingCert::new(tls::load_certified_key(&cert, &key)?));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS configuration: {e}")))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver.clone());
-    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // rustls: TLS 1.2 and 1.3 only, AEAD suites with forward secrecy only (ECDHE; no CBC, RC4,
+    // RSA key exchange or renegotiation), whatever the client offers.
+    let config = |verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>| {
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS configuration: {e}")))?;
+        let builder = match verifier {
+            Some(v) => builder.with_client_cert_verifier(v),
+            None => builder.with_no_client_auth(),
+        };
+        let mut c = builder.with_cert_resolver(resolver.clone());
+        c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok::<_, Error>(Arc::new(c))
+    };
+    let verifier = match &cfg.client_ca {
+        Some(path) => Some(tls::client_verifier(path, provider.clone())?),
+        None => None,
+    };
+    let tls_config = config(verifier)?;
+    let shared_config = config(None)?;
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -98,7 +114,8 @@ pub async fn bind(cfg: ServeConfig, state: Arc<AppState>) -> Result<Server> {
     Ok(Server {
         listener,
         local_addr,
-        acceptor: TlsAcceptor::from(Arc::new(tls_config)),
+        acceptor: TlsAcceptor::from(tls_config),
+        shared_acceptor: TlsAcceptor::from(shared_config),
         app: crate::http::Service::new(state),
         cert,
         key,
@@ -155,10 +172,11 @@ impl Server {
         self.ca.as_deref()
     }
 
-    /// The TLS acceptor, for other listeners of the process (the API) to serve the same
-    /// certificate, reloaded for all when its files change.
+    /// A TLS acceptor for other listeners of the process (the API) serving the same
+    /// certificate, reloaded for all when its files change; it asks for no client certificate
+    /// (the API has tokens).
     pub fn tls_acceptor(&self) -> TlsAcceptor {
-        self.acceptor.clone()
+        self.shared_acceptor.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and gives open connections

@@ -59,6 +59,35 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey> {
     })
 }
 
+/// A verifier accepting only clients whose certificate chains to a CA in the PEM file `path`
+/// (with the clientAuth usage, as the API server's client certificate has).
+pub(crate) fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let bad = |reason: String| Error::Certificate {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no CERTIFICATE block found".into()));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| bad(format!("cannot verify clients with it: {e}")))
+}
+
 /// The resolver every handshake asks; holds the current certificate.
 #[derive(Debug)]
 pub(crate) struct ReloadingCert {

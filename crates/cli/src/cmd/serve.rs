@@ -54,6 +54,7 @@ pub(crate) async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut sc = ServeConfig::new(listen, cache.join("tls"));
     sc.tls_cert = a.tls_cert.clone();
     sc.tls_key = a.tls_key.clone();
+    sc.client_ca = a.tls_client_ca.clone();
     sc.policies_dir = a.policies.clone();
     sc.policy_poll_interval = Duration::from_secs(2);
     sc.connection_threads = usize::from(a.connection_threads);

@@ -196,6 +196,11 @@ async fn mismatched_cert_and_key_refused_at_start() {
     let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("unused"));
     cfg.tls_cert = Some(a.cert.clone());
     cfg.tls_key = Some(b.key.clone());
+    refused_at_bind(cfg, "tls.crt").await;
+}
+
+/// `bind` refuses `cfg` with an error naming `file`.
+async fn refused_at_bind(cfg: ServeConfig, file: &str) {
     let st = state(
         WebhookConfig::default(),
         Arc::new(MapScanner::default()),
@@ -204,8 +209,8 @@ async fn mismatched_cert_and_key_refused_at_start() {
     let err = portcullis_webhook::bind(cfg, st)
         .await
         .err()
-        .expect("mismatched pair must fail");
-    assert!(err.to_string().contains("tls.crt"), "{err}");
+        .expect("refused at start");
+    assert!(err.to_string().contains(file), "{err}");
 }
 
 /// A scanner whose scan holds its thread (as a CPU-bound layer walk does) until released.
@@ -386,6 +391,137 @@ async fn an_oversized_review_gets_a_413_review_over_both_protocols() {
         let r = review.response.unwrap();
         assert!(!r.allowed);
         assert_eq!(r.status.unwrap().code, Some(413));
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A CA and a client certificate it signed (clientAuth), as PEM: (CA, certificate + key).
+fn client_pki(name: &str) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{name} CA"));
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, name);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    (
+        ca_cert.pem(),
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+    )
+}
+
+/// With a client CA, the webhook serves only clients whose certificate that CA signed: not a
+/// client without one, nor one signed by another CA.
+#[tokio::test]
+async fn with_a_client_ca_only_its_clients_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, apiserver) = client_pki("kube-apiserver");
+    let (_, rogue) = client_pki("rogue");
+    std::fs::write(dir.path().join("client-ca.crt"), &ca).unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    cfg.client_ca = Some(dir.path().join("client-ca.crt"));
+    let st = state(
+        WebhookConfig::default(),
+        Arc::new(MapScanner::with_cached(&[clean("nginx:1.25")])),
+        TRUSTED,
+    );
+    let (port, server_ca, stop, task) = serve_generated(dir.path(), cfg, st).await;
+    let body = wrap(API_V1, pod_request("mtls", "default", &["nginx:1.25"]));
+    let post = |identity: Option<&str>| {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(&std::fs::read(&server_ca).unwrap()).unwrap(),
+            ])
+            .pool_max_idle_per_host(0);
+        if let Some(pem) = identity {
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        let c = b.build().unwrap();
+        let body = body.clone();
+        async move {
+            c.post(format!("https://localhost:{port}/validate"))
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    let resp = post(Some(&apiserver))
+        .await
+        .expect("the API server's certificate is accepted");
+    assert_eq!(resp.status(), 200);
+    let review: AdmissionReview = resp.json().await.unwrap();
+    assert!(review.response.unwrap().allowed);
+    for (who, identity) in [
+        ("no certificate", None),
+        ("another CA's", Some(rogue.as_str())),
+    ] {
+        let err = post(identity).await.expect_err(who);
+        assert!(err.is_connect() || err.is_request(), "{who}: {err:?}");
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // A CA file that holds no certificate stops the start, naming the file.
+    std::fs::write(dir.path().join("empty.crt"), "").unwrap();
+    let mut cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    cfg.client_ca = Some(dir.path().join("empty.crt"));
+    refused_at_bind(cfg, "empty.crt").await;
+}
+
+/// Only TLS 1.2 and 1.3, and in 1.2 only ECDHE key exchange with AEAD ciphers, whatever the
+/// client offers: driven with Debian's openssl, which can offer all of them.
+#[tokio::test]
+async fn only_tls_12_and_13_with_forward_secret_aead_suites() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("certs"));
+    let st = state(
+        WebhookConfig::default(),
+        Arc::new(MapScanner::default()),
+        TRUSTED,
+    );
+    let (port, _, stop, task) = serve_generated(dir.path(), cfg, st).await;
+    let handshake = move |args: &'static [&'static str]| {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("openssl")
+                .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("openssl runs");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            out.status.success() && text.contains("Cipher is") && !text.contains("Cipher is (NONE)")
+        })
+    };
+    for (args, ok) in [
+        (&["-tls1_3"][..], true),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"][..],
+            true,
+        ),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"][..],
+            true,
+        ),
+        // No forward secrecy, CBC, or an old protocol: refused.
+        (&["-tls1_2", "-cipher", "AES128-GCM-SHA256"][..], false),
+        (&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"][..], false),
+        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"][..], false),
+        (&["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"][..], false),
+    ] {
+        assert_eq!(
+            handshake(args).await.unwrap(),
+            ok,
+            "openssl s_client {args:?}"
+        );
     }
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
