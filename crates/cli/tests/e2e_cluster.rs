@@ -246,6 +246,62 @@ async fn real_cluster_end_to_end() {
     )
     .await;
     ok("helm install: both Portcullis pods Ready with a DB from the mirror");
+    // Least privilege, as the API server judges it for the chart's service account: it reads
+    // what it watches, gets a Secret by name (a pod's pull secret) but cannot list or watch
+    // Secrets, records Events, and changes nothing else.
+    let sa = format!("system:serviceaccount:{NS}:{RELEASE}-portcullis");
+    for (verb, resource, allowed) in [
+        (
+            "list",
+            "containeradmissionpolicies.containersecurity.portcullis.dev",
+            true,
+        ),
+        (
+            "watch",
+            "containervulnerabilityexceptions.containersecurity.portcullis.dev",
+            true,
+        ),
+        ("watch", "pods", true),
+        ("get", "secrets", true),
+        ("create", "events", true),
+        ("list", "secrets", false),
+        ("watch", "secrets", false),
+        ("create", "pods", false),
+        ("delete", "pods", false),
+        ("patch", "deployments.apps", false),
+        (
+            "update",
+            "containeradmissionpolicies.containersecurity.portcullis.dev",
+            false,
+        ),
+        (
+            "delete",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+            false,
+        ),
+        (
+            "create",
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            false,
+        ),
+        ("*", "*", false),
+    ] {
+        let out = c.tool(
+            &c.kubectl,
+            &["auth", "can-i", verb, resource, "-n", APPS, "--as", &sa],
+            None,
+        );
+        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            answer,
+            if allowed { "yes" } else { "no" },
+            "kubectl auth can-i {verb} {resource} as {sa}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ok(
+        "RBAC: the service account reads what it watches, gets but cannot list Secrets, changes nothing",
+    );
     // The chart's CRDs document themselves.
     for (field, says) in [
         ("containeradmissionpolicies.spec.rules", "imageScanStatus"),
