@@ -406,14 +406,25 @@ fn chart_exposes_the_api_and_sends_alerts_where_told() {
         env_of(&docs, "PORTCULLIS_ALERT_WEBHOOK").expect("webhook")["value"],
         "https://hooks.corp/portcullis"
     );
-    let file = env_of(&docs, "PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE").expect("secret file");
-    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_file_of_secret(&docs, "PORTCULLIS_ALERT_WEBHOOK_SECRET_FILE", "hook-key");
+    let slack =
+        &env_of(&docs, "PORTCULLIS_ALERT_SLACK").expect("slack")["valueFrom"]["secretKeyRef"];
+    assert_eq!(
+        (&slack["name"], &slack["key"]),
+        (&"slack-url".into(), &"url".into())
+    );
+}
+
+/// The file `env` names lies in the volume of Secret `secret`, mounted in the container.
+fn assert_file_of_secret(docs: &[Value], env: &str, secret: &str) {
+    let file = env_of(docs, env).unwrap_or_else(|| panic!("no {env}"));
+    let pod = &one(docs, "Deployment")["spec"]["template"]["spec"];
     let volume = pod["volumes"]
         .as_array()
         .expect("volumes")
         .iter()
-        .find(|v| v["secret"]["secretName"] == "hook-key")
-        .expect("the webhook's Secret mounted");
+        .find(|v| v["secret"]["secretName"] == secret)
+        .unwrap_or_else(|| panic!("Secret {secret} not mounted"));
     let mount = pod["containers"][0]["volumeMounts"]
         .as_array()
         .expect("mounts")
@@ -426,11 +437,20 @@ fn chart_exposes_the_api_and_sends_alerts_where_told() {
             .is_some_and(|f| f.starts_with(mount["mountPath"].as_str().unwrap_or("?"))),
         "{file} {mount}"
     );
-    let slack =
-        &env_of(&docs, "PORTCULLIS_ALERT_SLACK").expect("slack")["valueFrom"]["secretKeyRef"];
-    assert_eq!(
-        (&slack["name"], &slack["key"]),
-        (&"slack-url".into(), &"url".into())
+}
+
+/// With `webhook.clientCASecretName`, serve reads the client CA from that Secret's `ca.crt`;
+/// without it, no client certificate is asked for.
+#[test]
+fn a_client_ca_secret_makes_the_webhook_ask_for_client_certificates() {
+    let Some(helm) = helm() else { return };
+    assert!(env_of(&render(&helm, &[]), "PORTCULLIS_TLS_CLIENT_CA").is_none());
+    let docs = render(&helm, &["webhook.clientCASecretName=apiserver-client-ca"]);
+    assert_file_of_secret(&docs, "PORTCULLIS_TLS_CLIENT_CA", "apiserver-client-ca");
+    assert!(
+        env_of(&docs, "PORTCULLIS_TLS_CLIENT_CA").unwrap()["value"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("/ca.crt"))
     );
 }
 
