@@ -44,8 +44,8 @@ pub use auth::{
     parse_pull_secret,
 };
 pub use manifest::{
-    ACCEPT as MANIFEST_ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, image_config,
-    is_layer_media_type,
+    ACCEPT as MANIFEST_ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, MAX_LAYERS, OCI_INDEX, OCI_MANIFEST,
+    image_config, is_layer_media_type,
 };
 pub use options::{BadPlatform, Limits, Options, Platform, default_cache_dir};
 pub use portcullis_core::ImageInfo;

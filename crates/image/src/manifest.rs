@@ -101,6 +101,11 @@ pub(crate) enum Parsed {
     },
 }
 
+/// Most layers an image manifest may list. Real images have tens (Docker's overlay driver stops
+/// at 128, containerd's mounts near 500); a manifest listing thousands is refused before any
+/// blob is fetched, instead of pulling and walking each.
+pub const MAX_LAYERS: usize = 1000;
+
 /// Parses manifest bytes, deciding the kind by the document's `mediaType`, else the
 /// transport's content type, else its shape. Errors are plain text for the caller to wrap.
 pub(crate) fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String> {
@@ -138,6 +143,12 @@ pub(crate) fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, 
         ));
     }
     let layers = raw.layers.ok_or("manifest has no `layers`")?;
+    if layers.len() > MAX_LAYERS {
+        return Err(format!(
+            "manifest lists {} layers, more than the {MAX_LAYERS} an image may have here",
+            layers.len()
+        ));
+    }
     for l in &layers {
         check_digest(&l.digest)?;
         if !is_layer_media_type(&l.media_type) {

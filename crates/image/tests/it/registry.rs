@@ -320,3 +320,63 @@ async fn plain_http_only_for_listed_insecure_registries() {
         "{msg}"
     );
 }
+
+/// A manifest listing 10,000 layers (one small blob, as a registry accepts) is refused at
+/// resolve, naming the limit, before any layer is fetched or anything is cached.
+#[tokio::test]
+async fn a_manifest_of_ten_thousand_layers_is_refused_before_any_pull() {
+    let Some(host) = registry() else { return };
+    let p = Pusher::new(&host, "layers");
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = p.blob(config).await;
+    let layer = gzip(&tar_layer(&[file("etc/hostname", "hostile\n")]));
+    let layer_digest = p.blob(&layer).await;
+    let one = json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "digest": layer_digest,
+        "size": layer.len(),
+    });
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": vec![one; 10_000],
+    });
+    p.manifest(
+        "many",
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.to_string().as_bytes(),
+    )
+    .await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let err = resolve(&p.target(":many"), &p.opts(cache.path()))
+        .await
+        .expect_err("10,000 layers");
+    let msg = err.to_string();
+    assert!(msg.contains("10000 layers, more than the 1000"), "{msg}");
+    let blobs = walkdir_files(cache.path());
+    assert!(
+        !blobs
+            .iter()
+            .any(|f| f.contains(layer_digest.trim_start_matches("sha256:"))),
+        "a layer was fetched: {blobs:?}"
+    );
+}
+
+/// Every file under `dir`, as paths.
+fn walkdir_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
