@@ -21,6 +21,10 @@ enum Mode {
     Basic,
     /// No auth; layer blobs are cut off half way with a lying Content-Length.
     Truncate,
+    /// No auth; layer blobs go on 16 MiB past the size their descriptor states.
+    Overlong,
+    /// No auth; layer blobs answer 500.
+    ServerError,
 }
 
 struct Fake {
@@ -57,7 +61,7 @@ async fn start(mode: Mode, img: &Built) -> Fake {
         let authed = match mode {
             Mode::Bearer => auth == format!("Bearer {TOKEN}"),
             Mode::Basic => basic_ok,
-            Mode::Truncate => true,
+            Mode::Truncate | Mode::Overlong | Mode::ServerError => true,
         };
         if r.path == "/token" {
             seen.lock().push(r.query.clone());
@@ -94,6 +98,14 @@ async fn start(mode: Mode, img: &Built) -> Fake {
                 Response::new(200, b[..b.len() / 2].to_vec())
                     .header("Content-Type", "application/octet-stream")
                     .declaring_length(b.len())
+            }
+            Some((d, b)) if mode == Mode::Overlong && layer_digests.iter().any(|l| l == d) => {
+                let mut longer = b.clone();
+                longer.resize(b.len() + (16 << 20), 0);
+                Response::new(200, longer).header("Content-Type", "application/octet-stream")
+            }
+            Some((d, _)) if mode == Mode::ServerError && layer_digests.iter().any(|l| l == d) => {
+                json(500, "{\"errors\":[{\"code\":\"UNKNOWN\"}]}")
             }
             Some((_, b)) => {
                 Response::new(200, b.clone()).header("Content-Type", "application/octet-stream")
@@ -270,5 +282,69 @@ async fn a_connection_closed_mid_blob_is_an_error_and_leaves_no_cache_file() {
         names,
         vec![digest(&img.config)["sha256:".len()..].to_owned()],
         "only the config is cached"
+    );
+}
+
+/// The blobs `resolve` left in the cache.
+fn cached_blobs(cache: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(cache.join("blobs/sha256"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A layer that goes on past its descriptor's size (a blob that would not end) is cut off at
+/// the size plus one chunk and refused, naming it; nothing of it is cached.
+#[tokio::test]
+async fn a_blob_longer_than_its_descriptor_is_refused_and_not_cached() {
+    let img = image();
+    let fake = start(Mode::Overlong, &img).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
+        .await
+        .expect_err("overlong");
+    let layer = digest(&img.layers[0].bytes);
+    match &err {
+        ImageError::SizeMismatch {
+            what,
+            expected,
+            actual,
+            ..
+        } => {
+            assert!(what.contains(&layer), "{err}");
+            assert_eq!(*expected, img.layers[0].bytes.len() as u64);
+            assert!(
+                *actual > *expected && *actual < *expected + (1 << 20),
+                "{err}"
+            );
+        }
+        other => panic!("expected SizeMismatch, got {other}"),
+    }
+    assert_eq!(
+        cached_blobs(cache.path()),
+        vec![digest(&img.config)["sha256:".len()..].to_owned()]
+    );
+}
+
+/// A registry answering 500 for a layer: an error naming the status and the blob's URL, and
+/// nothing of the layer cached.
+#[tokio::test]
+async fn a_registry_answering_500_is_named() {
+    let img = image();
+    let fake = start(Mode::ServerError, &img).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
+        .await
+        .expect_err("500");
+    let msg = err.to_string();
+    let layer = digest(&img.layers[0].bytes);
+    assert!(msg.contains("500") && msg.contains(&layer), "{msg}");
+    assert!(
+        !cached_blobs(cache.path())
+            .iter()
+            .any(|b| layer.ends_with(b.as_str()))
     );
 }
