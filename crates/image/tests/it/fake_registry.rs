@@ -272,14 +272,8 @@ async fn a_connection_closed_mid_blob_is_an_error_and_leaves_no_cache_file() {
         msg.contains(&format!("of {} bytes", img.layers[0].bytes.len())),
         "{msg}"
     );
-    let dir = cache.path().join("blobs/sha256");
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("list")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
     assert_eq!(
-        names,
+        cached_blobs(cache.path()),
         vec![digest(&img.config)["sha256:".len()..].to_owned()],
         "only the config is cached"
     );
