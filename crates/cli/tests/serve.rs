@@ -1089,3 +1089,56 @@ fn a_restarted_serve_decides_from_the_store_without_the_registry() {
         "the same decision, from the stored result"
     );
 }
+
+/// A registry that answers, but later than the webhook's deadline (each piece of its answers
+/// held 4 s, a scan budget of 2 s): the review is answered in time with the `--on-scan-timeout`
+/// decision and says the scan goes on; once the registry is quick again, the background scan
+/// ends and the image is decided by its result.
+#[test]
+fn a_registry_slower_than_the_deadline_gets_the_timeout_decision() {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vuln.db");
+    import(&td, &db, &["advisories/pypi"]);
+    let relay = portcullis_test_support::relay::Relay::start(&reg);
+    let image = format!("{}/portcullis/debian:lang", relay.address());
+    for (mode, allowed) in [("reject", false), ("allow", true)] {
+        relay.slow(std::time::Duration::from_secs(4));
+        let sub = dir.path().join(mode);
+        let pol = policies_dir(&sub, REJECT_FAILED);
+        let store = format!("sqlite:{}", sub.join("store.db").display());
+        let mut args = scanning_args(&pol, &db, &store, &sub.join("cache"), &relay.address());
+        let at = args
+            .iter()
+            .position(|a| a == "--webhook-timeout")
+            .expect("flag");
+        args[at + 1] = "3".into();
+        args.extend(["--on-scan-timeout".into(), mode.into()]);
+        let (_serve, port) = start_serve(&args);
+        let (status, review) = post(port, "/validate", &deployment(mode, &image, false));
+        assert_eq!(status, 200, "{review}");
+        assert_eq!(
+            review["response"]["allowed"].as_bool(),
+            Some(allowed),
+            "{review}"
+        );
+        assert!(
+            review.to_string().contains("the scan is still running"),
+            "{review}"
+        );
+        // Quick again: the scan finishes and the image (Fail) is rejected by the policy.
+        relay.slow(std::time::Duration::ZERO);
+        let by_policy = (0..120).any(|i| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let (_, r) = post(
+                port,
+                "/validate",
+                &deployment(&format!("{mode}-{i}"), &image, false),
+            );
+            r["response"]["allowed"] == false && r.to_string().contains("reject-failed")
+        });
+        assert!(by_policy, "not decided by the scan's result");
+    }
+}

@@ -1,10 +1,11 @@
-//! A TCP relay on 127.0.0.1 that a test can cut and restore: a peer (a registry) that goes away
-//! and comes back on the same address, with the real peer behind it.
+//! A TCP relay on 127.0.0.1 that a test can cut and restore, or slow down: a peer (a registry)
+//! that goes away and comes back on the same address, or answers late, with the real peer
+//! behind it.
 
 use parking_lot::Mutex;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Relays connections from its own port to `target` while up.
@@ -14,6 +15,8 @@ pub struct Relay {
     up: Arc<AtomicBool>,
     /// Both ends of every relayed connection, shut down when the relay is cut.
     open: Arc<Mutex<Vec<TcpStream>>>,
+    /// Milliseconds each piece of the peer's answer is held before it is passed on.
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Relay {
@@ -28,6 +31,7 @@ impl Relay {
             target: target.to_string(),
             up: Arc::new(AtomicBool::new(false)),
             open: Arc::default(),
+            delay_ms: Arc::default(),
         };
         relay.restore();
         relay
@@ -48,6 +52,13 @@ impl Relay {
         }
     }
 
+    /// Holds each piece of the peer's answers for `delay` before passing it on (zero: none), on
+    /// open connections too: a registry that answers, but later than a deadline.
+    pub fn slow(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Listens again on the same port.
     pub fn restore(&self) {
         let listener = (0..50)
@@ -60,6 +71,7 @@ impl Relay {
         listener.set_nonblocking(true).expect("nonblocking");
         self.up.store(true, Ordering::SeqCst);
         let (up, open, target) = (self.up.clone(), self.open.clone(), self.target.clone());
+        let delay_ms = self.delay_ms.clone();
         std::thread::spawn(move || {
             while up.load(Ordering::SeqCst) {
                 let Ok((client, _)) = listener.accept() else {
@@ -70,19 +82,35 @@ impl Relay {
                 let Ok(server) = TcpStream::connect(&target) else {
                     continue;
                 };
-                let pipe = |mut from: TcpStream, mut to: TcpStream| {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Write);
-                    });
-                };
+                let pipe =
+                    |mut from: TcpStream, mut to: TcpStream, delay: Option<Arc<AtomicU64>>| {
+                        std::thread::spawn(move || {
+                            use std::io::{Read, Write};
+                            let mut buf = vec![0u8; 64 << 10];
+                            while let Ok(n) = from.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                if let Some(ms) = delay.as_ref().map(|d| d.load(Ordering::SeqCst))
+                                    && ms > 0
+                                {
+                                    std::thread::sleep(Duration::from_millis(ms));
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = to.shutdown(Shutdown::Write);
+                        });
+                    };
                 if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
                     open.lock().extend([c2, s2]);
                     pipe(
                         client.try_clone().expect("clone"),
                         server.try_clone().expect("clone"),
+                        None,
                     );
-                    pipe(server, client);
+                    pipe(server, client, Some(delay_ms.clone()));
                 }
             }
         });
