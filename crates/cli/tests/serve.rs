@@ -114,6 +114,25 @@ fn serve_rescanning_every_second(
     start_serve(&args)
 }
 
+/// The PyPI advisories' DB under `dir`, a relay to the fixtures' registry (which a test can cut
+/// or slow), and the fixture `lang` image named through it; `None` without the inputs.
+fn lang_through_a_relay(
+    dir: &std::path::Path,
+) -> Option<(
+    std::path::PathBuf,
+    portcullis_test_support::relay::Relay,
+    String,
+)> {
+    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+        return None;
+    };
+    let db = dir.join("vuln.db");
+    import(&td, &db, &["advisories/pypi"]);
+    let relay = portcullis_test_support::relay::Relay::start(&reg);
+    let image = format!("{}/portcullis/debian:lang", relay.address());
+    Some((db, relay, image))
+}
+
 /// Builds the DB at `db` from the test data folders `sources` (under `td`).
 fn import(td: &std::path::Path, db: &std::path::Path, sources: &[&str]) {
     let out = bin()
@@ -956,15 +975,11 @@ fn a_missing_db_stops_no_decision_that_needs_no_scan() {
 /// once the registry is back, the next rescan clears the mark.
 #[test]
 fn a_registry_down_at_a_rescan_leaves_the_last_good_result_marked_stale() {
-    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((db, relay, image)) = lang_through_a_relay(dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("vuln.db");
-    import(&td, &db, &["advisories/pypi"]);
-    let relay = portcullis_test_support::relay::Relay::start(&reg);
     let (_serve, port) = serve_rescanning_every_second(dir.path(), &db, &relay.address());
-    let image = format!("{}/portcullis/debian:lang", relay.address());
     let ask = |uid: &str| {
         let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
         let warnings = review["response"]["warnings"].to_string();
@@ -1041,14 +1056,10 @@ fn a_moved_tag_is_scanned_anew_at_the_next_rescan() {
 /// cannot pull; `nginx`-style short names find their canonical entries too.
 #[test]
 fn a_restarted_serve_decides_from_the_store_without_the_registry() {
-    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((db, relay, image)) = lang_through_a_relay(dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("vuln.db");
-    import(&td, &db, &["advisories/pypi"]);
-    let relay = portcullis_test_support::relay::Relay::start(&reg);
-    let image = format!("{}/portcullis/debian:lang", relay.address());
     let message = |port: u16, uid: &str| {
         let (_, review) = post(port, "/validate", &deployment(uid, &image, false));
         (
@@ -1096,14 +1107,10 @@ fn a_restarted_serve_decides_from_the_store_without_the_registry() {
 /// ends and the image is decided by its result.
 #[test]
 fn a_registry_slower_than_the_deadline_gets_the_timeout_decision() {
-    let (Some(td), Some(_fx), Some(reg)) = (testdata(), fixtures(), registry()) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((db, relay, image)) = lang_through_a_relay(dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("vuln.db");
-    import(&td, &db, &["advisories/pypi"]);
-    let relay = portcullis_test_support::relay::Relay::start(&reg);
-    let image = format!("{}/portcullis/debian:lang", relay.address());
     for (mode, allowed) in [("reject", false), ("allow", true)] {
         relay.slow(std::time::Duration::from_secs(4));
         let sub = dir.path().join(mode);
