@@ -690,3 +690,27 @@ fn sbom_targets_are_not_images() {
         Err(ImageError::NotAnImage(_))
     ));
 }
+
+/// A file under 1,000 nested directories (a 2,000-byte path in a GNU long name) is walked
+/// like any other, with its full path and content.
+#[test]
+fn a_thousand_deep_directories_are_walked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep: String = "d/".repeat(1000);
+    let file_path: &'static str = Box::leak(format!("{deep}METADATA").into_boxed_str());
+    let layer = stored(GZIP, tar_layer(&[file(file_path, "Name: deep\n")]));
+    let (_, resolved) = layout_image(dir.path(), vec![layer]);
+    let mut found = None;
+    walk(&resolved, &mut |ev| {
+        if let Event::Entry(e) = ev {
+            let mut content = String::new();
+            e.reader.read_to_string(&mut content).expect("read");
+            found = Some((e.path.to_string(), content));
+        }
+        Ok(())
+    })
+    .expect("walk");
+    let (path, content) = found.expect("the deep file");
+    assert_eq!(path, format!("/{deep}METADATA"));
+    assert_eq!(content, "Name: deep\n");
+}
