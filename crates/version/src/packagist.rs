@@ -1,7 +1,8 @@
 //! PHP Composer (Packagist) versions, ordered like PHP's `version_compare` after the
 //! normalisation OSV tooling applies.
 //!
-//! A leading `v` is dropped, `-`, `_` and `+` become `.`, and a `.` is inserted wherever digits
+//! A leading `v` is dropped, every other character that is not a letter or digit (`-`, `_`, `+`
+//! ...) becomes `.`, and a `.` is inserted wherever digits
 //! meet other characters (`1.0rc1` is `1.0.rc.1`). Parts then compare in turn: numbers as
 //! numbers; words by their special meaning `dev < alpha = a < beta = b < RC = rc < (number) <
 //! pl = p` (matched by prefix; any other word ranks with `dev`); a number against a word as the
@@ -28,7 +29,10 @@ fn canonicalize(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 4);
     let mut prev: Option<char> = None;
     for c in v.chars() {
-        let c = if matches!(c, '-' | '_' | '+') { '.' } else { c };
+        // As PHP's canonicalisation: every character that is neither a letter nor a digit
+        // separates parts. Kept as a part, `#` would be the number marker itself and equal
+        // every number (`#0 = 01.0 < 05 < #0`, a cycle `fuzz/` found).
+        let c = if c.is_ascii_alphanumeric() { c } else { '.' };
         if let Some(p) = prev {
             let boundary = (p.is_ascii_digit() && c != '.' && !c.is_ascii_digit())
                 || (c.is_ascii_digit() && p != '.' && !p.is_ascii_digit());
@@ -104,7 +108,12 @@ impl Version {
         if let Some(c) = input.chars().find(|c| c.is_whitespace() || c.is_control()) {
             return Err(VersionError::invalid(ECO, input, format!("contains {c:?}")));
         }
-        let parts = canonicalize(input).split('.').map(str::to_string).collect();
+        // Separators in a row, or at either end, make no empty part.
+        let parts = canonicalize(input)
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
         Ok(Version {
             original: input.to_string(),
             parts,
@@ -133,6 +142,15 @@ mod tests {
 
     fn cmp(a: &str, b: &str) -> Ordering {
         crate::cmp_as::<Version>(a, b)
+    }
+
+    /// Found by `fuzz/` (target `version`): a `#` kept as a part made a cycle.
+    #[test]
+    fn punctuation_separates_parts_and_the_order_is_transitive() {
+        assert_eq!(cmp("#0", "0"), Ordering::Equal);
+        assert_eq!(cmp("01.0", "05"), Ordering::Less);
+        assert_eq!(cmp("#0", "05"), Ordering::Less);
+        assert_eq!(cmp("1.0~1", "1.0.1"), Ordering::Equal);
     }
 
     #[test]

@@ -28,7 +28,17 @@ use portcullis_version::{Ecosystem, Parsed, compare, compare_semver, pypi};
 /// ones compare as whole strings. Together those are no order (`1--ruff1 = 1-ruff2 = 1--ruff3`
 /// but `1--ruff1 < 1--ruff3`; `1l < 10.b0 < 1c03a8 < 1l`, a cycle `fuzz/` found), and sorting
 /// by it may panic; this crate keeps a total order, in which the invalid one is older.
+///
+/// `packagist-versions.txt` line 96 says `1.2.3.# = 1.2.3.1`, as PHP's `version_compare` reads a
+/// literal `#` as its number marker, equal to every number: then `1.2.3.# = 1.2.3.1` and `=
+/// 1.2.3.2` though `1.2.3.1 < 1.2.3.2` (`#0 = 01.0 < 05 < #0` is the cycle `fuzz/` found). This
+/// crate reads `#`, as every other punctuation, as a separator, so the version is `1.2.3`.
 const TOOL_OVERRIDES: &[(&str, &str, Ordering)] = &[
+    (
+        "packagist-versions.txt",
+        "1.2.3.# = 1.2.3.1",
+        Ordering::Less,
+    ),
     (
         "alpine-versions.txt",
         "1-ruff2 = 1--ruff1",
