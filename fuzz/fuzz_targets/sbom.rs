@@ -1,4 +1,4 @@
-//! SBOMs given as input: CycloneDX and SPDX, JSON and XML (and tag-value). Any bytes decode to
+//! SBOMs given as input: CycloneDX (JSON, XML), SPDX JSON, Portcullis JSON. Any bytes decode to
 //! an inventory or a clean error, and a decoded inventory encodes to every format and decodes
 //! again with the same packages.
 #![no_main]
