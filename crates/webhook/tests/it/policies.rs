@@ -231,16 +231,21 @@ async fn on_policy_error_allow_lets_the_loaded_policies_decide_with_a_warning() 
 #[tokio::test]
 async fn a_file_over_the_yaml_document_budget_is_a_broken_set() {
     let dir = tempfile::tempdir().unwrap();
-    // Each document alone is a good policy; together they are more than the reader takes.
-    let docs: Vec<String> = (0..1100)
-        .map(|i| reject_path(&format!("p{i}"), "^other/.*"))
-        .collect();
-    std::fs::write(dir.path().join("many.yaml"), docs.join("---\n")).unwrap();
+    // A good policy, then more documents than a file may hold: nothing of it loads.
+    let over = portcullis_policy::MAX_DOCUMENTS_PER_FILE;
+    let text = format!(
+        "{}---\n{}",
+        reject_path("p0", "^other/.*"),
+        "a: 1\n---\n".repeat(over)
+    );
+    std::fs::write(dir.path().join("many.yaml"), text).unwrap();
     let st = empty_state();
     let r = st.reload_policies_from_dir(dir.path());
     assert_eq!(r.loaded, 0);
     assert!(
-        r.errors.iter().any(|e| e.contains("many.yaml")),
+        r.errors
+            .iter()
+            .any(|e| e.contains("many.yaml") && e.contains(&format!("limit of {over} documents"))),
         "{:?}",
         r.errors
     );
