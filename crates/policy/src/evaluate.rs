@@ -550,7 +550,7 @@ impl PolicySet {
             && self
                 .selecting(w)
                 .flat_map(|p| &p.rules)
-                .any(|r| r.image_config.is_some() || r.feed_age.is_some())
+                .any(CompiledRule::reads_config)
     }
 
     /// What attached to the images of `w` the policies selecting it need checked.
@@ -616,7 +616,7 @@ impl PolicySet {
         // Known once per set, so admissions with no such rule pay nothing for them.
         let rules = || policies.iter().flat_map(|p| &p.rules);
         let attachments = rules().any(CompiledRule::reads_attachments);
-        let config = rules().any(|r| r.image_config.is_some() || r.feed_age.is_some());
+        let config = rules().any(CompiledRule::reads_config);
         let index = SelectorIndex::new(&policies);
         PolicySet {
             policies,

@@ -35,6 +35,14 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
+/// A file holding `what`, over [`MAX_DOCUMENTS_PER_FILE`].
+fn too_many_documents(what: String) -> PolicyError {
+    PolicyError::TooLarge {
+        what,
+        limit: format!("{MAX_DOCUMENTS_PER_FILE} documents"),
+    }
+}
+
 /// How many documents the parser had counted when it stopped at the document limit, if that is
 /// why it stopped (the parser wraps its errors in ones that carry a snippet of the text).
 fn documents_over(mut e: &serde_saphyr::Error) -> Option<usize> {
@@ -191,31 +199,21 @@ fn parse_text_inner(
     } else {
         match serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options()) {
             Ok(docs) => docs,
-            Err(e) if documents_over(&e).is_some() => {
-                let documents = documents_over(&e).unwrap_or_default();
-                let err = PolicyError::TooLarge {
-                    what: format!("{documents} or more documents"),
-                    limit: format!("{MAX_DOCUMENTS_PER_FILE} documents"),
+            Err(e) => {
+                let err = match documents_over(&e) {
+                    Some(n) => too_many_documents(format!("{n} or more documents")),
+                    None => PolicyError::Syntax {
+                        message: format!("invalid YAML: {e}"),
+                    },
                 };
                 out.errors.push(err.in_document(origin));
                 return out;
             }
-            Err(e) => {
-                out.errors.push(
-                    PolicyError::Syntax {
-                        message: format!("invalid YAML: {e}"),
-                    }
-                    .in_document(origin),
-                );
-                return out;
-            }
         }
     };
+    // The YAML parser stops at the limit itself; a JSON array is counted here.
     if docs.len() > MAX_DOCUMENTS_PER_FILE {
-        let err = PolicyError::TooLarge {
-            what: format!("{} documents", docs.len()),
-            limit: format!("{MAX_DOCUMENTS_PER_FILE} documents"),
-        };
+        let err = too_many_documents(format!("{} documents", docs.len()));
         out.errors.push(err.in_document(origin));
         return out;
     }

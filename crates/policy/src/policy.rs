@@ -214,9 +214,12 @@ impl CompiledRule {
     /// True when the rule has a criterion on the scan made at admission: results (status,
     /// time, scores, ids) unless an attestation supplies them, the image config, the feeds.
     pub(crate) fn reads_scan(&self) -> bool {
-        (self.reads_results() && self.attestation.is_none())
-            || self.image_config.is_some()
-            || self.feed_age.is_some()
+        (self.reads_results() && self.attestation.is_none()) || self.reads_config()
+    }
+
+    /// True when the rule has a criterion on the image config or the feeds' age.
+    pub(crate) fn reads_config(&self) -> bool {
+        self.image_config.is_some() || self.feed_age.is_some()
     }
 
     /// True when the rule has a criterion on scan results (status, time, scores, ids).

@@ -258,12 +258,7 @@ async fn registry_auth_secret_file_supplies_credentials() {
 
 #[tokio::test]
 async fn a_connection_closed_mid_blob_is_an_error_and_leaves_no_cache_file() {
-    let img = image();
-    let fake = start(Mode::Truncate, &img).await;
-    let cache = tempfile::tempdir().expect("tempdir");
-    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
-        .await
-        .expect_err("truncated");
+    let (img, cache, err) = failed_pull(Mode::Truncate).await;
     let layer = digest(&img.layers[0].bytes);
     assert!(matches!(err, ImageError::Network { .. }), "{err}");
     let msg = err.to_string();
@@ -277,6 +272,18 @@ async fn a_connection_closed_mid_blob_is_an_error_and_leaves_no_cache_file() {
         vec![digest(&img.config)["sha256:".len()..].to_owned()],
         "only the config is cached"
     );
+}
+
+/// Pulls the test image from a fake registry in `mode`, which must fail: the image, the cache
+/// it was pulled into, and the error.
+async fn failed_pull(mode: Mode) -> (Built, tempfile::TempDir, ImageError) {
+    let img = image();
+    let fake = start(mode, &img).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
+        .await
+        .expect_err("the pull fails");
+    (img, cache, err)
 }
 
 /// The blobs `resolve` left in the cache.
@@ -294,12 +301,7 @@ fn cached_blobs(cache: &std::path::Path) -> Vec<String> {
 /// the size plus one chunk and refused, naming it; nothing of it is cached.
 #[tokio::test]
 async fn a_blob_longer_than_its_descriptor_is_refused_and_not_cached() {
-    let img = image();
-    let fake = start(Mode::Overlong, &img).await;
-    let cache = tempfile::tempdir().expect("tempdir");
-    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
-        .await
-        .expect_err("overlong");
+    let (img, cache, err) = failed_pull(Mode::Overlong).await;
     let layer = digest(&img.layers[0].bytes);
     match &err {
         ImageError::SizeMismatch {
@@ -327,12 +329,7 @@ async fn a_blob_longer_than_its_descriptor_is_refused_and_not_cached() {
 /// nothing of the layer cached.
 #[tokio::test]
 async fn a_registry_answering_500_is_named() {
-    let img = image();
-    let fake = start(Mode::ServerError, &img).await;
-    let cache = tempfile::tempdir().expect("tempdir");
-    let err = resolve(&target(&fake), &options(&fake, cache.path(), None))
-        .await
-        .expect_err("500");
+    let (img, cache, err) = failed_pull(Mode::ServerError).await;
     let msg = err.to_string();
     let layer = digest(&img.layers[0].bytes);
     assert!(msg.contains("500") && msg.contains(&layer), "{msg}");
